@@ -6,7 +6,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
   # kernel build
-  linux-source-6.12 bc flex bison libelf-dev libssl-dev cpio xz-utils
+  linux-source-6.12 kmod bc flex bison libelf-dev libssl-dev cpio xz-utils
   clang-16 libclang-16-dev llvm-16 lld-16
   # guest
   qemu-system-x86 busybox-static

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Safe wrappers over the module's C shims.
+
+use super::bindings;
+use kernel::str::CStr;
+
+/// The module's version string, as `modinfo` shows it.
+pub(crate) fn version() -> &'static CStr {
+    // SAFETY: `rustic_version` returns a pointer to a NUL-terminated string
+    // literal with static lifetime (rust/shim.c).
+    unsafe { CStr::from_char_ptr(bindings::rustic_version()) }
+}
+
+/// A running KUnit case, as handed to a Rust case function by the C suite.
+#[cfg(CONFIG_KUNIT)]
+pub(crate) struct KunitCase(*mut bindings::kunit);
+
+#[cfg(CONFIG_KUNIT)]
+impl KunitCase {
+    /// Wraps the `struct kunit *` a KUnit case function receives.
+    ///
+    /// # Safety
+    ///
+    /// `test` must be the pointer KUnit passed to the running case, and the
+    /// value must not outlive that case.
+    pub(crate) unsafe fn from_raw(test: *mut bindings::kunit) -> Self {
+        KunitCase(test)
+    }
+
+    /// Records a failed check; the case goes on, as KUNIT_EXPECT does.
+    pub(crate) fn fail(&self, file: &'static CStr, line: u32, what: &'static CStr) {
+        let line = i32::try_from(line).unwrap_or(i32::MAX);
+        // SAFETY: `self.0` is the running case's `struct kunit` (type
+        // invariant); the strings are NUL-terminated and static.
+        unsafe { bindings::rustic_kunit_fail(self.0, file.as_char_ptr(), line, what.as_char_ptr()) }
+    }
+}
+
+/// `kunit_expect!(case, condition)`: fails the case (and goes on) when the
+/// condition is false, naming the file, line and condition.
+#[cfg(CONFIG_KUNIT)]
+macro_rules! kunit_expect {
+    ($case:expr, $cond:expr) => {
+        if !$cond {
+            $case.fail(
+                kernel::c_str!(file!()),
+                line!(),
+                kernel::c_str!(stringify!($cond)),
+            );
+        }
+    };
+}
+#[cfg(CONFIG_KUNIT)]
+pub(crate) use kunit_expect;

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0
+//! RustIC: Hyper-V VMBus guest drivers in Rust (`hv_rustic.ko`).
+//!
+//! This is the crate root of the module. The kernel-independent VMBus core is
+//! compiled in from `vmbus/core/src` (the same files Cargo builds for host
+//! tests); the kernel layer lives in `rust/`.
+
+use kernel::prelude::*;
+
+#[path = "rust/bindings.rs"]
+mod bindings;
+
+#[path = "rust/kernel_glue.rs"]
+mod kernel_glue;
+
+/// The kernel-independent VMBus core: wire formats, ring buffer, control plane.
+///
+/// Module list kept in step with `vmbus/core/src/lib.rs`
+/// (`tests/check-core-modules.sh` fails the build if they differ).
+#[path = "vmbus/core/src"]
+pub mod vmbus_core {
+    pub mod control;
+    pub mod guid;
+    pub mod msg;
+    pub mod ring;
+    pub mod shared;
+    pub mod version;
+}
+
+#[cfg(CONFIG_KUNIT)]
+#[path = "tests/kunit/cases.rs"]
+mod kunit_cases;
+
+module! {
+    type: Rustic,
+    name: "hv_rustic",
+    author: "RustIC developers",
+    description: "Hyper-V VMBus guest drivers in Rust",
+    license: "GPL",
+}
+
+struct Rustic;
+
+impl kernel::Module for Rustic {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        pr_info!("RustIC {} loaded\n", kernel_glue::version());
+        Ok(Rustic)
+    }
+}
+
+impl Drop for Rustic {
+    fn drop(&mut self) {
+        pr_info!("RustIC {} unloaded\n", kernel_glue::version());
+    }
+}
