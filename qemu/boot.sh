@@ -46,7 +46,7 @@ case "$mode" in
     ;;
   test)
     [ $# -ge 2 ] || die "usage: boot.sh test CONSOLE_LOG"
-    overlay_files+=("$RUSTIC_ROOT/tests/guest=/tests")
+    overlay_files+=("$RUSTIC_ROOT/tests/guest=/tests" "$RUSTIC_ROOT/VERSION=/tests/VERSION")
     # Tests read everything the kernel says through the console log.
     append="$append loglevel=7"
     ;;
