@@ -14,7 +14,7 @@ set -euo pipefail
 die() { echo "initramfs: $*" >&2; exit 1; }
 
 # Tools copied from the host into the guest, at the same paths.
-TOOLS=(/bin/ip /usr/sbin/ethtool /usr/bin/iperf3 /usr/bin/fio /usr/sbin/mke2fs
+TOOLS=(/bin/bash /bin/ip /usr/sbin/ethtool /usr/bin/iperf3 /usr/bin/fio /usr/sbin/mke2fs
        /usr/sbin/e2fsck /usr/bin/evtest /usr/bin/nc.openbsd /usr/bin/python3.11
        /usr/bin/sha256sum /usr/bin/timeout)
 

@@ -2,6 +2,7 @@
 # Build hv_rustic.ko out of tree against KDIR (default: the cached test kernel).
 #   module.sh build [KDIR]    build; print the .ko path last
 #   module.sh clean [KDIR]
+#   module.sh check KDIR      only check that KDIR can build RustIC
 # A bad KDIR gets one line saying what is wrong, not a wall of Kbuild output.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -23,6 +24,7 @@ kver=$(make -s -C "$kdir" kernelversion 2>/dev/null || true)
 case "$kver" in 6.12.*) ;; *) die "KDIR=$kdir is Linux ${kver:-of unknown version}; RustIC targets 6.12" ;; esac
 
 case "$action" in
+  check) ;;
   build)
     log=$(mktemp)
     if ! make -C "$kdir" M="$RUSTIC_ROOT" -j"$(( $(nproc) + 1 ))" modules >"$log" 2>&1; then

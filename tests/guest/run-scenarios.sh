@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # In the guest: run every scenario /tests/NN-*.sh as one top-level KTAP test.
 # A scenario passes when it exits 0, is skipped when it exits 77, and may
 # print nested KTAP (lines indented by four spaces), e.g. KUnit results.
@@ -14,7 +14,7 @@ for script in "$@"; do
   name=${script%.sh}
   timeout=$(sed -n 's/^# timeout: *\([0-9]*\).*/\1/p' "$script" | head -n 1)
   echo "# rustic-test-start $name timeout=${timeout:-120}"
-  { sh "$script" 2>&1; echo "rustic-exit-status $?"; } | while IFS= read -r line; do
+  { bash "$script" 2>&1; echo "rustic-exit-status $?"; } | while IFS= read -r line; do
     case "$line" in
       "rustic-exit-status "*) echo "${line#rustic-exit-status }" > /tmp/status ;;
       "    "*) echo "$line" ;;

@@ -1,0 +1,57 @@
+# RustIC: Hyper-V VMBus guest drivers in Rust.
+#
+#   make run        boot a guest under QEMU with hv_rustic.ko (CMD='...' runs one command)
+#   make test       every test layer; ends with "N passed, N failed"
+#   make            build hv_rustic.ko (against KDIR, or the cached test kernel)
+#   make deps | kernel | bench | fuzz | clean
+#
+# KDIR=/path/to/linux builds against another Rust-enabled 6.12 tree; nothing
+# is installed then. Both `run` and `test` install what they need first.
+
+SHELL := /bin/bash
+KDIR ?=
+CMD ?=
+
+# A bad KDIR is reported in one line, before any recipe runs.
+ifneq ($(strip $(KDIR)),)
+  kdir_problem := $(shell bash scripts/module.sh check '$(KDIR)' 2>&1 >/dev/null)
+  ifneq ($(kdir_problem),)
+    $(error $(kdir_problem))
+  endif
+endif
+
+.PHONY: all module deps kernel run test bench fuzz clean
+
+all: module
+
+deps:
+	@bash scripts/deps.sh
+
+kernel: deps
+	@bash scripts/kernel.sh build >/dev/null
+
+ifeq ($(strip $(KDIR)),)
+module: kernel
+endif
+module:
+	@bash scripts/module.sh build $(KDIR)
+
+run: $(if $(strip $(KDIR)),,deps)
+ifeq ($(strip $(CMD)),)
+	@KDIR='$(KDIR)' bash qemu/boot.sh shell
+else
+	@KDIR='$(KDIR)' bash qemu/boot.sh cmd '$(subst ','\'',$(CMD))'
+endif
+
+test: deps
+	@bash tests/run-all.sh
+
+bench:
+	@bash vmbus/bench/run.sh
+
+fuzz:
+	@bash scripts/fuzz.sh $(or $(FUZZ_SECONDS),300)
+
+clean:
+	@bash scripts/module.sh clean $(KDIR) 2>/dev/null || true
+	@rm -rf build target

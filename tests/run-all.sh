@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# `make test`: every layer, one closing line `N passed, N failed` over all of
+# them, non-zero exit on any failure. Each layer's full output is kept under
+# build/test-logs/.
+set -uo pipefail
+. "$(dirname "$0")/../scripts/env.sh"
+cd "$RUSTIC_ROOT"
+
+logs="$RUSTIC_ROOT/build/test-logs"
+rm -rf "$logs"
+mkdir -p "$logs"
+total_passed=0
+total_failed=0
+summary=()
+
+# record LAYER PASSED FAILED SECONDS
+record() {
+  total_passed=$((total_passed + $2))
+  total_failed=$((total_failed + $3))
+  summary+=("$(printf '%-12s %4d passed, %d failed  (%ss)' "$1" "$2" "$3" "$4")")
+  echo "== $1: $2 passed, $3 failed ($4 s)"
+}
+
+# ktap_layer NAME COMMAND...: a command printing flat KTAP; counts its
+# top-level results, and one failure more if it fails without saying why.
+ktap_layer() {
+  local name=$1; shift
+  local start=$SECONDS log="$logs/$name.log"
+  echo "== $name: $*"
+  "$@" > "$log" 2>&1
+  local rc=$?
+  local passed failed
+  passed=$(grep -cE '^ok [0-9]+' "$log")
+  failed=$(grep -cE '^not ok [0-9]+' "$log")
+  grep -E '^(not ok|# )' "$log" | head -n 40
+  if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    tail -n 20 "$log"
+    failed=1
+  fi
+  record "$name" "$passed" "$failed" $((SECONDS - start))
+}
+
+# 1. Host tests of the kernel-independent crates and the runner.
+start=$SECONDS
+echo "== cargo test --workspace"
+cargo test --workspace --no-fail-fast > "$logs/cargo.log" 2>&1
+rc=$?
+passed=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$logs/cargo.log" | paste -sd+ | bc)
+failed=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$logs/cargo.log" | paste -sd+ | bc)
+passed=${passed:-0} failed=${failed:-0}
+grep -E '^test .* FAILED$|^error' "$logs/cargo.log" | head -n 20
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then tail -n 30 "$logs/cargo.log"; failed=1; fi
+record cargo "$passed" "$failed" $((SECONDS - start))
+
+# 2. The kernel and the module build (warnings are errors), and the build's
+#    answers to bad input.
+start=$SECONDS
+echo "== build: kernel (cached) and hv_rustic.ko"
+kdir=""
+if kdir=$(bash scripts/kernel.sh build 2> "$logs/kernel.log") && bash scripts/module.sh build "$kdir" > "$logs/module.log" 2>&1; then
+  record build 1 0 $((SECONDS - start))
+else
+  tail -n 30 "$logs/kernel.log" "$logs/module.log" 2>/dev/null
+  record build 0 1 $((SECONDS - start))
+  kdir=""
+fi
+ktap_layer build-input bash tests/build/bad-input.sh
+ktap_layer core-modules bash tests/build/core-modules.sh
+
+# 3. Layouts of shared structures against the kernel's C definitions.
+if [ -n "$kdir" ] && [ -f tests/layout/run.sh ]; then
+  ktap_layer layout bash tests/layout/run.sh "$kdir"
+fi
+
+# 4. Fuzz targets, each for a short bounded time (`make fuzz` runs longer).
+if [ -f scripts/fuzz.sh ]; then
+  ktap_layer fuzz bash scripts/fuzz.sh "${RUSTIC_FUZZ_SECONDS:-20}"
+fi
+
+# 5. Guest tests under QEMU: KUnit at load and the scenarios in tests/guest.
+start=$SECONDS
+if [ -n "$kdir" ]; then
+  echo "== guest: QEMU boot with hv_rustic.ko"
+  cargo build -q -p rustic-runner 2>> "$logs/guest.log"
+  "$RUSTIC_ROOT/target/debug/rustic-runner" guest --console "$logs/guest-console.log" \
+    -- bash qemu/boot.sh test "$logs/guest-console.log" > "$logs/guest.log" 2>&1
+  grep -E '^(not ok|ok|# FAILED|# console)' "$logs/guest.log" | grep -v '^ok' | head -n 40
+  line=$(grep -E '^runner: ' "$logs/guest.log" | tail -n 1)
+  passed=$(echo "$line" | sed -n 's/^runner: \([0-9]*\) passed.*/\1/p')
+  failed=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+  [ -n "$passed" ] || { tail -n 30 "$logs/guest.log"; passed=0; failed=1; }
+  record guest "$passed" "$failed" $((SECONDS - start))
+else
+  echo "== guest: not run, the module did not build"
+  record guest 0 1 0
+fi
+
+echo
+printf '%s\n' "${summary[@]}"
+echo "logs: $logs"
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ]
