@@ -95,6 +95,11 @@ else
   record guest 0 1 0
 fi
 
+# 6. `make run CMD=...`, the developers' way in, end to end.
+if [ -n "$kdir" ]; then
+  ktap_layer run-cmd bash tests/build/run-cmd.sh
+fi
+
 echo
 printf '%s\n' "${summary[@]}"
 echo "logs: $logs"
