@@ -18,14 +18,18 @@
 //!   packet bytes are visible before the index that covers them.
 //! - (B) consumer's Release store of `read_index` / producer's Acquire load:
 //!   the consumer has finished copying bytes before the producer reuses them.
-//! - (C) producer: publish `write_index`, full fence, load `interrupt_mask`
-//!   and `read_index`; consumer: store `interrupt_mask = 0`, full fence, load
-//!   `write_index`. One side always sees the other, so no wakeup is lost.
-//! - (D) producer: store `pending_send_sz`, full fence, load `read_index`;
-//!   consumer: store `read_index`, full fence, load `pending_send_sz`.
+//! - (C) producer: publish `write_index`, then load `interrupt_mask` and
+//!   `read_index`; consumer: store `interrupt_mask = 0`, then load
+//!   `write_index`. All four are SeqCst, so one side always sees the other's
+//!   store and no wakeup is lost (the C drivers' `virt_mb()` pairs).
+//! - (D) producer: store `pending_send_sz`, then load `read_index`;
+//!   consumer: store `read_index`, then load `pending_send_sz`; SeqCst, as (C).
+//!
+//! A SeqCst store is one locked `xchg` on x86: it is the full barrier these
+//! pairs need and cheaper than a separate `fence(SeqCst)` (`mfence`).
 
 use super::shared::{OutOfBounds, SharedMem};
-use core::sync::atomic::{fence, Ordering};
+use core::sync::atomic::Ordering;
 
 /// Size of the ring header page that precedes the data area.
 pub const HEADER_SIZE: usize = 4096;
@@ -652,18 +656,18 @@ impl<'a> Producer<'a> {
         pos = ring.copy_in(pos, &(u64::from(old_write) << 32).to_le_bytes())?;
         self.write = pos;
 
-        // (A) Release: the packet bytes above are visible before the index.
-        ring.store(WRITE_INDEX_OFFSET, pos, Ordering::Release)?;
-        // (C) Full fence between publishing write_index and reading the
-        // reader's mask/read_index; pairs with the fence in
-        // `Consumer::end_poll` after it clears the mask.
-        fence(Ordering::SeqCst);
-        if ring.load(INTERRUPT_MASK_OFFSET, Ordering::Relaxed)? != 0 {
+        // (A) The packet bytes above are visible before the index (SeqCst
+        // includes Release). (C) SeqCst store here and SeqCst loads below:
+        // the mask and read index are read after write_index is visible;
+        // pairs with the mask store and write_index load in
+        // `Consumer::end_poll`.
+        ring.store(WRITE_INDEX_OFFSET, pos, Ordering::SeqCst)?;
+        if ring.load(INTERRUPT_MASK_OFFSET, Ordering::SeqCst)? != 0 {
             return Ok(Signal::No);
         }
         // Signal only on the empty-to-non-empty transition: the reader had
         // consumed (and committed) everything before our packet.
-        let read = match ring.load_index(READ_INDEX_OFFSET, Ordering::Acquire) {
+        let read = match ring.load_index(READ_INDEX_OFFSET, Ordering::SeqCst) {
             Ok(r) => r,
             Err(c) => return Err(self.poison(c)),
         };
@@ -683,11 +687,11 @@ impl<'a> Producer<'a> {
             return Err(WriteError::Corrupt(c));
         }
         self.ring
-            .store(PENDING_SEND_SIZE_OFFSET, needed, Ordering::Relaxed)?;
-        // (D) Full fence: our pending_send_sz store is visible before we look
-        // at read_index again; pairs with the fence in `Consumer::commit`.
-        fence(Ordering::SeqCst);
-        let read = match self.ring.load_index(READ_INDEX_OFFSET, Ordering::Acquire) {
+            .store(PENDING_SEND_SIZE_OFFSET, needed, Ordering::SeqCst)?;
+        // (D) SeqCst store above, SeqCst load here: pending_send_sz is
+        // visible before we look at read_index again; pairs with the
+        // read_index store and pending_send_sz load in `Consumer::commit`.
+        let read = match self.ring.load_index(READ_INDEX_OFFSET, Ordering::SeqCst) {
             Ok(r) => r,
             Err(c) => return Err(self.poison(c)),
         };
@@ -871,11 +875,13 @@ impl<'a> Consumer<'a> {
         }
         let bytes_read = self.ring.distance(self.committed, self.read);
         self.committed = self.read;
-        // (B) Release: our copies out of the freed bytes are done before the
-        // writer can see the space.
+        // (B) Our copies out of the freed bytes are done before the writer
+        // can see the space (SeqCst includes Release). (D) SeqCst, with the
+        // pending_send_sz load below; pairs with `Producer::request_space`.
+        // One store per batch, so the full barrier's cost is amortised.
         if let Err(c) = self
             .ring
-            .store(READ_INDEX_OFFSET, self.read, Ordering::Release)
+            .store(READ_INDEX_OFFSET, self.read, Ordering::SeqCst)
         {
             return Err(self.poison(c));
         }
@@ -886,11 +892,8 @@ impl<'a> Consumer<'a> {
         if features & FEATURE_PENDING_SEND_SIZE == 0 {
             return Ok(Signal::No);
         }
-        // (D) Full fence between the read_index store and the
-        // pending_send_sz load; pairs with `Producer::request_space`.
-        fence(Ordering::SeqCst);
         let pending = ring
-            .load(PENDING_SEND_SIZE_OFFSET, Ordering::Relaxed)
+            .load(PENDING_SEND_SIZE_OFFSET, Ordering::SeqCst)
             .map_err(|c| self.poison(c))?;
         if pending == 0 {
             return Ok(Signal::No);
@@ -916,10 +919,10 @@ impl<'a> Consumer<'a> {
             return Err(ReadError::Corrupt(c));
         }
         self.ring
-            .store(INTERRUPT_MASK_OFFSET, 1, Ordering::Relaxed)
+            // SeqCst: the mask is visible before the reads that follow, as
+            // the C reader's barrier after setting it ensures.
+            .store(INTERRUPT_MASK_OFFSET, 1, Ordering::SeqCst)
             .map_err(|c| self.poison(c))?;
-        // Orders the mask before the reads that follow, as the C reader does.
-        fence(Ordering::SeqCst);
         Ok(())
     }
 
@@ -928,12 +931,11 @@ impl<'a> Consumer<'a> {
     pub fn end_poll(&mut self) -> Result<EndPoll, ReadError> {
         let signal_writer = self.commit()?;
         self.ring
-            .store(INTERRUPT_MASK_OFFSET, 0, Ordering::Relaxed)
+            // (C) SeqCst store, then SeqCst load of write_index: pairs with
+            // the producer's write_index store and mask load.
+            .store(INTERRUPT_MASK_OFFSET, 0, Ordering::SeqCst)
             .map_err(|c| self.poison(c))?;
-        // (C) Full fence between clearing the mask and reading write_index;
-        // pairs with the producer's fence after it publishes write_index.
-        fence(Ordering::SeqCst);
-        let write = match self.ring.load_index(WRITE_INDEX_OFFSET, Ordering::Acquire) {
+        let write = match self.ring.load_index(WRITE_INDEX_OFFSET, Ordering::SeqCst) {
             Ok(w) => w,
             Err(c) => return Err(self.poison(c)),
         };
