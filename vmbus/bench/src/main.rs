@@ -24,14 +24,26 @@ extern "C" {
     fn bufring_threads(size: u32, packets: u64, data: usize, bytes: *mut u64) -> u64;
 }
 
-fn ring_memory() -> Vec<u64> {
-    vec![0u64; (HEADER_SIZE + DATA) / 8]
+/// Ring memory, page-aligned like real ring pages (and like the C rings'
+/// memory here): a large `Vec` from malloc starts 16 bytes into a page,
+/// which would put descriptors across cache lines.
+struct RingMemory(Vec<u64>);
+
+impl RingMemory {
+    fn new() -> Self {
+        RingMemory(vec![0u64; (HEADER_SIZE + DATA + 4096) / 8])
+    }
+
+    fn slice(&mut self) -> &mut [u64] {
+        let skip = (4096 - self.0.as_ptr() as usize % 4096) % 4096 / 8;
+        &mut self.0[skip..skip + (HEADER_SIZE + DATA) / 8]
+    }
 }
 
 /// Seconds for `packets` packets of `size` bytes, single-threaded.
 fn rust_single(size: usize, packets: u64) -> f64 {
-    let mut buf = ring_memory();
-    let mem = SharedMem::from_slice(&mut buf);
+    let mut buf = RingMemory::new();
+    let mem = SharedMem::from_slice(buf.slice());
     init_ring(mem).expect("ring");
     let mut p = Producer::new(mem).expect("producer");
     let mut c = Consumer::new(mem).expect("consumer");
@@ -65,8 +77,8 @@ fn rust_single(size: usize, packets: u64) -> f64 {
 }
 
 fn rust_threads(size: usize, packets: u64) -> f64 {
-    let mut buf = ring_memory();
-    let mem = SharedMem::from_slice(&mut buf);
+    let mut buf = RingMemory::new();
+    let mem = SharedMem::from_slice(buf.slice());
     init_ring(mem).expect("ring");
     let t = Instant::now();
     std::thread::scope(|s| {
@@ -138,9 +150,7 @@ fn c_run(f: unsafe extern "C" fn(u32, u64, usize, *mut u64) -> u64, size: usize,
     ns as f64 / 1e9
 }
 
-fn best_of_3(mut f: impl FnMut() -> f64) -> f64 {
-    (0..3).map(|_| f()).fold(f64::INFINITY, f64::min)
-}
+const ROUNDS: usize = 5;
 
 struct Row {
     name: &'static str,
@@ -148,33 +158,55 @@ struct Row {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--size=N` and `--single`/`--threads` narrow the run (for profiling).
+    let only_size: Option<usize> = args.iter().find_map(|a| a.strip_prefix("--size=")?.parse().ok());
+    let single_only = args.iter().any(|a| a == "--single");
+    let threads_only = args.iter().any(|a| a == "--threads");
     let volume: u64 = if quick { 64 << 20 } else { 512 << 20 };
-    println!("ring benchmark: 1 MiB data area, in-band packets, best of 3; payload GB/s = 1e9 B/s");
+    println!("ring benchmark: 1 MiB data area, in-band packets, best of 5 round-robin; payload GB/s = 1e9 B/s");
     #[cfg(not(c_rings))]
     println!("note: C rings not built (run vmbus/bench/run.sh); Rust and memcpy only");
     for threads in [false, true] {
+        if (threads && single_only) || (!threads && threads_only) {
+            continue;
+        }
         let mode = if threads { "two threads" } else { "single thread" };
         for size in SIZES {
+            if only_size.is_some_and(|o| o != size) {
+                continue;
+            }
             let packets = (volume / size as u64).max(20_000);
-            let mut rows = vec![];
-            let rust = if threads {
-                best_of_3(|| rust_threads(size, packets))
+            // Round-robin, best of ROUNDS: on a shared machine, background
+            // load then hits every implementation alike.
+            type Run = Box<dyn Fn() -> f64>;
+            let mut runs: Vec<(&'static str, Run)> = vec![];
+            if threads {
+                runs.push(("rustic", Box::new(move || rust_threads(size, packets))));
             } else {
-                best_of_3(|| rust_single(size, packets))
-            };
-            rows.push(Row { name: "rustic", secs: rust });
+                runs.push(("rustic", Box::new(move || rust_single(size, packets))));
+            }
             #[cfg(c_rings)]
             {
-                let (k, b) = if threads {
-                    (kring_threads as unsafe extern "C" fn(_, _, _, _) -> _, bufring_threads as unsafe extern "C" fn(_, _, _, _) -> _)
+                type CFn = unsafe extern "C" fn(u32, u64, usize, *mut u64) -> u64;
+                let (k, b): (CFn, CFn) = if threads {
+                    (kring_threads, bufring_threads)
                 } else {
-                    (kring_single as unsafe extern "C" fn(_, _, _, _) -> _, bufring_single as unsafe extern "C" fn(_, _, _, _) -> _)
+                    (kring_single, bufring_single)
                 };
-                rows.push(Row { name: "C ring_buffer.c", secs: best_of_3(|| c_run(k, size, packets)) });
-                rows.push(Row { name: "C vmbus_bufring.c", secs: best_of_3(|| c_run(b, size, packets)) });
+                runs.push(("C ring_buffer.c", Box::new(move || c_run(k, size, packets))));
+                runs.push(("C vmbus_bufring.c", Box::new(move || c_run(b, size, packets))));
             }
-            rows.push(Row { name: "memcpy (1 thread)", secs: best_of_3(|| memcpy_single(size, packets)) });
+            runs.push(("memcpy (1 thread)", Box::new(move || memcpy_single(size, packets))));
+            let mut best = vec![f64::INFINITY; runs.len()];
+            for _ in 0..ROUNDS {
+                for (b, (_, run)) in best.iter_mut().zip(&runs) {
+                    *b = b.min(run());
+                }
+            }
+            let rows: Vec<Row> = runs.iter().zip(&best).map(|((name, _), &secs)| Row { name, secs }).collect();
+            let rust = best[0];
             println!("\n{mode}, {size} B payload, {packets} packets");
             println!("  {:<20} {:>10} {:>9} {:>14}", "", "Mpkt/s", "GB/s", "rustic/this");
             for r in &rows {

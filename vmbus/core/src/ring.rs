@@ -110,6 +110,27 @@ pub struct PacketDescriptor {
 }
 
 impl PacketDescriptor {
+    /// The descriptor as two little-endian words, as it sits in the ring.
+    pub fn to_words(&self) -> [u64; 2] {
+        let w0 = u64::from(self.packet_type)
+            | u64::from(self.offset8) << 16
+            | u64::from(self.len8) << 32
+            | u64::from(self.flags) << 48;
+        [w0, self.transaction_id]
+    }
+
+    /// Decodes the two words of [`PacketDescriptor::to_words`].
+    pub fn from_words(w: [u64; 2]) -> Self {
+        // CAST: each field is the 16 bits selected by its shift.
+        PacketDescriptor {
+            packet_type: w[0] as u16,
+            offset8: (w[0] >> 16) as u16,
+            len8: (w[0] >> 32) as u16,
+            flags: (w[0] >> 48) as u16,
+            transaction_id: w[1],
+        }
+    }
+
     /// Decodes the 16 wire bytes (little-endian).
     pub fn from_bytes(b: &[u8; DESCRIPTOR_SIZE]) -> Self {
         let [t0, t1, o0, o1, l0, l1, f0, f1, x0, x1, x2, x3, x4, x5, x6, x7] = *b;
@@ -302,15 +323,18 @@ impl<'a> Ring<'a> {
         Ok(Ring { header, data, size })
     }
 
+    #[inline]
     fn load(&self, offset: usize, order: Ordering) -> Result<u32, Corrupt> {
         self.header.load_u32(offset, order).map_err(oob)
     }
 
+    #[inline]
     fn store(&self, offset: usize, value: u32, order: Ordering) -> Result<(), Corrupt> {
         self.header.store_u32(offset, value, order).map_err(oob)
     }
 
     /// Loads an index the peer owns and checks it.
+    #[inline]
     fn load_index(&self, offset: usize, order: Ordering) -> Result<u32, Corrupt> {
         let index = self.load(offset, order)?;
         if index >= self.size || index % 8 != 0 {
@@ -320,6 +344,7 @@ impl<'a> Ring<'a> {
     }
 
     /// `index + n` modulo the ring size; `index < size` and `n <= size`.
+    #[inline]
     fn advance(&self, index: u32, n: u32) -> u32 {
         // Both are below 2^30, so the sum cannot overflow.
         let sum = index.wrapping_add(n);
@@ -331,6 +356,7 @@ impl<'a> Ring<'a> {
     }
 
     /// Bytes from `from` to `to` going forward around the ring.
+    #[inline]
     fn distance(&self, from: u32, to: u32) -> u32 {
         if to >= from {
             to.wrapping_sub(from)
@@ -340,6 +366,7 @@ impl<'a> Ring<'a> {
     }
 
     /// Copies ring bytes starting at `pos`, wrapping at the end.
+    #[inline]
     fn copy_out(&self, pos: u32, dst: &mut [u8]) -> Result<(), Corrupt> {
         let first = (self.size.wrapping_sub(pos) as usize).min(dst.len());
         let (a, b) = dst.split_at_mut(first);
@@ -350,7 +377,23 @@ impl<'a> Ring<'a> {
         Ok(())
     }
 
+    /// Loads the 8-byte word at `pos`. Positions are 8-aligned and the
+    /// size is a multiple of 8, so a word never wraps; a constant-size copy
+    /// is a single move, where a `memcpy` call would cost more than the data.
+    #[inline(always)]
+    fn get_u64(&self, pos: u32) -> Result<u64, Corrupt> {
+        self.data.read_array::<8>(pos as usize).map(u64::from_le_bytes).map_err(oob)
+    }
+
+    /// Stores the 8-byte word at `pos` (8-aligned); returns the next position.
+    #[inline(always)]
+    fn put_u64(&self, pos: u32, value: u64) -> Result<u32, Corrupt> {
+        self.data.write_array(pos as usize, &value.to_le_bytes()).map_err(oob)?;
+        Ok(self.advance(pos, 8))
+    }
+
     /// Copies `src` into the ring at `pos`, wrapping; returns the next position.
+    #[inline]
     fn copy_in(&self, pos: u32, src: &[u8]) -> Result<u32, Corrupt> {
         let first = (self.size.wrapping_sub(pos) as usize).min(src.len());
         let (a, b) = src.split_at(first);
@@ -390,6 +433,12 @@ pub struct GpaBuffer<'b> {
     pub pfns: &'b [u64],
 }
 
+/// A `{byte_count, byte_offset}` pair as the little-endian word it is on
+/// the wire.
+fn range_word(byte_count: u32, byte_offset: u32) -> u64 {
+    u64::from(byte_count) | u64::from(byte_offset) << 32
+}
+
 /// Pages a range of `count` bytes starting at `offset` into a page touches.
 fn pages_spanned(offset: u32, count: u32) -> Option<u32> {
     let end = (offset % GPA_PAGE_SIZE).checked_add(count)?;
@@ -409,8 +458,8 @@ pub struct Producer<'a> {
 /// Bytes of type-specific header and payload that make up one packet.
 struct Parts<'p> {
     descriptor: PacketDescriptor,
-    /// Type-specific header pieces, each a multiple of 8 bytes in total.
-    header: &'p [&'p [u8]],
+    /// The type-specific header word (GPA-direct, transfer pages).
+    header: Option<u64>,
     /// GPA page numbers, written after `header` (GPA-direct only).
     gpa: &'p [GpaBuffer<'p>],
     /// Transfer-page ranges, written after `header` (transfer pages only).
@@ -472,7 +521,7 @@ impl<'a> Producer<'a> {
         };
         self.write(Parts {
             descriptor: Self::descriptor(PACKET_TYPE_INBAND, flags, transaction_id),
-            header: &[],
+            header: None,
             gpa: &[],
             transfer: &[],
             payload,
@@ -487,7 +536,7 @@ impl<'a> Producer<'a> {
     ) -> Result<Signal, WriteError> {
         self.write(Parts {
             descriptor: Self::descriptor(PACKET_TYPE_COMPLETION, 0, transaction_id),
-            header: &[],
+            header: None,
             gpa: &[],
             transfer: &[],
             payload,
@@ -511,8 +560,8 @@ impl<'a> Producer<'a> {
                 return Err(WriteError::TooLarge);
             }
         }
-        let mut head = [0u8; 8];
-        head[4..8].copy_from_slice(&count.to_le_bytes());
+        // reserved: u32 = 0, range_count: u32
+        let head = u64::from(count) << 32;
         let flags = if completion_requested {
             FLAG_COMPLETION_REQUESTED
         } else {
@@ -520,7 +569,7 @@ impl<'a> Producer<'a> {
         };
         self.write(Parts {
             descriptor: Self::descriptor(PACKET_TYPE_GPA_DIRECT, flags, transaction_id),
-            header: &[&head],
+            header: Some(head),
             gpa: ranges,
             transfer: &[],
             payload,
@@ -537,12 +586,12 @@ impl<'a> Producer<'a> {
         payload: &[&[u8]],
     ) -> Result<Signal, WriteError> {
         let count = u32::try_from(ranges.len()).map_err(|_| WriteError::TooLarge)?;
-        let mut head = [0u8; 8];
-        head[0..2].copy_from_slice(&set_id.to_le_bytes());
-        head[4..8].copy_from_slice(&count.to_le_bytes());
+        // transfer_page_set_id: u16, sender_owns_set: u8 = 0, reserved: u8,
+        // range_count: u32
+        let head = u64::from(set_id) | u64::from(count) << 32;
         self.write(Parts {
             descriptor: Self::descriptor(PACKET_TYPE_TRANSFER_PAGES, 0, transaction_id),
-            header: &[&head],
+            header: Some(head),
             gpa: &[],
             transfer: ranges,
             payload,
@@ -565,12 +614,7 @@ impl<'a> Producer<'a> {
         if let Some(c) = self.poisoned {
             return Err(WriteError::Corrupt(c));
         }
-        let mut header_len: usize = 0;
-        for h in parts.header {
-            header_len = header_len
-                .checked_add(h.len())
-                .ok_or(WriteError::TooLarge)?;
-        }
+        let mut header_len: usize = if parts.header.is_some() { 8 } else { 0 };
         for g in parts.gpa {
             let pfn_bytes = g.pfns.len().checked_mul(8).ok_or(WriteError::TooLarge)?;
             header_len = header_len
@@ -626,34 +670,35 @@ impl<'a> Producer<'a> {
         parts.descriptor.offset8 = offset8;
         parts.descriptor.len8 = len8;
         let ring = self.ring;
-        let mut pos = ring.copy_in(old_write, &parts.descriptor.to_bytes())?;
-        for h in parts.header {
-            pos = ring.copy_in(pos, h)?;
+        let [w0, w1] = parts.descriptor.to_words();
+        let mut pos = ring.put_u64(old_write, w0)?;
+        pos = ring.put_u64(pos, w1)?;
+        let pad = padded - len;
+        if pad != 0 {
+            // Zero the packet's last word first; the payload then overwrites
+            // its head and the padding is left zero, without a third copy.
+            let last = ring.advance(old_write, (padded - 8) as u32);
+            ring.put_u64(last, 0)?;
+        }
+        if let Some(h) = parts.header {
+            pos = ring.put_u64(pos, h)?;
         }
         for g in parts.gpa {
-            let mut range = [0u8; 8];
-            range[0..4].copy_from_slice(&g.byte_count.to_le_bytes());
-            range[4..8].copy_from_slice(&g.byte_offset.to_le_bytes());
-            pos = ring.copy_in(pos, &range)?;
-            for pfn in g.pfns {
-                pos = ring.copy_in(pos, &pfn.to_le_bytes())?;
+            pos = ring.put_u64(pos, range_word(g.byte_count, g.byte_offset))?;
+            for &pfn in g.pfns {
+                pos = ring.put_u64(pos, pfn)?;
             }
         }
         for t in parts.transfer {
-            let mut range = [0u8; 8];
-            range[0..4].copy_from_slice(&t.byte_count.to_le_bytes());
-            range[4..8].copy_from_slice(&t.byte_offset.to_le_bytes());
-            pos = ring.copy_in(pos, &range)?;
+            pos = ring.put_u64(pos, range_word(t.byte_count, t.byte_offset))?;
         }
         for p in parts.payload {
             pos = ring.copy_in(pos, p)?;
         }
-        let pad = padded - len;
-        if pad != 0 {
-            pos = ring.copy_in(pos, &[0u8; 8][..pad])?;
-        }
+        pos = ring.advance(pos, pad as u32);
+
         // The trailer names where this packet started, as Hyper-V expects.
-        pos = ring.copy_in(pos, &(u64::from(old_write) << 32).to_le_bytes())?;
+        pos = ring.put_u64(pos, u64::from(old_write) << 32)?;
         self.write = pos;
 
         // (A) The packet bytes above are visible before the index (SeqCst
@@ -819,11 +864,12 @@ impl<'a> Consumer<'a> {
         if (avail as usize) < DESCRIPTOR_SIZE + TRAILER_SIZE {
             return Err(self.poison(Corrupt::Length));
         }
-        let mut raw = [0u8; DESCRIPTOR_SIZE];
-        if let Err(c) = self.ring.copy_out(self.read, &mut raw) {
-            return Err(self.poison(c));
-        }
-        let desc = PacketDescriptor::from_bytes(&raw);
+        let second = self.ring.advance(self.read, 8);
+        let words = match (self.ring.get_u64(self.read), self.ring.get_u64(second)) {
+            (Ok(w0), Ok(w1)) => [w0, w1],
+            (Err(c), _) | (_, Err(c)) => return Err(self.poison(c)),
+        };
+        let desc = PacketDescriptor::from_words(words);
         let len = usize::from(desc.len8) * 8;
         let data_offset = usize::from(desc.offset8) * 8;
         if len < DESCRIPTOR_SIZE || len + TRAILER_SIZE > avail as usize {
@@ -849,7 +895,9 @@ impl<'a> Consumer<'a> {
             return Err(ReadError::BufferTooSmall { needed: len });
         };
         // The descriptor bytes we validated, not a second read of them.
-        *head = raw;
+        let (h0, h1) = head.split_at_mut(8);
+        h0.copy_from_slice(&words[0].to_le_bytes());
+        h1.copy_from_slice(&words[1].to_le_bytes());
         // `len < 2^19` and `read < size`, so this cannot overflow.
         let body = self.ring.advance(self.read, DESCRIPTOR_SIZE as u32);
         if let Err(c) = self.ring.copy_out(body, rest) {

@@ -109,6 +109,7 @@ impl<'a> SharedMem<'a> {
     }
 
     /// Pointer to a naturally aligned `u32` at `offset`, bounds-checked.
+    #[inline(always)]
     fn u32_at(&self, offset: usize) -> Result<&'a AtomicU32, OutOfBounds> {
         let end = offset.checked_add(4).ok_or(OutOfBounds)?;
         if end > self.len || offset % 4 != 0 {
@@ -135,6 +136,7 @@ impl<'a> SharedMem<'a> {
         Ok(())
     }
 
+    #[inline(always)]
     fn check_range(&self, offset: usize, len: usize) -> Result<(), OutOfBounds> {
         match offset.checked_add(len) {
             Some(end) if end <= self.len => Ok(()),
@@ -179,6 +181,32 @@ impl<'a> SharedMem<'a> {
         // handed out by us, so the ranges do not overlap.
         unsafe {
             core::ptr::copy_nonoverlapping(src.as_ptr(), self.base.as_ptr().add(offset), src.len());
+        }
+        Ok(())
+    }
+
+    /// Copies `N` bytes at `offset` out of shared memory, as
+    /// [`SharedMem::read_bytes`]; a constant size lets the compiler use
+    /// plain moves instead of a `memcpy` call (descriptors, trailers).
+    #[inline(always)]
+    pub fn read_array<const N: usize>(&self, offset: usize) -> Result<[u8; N], OutOfBounds> {
+        self.check_range(offset, N)?;
+        let mut out = [0u8; N];
+        // SAFETY: as in `read_bytes`: in bounds, valid, not overlapping.
+        unsafe {
+            core::ptr::copy_nonoverlapping(self.base.as_ptr().add(offset), out.as_mut_ptr(), N);
+        }
+        Ok(out)
+    }
+
+    /// Copies `N` bytes into shared memory at `offset`, as
+    /// [`SharedMem::write_bytes`] but with a constant size.
+    #[inline(always)]
+    pub fn write_array<const N: usize>(&self, offset: usize, src: &[u8; N]) -> Result<(), OutOfBounds> {
+        self.check_range(offset, N)?;
+        // SAFETY: as in `write_bytes`: in bounds, valid, not overlapping.
+        unsafe {
+            core::ptr::copy_nonoverlapping(src.as_ptr(), self.base.as_ptr().add(offset), N);
         }
         Ok(())
     }
