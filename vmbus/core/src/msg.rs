@@ -136,9 +136,7 @@ impl SynicMessage {
         }
         let mut payload = [0u8; MAX_MESSAGE_SIZE];
         let head = size_of::<HvMessageHeader>();
-        if let Some(src) = slot.get(head..) {
-            payload.copy_from_slice(src);
-        }
+        copy(&mut payload, slot.get(head..).unwrap_or(&[]));
         Ok(SynicMessage {
             message_type: u32_at(slot, offset_of!(HvMessageHeader, message_type)).unwrap_or(0),
             message_flags: slot.get(offset_of!(HvMessageHeader, message_flags)).copied().unwrap_or(0),
@@ -616,8 +614,11 @@ pub struct Pfns {
 impl Pfns {
     /// Copies `pfns`; `None` if there are more than fit in a message.
     pub fn new(pfns: &[u64]) -> Option<Pfns> {
+        if pfns.len() > GPADL_BODY_MAX_PFNS {
+            return None;
+        }
         let mut buf = [0u64; GPADL_BODY_MAX_PFNS];
-        buf.get_mut(..pfns.len())?.copy_from_slice(pfns);
+        copy(&mut buf, pfns);
         Some(Pfns { buf, len: u8::try_from(pfns.len()).ok()? })
     }
 
@@ -744,6 +745,15 @@ pub enum Message {
         /// 0 on success.
         status: u32,
     },
+}
+
+/// Copies the common prefix of `src` into `dst`. Unlike `copy_from_slice`
+/// it has no length-mismatch panic path, which objtool on 6.12 does not know
+/// to be `noreturn` and warns about.
+fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
@@ -1199,7 +1209,7 @@ impl Writer<'_> {
     // write that would not fit is dropped rather than panicking.
     fn bytes(&mut self, at: usize, v: &[u8]) {
         if let Some(dst) = at.checked_add(v.len()).and_then(|end| self.buf.get_mut(at..end)) {
-            dst.copy_from_slice(v);
+            copy(dst, v);
         }
     }
     fn u8(&mut self, at: usize, v: u8) {
