@@ -252,8 +252,10 @@ pub struct Control<const CHANNELS: usize, const GPADLS: usize> {
 }
 
 impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
-    /// A disconnected machine.
-    pub fn new(config: Config) -> Self {
+    /// A disconnected machine. A `const fn`, so the kernel can place it
+    /// straight into heap memory instead of building it on its small stack
+    /// (56 bytes per channel and 32 per GPADL on x86-64).
+    pub const fn new(config: Config) -> Self {
         Control {
             config,
             now: 0,

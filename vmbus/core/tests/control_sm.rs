@@ -687,3 +687,22 @@ fn unload_fails_pending_work_then_allows_reconnect() {
     run(|k| c.connect(0, RequestId(10), &mut |x| k(x))).0.unwrap();
     assert_eq!(c.state(), ConnectionState::Connecting);
 }
+
+#[test]
+fn table_sizes_stay_small_enough_for_the_kernel() {
+    // The machine is embedded in heap memory in the module; keep each table
+    // entry small so 256 channels and 256 GPADLs stay well under 32 KiB.
+    let per_channel = std::mem::size_of::<Control<1, 0>>() - std::mem::size_of::<Control<0, 0>>();
+    let per_gpadl = std::mem::size_of::<Control<0, 1>>() - std::mem::size_of::<Control<0, 0>>();
+    eprintln!("{per_channel} bytes per channel, {per_gpadl} per GPADL");
+    assert!(per_channel <= 64, "{per_channel} bytes per channel");
+    assert!(per_gpadl <= 40, "{per_gpadl} bytes per GPADL");
+    const _: Control<2, 2> = Control::new(Config {
+        max_version: Version::WIN10_V5_3,
+        target_vcpu: 0,
+        interrupt_page: 0,
+        monitor_pages: [0, 0],
+        vtl: 0,
+        timeout: 1,
+    });
+}
