@@ -508,6 +508,7 @@ impl<'a> Producer<'a> {
 
     /// Writes an in-band packet whose payload is the concatenation of
     /// `payload`.
+    #[inline]
     pub fn write_inband(
         &mut self,
         transaction_id: u64,
@@ -610,6 +611,7 @@ impl<'a> Producer<'a> {
 
     /// Gathers the packet straight into the ring, publishes it, and decides
     /// whether the reader needs a signal.
+    #[inline]
     fn write(&mut self, mut parts: Parts<'_>) -> Result<Signal, WriteError> {
         if let Some(c) = self.poisoned {
             return Err(WriteError::Corrupt(c));
@@ -833,6 +835,7 @@ impl<'a> Consumer<'a> {
 
     /// Bytes published and not yet read, reloading the write index if the
     /// cached one is used up.
+    #[inline]
     fn available(&mut self) -> Result<u32, Corrupt> {
         if self.write_cache == self.read {
             // (A) Acquire pairs with the producer's Release store: the
@@ -848,6 +851,7 @@ impl<'a> Consumer<'a> {
     /// `buf` and moves past it. The read index is published by
     /// [`Consumer::commit`] or [`Consumer::end_poll`], so the writer does not
     /// see the space until then.
+    #[inline]
     pub fn read_packet(&mut self, buf: &mut [u8]) -> Result<PacketInfo, ReadError> {
         if let Some(c) = self.poisoned {
             return Err(ReadError::Corrupt(c));
