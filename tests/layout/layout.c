@@ -15,6 +15,8 @@
 #define OFF(s, m) EMIT(#s " " #m, offsetof(struct s, m))
 #define USIZE(u) EMIT(#u " size", sizeof(union u))
 #define UOFF(u, m) EMIT(#u " " #m, offsetof(union u, m))
+#define CONST(c) EMIT("constants " #c, c)
+#define CONST_OFF(s, m) EMIT("constants " #s "." #m, offsetof(struct s, m))
 
 void rustic_layout(void);
 void rustic_layout(void)
@@ -209,6 +211,60 @@ void rustic_layout(void)
 	OFF(vmbus_channel_tl_connect_request, header);
 	OFF(vmbus_channel_tl_connect_request, guest_endpoint_id);
 	OFF(vmbus_channel_tl_connect_request, host_service_id);
+
+	/* Protocol constants (msg.rs, version.rs, ring.rs). */
+	CONST(CHANNELMSG_OFFERCHANNEL);
+	CONST(CHANNELMSG_RESCIND_CHANNELOFFER);
+	CONST(CHANNELMSG_REQUESTOFFERS);
+	CONST(CHANNELMSG_ALLOFFERS_DELIVERED);
+	CONST(CHANNELMSG_OPENCHANNEL);
+	CONST(CHANNELMSG_OPENCHANNEL_RESULT);
+	CONST(CHANNELMSG_CLOSECHANNEL);
+	CONST(CHANNELMSG_GPADL_HEADER);
+	CONST(CHANNELMSG_GPADL_BODY);
+	CONST(CHANNELMSG_GPADL_CREATED);
+	CONST(CHANNELMSG_GPADL_TEARDOWN);
+	CONST(CHANNELMSG_GPADL_TORNDOWN);
+	CONST(CHANNELMSG_RELID_RELEASED);
+	CONST(CHANNELMSG_INITIATE_CONTACT);
+	CONST(CHANNELMSG_VERSION_RESPONSE);
+	CONST(CHANNELMSG_UNLOAD);
+	CONST(CHANNELMSG_UNLOAD_RESPONSE);
+	CONST(CHANNELMSG_TL_CONNECT_REQUEST);
+	CONST(CHANNELMSG_MODIFYCHANNEL);
+	CONST(CHANNELMSG_MODIFYCHANNEL_RESPONSE);
+	CONST(VERSION_WIN8);
+	CONST(VERSION_WIN8_1);
+	CONST(VERSION_WIN10);
+	CONST(VERSION_WIN10_V4_1);
+	CONST(VERSION_WIN10_V5);
+	CONST(VERSION_WIN10_V5_1);
+	CONST(VERSION_WIN10_V5_2);
+	CONST(VERSION_WIN10_V5_3);
+	CONST(VMBUS_MESSAGE_CONNECTION_ID);
+	CONST(VMBUS_MESSAGE_CONNECTION_ID_4);
+	CONST(VMBUS_EVENT_CONNECTION_ID);
+	CONST(VMBUS_MONITOR_CONNECTION_ID);
+	CONST(VMBUS_MESSAGE_SINT);
+	CONST(HV_MESSAGE_SIZE);
+	CONST(HV_MESSAGE_PAYLOAD_BYTE_COUNT);
+	CONST(HVMSG_NONE);
+	CONST(MAX_USER_DEFINED_BYTES);
+	CONST(MAX_CHANNEL_RELIDS);
+	CONST(VMBUS_CHANNEL_NAMED_PIPE_MODE);
+	CONST(HV_HYP_PAGE_SIZE);
+	CONST(VM_PKT_DATA_INBAND);
+	CONST(VM_PKT_DATA_USING_XFER_PAGES);
+	CONST(VM_PKT_DATA_USING_GPA_DIRECT);
+	CONST(VM_PKT_COMP);
+	CONST(VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED);
+	CONST_OFF(hv_ring_buffer, write_index);
+	CONST_OFF(hv_ring_buffer, read_index);
+	CONST_OFF(hv_ring_buffer, interrupt_mask);
+	CONST_OFF(hv_ring_buffer, pending_send_sz);
+	CONST_OFF(hv_ring_buffer, feature_bits);
+	CONST_OFF(hv_ring_buffer, buffer);
+	EMIT("constants sizeof(vmpacket_descriptor)", sizeof(struct vmpacket_descriptor));
 
 	SIZE(vmbus_channel_modifychannel);
 	OFF(vmbus_channel_modifychannel, header);

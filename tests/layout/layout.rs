@@ -20,6 +20,7 @@ mod vmbus_core {
 use core::mem::{offset_of, size_of};
 use vmbus_core::msg::*;
 use vmbus_core::ring::*;
+use vmbus_core::version::{self, Version};
 
 macro_rules! size {
     ($c:literal, $value:expr) => {
@@ -222,6 +223,70 @@ fn main() {
     off!("vmbus_channel_tl_connect_request", "header", offset_of!(TlConnectRequestWire, header));
     off!("vmbus_channel_tl_connect_request", "guest_endpoint_id", offset_of!(TlConnectRequestWire, guest_endpoint_id));
     off!("vmbus_channel_tl_connect_request", "host_service_id", offset_of!(TlConnectRequestWire, host_service_id));
+
+    // Protocol constants, named as in C.
+    let c = |name: &str, value: u64| println!("constants {name} {value}");
+    for (name, t) in [
+        ("CHANNELMSG_OFFERCHANNEL", MessageType::OfferChannel),
+        ("CHANNELMSG_RESCIND_CHANNELOFFER", MessageType::RescindChannelOffer),
+        ("CHANNELMSG_REQUESTOFFERS", MessageType::RequestOffers),
+        ("CHANNELMSG_ALLOFFERS_DELIVERED", MessageType::AllOffersDelivered),
+        ("CHANNELMSG_OPENCHANNEL", MessageType::OpenChannel),
+        ("CHANNELMSG_OPENCHANNEL_RESULT", MessageType::OpenChannelResult),
+        ("CHANNELMSG_CLOSECHANNEL", MessageType::CloseChannel),
+        ("CHANNELMSG_GPADL_HEADER", MessageType::GpadlHeader),
+        ("CHANNELMSG_GPADL_BODY", MessageType::GpadlBody),
+        ("CHANNELMSG_GPADL_CREATED", MessageType::GpadlCreated),
+        ("CHANNELMSG_GPADL_TEARDOWN", MessageType::GpadlTeardown),
+        ("CHANNELMSG_GPADL_TORNDOWN", MessageType::GpadlTorndown),
+        ("CHANNELMSG_RELID_RELEASED", MessageType::RelidReleased),
+        ("CHANNELMSG_INITIATE_CONTACT", MessageType::InitiateContact),
+        ("CHANNELMSG_VERSION_RESPONSE", MessageType::VersionResponse),
+        ("CHANNELMSG_UNLOAD", MessageType::Unload),
+        ("CHANNELMSG_UNLOAD_RESPONSE", MessageType::UnloadResponse),
+        ("CHANNELMSG_TL_CONNECT_REQUEST", MessageType::TlConnectRequest),
+        ("CHANNELMSG_MODIFYCHANNEL", MessageType::ModifyChannel),
+        ("CHANNELMSG_MODIFYCHANNEL_RESPONSE", MessageType::ModifyChannelResponse),
+    ] {
+        c(name, t as u64);
+    }
+    for (name, v) in [
+        ("VERSION_WIN8", Version::WIN8),
+        ("VERSION_WIN8_1", Version::WIN8_1),
+        ("VERSION_WIN10", Version::WIN10),
+        ("VERSION_WIN10_V4_1", Version::WIN10_V4_1),
+        ("VERSION_WIN10_V5", Version::WIN10_V5),
+        ("VERSION_WIN10_V5_1", Version::WIN10_V5_1),
+        ("VERSION_WIN10_V5_2", Version::WIN10_V5_2),
+        ("VERSION_WIN10_V5_3", Version::WIN10_V5_3),
+    ] {
+        c(name, v.raw().into());
+    }
+    c("VMBUS_MESSAGE_CONNECTION_ID", version::MESSAGE_CONNECTION_ID.into());
+    c("VMBUS_MESSAGE_CONNECTION_ID_4", version::MESSAGE_CONNECTION_ID_4.into());
+    c("VMBUS_EVENT_CONNECTION_ID", version::EVENT_CONNECTION_ID.into());
+    c("VMBUS_MONITOR_CONNECTION_ID", version::MONITOR_CONNECTION_ID.into());
+    c("VMBUS_MESSAGE_SINT", version::MESSAGE_SINT.into());
+    c("HV_MESSAGE_SIZE", SYNIC_MESSAGE_SIZE as u64);
+    c("HV_MESSAGE_PAYLOAD_BYTE_COUNT", MAX_MESSAGE_SIZE as u64);
+    c("HVMSG_NONE", HVMSG_NONE.into());
+    c("MAX_USER_DEFINED_BYTES", USER_DEFINED_BYTES as u64);
+    c("MAX_CHANNEL_RELIDS", MAX_CHANNEL_RELIDS.into());
+    c("VMBUS_CHANNEL_NAMED_PIPE_MODE", OFFER_FLAG_NAMED_PIPE_MODE.into());
+    c("HV_HYP_PAGE_SIZE", GPADL_PAGE_SIZE.into());
+    c("VM_PKT_DATA_INBAND", PACKET_TYPE_INBAND.into());
+    c("VM_PKT_DATA_USING_XFER_PAGES", PACKET_TYPE_TRANSFER_PAGES.into());
+    c("VM_PKT_DATA_USING_GPA_DIRECT", PACKET_TYPE_GPA_DIRECT.into());
+    c("VM_PKT_COMP", PACKET_TYPE_COMPLETION.into());
+    c("VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED", FLAG_COMPLETION_REQUESTED.into());
+    // ring.rs addresses the shared header by these byte offsets.
+    c("hv_ring_buffer.write_index", WRITE_INDEX_OFFSET as u64);
+    c("hv_ring_buffer.read_index", READ_INDEX_OFFSET as u64);
+    c("hv_ring_buffer.interrupt_mask", INTERRUPT_MASK_OFFSET as u64);
+    c("hv_ring_buffer.pending_send_sz", PENDING_SEND_SIZE_OFFSET as u64);
+    c("hv_ring_buffer.feature_bits", FEATURE_BITS_OFFSET as u64);
+    c("hv_ring_buffer.buffer", HEADER_SIZE as u64);
+    c("sizeof(vmpacket_descriptor)", DESCRIPTOR_SIZE as u64);
 
     size!("vmbus_channel_modifychannel", size_of::<ModifyChannelWire>());
     off!("vmbus_channel_modifychannel", "header", offset_of!(ModifyChannelWire, header));
