@@ -649,6 +649,8 @@ impl<'a> Producer<'a> {
             .ok_or(WriteError::TooLarge)?;
         let offset8 = u16::try_from(offset / 8).map_err(|_| WriteError::TooLarge)?;
         let len8 = u16::try_from(padded / 8).map_err(|_| WriteError::TooLarge)?;
+        // `padded` fits in 16 bits of 8-byte units (checked just above), so
+        // plain arithmetic on it below cannot overflow or underflow.
         let total = padded + TRAILER_SIZE;
         // A packet must fit with at least 8 bytes to spare (never full).
         if offset % 8 != 0 || total >= self.ring.size as usize {
@@ -874,6 +876,7 @@ impl<'a> Consumer<'a> {
             (Err(c), _) | (_, Err(c)) => return Err(self.poison(c)),
         };
         let desc = PacketDescriptor::from_words(words);
+        // From 16-bit fields: at most 2^19, no overflow in what follows.
         let len = usize::from(desc.len8) * 8;
         let data_offset = usize::from(desc.offset8) * 8;
         if len < DESCRIPTOR_SIZE || len + TRAILER_SIZE > avail as usize {
@@ -1019,8 +1022,8 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 /// returns its id and ranges, read from the local copy.
 pub fn parse_transfer_pages(header: &[u8]) -> Result<(u16, TransferPageRanges<'_>), Corrupt> {
     let id = header
-        .get(0..2)
-        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        .first_chunk::<2>()
+        .map(|b| u16::from_le_bytes(*b))
         .ok_or(Corrupt::Header)?;
     let count = u32_at(header, 4).ok_or(Corrupt::Header)? as usize;
     let ranges = header.get(8..).ok_or(Corrupt::Header)?;
