@@ -5,7 +5,9 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(c_rings)");
     println!("cargo::rerun-if-env-changed=VMBUS_BENCH_CSRC");
     println!("cargo::rerun-if-changed=c");
-    let Some(src) = std::env::var_os("VMBUS_BENCH_CSRC") else { return };
+    let Some(src) = std::env::var_os("VMBUS_BENCH_CSRC") else {
+        return;
+    };
     let src = std::path::PathBuf::from(src);
     cc::Build::new()
         .opt_level(2)

@@ -73,7 +73,10 @@ fn rust_single(size: usize, packets: u64) -> f64 {
     }
     let s = t.elapsed().as_secs_f64();
     // Every packet really went through: descriptor plus padded payload.
-    assert_eq!(bytes as u64, packets * (16 + size.next_multiple_of(8)) as u64);
+    assert_eq!(
+        bytes as u64,
+        packets * (16 + size.next_multiple_of(8)) as u64
+    );
     black_box(&dst);
     s
 }
@@ -143,7 +146,11 @@ fn memcpy_single(size: usize, packets: u64) -> f64 {
 }
 
 #[cfg(c_rings)]
-fn c_run(f: unsafe extern "C" fn(u32, u64, usize, *mut u64) -> u64, size: usize, packets: u64) -> f64 {
+fn c_run(
+    f: unsafe extern "C" fn(u32, u64, usize, *mut u64) -> u64,
+    size: usize,
+    packets: u64,
+) -> f64 {
     let mut bytes = 0u64;
     // SAFETY: the C drivers allocate and free their own rings and only write
     // through the valid `bytes` pointer.
@@ -163,7 +170,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     // `--size=N` and `--single`/`--threads` narrow the run (for profiling).
-    let only_size: Option<usize> = args.iter().find_map(|a| a.strip_prefix("--size=")?.parse().ok());
+    let only_size: Option<usize> = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--size=")?.parse().ok());
     let single_only = args.iter().any(|a| a == "--single");
     let threads_only = args.iter().any(|a| a == "--threads");
     let volume: u64 = if quick { 64 << 20 } else { 512 << 20 };
@@ -174,7 +183,11 @@ fn main() {
         if (threads && single_only) || (!threads && threads_only) {
             continue;
         }
-        let mode = if threads { "two threads" } else { "single thread" };
+        let mode = if threads {
+            "two threads"
+        } else {
+            "single thread"
+        };
         for size in SIZES {
             if only_size.is_some_and(|o| o != size) {
                 continue;
@@ -198,23 +211,42 @@ fn main() {
                     (kring_single, bufring_single)
                 };
                 runs.push(("C ring_buffer.c", Box::new(move || c_run(k, size, packets))));
-                runs.push(("C vmbus_bufring.c", Box::new(move || c_run(b, size, packets))));
+                runs.push((
+                    "C vmbus_bufring.c",
+                    Box::new(move || c_run(b, size, packets)),
+                ));
             }
-            runs.push(("memcpy (1 thread)", Box::new(move || memcpy_single(size, packets))));
+            runs.push((
+                "memcpy (1 thread)",
+                Box::new(move || memcpy_single(size, packets)),
+            ));
             let mut best = vec![f64::INFINITY; runs.len()];
             for _ in 0..ROUNDS {
                 for (b, (_, run)) in best.iter_mut().zip(&runs) {
                     *b = b.min(run());
                 }
             }
-            let rows: Vec<Row> = runs.iter().zip(&best).map(|((name, _), &secs)| Row { name, secs }).collect();
+            let rows: Vec<Row> = runs
+                .iter()
+                .zip(&best)
+                .map(|((name, _), &secs)| Row { name, secs })
+                .collect();
             let rust = best[0];
             println!("\n{mode}, {size} B payload, {packets} packets");
-            println!("  {:<20} {:>10} {:>9} {:>14}", "", "Mpkt/s", "GB/s", "rustic/this");
+            println!(
+                "  {:<20} {:>10} {:>9} {:>14}",
+                "", "Mpkt/s", "GB/s", "rustic/this"
+            );
             for r in &rows {
                 let pps = packets as f64 / r.secs;
                 let gbs = pps * size as f64 / 1e9;
-                println!("  {:<20} {:>10.2} {:>9.2} {:>13.2}x", r.name, pps / 1e6, gbs, r.secs / rust);
+                println!(
+                    "  {:<20} {:>10.2} {:>9.2} {:>13.2}x",
+                    r.name,
+                    pps / 1e6,
+                    gbs,
+                    r.secs / rust
+                );
             }
         }
     }

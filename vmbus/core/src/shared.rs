@@ -202,7 +202,11 @@ impl<'a> SharedMem<'a> {
     /// Copies `N` bytes into shared memory at `offset`, as
     /// [`SharedMem::write_bytes`] but with a constant size.
     #[inline(always)]
-    pub fn write_array<const N: usize>(&self, offset: usize, src: &[u8; N]) -> Result<(), OutOfBounds> {
+    pub fn write_array<const N: usize>(
+        &self,
+        offset: usize,
+        src: &[u8; N],
+    ) -> Result<(), OutOfBounds> {
         self.check_range(offset, N)?;
         // SAFETY: as in `write_bytes`: in bounds, valid, not overlapping.
         unsafe {

@@ -11,7 +11,11 @@ use vmbus_core::shared::SharedMem;
 #[derive(Clone, Debug)]
 enum Op {
     /// Write a packet of this kind with these payload segments.
-    Write { kind: u8, segments: Vec<Vec<u8>>, txid: u64 },
+    Write {
+        kind: u8,
+        segments: Vec<Vec<u8>>,
+        txid: u64,
+    },
     /// Read up to this many packets.
     Read(u8),
     /// Publish the read index.
@@ -38,27 +42,60 @@ struct Expected {
 }
 
 const PFNS: [u64; 2] = [0x1111, 0x2222];
-const XFER: [TransferPageRange; 1] = [TransferPageRange { byte_count: 64, byte_offset: 128 }];
+const XFER: [TransferPageRange; 1] = [TransferPageRange {
+    byte_count: 64,
+    byte_offset: 128,
+}];
 
-fn write(p: &mut Producer<'_>, kind: u8, segs: &[&[u8]], txid: u64) -> (Result<Signal, WriteError>, Expected) {
+fn write(
+    p: &mut Producer<'_>,
+    kind: u8,
+    segs: &[&[u8]],
+    txid: u64,
+) -> (Result<Signal, WriteError>, Expected) {
     let payload: Vec<u8> = segs.concat();
     let (result, packet_type, header) = match kind {
         0 => (p.write_inband(txid, true, segs), PACKET_TYPE_INBAND, vec![]),
-        1 => (p.write_completion(txid, segs), PACKET_TYPE_COMPLETION, vec![]),
+        1 => (
+            p.write_completion(txid, segs),
+            PACKET_TYPE_COMPLETION,
+            vec![],
+        ),
         2 => {
-            let gpa = [GpaBuffer { byte_offset: 4090, byte_count: 10, pfns: &PFNS }];
+            let gpa = [GpaBuffer {
+                byte_offset: 4090,
+                byte_count: 10,
+                pfns: &PFNS,
+            }];
             let mut h = vec![0, 0, 0, 0, 1, 0, 0, 0, 10, 0, 0, 0, 0xfa, 0x0f, 0, 0];
             h.extend(PFNS.iter().flat_map(|p| p.to_le_bytes()));
-            (p.write_gpa_direct(txid, false, &gpa, segs), PACKET_TYPE_GPA_DIRECT, h)
+            (
+                p.write_gpa_direct(txid, false, &gpa, segs),
+                PACKET_TYPE_GPA_DIRECT,
+                h,
+            )
         }
         _ => {
             let h = vec![0x34, 0x12, 0, 0, 1, 0, 0, 0, 64, 0, 0, 0, 128, 0, 0, 0];
-            (p.write_transfer_pages(txid, 0x1234, &XFER, segs), PACKET_TYPE_TRANSFER_PAGES, h)
+            (
+                p.write_transfer_pages(txid, 0x1234, &XFER, segs),
+                PACKET_TYPE_TRANSFER_PAGES,
+                h,
+            )
         }
     };
     let len = 16 + header.len() + payload.len();
     let total = (len.next_multiple_of(8) + 8) as u32;
-    (result, Expected { packet_type, txid, header, payload, total })
+    (
+        result,
+        Expected {
+            packet_type,
+            txid,
+            header,
+            payload,
+            total,
+        },
+    )
 }
 
 proptest! {

@@ -34,7 +34,10 @@ impl Event {
     /// Waits for a signal after `seen`; false on timeout.
     fn wait_past(&self, seen: u64) -> bool {
         let guard = self.count.lock().unwrap();
-        let (guard, timeout) = self.cond.wait_timeout_while(guard, LOST_WAKEUP, |c| *c == seen).unwrap();
+        let (guard, timeout) = self
+            .cond
+            .wait_timeout_while(guard, LOST_WAKEUP, |c| *c == seen)
+            .unwrap();
         drop(guard);
         !timeout.timed_out()
     }
@@ -94,7 +97,10 @@ fn two_threads_every_byte_no_lost_wakeups() {
                 }
                 if !end.more && next < PACKETS {
                     sleeps += 1;
-                    assert!(to_reader.wait_past(seen), "reader lost a wakeup at packet {next}");
+                    assert!(
+                        to_reader.wait_past(seen),
+                        "reader lost a wakeup at packet {next}"
+                    );
                 }
             }
             sleeps
@@ -126,7 +132,10 @@ fn two_threads_every_byte_no_lost_wakeups() {
                         full_events += 1;
                         requested = true;
                         if !p.request_space(needed).unwrap() {
-                            assert!(to_writer.wait_past(seen), "writer lost a wakeup at packet {seq}");
+                            assert!(
+                                to_writer.wait_past(seen),
+                                "writer lost a wakeup at packet {seq}"
+                            );
                         }
                     }
                     Err(e) => panic!("writer: {e:?}"),

@@ -13,7 +13,9 @@ use vmbus_core::shared::SharedMem;
 const MAX_OPS: usize = 256;
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&shape, rest)) = input.split_first() else { return };
+    let Some((&shape, rest)) = input.split_first() else {
+        return;
+    };
     // Data areas from 64 bytes to 4 KiB, 8-aligned, so packets wrap often.
     let size = 64 + usize::from(shape % 64) * 64;
     let (ring_bytes, ops) = rest.split_at(rest.len().min(128 + size));
@@ -24,17 +26,27 @@ fuzz_target!(|input: &[u8]| {
     mem.write_bytes(0, head).unwrap();
     mem.write_bytes(HEADER_SIZE, data).unwrap();
 
-    let Ok(mut consumer) = Consumer::new(mem) else { return };
-    let Ok(mut producer) = Producer::new(mem) else { return };
+    let Ok(mut consumer) = Consumer::new(mem) else {
+        return;
+    };
+    let Ok(mut producer) = Producer::new(mem) else {
+        return;
+    };
     let mut out = vec![0u8; size];
     let mut ops = ops.chunks_exact(4);
     for _ in 0..MAX_OPS {
-        let Some(&[op, a, b, c]) = ops.next() else { break };
+        let Some(&[op, a, b, c]) = ops.next() else {
+            break;
+        };
         let word = u32::from_le_bytes([a, b, c, 0]);
         match op % 8 {
             0 | 1 => match consumer.read_packet(&mut out) {
                 Ok(info) => {
-                    assert!(info.len >= DESCRIPTOR_SIZE && info.data_offset <= info.len && info.len < size);
+                    assert!(
+                        info.len >= DESCRIPTOR_SIZE
+                            && info.data_offset <= info.len
+                            && info.len < size
+                    );
                     let header = info.header(&out);
                     match info.descriptor.packet_type {
                         PACKET_TYPE_GPA_DIRECT => {
@@ -64,9 +76,19 @@ fuzz_target!(|input: &[u8]| {
             }
             // The host moves an index, or sets a field, behind our back.
             5 => {
-                let field = [WRITE_INDEX_OFFSET, READ_INDEX_OFFSET, PENDING_SEND_SIZE_OFFSET, FEATURE_BITS_OFFSET];
+                let field = [
+                    WRITE_INDEX_OFFSET,
+                    READ_INDEX_OFFSET,
+                    PENDING_SEND_SIZE_OFFSET,
+                    FEATURE_BITS_OFFSET,
+                ];
                 let at = field[usize::from(a % 4)];
-                mem.store_u32(at, u32::from_le_bytes([b, c, a, 0]) >> (a % 16), Ordering::Relaxed).unwrap();
+                mem.store_u32(
+                    at,
+                    u32::from_le_bytes([b, c, a, 0]) >> (a % 16),
+                    Ordering::Relaxed,
+                )
+                .unwrap();
             }
             6 => {
                 let pos = usize::from(a) * 8 % size;
