@@ -203,11 +203,20 @@ enum Conn {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Chan {
     Offered,
-    Opening { openid: u32, ring: u32, pending: Pending },
-    Open { ring: u32, modify: Option<Pending> },
+    Opening {
+        openid: u32,
+        ring: u32,
+        pending: Pending,
+    },
+    Open {
+        ring: u32,
+        modify: Option<Pending>,
+    },
     Rescinded,
     /// The open timed out; the host may be using `ring`.
-    Failed { ring: u32 },
+    Failed {
+        ring: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,18 +333,35 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
 
     /// Number of requests waiting on the host.
     pub fn pending_requests(&self) -> usize {
-        let conn = usize::from(matches!(self.conn, Conn::Connecting { .. } | Conn::Unloading { .. }));
+        let conn = usize::from(matches!(
+            self.conn,
+            Conn::Connecting { .. } | Conn::Unloading { .. }
+        ));
         let chans = self
             .channels
             .iter()
             .flatten()
-            .filter(|c| matches!(c.state, Chan::Opening { .. } | Chan::Open { modify: Some(_), .. }))
+            .filter(|c| {
+                matches!(
+                    c.state,
+                    Chan::Opening { .. }
+                        | Chan::Open {
+                            modify: Some(_),
+                            ..
+                        }
+                )
+            })
             .count();
         let gpadls = self
             .gpadls
             .iter()
             .flatten()
-            .filter(|g| matches!(g.phase, GpadlPhase::Creating(_) | GpadlPhase::TearingDown(_)))
+            .filter(|g| {
+                matches!(
+                    g.phase,
+                    GpadlPhase::Creating(_) | GpadlPhase::TearingDown(_)
+                )
+            })
             .count();
         conn + chans + gpadls
     }
@@ -343,7 +369,12 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
     // ----- driver requests -----------------------------------------------
 
     /// Starts version negotiation, newest version first.
-    pub fn connect(&mut self, now: u64, request: RequestId, sink: &mut impl ActionSink) -> Result<(), Error> {
+    pub fn connect(
+        &mut self,
+        now: u64,
+        request: RequestId,
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
         self.advance_clock(now);
         if self.conn != Conn::Disconnected {
             return Err(Error::InvalidState);
@@ -371,13 +402,25 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         if matches!(chan.state, Chan::Rescinded | Chan::Failed { .. }) {
             return Err(Error::InvalidState);
         }
-        let slot = self.gpadls.iter().position(Option::is_none).ok_or(Error::TableFull)?;
+        let slot = self
+            .gpadls
+            .iter()
+            .position(Option::is_none)
+            .ok_or(Error::TableFull)?;
         let handle = self.allocate_handle().ok_or(Error::TableFull)?;
         let phase = GpadlPhase::Creating(self.pending(request));
         if let Some(entry) = self.gpadls.get_mut(slot) {
-            *entry = Some(Gpadl { handle, relid, phase });
+            *entry = Some(Gpadl {
+                handle,
+                relid,
+                phase,
+            });
         }
-        sink.push(Action::SendGpadl { connection_id: self.msg_conn_id, child_relid: relid, gpadl: handle });
+        sink.push(Action::SendGpadl {
+            connection_id: self.msg_conn_id,
+            child_relid: relid,
+            gpadl: handle,
+        });
         Ok(handle)
     }
 
@@ -394,13 +437,19 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         self.advance_clock(now);
         self.require_connected()?;
         let chan_state = self.channel(relid).ok_or(Error::UnknownChannel)?.state;
-        let entry = self.gpadl(gpadl).filter(|g| g.relid == relid).ok_or(Error::UnknownGpadl)?;
+        let entry = self
+            .gpadl(gpadl)
+            .filter(|g| g.relid == relid)
+            .ok_or(Error::UnknownGpadl)?;
         if entry.phase != GpadlPhase::Created {
             return Err(Error::InvalidState);
         }
         if chan_state == Chan::Rescinded {
             self.remove_gpadl(gpadl);
-            sink.push(Action::Complete { request, result: Ok(()) });
+            sink.push(Action::Complete {
+                request,
+                result: Ok(()),
+            });
             return Ok(());
         }
         // The ring GPADL of an open (or opening) channel stays until close.
@@ -411,7 +460,13 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         if let Some(g) = self.gpadl_mut(gpadl) {
             g.phase = GpadlPhase::TearingDown(pending);
         }
-        self.send(Message::GpadlTeardown { child_relid: relid, gpadl }, sink);
+        self.send(
+            Message::GpadlTeardown {
+                child_relid: relid,
+                gpadl,
+            },
+            sink,
+        );
         Ok(())
     }
 
@@ -423,21 +478,37 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         open: &OpenRequest,
         sink: &mut impl ActionSink,
     ) -> Result<(), Error> {
-        let OpenRequest { relid, ring_gpadl, downstream_page_offset, target_vp, user_data } = *open;
+        let OpenRequest {
+            relid,
+            ring_gpadl,
+            downstream_page_offset,
+            target_vp,
+            user_data,
+        } = *open;
         self.advance_clock(now);
         self.require_connected()?;
         let chan = self.channel(relid).ok_or(Error::UnknownChannel)?;
         if chan.state != Chan::Offered {
             return Err(Error::InvalidState);
         }
-        let ring = self.gpadl(ring_gpadl).filter(|g| g.relid == relid).ok_or(Error::UnknownGpadl)?;
+        let ring = self
+            .gpadl(ring_gpadl)
+            .filter(|g| g.relid == relid)
+            .ok_or(Error::UnknownGpadl)?;
         if ring.phase != GpadlPhase::Created {
             return Err(Error::InvalidState);
         }
         // Linux uses the relid as the open id; it only has to be echoed.
         let openid = relid;
         let pending = self.pending(request);
-        self.set_channel_state(relid, Chan::Opening { openid, ring: ring_gpadl, pending });
+        self.set_channel_state(
+            relid,
+            Chan::Opening {
+                openid,
+                ring: ring_gpadl,
+                pending,
+            },
+        );
         self.send(
             Message::OpenChannel(OpenChannel {
                 child_relid: relid,
@@ -459,7 +530,9 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         self.require_connected()?;
         match self.channel(relid).ok_or(Error::UnknownChannel)?.state {
             Chan::Open { modify: None, .. } => {}
-            Chan::Open { modify: Some(_), .. } => return Err(Error::Busy),
+            Chan::Open {
+                modify: Some(_), ..
+            } => return Err(Error::Busy),
             _ => return Err(Error::InvalidState),
         }
         self.set_channel_state(relid, Chan::Offered);
@@ -485,22 +558,44 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         }
         let ring = match self.channel(relid).ok_or(Error::UnknownChannel)?.state {
             Chan::Open { ring, modify: None } => ring,
-            Chan::Open { modify: Some(_), .. } => return Err(Error::Busy),
+            Chan::Open {
+                modify: Some(_), ..
+            } => return Err(Error::Busy),
             _ => return Err(Error::InvalidState),
         };
-        self.send(Message::ModifyChannel { child_relid: relid, target_vp }, sink);
+        self.send(
+            Message::ModifyChannel {
+                child_relid: relid,
+                target_vp,
+            },
+            sink,
+        );
         if version.modify_channel_has_response() {
             let pending = self.pending(request);
-            self.set_channel_state(relid, Chan::Open { ring, modify: Some(pending) });
+            self.set_channel_state(
+                relid,
+                Chan::Open {
+                    ring,
+                    modify: Some(pending),
+                },
+            );
         } else {
-            sink.push(Action::Complete { request, result: Ok(()) });
+            sink.push(Action::Complete {
+                request,
+                result: Ok(()),
+            });
         }
         Ok(())
     }
 
     /// Acknowledges a rescind once the device is gone and the channel's
     /// GPADLs are torn down; frees the relid for reuse by the host.
-    pub fn release_relid(&mut self, now: u64, relid: u32, sink: &mut impl ActionSink) -> Result<(), Error> {
+    pub fn release_relid(
+        &mut self,
+        now: u64,
+        relid: u32,
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
         self.advance_clock(now);
         self.require_connected()?;
         if self.channel(relid).ok_or(Error::UnknownChannel)?.state != Chan::Rescinded {
@@ -516,10 +611,17 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
 
     /// Sends CHANNELMSG_UNLOAD; on the response every channel and GPADL is
     /// forgotten and the connection is down.
-    pub fn unload(&mut self, now: u64, request: RequestId, sink: &mut impl ActionSink) -> Result<(), Error> {
+    pub fn unload(
+        &mut self,
+        now: u64,
+        request: RequestId,
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
         self.advance_clock(now);
         self.require_connected()?;
-        self.conn = Conn::Unloading { pending: self.pending(request) };
+        self.conn = Conn::Unloading {
+            pending: self.pending(request),
+        };
         self.send(Message::Unload, sink);
         Ok(())
     }
@@ -535,7 +637,10 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         match self.conn {
             Conn::Connecting { pending, .. } if expired(&pending) => {
                 self.conn = Conn::Disconnected;
-                sink.push(Action::Complete { request: pending.request, result: Err(Error::Timeout) });
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result: Err(Error::Timeout),
+                });
                 return;
             }
             Conn::Unloading { pending } if expired(&pending) => {
@@ -548,20 +653,34 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
             match slot.state {
                 Chan::Opening { ring, pending, .. } if expired(&pending) => {
                     slot.state = Chan::Failed { ring };
-                    sink.push(Action::Complete { request: pending.request, result: Err(Error::Timeout) });
+                    sink.push(Action::Complete {
+                        request: pending.request,
+                        result: Err(Error::Timeout),
+                    });
                 }
-                Chan::Open { ring, modify: Some(pending) } if expired(&pending) => {
+                Chan::Open {
+                    ring,
+                    modify: Some(pending),
+                } if expired(&pending) => {
                     slot.state = Chan::Open { ring, modify: None };
-                    sink.push(Action::Complete { request: pending.request, result: Err(Error::Timeout) });
+                    sink.push(Action::Complete {
+                        request: pending.request,
+                        result: Err(Error::Timeout),
+                    });
                 }
                 _ => {}
             }
         }
         for g in self.gpadls.iter_mut().flatten() {
             match g.phase {
-                GpadlPhase::Creating(pending) | GpadlPhase::TearingDown(pending) if expired(&pending) => {
+                GpadlPhase::Creating(pending) | GpadlPhase::TearingDown(pending)
+                    if expired(&pending) =>
+                {
                     g.phase = GpadlPhase::Failed;
-                    sink.push(Action::Complete { request: pending.request, result: Err(Error::Timeout) });
+                    sink.push(Action::Complete {
+                        request: pending.request,
+                        result: Err(Error::Timeout),
+                    });
                 }
                 _ => {}
             }
@@ -573,7 +692,11 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
     /// Handles one channel message from the host: `bytes` is the SynIC
     /// payload, copied out of shared memory. On error nothing changed and
     /// nothing was pushed.
-    pub fn handle_message(&mut self, bytes: &[u8], sink: &mut impl ActionSink) -> Result<(), Error> {
+    pub fn handle_message(
+        &mut self,
+        bytes: &[u8],
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
         let msg = Message::parse(bytes).map_err(Error::Parse)?;
         let ty = msg.message_type();
         let unexpected = Err(Error::Unexpected(ty));
@@ -586,7 +709,9 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
                 Ok(())
             }
             (Conn::Connected, Message::Offer(offer)) => self.on_offer(offer, sink),
-            (Conn::Connected, Message::Rescind { child_relid }) => self.on_rescind(child_relid, sink),
+            (Conn::Connected, Message::Rescind { child_relid }) => {
+                self.on_rescind(child_relid, sink)
+            }
             (Conn::Connected, Message::AllOffersDelivered) => {
                 if self.offers_delivered {
                     return unexpected;
@@ -595,9 +720,19 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
                 sink.push(Action::AllOffersDelivered);
                 Ok(())
             }
-            (Conn::Connected, Message::OpenResult { child_relid, openid, status }) => {
-                let Some(Chan::Opening { openid: want, ring, pending }) =
-                    self.channel(child_relid).map(|c| c.state)
+            (
+                Conn::Connected,
+                Message::OpenResult {
+                    child_relid,
+                    openid,
+                    status,
+                },
+            ) => {
+                let Some(Chan::Opening {
+                    openid: want,
+                    ring,
+                    pending,
+                }) = self.channel(child_relid).map(|c| c.state)
                 else {
                     return unexpected;
                 };
@@ -610,12 +745,24 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
                     (Chan::Offered, Err(Error::HostStatus(status)))
                 };
                 self.set_channel_state(child_relid, state);
-                sink.push(Action::Complete { request: pending.request, result });
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result,
+                });
                 Ok(())
             }
-            (Conn::Connected, Message::GpadlCreated { child_relid, gpadl, status }) => {
-                let Some(GpadlPhase::Creating(pending)) =
-                    self.gpadl(gpadl).filter(|g| g.relid == child_relid).map(|g| g.phase)
+            (
+                Conn::Connected,
+                Message::GpadlCreated {
+                    child_relid,
+                    gpadl,
+                    status,
+                },
+            ) => {
+                let Some(GpadlPhase::Creating(pending)) = self
+                    .gpadl(gpadl)
+                    .filter(|g| g.relid == child_relid)
+                    .map(|g| g.phase)
                 else {
                     return unexpected;
                 };
@@ -628,26 +775,48 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
                     self.remove_gpadl(gpadl);
                     Err(Error::HostStatus(status))
                 };
-                sink.push(Action::Complete { request: pending.request, result });
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result,
+                });
                 Ok(())
             }
             (Conn::Connected, Message::GpadlTorndown { gpadl }) => {
-                let Some(GpadlPhase::TearingDown(pending)) = self.gpadl(gpadl).map(|g| g.phase) else {
+                let Some(GpadlPhase::TearingDown(pending)) = self.gpadl(gpadl).map(|g| g.phase)
+                else {
                     return unexpected;
                 };
                 self.remove_gpadl(gpadl);
-                sink.push(Action::Complete { request: pending.request, result: Ok(()) });
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result: Ok(()),
+                });
                 Ok(())
             }
-            (Conn::Connected, Message::ModifyChannelResponse { child_relid, status }) => {
-                let Some(Chan::Open { ring, modify: Some(pending) }) =
-                    self.channel(child_relid).map(|c| c.state)
+            (
+                Conn::Connected,
+                Message::ModifyChannelResponse {
+                    child_relid,
+                    status,
+                },
+            ) => {
+                let Some(Chan::Open {
+                    ring,
+                    modify: Some(pending),
+                }) = self.channel(child_relid).map(|c| c.state)
                 else {
                     return unexpected;
                 };
                 self.set_channel_state(child_relid, Chan::Open { ring, modify: None });
-                let result = if status == 0 { Ok(()) } else { Err(Error::HostStatus(status)) };
-                sink.push(Action::Complete { request: pending.request, result });
+                let result = if status == 0 {
+                    Ok(())
+                } else {
+                    Err(Error::HostStatus(status))
+                };
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result,
+                });
                 Ok(())
             }
             _ => unexpected,
@@ -661,7 +830,10 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
     }
 
     fn pending(&self, request: RequestId) -> Pending {
-        Pending { request, deadline: self.now.saturating_add(self.config.timeout) }
+        Pending {
+            request,
+            deadline: self.now.saturating_add(self.config.timeout),
+        }
     }
 
     fn require_connected(&self) -> Result<(), Error> {
@@ -673,7 +845,10 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
     }
 
     fn send(&self, message: Message, sink: &mut impl ActionSink) {
-        sink.push(Action::Send { connection_id: self.msg_conn_id, message });
+        sink.push(Action::Send {
+            connection_id: self.msg_conn_id,
+            message,
+        });
     }
 
     /// The first index at or after `from` whose version is allowed.
@@ -684,7 +859,9 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
     }
 
     fn propose(&self, index: usize, sink: &mut impl ActionSink) {
-        let Some(&v) = version::SUPPORTED.get(index) else { return };
+        let Some(&v) = version::SUPPORTED.get(index) else {
+            return;
+        };
         let interrupt_page = if v.host_assigns_connection_id() {
             InitiateContact::sint_vtl(version::MESSAGE_SINT, self.config.vtl)
         } else {
@@ -712,14 +889,23 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         let ty = MessageType::VersionResponse;
         let v = *version::SUPPORTED.get(index).ok_or(Error::Unexpected(ty))?;
         if !r.supported {
-            match index.checked_add(1).and_then(|i| self.next_version_index(i)) {
+            match index
+                .checked_add(1)
+                .and_then(|i| self.next_version_index(i))
+            {
                 Some(next) => {
-                    self.conn = Conn::Connecting { index: next, pending: self.pending(pending.request) };
+                    self.conn = Conn::Connecting {
+                        index: next,
+                        pending: self.pending(pending.request),
+                    };
                     self.propose(next, sink);
                 }
                 None => {
                     self.conn = Conn::Disconnected;
-                    sink.push(Action::Complete { request: pending.request, result: Err(Error::NoCommonVersion) });
+                    sink.push(Action::Complete {
+                        request: pending.request,
+                        result: Err(Error::NoCommonVersion),
+                    });
                 }
             }
             return Ok(());
@@ -736,7 +922,10 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         self.version = Some(v);
         self.msg_conn_id = conn_id;
         self.offers_delivered = false;
-        sink.push(Action::Complete { request: pending.request, result: Ok(()) });
+        sink.push(Action::Complete {
+            request: pending.request,
+            result: Ok(()),
+        });
         self.send(Message::RequestOffers, sink);
         Ok(())
     }
@@ -744,12 +933,17 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
     fn on_offer(&mut self, offer: Offer, sink: &mut impl ActionSink) -> Result<(), Error> {
         let duplicate = self.channels.iter().flatten().any(|c| {
             c.relid == offer.child_relid
-                || (c.instance == offer.if_instance && c.sub_channel_index == offer.sub_channel_index)
+                || (c.instance == offer.if_instance
+                    && c.sub_channel_index == offer.sub_channel_index)
         });
         if duplicate {
             return Err(Error::DuplicateOffer);
         }
-        let slot = self.channels.iter_mut().find(|c| c.is_none()).ok_or(Error::TableFull)?;
+        let slot = self
+            .channels
+            .iter_mut()
+            .find(|c| c.is_none())
+            .ok_or(Error::TableFull)?;
         *slot = Some(Channel {
             relid: offer.child_relid,
             instance: offer.if_instance,
@@ -766,8 +960,15 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         };
         match state {
             Chan::Rescinded => return Err(Error::Unexpected(MessageType::RescindChannelOffer)),
-            Chan::Opening { pending, .. } | Chan::Open { modify: Some(pending), .. } => {
-                sink.push(Action::Complete { request: pending.request, result: Err(Error::Rescinded) });
+            Chan::Opening { pending, .. }
+            | Chan::Open {
+                modify: Some(pending),
+                ..
+            } => {
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result: Err(Error::Rescinded),
+                });
             }
             Chan::Offered | Chan::Open { modify: None, .. } | Chan::Failed { .. } => {}
         }
@@ -781,11 +982,17 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
             }
             match g.phase {
                 GpadlPhase::Creating(p) => {
-                    sink.push(Action::Complete { request: p.request, result: Err(Error::Rescinded) });
+                    sink.push(Action::Complete {
+                        request: p.request,
+                        result: Err(Error::Rescinded),
+                    });
                     *slot = None;
                 }
                 GpadlPhase::TearingDown(p) => {
-                    sink.push(Action::Complete { request: p.request, result: Ok(()) });
+                    sink.push(Action::Complete {
+                        request: p.request,
+                        result: Ok(()),
+                    });
                     *slot = None;
                 }
                 GpadlPhase::Failed => *slot = None,
@@ -796,18 +1003,38 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         Ok(())
     }
 
-    fn finish_unload(&mut self, request: RequestId, result: Result<(), Error>, sink: &mut impl ActionSink) {
+    fn finish_unload(
+        &mut self,
+        request: RequestId,
+        result: Result<(), Error>,
+        sink: &mut impl ActionSink,
+    ) {
         for c in self.channels.iter().flatten() {
-            if let Chan::Opening { pending, .. } | Chan::Open { modify: Some(pending), .. } = c.state {
-                sink.push(Action::Complete { request: pending.request, result: Err(Error::Unloaded) });
+            if let Chan::Opening { pending, .. }
+            | Chan::Open {
+                modify: Some(pending),
+                ..
+            } = c.state
+            {
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result: Err(Error::Unloaded),
+                });
             }
         }
         for g in self.gpadls.iter().flatten() {
             if let GpadlPhase::Creating(pending) | GpadlPhase::TearingDown(pending) = g.phase {
-                sink.push(Action::Complete { request: pending.request, result: Err(Error::Unloaded) });
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result: Err(Error::Unloaded),
+                });
             }
         }
-        *self = Control { now: self.now, next_gpadl: self.next_gpadl, ..Control::new(self.config) };
+        *self = Control {
+            now: self.now,
+            next_gpadl: self.next_gpadl,
+            ..Control::new(self.config)
+        };
         sink.push(Action::Complete { request, result });
     }
 
@@ -816,13 +1043,22 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
     }
 
     fn set_channel_state(&mut self, relid: u32, state: Chan) {
-        if let Some(c) = self.channels.iter_mut().flatten().find(|c| c.relid == relid) {
+        if let Some(c) = self
+            .channels
+            .iter_mut()
+            .flatten()
+            .find(|c| c.relid == relid)
+        {
             c.state = state;
         }
     }
 
     fn remove_channel(&mut self, relid: u32) {
-        if let Some(slot) = self.channels.iter_mut().find(|c| c.is_some_and(|c| c.relid == relid)) {
+        if let Some(slot) = self
+            .channels
+            .iter_mut()
+            .find(|c| c.is_some_and(|c| c.relid == relid))
+        {
             *slot = None;
         }
     }
@@ -832,11 +1068,18 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
     }
 
     fn gpadl_mut(&mut self, handle: u32) -> Option<&mut Gpadl> {
-        self.gpadls.iter_mut().flatten().find(|g| g.handle == handle)
+        self.gpadls
+            .iter_mut()
+            .flatten()
+            .find(|g| g.handle == handle)
     }
 
     fn remove_gpadl(&mut self, handle: u32) {
-        if let Some(slot) = self.gpadls.iter_mut().find(|g| g.is_some_and(|g| g.handle == handle)) {
+        if let Some(slot) = self
+            .gpadls
+            .iter_mut()
+            .find(|g| g.is_some_and(|g| g.handle == handle))
+        {
             *slot = None;
         }
     }

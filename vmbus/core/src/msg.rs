@@ -132,14 +132,19 @@ impl SynicMessage {
             .copied()
             .ok_or(ParseError::TooShort { msgtype: 0, len: 0 })?;
         if usize::from(size) > MAX_MESSAGE_SIZE {
-            return Err(ParseError::TooLong { len: usize::from(size) });
+            return Err(ParseError::TooLong {
+                len: usize::from(size),
+            });
         }
         let mut payload = [0u8; MAX_MESSAGE_SIZE];
         let head = size_of::<HvMessageHeader>();
         copy(&mut payload, slot.get(head..).unwrap_or(&[]));
         Ok(SynicMessage {
             message_type: u32_at(slot, offset_of!(HvMessageHeader, message_type)).unwrap_or(0),
-            message_flags: slot.get(offset_of!(HvMessageHeader, message_flags)).copied().unwrap_or(0),
+            message_flags: slot
+                .get(offset_of!(HvMessageHeader, message_flags))
+                .copied()
+                .unwrap_or(0),
             sender: u64_at(slot, offset_of!(HvMessageHeader, sender)).unwrap_or(0),
             len: size,
             payload,
@@ -619,7 +624,10 @@ impl Pfns {
         }
         let mut buf = [0u64; GPADL_BODY_MAX_PFNS];
         copy(&mut buf, pfns);
-        Some(Pfns { buf, len: u8::try_from(pfns.len()).ok()? })
+        Some(Pfns {
+            buf,
+            len: u8::try_from(pfns.len()).ok()?,
+        })
     }
 
     /// The PFNs.
@@ -757,15 +765,24 @@ fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at.checked_add(2)?)?.try_into().ok().map(u16::from_le_bytes)
+    b.get(at..at.checked_add(2)?)?
+        .try_into()
+        .ok()
+        .map(u16::from_le_bytes)
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at.checked_add(4)?)?.try_into().ok().map(u32::from_le_bytes)
+    b.get(at..at.checked_add(4)?)?
+        .try_into()
+        .ok()
+        .map(u32::from_le_bytes)
 }
 
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    b.get(at..at.checked_add(8)?)?.try_into().ok().map(u64::from_le_bytes)
+    b.get(at..at.checked_add(8)?)?
+        .try_into()
+        .ok()
+        .map(u64::from_le_bytes)
 }
 
 fn bytes_at<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
@@ -780,7 +797,10 @@ fn read_pfns(b: &[u8], at: usize, count: usize) -> Option<Pfns> {
     for (i, slot) in buf.iter_mut().take(count).enumerate() {
         *slot = u64_at(b, at.checked_add(i.checked_mul(8)?)?)?;
     }
-    Some(Pfns { buf, len: u8::try_from(count).ok()? })
+    Some(Pfns {
+        buf,
+        len: u8::try_from(count).ok()?,
+    })
 }
 
 /// A valid relid: 0 is never used and C caps them at [`MAX_CHANNEL_RELIDS`].
@@ -813,12 +833,17 @@ impl Message {
         let msg = match ty {
             MessageType::OfferChannel => {
                 let o = offset_of!(OfferChannelWire, offer);
-                let child_relid = u32_at(b, offset_of!(OfferChannelWire, child_relid)).ok_or(short)?;
+                let child_relid =
+                    u32_at(b, offset_of!(OfferChannelWire, child_relid)).ok_or(short)?;
                 if !relid_valid(child_relid) {
                     return Err(bad("child_relid"));
                 }
-                let monitorid = *b.get(offset_of!(OfferChannelWire, monitorid)).ok_or(short)?;
-                let allocated = *b.get(offset_of!(OfferChannelWire, monitor_allocated)).ok_or(short)?;
+                let monitorid = *b
+                    .get(offset_of!(OfferChannelWire, monitorid))
+                    .ok_or(short)?;
+                let allocated = *b
+                    .get(offset_of!(OfferChannelWire, monitor_allocated))
+                    .ok_or(short)?;
                 let monitor_id = if allocated & 1 != 0 {
                     if monitorid > MAX_MONITOR_ID {
                         return Err(bad("monitorid"));
@@ -841,12 +866,17 @@ impl Message {
                     if_instance: Guid::from_bytes(
                         bytes_at(b, o + offset_of!(ChannelOfferWire, if_instance)).ok_or(short)?,
                     ),
-                    chn_flags: u16_at(b, o + offset_of!(ChannelOfferWire, chn_flags)).ok_or(short)?,
+                    chn_flags: u16_at(b, o + offset_of!(ChannelOfferWire, chn_flags))
+                        .ok_or(short)?,
                     mmio_megabytes: u16_at(b, o + offset_of!(ChannelOfferWire, mmio_megabytes))
                         .ok_or(short)?,
-                    user_def: bytes_at(b, o + offset_of!(ChannelOfferWire, user_def)).ok_or(short)?,
-                    sub_channel_index: u16_at(b, o + offset_of!(ChannelOfferWire, sub_channel_index))
+                    user_def: bytes_at(b, o + offset_of!(ChannelOfferWire, user_def))
                         .ok_or(short)?,
+                    sub_channel_index: u16_at(
+                        b,
+                        o + offset_of!(ChannelOfferWire, sub_channel_index),
+                    )
+                    .ok_or(short)?,
                     child_relid,
                     monitor_id,
                     dedicated_interrupt: dedicated & 1 != 0,
@@ -871,7 +901,8 @@ impl Message {
             MessageType::Unload => Message::Unload,
             MessageType::UnloadResponse => Message::UnloadResponse,
             MessageType::OpenChannel => {
-                let child_relid = u32_at(b, offset_of!(OpenChannelWire, child_relid)).ok_or(short)?;
+                let child_relid =
+                    u32_at(b, offset_of!(OpenChannelWire, child_relid)).ok_or(short)?;
                 if !relid_valid(child_relid) {
                     return Err(bad("child_relid"));
                 }
@@ -890,7 +921,8 @@ impl Message {
                 })
             }
             MessageType::OpenChannelResult => {
-                let child_relid = u32_at(b, offset_of!(OpenResultWire, child_relid)).ok_or(short)?;
+                let child_relid =
+                    u32_at(b, offset_of!(OpenResultWire, child_relid)).ok_or(short)?;
                 if !relid_valid(child_relid) {
                     return Err(bad("child_relid"));
                 }
@@ -914,18 +946,21 @@ impl Message {
                 })
             }
             MessageType::GpadlCreated => {
-                let child_relid = u32_at(b, offset_of!(GpadlCreatedWire, child_relid)).ok_or(short)?;
+                let child_relid =
+                    u32_at(b, offset_of!(GpadlCreatedWire, child_relid)).ok_or(short)?;
                 if !relid_valid(child_relid) {
                     return Err(bad("child_relid"));
                 }
                 Message::GpadlCreated {
                     child_relid,
                     gpadl: u32_at(b, offset_of!(GpadlCreatedWire, gpadl)).ok_or(short)?,
-                    status: u32_at(b, offset_of!(GpadlCreatedWire, creation_status)).ok_or(short)?,
+                    status: u32_at(b, offset_of!(GpadlCreatedWire, creation_status))
+                        .ok_or(short)?,
                 }
             }
             MessageType::GpadlTeardown => {
-                let child_relid = u32_at(b, offset_of!(GpadlTeardownWire, child_relid)).ok_or(short)?;
+                let child_relid =
+                    u32_at(b, offset_of!(GpadlTeardownWire, child_relid)).ok_or(short)?;
                 if !relid_valid(child_relid) {
                     return Err(bad("child_relid"));
                 }
@@ -940,7 +975,8 @@ impl Message {
             MessageType::InitiateContact => Message::InitiateContact(InitiateContact {
                 version: u32_at(b, offset_of!(InitiateContactWire, vmbus_version_requested))
                     .ok_or(short)?,
-                target_vcpu: u32_at(b, offset_of!(InitiateContactWire, target_vcpu)).ok_or(short)?,
+                target_vcpu: u32_at(b, offset_of!(InitiateContactWire, target_vcpu))
+                    .ok_or(short)?,
                 interrupt_page: u64_at(b, offset_of!(InitiateContactWire, interrupt_page))
                     .ok_or(short)?,
                 monitor_page1: u64_at(b, offset_of!(InitiateContactWire, monitor_page1))
@@ -949,8 +985,9 @@ impl Message {
                     .ok_or(short)?,
             }),
             MessageType::VersionResponse => {
-                let supported =
-                    *b.get(offset_of!(VersionResponseWire, version_supported)).ok_or(short)?;
+                let supported = *b
+                    .get(offset_of!(VersionResponseWire, version_supported))
+                    .ok_or(short)?;
                 if supported > 1 {
                     return Err(bad("version_supported"));
                 }
@@ -965,14 +1002,16 @@ impl Message {
             }
             MessageType::TlConnectRequest => Message::TlConnectRequest {
                 guest_endpoint_id: Guid::from_bytes(
-                    bytes_at(b, offset_of!(TlConnectRequestWire, guest_endpoint_id)).ok_or(short)?,
+                    bytes_at(b, offset_of!(TlConnectRequestWire, guest_endpoint_id))
+                        .ok_or(short)?,
                 ),
                 host_service_id: Guid::from_bytes(
                     bytes_at(b, offset_of!(TlConnectRequestWire, host_service_id)).ok_or(short)?,
                 ),
             },
             MessageType::ModifyChannel => {
-                let child_relid = u32_at(b, offset_of!(ModifyChannelWire, child_relid)).ok_or(short)?;
+                let child_relid =
+                    u32_at(b, offset_of!(ModifyChannelWire, child_relid)).ok_or(short)?;
                 if !relid_valid(child_relid) {
                     return Err(bad("child_relid"));
                 }
@@ -989,7 +1028,8 @@ impl Message {
                 }
                 Message::ModifyChannelResponse {
                     child_relid,
-                    status: u32_at(b, offset_of!(ModifyChannelResponseWire, status)).ok_or(short)?,
+                    status: u32_at(b, offset_of!(ModifyChannelResponseWire, status))
+                        .ok_or(short)?,
                 }
             }
         };
@@ -1026,22 +1066,40 @@ impl Message {
     /// the length are zeroed, as are padding and reserved fields.
     pub fn write(&self, buf: &mut [u8; MAX_MESSAGE_SIZE]) -> usize {
         buf.fill(0);
-        let mut w = Writer { buf, len: size_of::<ChannelMessageHeader>() };
-        w.u32(offset_of!(ChannelMessageHeader, msgtype), self.message_type() as u32);
+        let mut w = Writer {
+            buf,
+            len: size_of::<ChannelMessageHeader>(),
+        };
+        w.u32(
+            offset_of!(ChannelMessageHeader, msgtype),
+            self.message_type() as u32,
+        );
         match *self {
             Message::Offer(ref o) => {
                 let base = offset_of!(OfferChannelWire, offer);
-                w.bytes(base + offset_of!(ChannelOfferWire, if_type), &o.if_type.bytes);
-                w.bytes(base + offset_of!(ChannelOfferWire, if_instance), &o.if_instance.bytes);
+                w.bytes(
+                    base + offset_of!(ChannelOfferWire, if_type),
+                    &o.if_type.bytes,
+                );
+                w.bytes(
+                    base + offset_of!(ChannelOfferWire, if_instance),
+                    &o.if_instance.bytes,
+                );
                 w.u16(base + offset_of!(ChannelOfferWire, chn_flags), o.chn_flags);
-                w.u16(base + offset_of!(ChannelOfferWire, mmio_megabytes), o.mmio_megabytes);
+                w.u16(
+                    base + offset_of!(ChannelOfferWire, mmio_megabytes),
+                    o.mmio_megabytes,
+                );
                 w.bytes(base + offset_of!(ChannelOfferWire, user_def), &o.user_def);
                 w.u16(
                     base + offset_of!(ChannelOfferWire, sub_channel_index),
                     o.sub_channel_index,
                 );
                 w.u32(offset_of!(OfferChannelWire, child_relid), o.child_relid);
-                w.u8(offset_of!(OfferChannelWire, monitorid), o.monitor_id.unwrap_or(0));
+                w.u8(
+                    offset_of!(OfferChannelWire, monitorid),
+                    o.monitor_id.unwrap_or(0),
+                );
                 w.u8(
                     offset_of!(OfferChannelWire, monitor_allocated),
                     u8::from(o.monitor_id.is_some()),
@@ -1066,7 +1124,10 @@ impl Message {
             Message::OpenChannel(ref o) => {
                 w.u32(offset_of!(OpenChannelWire, child_relid), o.child_relid);
                 w.u32(offset_of!(OpenChannelWire, openid), o.openid);
-                w.u32(offset_of!(OpenChannelWire, ringbuffer_gpadlhandle), o.ring_gpadl);
+                w.u32(
+                    offset_of!(OpenChannelWire, ringbuffer_gpadlhandle),
+                    o.ring_gpadl,
+                );
                 w.u32(offset_of!(OpenChannelWire, target_vp), o.target_vp);
                 w.u32(
                     offset_of!(OpenChannelWire, downstream_ringbuffer_pageoffset),
@@ -1075,7 +1136,11 @@ impl Message {
                 w.bytes(offset_of!(OpenChannelWire, userdata), &o.user_data);
                 w.len = size_of::<OpenChannelWire>();
             }
-            Message::OpenResult { child_relid, openid, status } => {
+            Message::OpenResult {
+                child_relid,
+                openid,
+                status,
+            } => {
                 w.u32(offset_of!(OpenResultWire, child_relid), child_relid);
                 w.u32(offset_of!(OpenResultWire, openid), openid);
                 w.u32(offset_of!(OpenResultWire, status), status);
@@ -1099,7 +1164,11 @@ impl Message {
                 w.len = size_of::<GpadlBodyWire>();
                 w.pfns(body.pfns.as_slice());
             }
-            Message::GpadlCreated { child_relid, gpadl, status } => {
+            Message::GpadlCreated {
+                child_relid,
+                gpadl,
+                status,
+            } => {
                 w.u32(offset_of!(GpadlCreatedWire, child_relid), child_relid);
                 w.u32(offset_of!(GpadlCreatedWire, gpadl), gpadl);
                 w.u32(offset_of!(GpadlCreatedWire, creation_status), status);
@@ -1115,31 +1184,67 @@ impl Message {
                 w.len = size_of::<GpadlTorndownWire>();
             }
             Message::InitiateContact(ref c) => {
-                w.u32(offset_of!(InitiateContactWire, vmbus_version_requested), c.version);
+                w.u32(
+                    offset_of!(InitiateContactWire, vmbus_version_requested),
+                    c.version,
+                );
                 w.u32(offset_of!(InitiateContactWire, target_vcpu), c.target_vcpu);
-                w.u64(offset_of!(InitiateContactWire, interrupt_page), c.interrupt_page);
-                w.u64(offset_of!(InitiateContactWire, monitor_page1), c.monitor_page1);
-                w.u64(offset_of!(InitiateContactWire, monitor_page2), c.monitor_page2);
+                w.u64(
+                    offset_of!(InitiateContactWire, interrupt_page),
+                    c.interrupt_page,
+                );
+                w.u64(
+                    offset_of!(InitiateContactWire, monitor_page1),
+                    c.monitor_page1,
+                );
+                w.u64(
+                    offset_of!(InitiateContactWire, monitor_page2),
+                    c.monitor_page2,
+                );
                 w.len = size_of::<InitiateContactWire>();
             }
             Message::VersionResponse(ref r) => {
-                w.u8(offset_of!(VersionResponseWire, version_supported), u8::from(r.supported));
-                w.u8(offset_of!(VersionResponseWire, connection_state), r.connection_state);
+                w.u8(
+                    offset_of!(VersionResponseWire, version_supported),
+                    u8::from(r.supported),
+                );
+                w.u8(
+                    offset_of!(VersionResponseWire, connection_state),
+                    r.connection_state,
+                );
                 w.u32(offset_of!(VersionResponseWire, msg_conn_id), r.msg_conn_id);
                 w.len = size_of::<VersionResponseWire>();
             }
-            Message::TlConnectRequest { guest_endpoint_id, host_service_id } => {
-                w.bytes(offset_of!(TlConnectRequestWire, guest_endpoint_id), &guest_endpoint_id.bytes);
-                w.bytes(offset_of!(TlConnectRequestWire, host_service_id), &host_service_id.bytes);
+            Message::TlConnectRequest {
+                guest_endpoint_id,
+                host_service_id,
+            } => {
+                w.bytes(
+                    offset_of!(TlConnectRequestWire, guest_endpoint_id),
+                    &guest_endpoint_id.bytes,
+                );
+                w.bytes(
+                    offset_of!(TlConnectRequestWire, host_service_id),
+                    &host_service_id.bytes,
+                );
                 w.len = size_of::<TlConnectRequestWire>();
             }
-            Message::ModifyChannel { child_relid, target_vp } => {
+            Message::ModifyChannel {
+                child_relid,
+                target_vp,
+            } => {
                 w.u32(offset_of!(ModifyChannelWire, child_relid), child_relid);
                 w.u32(offset_of!(ModifyChannelWire, target_vp), target_vp);
                 w.len = size_of::<ModifyChannelWire>();
             }
-            Message::ModifyChannelResponse { child_relid, status } => {
-                w.u32(offset_of!(ModifyChannelResponseWire, child_relid), child_relid);
+            Message::ModifyChannelResponse {
+                child_relid,
+                status,
+            } => {
+                w.u32(
+                    offset_of!(ModifyChannelResponseWire, child_relid),
+                    child_relid,
+                );
                 w.u32(offset_of!(ModifyChannelResponseWire, status), status);
                 w.len = size_of::<ModifyChannelResponseWire>();
             }
@@ -1150,7 +1255,10 @@ impl Message {
 
 fn parse_gpadl_header(b: &[u8], ty: MessageType) -> Result<GpadlHeader, ParseError> {
     let len = b.len();
-    let short = ParseError::TooShort { msgtype: ty as u32, len };
+    let short = ParseError::TooShort {
+        msgtype: ty as u32,
+        len,
+    };
     let bad = |field| ParseError::BadField { msgtype: ty, field };
     let child_relid = u32_at(b, offset_of!(GpadlHeaderWire, child_relid)).ok_or(short)?;
     if !relid_valid(child_relid) {
@@ -1161,7 +1269,9 @@ fn parse_gpadl_header(b: &[u8], ty: MessageType) -> Result<GpadlHeader, ParseErr
         return Err(bad("rangecount"));
     }
     let buflen = usize::from(u16_at(b, offset_of!(GpadlHeaderWire, range_buflen)).ok_or(short)?);
-    let total = buflen.checked_sub(GPA_RANGE_SIZE).ok_or(bad("range_buflen"))?;
+    let total = buflen
+        .checked_sub(GPA_RANGE_SIZE)
+        .ok_or(bad("range_buflen"))?;
     if total % 8 != 0 || total == 0 {
         return Err(bad("range_buflen"));
     }
@@ -1208,7 +1318,10 @@ impl Writer<'_> {
     // Offsets are compile-time layout offsets below MAX_MESSAGE_SIZE; a
     // write that would not fit is dropped rather than panicking.
     fn bytes(&mut self, at: usize, v: &[u8]) {
-        if let Some(dst) = at.checked_add(v.len()).and_then(|end| self.buf.get_mut(at..end)) {
+        if let Some(dst) = at
+            .checked_add(v.len())
+            .and_then(|end| self.buf.get_mut(at..end))
+        {
             copy(dst, v);
         }
     }
@@ -1286,7 +1399,15 @@ impl<'a> GpadlSplit<'a> {
         if !range_spans(byte_offset, byte_count, pfns.len()) {
             return Err(GpadlError::Range);
         }
-        Ok(GpadlSplit { child_relid, gpadl, byte_offset, byte_count, pfns, sent: 0, header_sent: false })
+        Ok(GpadlSplit {
+            child_relid,
+            gpadl,
+            byte_offset,
+            byte_count,
+            pfns,
+            sent: 0,
+            header_sent: false,
+        })
     }
 
     /// Total messages this GPADL takes.
@@ -1300,7 +1421,11 @@ impl<'a> GpadlSplit<'a> {
         if self.header_sent && rest.is_empty() {
             return None;
         }
-        let limit = if self.header_sent { GPADL_BODY_MAX_PFNS } else { GPADL_HEADER_MAX_PFNS };
+        let limit = if self.header_sent {
+            GPADL_BODY_MAX_PFNS
+        } else {
+            GPADL_HEADER_MAX_PFNS
+        };
         let chunk = rest.get(..rest.len().min(limit))?;
         let pfns = Pfns::new(chunk)?;
         self.sent = self.sent.checked_add(chunk.len())?;
@@ -1317,7 +1442,11 @@ impl<'a> GpadlSplit<'a> {
             }))
         } else {
             // Linux leaves msgnumber zero; hosts do not check it.
-            Some(Message::GpadlBody(GpadlBody { msgnumber: 0, gpadl: self.gpadl, pfns }))
+            Some(Message::GpadlBody(GpadlBody {
+                msgnumber: 0,
+                gpadl: self.gpadl,
+                pfns,
+            }))
         }
     }
 

@@ -39,7 +39,8 @@ fn gpadl(b: &mut Bytes) -> Option<u32> {
 
 /// A host message aimed at plausible targets; may still be invalid.
 fn host_message(b: &mut Bytes) -> Option<Message> {
-    let status = |b: &mut Bytes| -> Option<u32> { Some(if b.u8()? & 1 == 0 { 0 } else { 0xc000_0001 }) };
+    let status =
+        |b: &mut Bytes| -> Option<u32> { Some(if b.u8()? & 1 == 0 { 0 } else { 0xc000_0001 }) };
     Some(match b.u8()? % 10 {
         0 => Message::VersionResponse(VersionResponse {
             supported: b.u8()? & 1 == 1,
@@ -58,17 +59,30 @@ fn host_message(b: &mut Bytes) -> Option<Message> {
             dedicated_interrupt: false,
             connection_id: 1,
         }),
-        2 => Message::Rescind { child_relid: relid(b)? },
+        2 => Message::Rescind {
+            child_relid: relid(b)?,
+        },
         3 => Message::AllOffersDelivered,
         4 => {
             let r = relid(b)?;
             let openid = if b.u8()? & 7 == 0 { 99 } else { r };
-            Message::OpenResult { child_relid: r, openid, status: status(b)? }
+            Message::OpenResult {
+                child_relid: r,
+                openid,
+                status: status(b)?,
+            }
         }
-        5 => Message::GpadlCreated { child_relid: relid(b)?, gpadl: gpadl(b)?, status: status(b)? },
+        5 => Message::GpadlCreated {
+            child_relid: relid(b)?,
+            gpadl: gpadl(b)?,
+            status: status(b)?,
+        },
         6 => Message::GpadlTorndown { gpadl: gpadl(b)? },
         7 => Message::UnloadResponse,
-        8 => Message::ModifyChannelResponse { child_relid: relid(b)?, status: status(b)? },
+        8 => Message::ModifyChannelResponse {
+            child_relid: relid(b)?,
+            status: status(b)?,
+        },
         _ => Message::RequestOffers, // guest-to-host: never valid from the host
     })
 }
@@ -105,24 +119,41 @@ impl Harness {
         for a in actions {
             match *a {
                 Action::Complete { request, .. } => {
-                    assert!(self.outstanding.remove(&request.0), "completion of unknown or finished {request:?}");
+                    assert!(
+                        self.outstanding.remove(&request.0),
+                        "completion of unknown or finished {request:?}"
+                    );
                 }
-                Action::Send { connection_id, message } => {
+                Action::Send {
+                    connection_id,
+                    message,
+                } => {
                     let (buf, len) = encode(&message);
                     assert_eq!(Message::parse(&buf[..len]), Ok(message));
-                    assert!(!message.message_type().from_host(), "guest sent {message:?}");
+                    assert!(
+                        !message.message_type().from_host(),
+                        "guest sent {message:?}"
+                    );
                     self.remember(message);
                     if let Message::InitiateContact(ic) = message {
-                        let v = Version::from_raw(ic.version).expect("proposed unsupported version");
+                        let v =
+                            Version::from_raw(ic.version).expect("proposed unsupported version");
                         assert_eq!(connection_id, v.initiate_contact_connection_id());
                     } else {
                         assert_eq!(connection_id, self.c.message_connection_id());
                     }
                 }
-                Action::SendGpadl { connection_id, child_relid, gpadl } => {
+                Action::SendGpadl {
+                    connection_id,
+                    child_relid,
+                    gpadl,
+                } => {
                     assert_eq!(connection_id, self.c.message_connection_id());
                     // Stand-in so the answer generator can reply to it.
-                    self.remember(Message::GpadlTeardown { child_relid, gpadl: !gpadl });
+                    self.remember(Message::GpadlTeardown {
+                        child_relid,
+                        gpadl: !gpadl,
+                    });
                     if self.made.len() == 8 {
                         self.made.remove(0);
                     }
@@ -131,7 +162,11 @@ impl Harness {
                 Action::Offer(_) | Action::Rescind { .. } | Action::AllOffersDelivered => {}
             }
         }
-        assert_eq!(self.c.pending_requests(), self.outstanding.len(), "pending count drifted");
+        assert_eq!(
+            self.c.pending_requests(),
+            self.outstanding.len(),
+            "pending count drifted"
+        );
         self.seen.connected |= self.c.state() == ConnectionState::Connected;
         self.seen.open |= (1..6).any(|r| self.c.channel_state(r) == Some(ChannelState::Open));
         if self.c.state() != ConnectionState::Connected {
@@ -153,7 +188,9 @@ impl Harness {
     /// The answer a well-behaved host would give to a recent guest message
     /// (mostly success), or `None` if there is nothing to answer.
     fn answer(&self, b: &mut Bytes) -> Option<Message> {
-        let pick = self.sent.get(usize::from(b.u8()?) % self.sent.len().max(1))?;
+        let pick = self
+            .sent
+            .get(usize::from(b.u8()?) % self.sent.len().max(1))?;
         let status = if b.u8()? % 8 == 0 { 1 } else { 0 };
         Some(match *pick {
             Message::InitiateContact(_) => Message::VersionResponse(VersionResponse {
@@ -173,17 +210,24 @@ impl Harness {
                 dedicated_interrupt: false,
                 connection_id: 9,
             }),
-            Message::OpenChannel(o) => {
-                Message::OpenResult { child_relid: o.child_relid, openid: o.openid, status }
-            }
+            Message::OpenChannel(o) => Message::OpenResult {
+                child_relid: o.child_relid,
+                openid: o.openid,
+                status,
+            },
             // A GPADL the machine asked us to send (see check_actions).
             Message::GpadlTeardown { child_relid, gpadl } if gpadl > 0xf000_0000 => {
-                Message::GpadlCreated { child_relid, gpadl: !gpadl, status }
+                Message::GpadlCreated {
+                    child_relid,
+                    gpadl: !gpadl,
+                    status,
+                }
             }
             Message::GpadlTeardown { gpadl, .. } => Message::GpadlTorndown { gpadl },
-            Message::ModifyChannel { child_relid, .. } => {
-                Message::ModifyChannelResponse { child_relid, status }
-            }
+            Message::ModifyChannel { child_relid, .. } => Message::ModifyChannelResponse {
+                child_relid,
+                status,
+            },
             Message::Unload => Message::UnloadResponse,
             _ => Message::AllOffersDelivered,
         })
@@ -204,7 +248,9 @@ impl Harness {
         self.next_id += 1;
         let before = self.c.clone();
         let mut actions = Vec::new();
-        let ok = f(&mut self.c, self.now, RequestId(id), &mut |a| actions.push(a));
+        let ok = f(&mut self.c, self.now, RequestId(id), &mut |a| {
+            actions.push(a)
+        });
         if ok {
             self.outstanding.insert(id);
         }
@@ -218,7 +264,9 @@ impl Harness {
         let mut sink = |a| actions.push(a);
         match op % 16 {
             14.. => {
-                let Some(m) = self.answer(b) else { return Some(()) };
+                let Some(m) = self.answer(b) else {
+                    return Some(());
+                };
                 let (buf, len) = encode(&m);
                 let ok = self.c.handle_message(&buf[..len], &mut sink).is_ok();
                 self.check_actions(&before, ok, &actions);
@@ -238,7 +286,11 @@ impl Harness {
             5 => {
                 // Mostly small steps; sometimes past every deadline.
                 let t = b.u8()?;
-                let dt = if t == 255 { 2 * TIMEOUT } else { u64::from(t % 32) * 10 };
+                let dt = if t == 255 {
+                    2 * TIMEOUT
+                } else {
+                    u64::from(t % 32) * 10
+                };
                 self.now = self.now.saturating_add(dt);
                 self.c.advance(self.now, &mut sink);
                 self.check_actions(&before, true, &actions);
@@ -250,7 +302,9 @@ impl Harness {
             }
             8 => {
                 let (r, g) = self.target(b)?;
-                self.request(|c, now, id, s| c.teardown_gpadl(now, id, r, g, &mut |a| s(a)).is_ok());
+                self.request(|c, now, id, s| {
+                    c.teardown_gpadl(now, id, r, g, &mut |a| s(a)).is_ok()
+                });
             }
             9 => {
                 let (relid, ring_gpadl) = self.target(b)?;
@@ -265,7 +319,9 @@ impl Harness {
             }
             10 => {
                 let (r, vp) = (relid(b)?, u32::from(b.u8()?));
-                self.request(|c, now, id, s| c.modify_channel(now, id, r, vp, &mut |a| s(a)).is_ok());
+                self.request(|c, now, id, s| {
+                    c.modify_channel(now, id, r, vp, &mut |a| s(a)).is_ok()
+                });
             }
             11 => {
                 // Rarely: unload ends everything else.
@@ -302,8 +358,15 @@ pub fn run_ops(data: &[u8]) -> Seen {
         vtl: 0,
         timeout: TIMEOUT,
     };
-    let mut h =
-        Harness { c: C::new(config), now: 0, next_id: 0, outstanding: HashSet::new(), sent: Vec::new(), made: Vec::new(), seen: Seen::default() };
+    let mut h = Harness {
+        c: C::new(config),
+        now: 0,
+        next_id: 0,
+        outstanding: HashSet::new(),
+        sent: Vec::new(),
+        made: Vec::new(),
+        seen: Seen::default(),
+    };
     for _ in 0..10_000 {
         if h.step(&mut b).is_none() {
             break;
@@ -313,7 +376,11 @@ pub fn run_ops(data: &[u8]) -> Seen {
     let mut actions = Vec::new();
     h.c.advance(u64::MAX, &mut |a| actions.push(a));
     h.check_actions(&before, true, &actions);
-    assert!(h.outstanding.is_empty(), "requests never completed: {:?}", h.outstanding);
+    assert!(
+        h.outstanding.is_empty(),
+        "requests never completed: {:?}",
+        h.outstanding
+    );
     h.seen
 }
 
@@ -337,5 +404,8 @@ fn random_sequences_keep_the_invariants() {
     // Random bytes must get past negotiation and into open channels often
     // enough for the invariants above to mean something.
     eprintln!("connected in {connected}/300 runs, open in {open}");
-    assert!(connected > 150 && open > 30, "connected in {connected}/300 runs, open in {open}");
+    assert!(
+        connected > 150 && open > 30,
+        "connected in {connected}/300 runs, open in {open}"
+    );
 }

@@ -47,10 +47,21 @@ fn sample_messages() -> Vec<Message> {
             downstream_page_offset: 256,
             user_data: user,
         }),
-        Message::OpenResult { child_relid: 7, openid: 9, status: 0xc000_0001 },
+        Message::OpenResult {
+            child_relid: 7,
+            openid: 9,
+            status: 0xc000_0001,
+        },
         Message::CloseChannel { child_relid: 8 },
-        Message::GpadlCreated { child_relid: 9, gpadl: 10, status: 0 },
-        Message::GpadlTeardown { child_relid: 9, gpadl: 10 },
+        Message::GpadlCreated {
+            child_relid: 9,
+            gpadl: 10,
+            status: 0,
+        },
+        Message::GpadlTeardown {
+            child_relid: 9,
+            gpadl: 10,
+        },
         Message::GpadlTorndown { gpadl: 0xffff_ffff },
         Message::RelidReleased { child_relid: 5 },
         Message::InitiateContact(InitiateContact {
@@ -67,9 +78,18 @@ fn sample_messages() -> Vec<Message> {
         }),
         Message::Unload,
         Message::UnloadResponse,
-        Message::TlConnectRequest { guest_endpoint_id: g1, host_service_id: g2 },
-        Message::ModifyChannel { child_relid: 3, target_vp: 17 },
-        Message::ModifyChannelResponse { child_relid: 3, status: 1 },
+        Message::TlConnectRequest {
+            guest_endpoint_id: g1,
+            host_service_id: g2,
+        },
+        Message::ModifyChannel {
+            child_relid: 3,
+            target_vp: 17,
+        },
+        Message::ModifyChannelResponse {
+            child_relid: 3,
+            status: 1,
+        },
     ]
 }
 
@@ -100,9 +120,19 @@ fn exact_wire_bytes_of_a_version_response_and_open_result() {
         connection_state: 2,
         msg_conn_id: 0x0102_0304 & 0x00ff_ffff,
     }));
-    assert_eq!(bytes, [15, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0x04, 0x03, 0x02, 0]);
-    let bytes = encode(&Message::OpenResult { child_relid: 1, openid: 2, status: 3 });
-    assert_eq!(bytes, [6, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]);
+    assert_eq!(
+        bytes,
+        [15, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0x04, 0x03, 0x02, 0]
+    );
+    let bytes = encode(&Message::OpenResult {
+        child_relid: 1,
+        openid: 2,
+        status: 3,
+    });
+    assert_eq!(
+        bytes,
+        [6, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]
+    );
 }
 
 #[test]
@@ -111,7 +141,10 @@ fn truncated_messages_are_too_short() {
         let bytes = encode(&m);
         for cut in 0..bytes.len() {
             let err = Message::parse(&bytes[..cut]).unwrap_err();
-            assert!(matches!(err, ParseError::TooShort { .. }), "{m:?} cut at {cut}: {err:?}");
+            assert!(
+                matches!(err, ParseError::TooShort { .. }),
+                "{m:?} cut at {cut}: {err:?}"
+            );
         }
     }
 }
@@ -123,7 +156,12 @@ fn trailing_bytes_are_ignored_up_to_the_payload_limit() {
         bytes.resize(MAX_MESSAGE_SIZE, 0xcc);
         assert_eq!(Message::parse(&bytes), Ok(m));
         bytes.push(0);
-        assert_eq!(Message::parse(&bytes), Err(ParseError::TooLong { len: MAX_MESSAGE_SIZE + 1 }));
+        assert_eq!(
+            Message::parse(&bytes),
+            Err(ParseError::TooLong {
+                len: MAX_MESSAGE_SIZE + 1
+            })
+        );
     }
 }
 
@@ -161,7 +199,10 @@ fn bad_relids_are_rejected_in_every_message_that_carries_one() {
             set_u32(&mut bytes, at, relid);
             assert_eq!(
                 Message::parse(&bytes),
-                Err(ParseError::BadField { msgtype: m.message_type(), field: "child_relid" }),
+                Err(ParseError::BadField {
+                    msgtype: m.message_type(),
+                    field: "child_relid"
+                }),
                 "{m:?} relid {relid}"
             );
         }
@@ -172,14 +213,25 @@ fn bad_relids_are_rejected_in_every_message_that_carries_one() {
 fn offer_field_checks() {
     let offer = sample_messages()[0];
     let base = encode(&offer);
-    let bad = |field| Err(ParseError::BadField { msgtype: MessageType::OfferChannel, field });
+    let bad = |field| {
+        Err(ParseError::BadField {
+            msgtype: MessageType::OfferChannel,
+            field,
+        })
+    };
 
     let mut b = base.clone();
     b[8 + 176 + 4] = 128; // monitorid past the 4x32 trigger bits
     assert_eq!(Message::parse(&b), bad("monitorid"));
     // ... but an unallocated monitor id is not looked at.
     b[8 + 176 + 5] = 0;
-    assert!(matches!(Message::parse(&b), Ok(Message::Offer(Offer { monitor_id: None, .. }))));
+    assert!(matches!(
+        Message::parse(&b),
+        Ok(Message::Offer(Offer {
+            monitor_id: None,
+            ..
+        }))
+    ));
 
     let mut b = base.clone();
     set_u32(&mut b, 192, 0x0100_0000);
@@ -192,7 +244,10 @@ fn version_response_supported_must_be_boolean() {
     b[8] = 2;
     assert_eq!(
         Message::parse(&b),
-        Err(ParseError::BadField { msgtype: MessageType::VersionResponse, field: "version_supported" })
+        Err(ParseError::BadField {
+            msgtype: MessageType::VersionResponse,
+            field: "version_supported"
+        })
     );
 }
 
@@ -212,7 +267,10 @@ fn synic_message_payload_size_is_checked() {
     slot[4] = 240;
     assert_eq!(SynicMessage::parse(&slot).unwrap().payload().len(), 240);
     slot[4] = 241;
-    assert_eq!(SynicMessage::parse(&slot), Err(ParseError::TooLong { len: 241 }));
+    assert_eq!(
+        SynicMessage::parse(&slot),
+        Err(ParseError::TooLong { len: 241 })
+    );
 }
 
 /// Sends a GPADL through the splitter and the parser; returns each
@@ -231,7 +289,10 @@ fn split_and_reassemble(pages: usize) -> Vec<usize> {
         match Message::parse(&buf[..n]).unwrap() {
             Message::GpadlHeader(h) => {
                 assert!(got.is_empty(), "header must come first");
-                assert_eq!((h.child_relid, h.gpadl, h.total_pfns as usize), (5, 0xe1e10, pages));
+                assert_eq!(
+                    (h.child_relid, h.gpadl, h.total_pfns as usize),
+                    (5, 0xe1e10, pages)
+                );
                 assert_eq!((h.byte_offset, h.byte_count as usize), (0, pages * 4096));
                 got.extend_from_slice(h.pfns.as_slice());
             }
@@ -259,7 +320,10 @@ fn gpadl_split_around_the_payload_boundaries() {
     assert_eq!(split_and_reassemble(26 + 27), [236, 232]);
     assert_eq!(split_and_reassemble(26 + 28), [236, 240]);
     assert_eq!(split_and_reassemble(26 + 29), [236, 240, 24]);
-    assert_eq!(split_and_reassemble(26 + 28 * 5), [236, 240, 240, 240, 240, 240]);
+    assert_eq!(
+        split_and_reassemble(26 + 28 * 5),
+        [236, 240, 240, 240, 240, 240]
+    );
     let big = split_and_reassemble(GPADL_MAX_PFNS);
     assert_eq!(big.len(), 1 + (GPADL_MAX_PFNS - 26).div_ceil(28));
 }
@@ -267,16 +331,31 @@ fn gpadl_split_around_the_payload_boundaries() {
 #[test]
 fn gpadl_split_rejects_bad_ranges() {
     let pfns = [1u64; 4];
-    assert_eq!(GpadlSplit::new(1, 1, 0, 1, &[]).unwrap_err(), GpadlError::PageCount);
+    assert_eq!(
+        GpadlSplit::new(1, 1, 0, 1, &[]).unwrap_err(),
+        GpadlError::PageCount
+    );
     let too_many = vec![0u64; GPADL_MAX_PFNS + 1];
     assert_eq!(
         GpadlSplit::new(1, 1, 0, 4096, &too_many).unwrap_err(),
         GpadlError::PageCount
     );
-    assert_eq!(GpadlSplit::new(1, 1, 0, 3 * 4096, &pfns).unwrap_err(), GpadlError::Range);
-    assert_eq!(GpadlSplit::new(1, 1, 0, 4 * 4096 + 1, &pfns).unwrap_err(), GpadlError::Range);
-    assert_eq!(GpadlSplit::new(1, 1, 4096, 4096, &pfns[..1]).unwrap_err(), GpadlError::Range);
-    assert_eq!(GpadlSplit::new(1, 1, 0, 0, &pfns[..1]).unwrap_err(), GpadlError::Range);
+    assert_eq!(
+        GpadlSplit::new(1, 1, 0, 3 * 4096, &pfns).unwrap_err(),
+        GpadlError::Range
+    );
+    assert_eq!(
+        GpadlSplit::new(1, 1, 0, 4 * 4096 + 1, &pfns).unwrap_err(),
+        GpadlError::Range
+    );
+    assert_eq!(
+        GpadlSplit::new(1, 1, 4096, 4096, &pfns[..1]).unwrap_err(),
+        GpadlError::Range
+    );
+    assert_eq!(
+        GpadlSplit::new(1, 1, 0, 0, &pfns[..1]).unwrap_err(),
+        GpadlError::Range
+    );
     // An unaligned buffer spanning 4 pages is fine.
     assert!(GpadlSplit::new(1, 1, 100, 3 * 4096, &pfns).is_ok());
 }
@@ -289,7 +368,12 @@ fn gpadl_header_field_checks() {
     let n = split.write_next(&mut buf).unwrap();
     let good = buf[..n].to_vec();
     assert!(Message::parse(&good).is_ok());
-    let bad = |field| Err(ParseError::BadField { msgtype: MessageType::GpadlHeader, field });
+    let bad = |field| {
+        Err(ParseError::BadField {
+            msgtype: MessageType::GpadlHeader,
+            field,
+        })
+    };
 
     let mut b = good.clone();
     b[18] = 2; // rangecount
@@ -312,11 +396,17 @@ fn gpadl_header_field_checks() {
     assert_eq!(n, 16 + 4 * 8);
     assert_eq!(
         Message::parse(&buf[..n - 1]),
-        Err(ParseError::BadField { msgtype: MessageType::GpadlBody, field: "pfn" })
+        Err(ParseError::BadField {
+            msgtype: MessageType::GpadlBody,
+            field: "pfn"
+        })
     );
     assert_eq!(
         Message::parse(&buf[..16]),
-        Err(ParseError::TooShort { msgtype: 9, len: 16 })
+        Err(ParseError::TooShort {
+            msgtype: 9,
+            len: 16
+        })
     );
     assert!(split.write_next(&mut buf).is_none());
 }

@@ -30,10 +30,15 @@ fuzz_target!(|data: &[u8]| {
 
     // The bytes as a page list: split, parse, reassemble.
     if let Some((&offset, rest)) = data.split_first() {
-        let pfns: Vec<u64> = rest.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
+        let pfns: Vec<u64> = rest
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         let count = (pfns.len() as u32).saturating_mul(4096);
         let byte_offset = u32::from(offset) * 16;
-        let Ok(mut split) = GpadlSplit::new(3, 7, byte_offset, count.saturating_sub(byte_offset), &pfns) else {
+        let Ok(mut split) =
+            GpadlSplit::new(3, 7, byte_offset, count.saturating_sub(byte_offset), &pfns)
+        else {
             return;
         };
         let expected = split.message_count();
