@@ -378,22 +378,17 @@ impl<'a> Ring<'a> {
     }
 
     /// Loads the 8-byte word at `pos`. Positions are 8-aligned and the
-    /// size is a multiple of 8, so a word never wraps; a constant-size copy
-    /// is a single move, where a `memcpy` call would cost more than the data.
+    /// size is a multiple of 8, so a word never wraps; one volatile 8-byte
+    /// load, where a `memcpy` call would cost more than the data.
     #[inline(always)]
     fn get_u64(&self, pos: u32) -> Result<u64, Corrupt> {
-        self.data
-            .read_array::<8>(pos as usize)
-            .map(u64::from_le_bytes)
-            .map_err(oob)
+        self.data.read_u64(pos as usize).map_err(oob)
     }
 
     /// Stores the 8-byte word at `pos` (8-aligned); returns the next position.
     #[inline(always)]
     fn put_u64(&self, pos: u32, value: u64) -> Result<u32, Corrupt> {
-        self.data
-            .write_array(pos as usize, &value.to_le_bytes())
-            .map_err(oob)?;
+        self.data.write_u64(pos as usize, value).map_err(oob)?;
         Ok(self.advance(pos, 8))
     }
 

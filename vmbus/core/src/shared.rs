@@ -185,33 +185,37 @@ impl<'a> SharedMem<'a> {
         Ok(())
     }
 
-    /// Copies `N` bytes at `offset` out of shared memory, as
-    /// [`SharedMem::read_bytes`]; a constant size lets the compiler use
-    /// plain moves instead of a `memcpy` call (descriptors, trailers).
+    /// Pointer to a naturally aligned `u64` at `offset`, bounds-checked.
     #[inline(always)]
-    pub fn read_array<const N: usize>(&self, offset: usize) -> Result<[u8; N], OutOfBounds> {
-        self.check_range(offset, N)?;
-        let mut out = [0u8; N];
-        // SAFETY: as in `read_bytes`: in bounds, valid, not overlapping.
-        unsafe {
-            core::ptr::copy_nonoverlapping(self.base.as_ptr().add(offset), out.as_mut_ptr(), N);
+    fn u64_ptr(&self, offset: usize) -> Result<*mut u64, OutOfBounds> {
+        self.check_range(offset, 8)?;
+        if offset % 8 != 0 {
+            return Err(OutOfBounds);
         }
-        Ok(out)
+        // SAFETY: in bounds (checked above), so the offset stays inside the
+        // allocation the invariant describes.
+        Ok(unsafe { self.base.as_ptr().add(offset) }.cast::<u64>())
     }
 
-    /// Copies `N` bytes into shared memory at `offset`, as
-    /// [`SharedMem::write_bytes`] but with a constant size.
+    /// Reads the little-endian `u64` at `offset` (8-aligned) with one
+    /// volatile load: the value is fetched exactly once, so a peer changing
+    /// it cannot make two uses of it disagree. For descriptors and trailers.
     #[inline(always)]
-    pub fn write_array<const N: usize>(
-        &self,
-        offset: usize,
-        src: &[u8; N],
-    ) -> Result<(), OutOfBounds> {
-        self.check_range(offset, N)?;
-        // SAFETY: as in `write_bytes`: in bounds, valid, not overlapping.
-        unsafe {
-            core::ptr::copy_nonoverlapping(src.as_ptr(), self.base.as_ptr().add(offset), N);
-        }
+    pub fn read_u64(&self, offset: usize) -> Result<u64, OutOfBounds> {
+        let p = self.u64_ptr(offset)?;
+        // SAFETY: `p` is in bounds, 8-aligned (base and offset are) and valid
+        // for reads by the invariant. A racing plain store by the peer can
+        // only change the value we get, which the caller validates.
+        Ok(u64::from_le(unsafe { p.read_volatile() }))
+    }
+
+    /// Writes `value` little-endian at `offset` (8-aligned) with one
+    /// volatile store.
+    #[inline(always)]
+    pub fn write_u64(&self, offset: usize, value: u64) -> Result<(), OutOfBounds> {
+        let p = self.u64_ptr(offset)?;
+        // SAFETY: as in `read_u64`, and valid for writes by the invariant.
+        unsafe { p.write_volatile(value.to_le()) };
         Ok(())
     }
 
@@ -261,6 +265,12 @@ mod tests {
         assert_eq!(mem.read_bytes(usize::MAX, &mut [0u8; 2]), Err(OutOfBounds));
         assert_eq!(mem.write_bytes(10, &[0u8; 7]), Err(OutOfBounds));
         assert_eq!(mem.zero(8, 9), Err(OutOfBounds));
+        assert_eq!(mem.read_u64(4), Err(OutOfBounds), "misaligned word");
+        assert_eq!(mem.read_u64(16), Err(OutOfBounds));
+        assert_eq!(mem.write_u64(12, 0), Err(OutOfBounds));
+        mem.write_u64(8, 0x0102_0304_0506_0708).unwrap();
+        assert_eq!(mem.read_u64(8), Ok(0x0102_0304_0506_0708));
+        assert_eq!(mem.load_u32(8, Ordering::Relaxed), Ok(0x0506_0708));
         assert!(mem.subrange(8, 9).is_err());
         assert!(mem.subrange(4, 4).is_err(), "misaligned sub-range");
         let tail = mem.subrange(8, 8).unwrap();
