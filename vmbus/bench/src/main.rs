@@ -177,6 +177,21 @@ fn main() {
     let threads_only = args.iter().any(|a| a == "--threads");
     let volume: u64 = if quick { 64 << 20 } else { 512 << 20 };
     println!("ring benchmark: 1 MiB data area, in-band packets, best of 5 round-robin; payload GB/s = 1e9 B/s");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "machine: {cpus} CPUs, load average {}; two-thread figures need two idle CPUs",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    #[cfg(c_rings)]
+    println!(
+        "C ring_buffer.c: the kernel's write/iterate/close functions, verbatim, with a userspace \
+         shim (double-mapped data, spinlock, x86 barriers); C vmbus_bufring.c sends lengths \
+         rounded up to 8 (its ALIGN rounds down)"
+    );
     #[cfg(not(c_rings))]
     println!("note: C rings not built (run vmbus/bench/run.sh); Rust and memcpy only");
     for threads in [false, true] {
