@@ -787,6 +787,14 @@ impl PacketInfo {
 }
 
 /// The reading end of a ring.
+///
+/// A batch, interrupt-driven or polled (NAPI), is: [`Consumer::begin_poll`];
+/// [`Consumer::read_packet`] until [`ReadError::Empty`] (or the budget runs
+/// out), with [`Consumer::commit`] now and then to give the writer room;
+/// [`Consumer::end_poll`]; and another batch at once if it says `more`. The
+/// writer signals only when it finds the committed read index equal to where
+/// its packet starts, so a reader that skipped `end_poll`'s re-check could
+/// sleep on a non-empty ring.
 pub struct Consumer<'a> {
     ring: Ring<'a>,
     /// Next packet to read; ahead of the shared read_index until `commit`.
