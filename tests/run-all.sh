@@ -68,14 +68,13 @@ ktap_layer build-input bash tests/build/bad-input.sh
 ktap_layer core-modules bash tests/build/core-modules.sh
 
 # 3. Layouts of shared structures against the kernel's C definitions.
-if [ -n "$kdir" ] && [ -f tests/layout/run.sh ]; then
+ktap_layer layout-check bash tests/layout/selftest.sh
+if [ -n "$kdir" ]; then
   ktap_layer layout bash tests/layout/run.sh "$kdir"
 fi
 
 # 4. Fuzz targets, each for a short bounded time (`make fuzz` runs longer).
-if [ -f scripts/fuzz.sh ]; then
-  ktap_layer fuzz bash scripts/fuzz.sh "${RUSTIC_FUZZ_SECONDS:-20}"
-fi
+ktap_layer fuzz bash scripts/fuzz.sh "${RUSTIC_FUZZ_SECONDS:-20}"
 
 # 5. Guest tests under QEMU: KUnit at load and the scenarios in tests/guest.
 start=$SECONDS
