@@ -67,6 +67,13 @@ impl<'a> SharedMem<'a> {
 
     /// Wraps a buffer the caller owns, for host tests, fuzzing and
     /// benchmarks. `u64` storage gives the 8-byte alignment rings need.
+    ///
+    /// Handles are `Copy` and `Send`, so that a producer and a consumer can
+    /// share a ring across threads. Bulk copies are plain (not atomic)
+    /// copies, race-free only while the ring protocol's ownership holds: one
+    /// writer and one reader per ring. Two writers (or two readers) of one
+    /// ring on different threads would race; nothing in the type stops that.
+    /// (OpenVMM avoids it with byte-wise atomic copies, at a throughput cost.)
     pub fn from_slice(buf: &'a mut [u64]) -> Self {
         let len = core::mem::size_of_val(buf);
         let base = NonNull::from(buf).cast::<u8>();
