@@ -41,14 +41,19 @@ impl<T: ControlHandler> Control<T> {
         let data = handler.into_foreign();
         // SAFETY: `name` is static; `data` stays valid until `drop`
         // removes the directory, and `write_cb` matches it.
-        let ret = unsafe { bindings::rustic_test_ctl_create(name.as_char_ptr(), data, Some(Self::write_cb)) };
+        let ret = unsafe {
+            bindings::rustic_test_ctl_create(name.as_char_ptr(), data, Some(Self::write_cb))
+        };
         if let Err(e) = to_result(ret) {
             // SAFETY: C failed and keeps no copy of `data`.
             drop(unsafe { Arc::<T>::from_foreign(data) });
             return Err(e);
         }
         // INVARIANT: created just now with `data`.
-        Ok(Control { data, _handler: PhantomData })
+        Ok(Control {
+            data,
+            _handler: PhantomData,
+        })
     }
 
     /// Adds a read-only file showing a counter.

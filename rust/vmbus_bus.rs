@@ -211,12 +211,19 @@ impl<T: Driver> DriverRegistration<T> {
         // SAFETY: the name and the ops table are `'static` (the table is a
         // promoted constant).
         let ret = unsafe {
-            bindings::rustic_vmbus_driver_register(T::NAME.as_char_ptr(), &Adapter::<T>::OPS, &mut ptr)
+            bindings::rustic_vmbus_driver_register(
+                T::NAME.as_char_ptr(),
+                &Adapter::<T>::OPS,
+                &mut ptr,
+            )
         };
         to_result(ret)?;
         let ptr = NonNull::new(ptr).ok_or(EINVAL)?;
         // INVARIANT: registered with `Adapter::<T>::OPS` just now.
-        Ok(DriverRegistration { ptr, _driver: PhantomData })
+        Ok(DriverRegistration {
+            ptr,
+            _driver: PhantomData,
+        })
     }
 }
 
@@ -260,7 +267,9 @@ impl<T: Driver> Adapter<T> {
         match T::probe(&dev) {
             Ok(data) => {
                 // SAFETY: `raw` is live; the pointer is taken back in remove.
-                unsafe { bindings::rustic_vmbus_device_set_drvdata(raw, data.into_foreign().cast_mut()) };
+                unsafe {
+                    bindings::rustic_vmbus_device_set_drvdata(raw, data.into_foreign().cast_mut())
+                };
                 0
             }
             Err(e) => e.to_errno(),
@@ -273,7 +282,9 @@ impl<T: Driver> Adapter<T> {
         // SAFETY: probe succeeded (remove is called only for bound
         // devices) and stored `into_foreign` of `T::Data`; this is its only
         // `from_foreign`, and rescind's borrow ended (device lock).
-        let data = unsafe { T::Data::from_foreign(bindings::rustic_vmbus_device_drvdata(raw).cast_const()) };
+        let data = unsafe {
+            T::Data::from_foreign(bindings::rustic_vmbus_device_drvdata(raw).cast_const())
+        };
         // SAFETY: `raw` is live; clear the stale pointer.
         unsafe { bindings::rustic_vmbus_device_set_drvdata(raw, core::ptr::null_mut()) };
         T::remove(&dev, data);
@@ -285,7 +296,8 @@ impl<T: Driver> Adapter<T> {
         let dev = unsafe { Self::device(raw) };
         // SAFETY: bound, so drvdata is `T::Data::into_foreign`; the device
         // lock keeps remove (the `from_foreign`) out while it is borrowed.
-        let data = unsafe { T::Data::borrow(bindings::rustic_vmbus_device_drvdata(raw).cast_const()) };
+        let data =
+            unsafe { T::Data::borrow(bindings::rustic_vmbus_device_drvdata(raw).cast_const()) };
         T::rescind(&dev, data);
     }
 }
@@ -328,7 +340,11 @@ unsafe fn page_buf<'a>(buf: *mut c_char) -> &'a mut [u8] {
 }
 
 #[no_mangle]
-unsafe extern "C" fn rustic_vmbus_dev_show(state: *const c_void, attr: *const c_char, buf: *mut c_char) -> isize {
+unsafe extern "C" fn rustic_vmbus_dev_show(
+    state: *const c_void,
+    attr: *const c_char,
+    buf: *mut c_char,
+) -> isize {
     // SAFETY: C passes its live device's state, the attribute's static
     // name and the sysfs page.
     let (state, name, out) = unsafe { (borrow_state(state), attr_name(attr), page_buf(buf)) };
@@ -346,7 +362,11 @@ unsafe extern "C" fn rustic_vmbus_dev_show(state: *const c_void, attr: *const c_
 }
 
 #[no_mangle]
-unsafe extern "C" fn rustic_vmbus_chan_show(state: *const c_void, attr: *const c_char, buf: *mut c_char) -> isize {
+unsafe extern "C" fn rustic_vmbus_chan_show(
+    state: *const c_void,
+    attr: *const c_char,
+    buf: *mut c_char,
+) -> isize {
     // SAFETY: as in `rustic_vmbus_dev_show`; the channel directory holds a
     // reference on its device.
     let (state, name, out) = unsafe { (borrow_state(state), attr_name(attr), page_buf(buf)) };
@@ -385,7 +405,11 @@ unsafe extern "C" fn rustic_vmbus_chan_store(
 }
 
 #[no_mangle]
-unsafe extern "C" fn rustic_vmbus_attr_visible(state: *const c_void, attr: *const c_char, channel: bool) -> bool {
+unsafe extern "C" fn rustic_vmbus_attr_visible(
+    state: *const c_void,
+    attr: *const c_char,
+    channel: bool,
+) -> bool {
     // SAFETY: C passes a live device's state and the attribute's name.
     let (state, name) = unsafe { (borrow_state(state), attr_name(attr)) };
     let needs_monitor = if channel {
@@ -397,7 +421,11 @@ unsafe extern "C" fn rustic_vmbus_attr_visible(state: *const c_void, attr: *cons
 }
 
 #[no_mangle]
-unsafe extern "C" fn rustic_vmbus_modalias(state: *const c_void, buf: *mut c_char, len: usize) -> c_int {
+unsafe extern "C" fn rustic_vmbus_modalias(
+    state: *const c_void,
+    buf: *mut c_char,
+    len: usize,
+) -> c_int {
     // SAFETY: C passes a live device's state.
     let state = unsafe { borrow_state(state) };
     if len < MODALIAS_LEN + 1 {

@@ -47,14 +47,19 @@ pub(crate) struct Devices {
 
 impl Devices {
     fn new() -> Result<Arc<Self>> {
-        Arc::pin_init(pin_init!(Devices { table <- new_mutex!(RBTree::new(), "vmbus_devices") }), GFP_KERNEL)
+        Arc::pin_init(
+            pin_init!(Devices { table <- new_mutex!(RBTree::new(), "vmbus_devices") }),
+            GFP_KERNEL,
+        )
     }
 
     /// Creates a device from an offer. Relids and instance GUIDs are unique
     /// on the bus.
     pub(crate) fn add(&self, offer: OfferFacts) -> Result {
         let mut table = self.table.lock();
-        if table.get(&offer.relid).is_some() || table.values().any(|d| d.offer().instance == offer.instance) {
+        if table.get(&offer.relid).is_some()
+            || table.values().any(|d| d.offer().instance == offer.instance)
+        {
             return Err(EEXIST);
         }
         let device = DeviceRegistration::new(offer)?;

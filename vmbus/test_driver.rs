@@ -14,8 +14,12 @@ use kernel::prelude::*;
 
 /// The class GUID the test driver binds: `{c0ffee00-7e57-4b1d-9a3b-525553544943}`
 /// ("RUSTIC" in its last bytes); no Hyper-V device has it.
-pub(crate) const TEST_CLASS: Guid =
-    Guid::from_fields(0xc0ffee00, 0x7e57, 0x4b1d, [0x9a, 0x3b, 0x52, 0x55, 0x53, 0x54, 0x49, 0x43]);
+pub(crate) const TEST_CLASS: Guid = Guid::from_fields(
+    0xc0ffee00,
+    0x7e57,
+    0x4b1d,
+    [0x9a, 0x3b, 0x52, 0x55, 0x53, 0x54, 0x49, 0x43],
+);
 
 static PROBES: AtomicU64 = AtomicU64::new(0);
 static REMOVES: AtomicU64 = AtomicU64::new(0);
@@ -47,7 +51,11 @@ impl Driver for TestDriver {
         let instance = dev.offer().instance;
         let data = KBox::new(TestData { instance }, GFP_KERNEL)?;
         PROBES.fetch_add(1, Ordering::Relaxed);
-        pr_info!("test driver: probe {} relid {}\n", instance, dev.offer().relid);
+        pr_info!(
+            "test driver: probe {} relid {}\n",
+            instance,
+            dev.offer().relid
+        );
         Ok(data)
     }
 
@@ -64,6 +72,10 @@ impl Driver for TestDriver {
             MISMATCHES.fetch_add(1, Ordering::Relaxed);
         }
         RESCINDS.fetch_add(1, Ordering::Relaxed);
-        pr_info!("test driver: rescind {} (channel state {})\n", data.instance, dev.channel().state as u32);
+        pr_info!(
+            "test driver: rescind {} (channel state {})\n",
+            data.instance,
+            dev.channel().state as u32
+        );
     }
 }

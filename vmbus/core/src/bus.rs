@@ -29,37 +29,117 @@ pub const MODALIAS_LEN: usize = 6 + 32;
 /// `device` attribute is the index of its class here, or [`DEV_TYPE_UNKNOWN`].
 const DEV_TYPES: [Guid; 16] = [
     // IDE
-    Guid::from_fields(0x32412632, 0x86cb, 0x44a2, [0x9b, 0x5c, 0x50, 0xd1, 0x41, 0x73, 0x54, 0xf5]),
+    Guid::from_fields(
+        0x32412632,
+        0x86cb,
+        0x44a2,
+        [0x9b, 0x5c, 0x50, 0xd1, 0x41, 0x73, 0x54, 0xf5],
+    ),
     // SCSI
-    Guid::from_fields(0xba6163d9, 0x04a1, 0x4d29, [0xb6, 0x05, 0x72, 0xe2, 0xff, 0xb1, 0xdc, 0x7f]),
+    Guid::from_fields(
+        0xba6163d9,
+        0x04a1,
+        0x4d29,
+        [0xb6, 0x05, 0x72, 0xe2, 0xff, 0xb1, 0xdc, 0x7f],
+    ),
     // Fibre channel
-    Guid::from_fields(0x2f9bcc4a, 0x0069, 0x4af3, [0xb7, 0x6b, 0x6f, 0xd0, 0xbe, 0x52, 0x8c, 0xda]),
+    Guid::from_fields(
+        0x2f9bcc4a,
+        0x0069,
+        0x4af3,
+        [0xb7, 0x6b, 0x6f, 0xd0, 0xbe, 0x52, 0x8c, 0xda],
+    ),
     // Network
-    Guid::from_fields(0xf8615163, 0xdf3e, 0x46c5, [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e]),
+    Guid::from_fields(
+        0xf8615163,
+        0xdf3e,
+        0x46c5,
+        [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e],
+    ),
     // Network Direct
-    Guid::from_fields(0x8c2eaf3d, 0x32a7, 0x4b09, [0xab, 0x99, 0xbd, 0x1f, 0x1c, 0x86, 0xb5, 0x01]),
+    Guid::from_fields(
+        0x8c2eaf3d,
+        0x32a7,
+        0x4b09,
+        [0xab, 0x99, 0xbd, 0x1f, 0x1c, 0x86, 0xb5, 0x01],
+    ),
     // PCI Express pass-through
-    Guid::from_fields(0x44c4f61d, 0x4444, 0x4400, [0x9d, 0x52, 0x80, 0x2e, 0x27, 0xed, 0xe1, 0x9f]),
+    Guid::from_fields(
+        0x44c4f61d,
+        0x4444,
+        0x4400,
+        [0x9d, 0x52, 0x80, 0x2e, 0x27, 0xed, 0xe1, 0x9f],
+    ),
     // Synthetic video
-    Guid::from_fields(0xda0a7802, 0xe377, 0x4aac, [0x8e, 0x77, 0x05, 0x58, 0xeb, 0x10, 0x73, 0xf8]),
+    Guid::from_fields(
+        0xda0a7802,
+        0xe377,
+        0x4aac,
+        [0x8e, 0x77, 0x05, 0x58, 0xeb, 0x10, 0x73, 0xf8],
+    ),
     // Keyboard
-    Guid::from_fields(0xf912ad6d, 0x2b17, 0x48ea, [0xbd, 0x65, 0xf9, 0x27, 0xa6, 0x1c, 0x76, 0x84]),
+    Guid::from_fields(
+        0xf912ad6d,
+        0x2b17,
+        0x48ea,
+        [0xbd, 0x65, 0xf9, 0x27, 0xa6, 0x1c, 0x76, 0x84],
+    ),
     // Mouse
-    Guid::from_fields(0xcfa8b69e, 0x5b4a, 0x4cc0, [0xb9, 0x8b, 0x8b, 0xa1, 0xa1, 0xf3, 0xf9, 0x5a]),
+    Guid::from_fields(
+        0xcfa8b69e,
+        0x5b4a,
+        0x4cc0,
+        [0xb9, 0x8b, 0x8b, 0xa1, 0xa1, 0xf3, 0xf9, 0x5a],
+    ),
     // KVP
-    Guid::from_fields(0xa9a0f4e7, 0x5a45, 0x4d96, [0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6]),
+    Guid::from_fields(
+        0xa9a0f4e7,
+        0x5a45,
+        0x4d96,
+        [0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6],
+    ),
     // Time sync
-    Guid::from_fields(0x9527e630, 0xd0ae, 0x497b, [0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf]),
+    Guid::from_fields(
+        0x9527e630,
+        0xd0ae,
+        0x497b,
+        [0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf],
+    ),
     // Heartbeat
-    Guid::from_fields(0x57164f39, 0x9115, 0x4e78, [0xab, 0x55, 0x38, 0x2f, 0x3b, 0xd5, 0x42, 0x2d]),
+    Guid::from_fields(
+        0x57164f39,
+        0x9115,
+        0x4e78,
+        [0xab, 0x55, 0x38, 0x2f, 0x3b, 0xd5, 0x42, 0x2d],
+    ),
     // Shutdown
-    Guid::from_fields(0x0e0b6031, 0x5213, 0x4934, [0x81, 0x8b, 0x38, 0xd9, 0x0c, 0xed, 0x39, 0xdb]),
+    Guid::from_fields(
+        0x0e0b6031,
+        0x5213,
+        0x4934,
+        [0x81, 0x8b, 0x38, 0xd9, 0x0c, 0xed, 0x39, 0xdb],
+    ),
     // File copy (guest services)
-    Guid::from_fields(0x34d14be3, 0xdee4, 0x41c8, [0x9a, 0xe7, 0x6b, 0x17, 0x49, 0x77, 0xc1, 0x92]),
+    Guid::from_fields(
+        0x34d14be3,
+        0xdee4,
+        0x41c8,
+        [0x9a, 0xe7, 0x6b, 0x17, 0x49, 0x77, 0xc1, 0x92],
+    ),
     // Backup (VSS)
-    Guid::from_fields(0x35fa2e29, 0xea23, 0x4236, [0x96, 0xae, 0x3a, 0x6e, 0xba, 0xcb, 0xa4, 0x40]),
+    Guid::from_fields(
+        0x35fa2e29,
+        0xea23,
+        0x4236,
+        [0x96, 0xae, 0x3a, 0x6e, 0xba, 0xcb, 0xa4, 0x40],
+    ),
     // Dynamic memory
-    Guid::from_fields(0x525074dc, 0x8985, 0x46e2, [0x80, 0x57, 0xa3, 0x07, 0xdc, 0x18, 0xa5, 0x02]),
+    Guid::from_fields(
+        0x525074dc,
+        0x8985,
+        0x46e2,
+        [0x80, 0x57, 0xa3, 0x07, 0xdc, 0x18, 0xa5, 0x02],
+    ),
 ];
 
 /// The `device` value of a class the C driver does not know.
@@ -390,7 +470,10 @@ impl ChanAttr {
 
     /// Whether the attribute exists only for channels with a monitor id.
     pub fn needs_monitor(self) -> bool {
-        matches!(self, ChanAttr::Pending | ChanAttr::Latency | ChanAttr::MonitorId)
+        matches!(
+            self,
+            ChanAttr::Pending | ChanAttr::Latency | ChanAttr::MonitorId
+        )
     }
 }
 
@@ -437,7 +520,11 @@ fn emit_modalias(class: &Guid, out: &mut [u8]) -> Result<usize, AttrError> {
     Ok(MODALIAS_LEN + 1)
 }
 
-fn ring<T>(ring: Option<RingView>, out: &mut [u8], pick: impl Fn(&RingView) -> T) -> Result<usize, AttrError>
+fn ring<T>(
+    ring: Option<RingView>,
+    out: &mut [u8],
+    pick: impl Fn(&RingView) -> T,
+) -> Result<usize, AttrError>
 where
     T: fmt::Display,
 {
@@ -483,7 +570,9 @@ pub fn show_dev_attr(
         DevAttr::InWriteIndex => ring(chan.inbound, out, |r| signed(r.write_index)),
         DevAttr::InReadBytesAvail => ring(chan.inbound, out, |r| signed(r.bytes_to_read)),
         DevAttr::InWriteBytesAvail => ring(chan.inbound, out, |r| signed(r.bytes_to_write)),
-        DevAttr::ChannelVpMapping => emit(out, format_args!("{}:{}\n", offer.relid, chan.target_cpu)),
+        DevAttr::ChannelVpMapping => {
+            emit(out, format_args!("{}:{}\n", offer.relid, chan.target_cpu))
+        }
         DevAttr::Vendor => emit(out, format_args!("0x{:x}\n", VENDOR_MICROSOFT)),
         DevAttr::Device => emit(out, format_args!("0x{:x}\n", dev_type(&offer.class))),
     }
@@ -502,8 +591,14 @@ pub fn show_chan_attr(
         ChanAttr::ReadAvail => ring(chan.inbound, out, |r| r.bytes_to_read),
         ChanAttr::WriteAvail => ring(chan.outbound, out, |r| r.bytes_to_write),
         ChanAttr::Cpu => emit(out, format_args!("{}\n", chan.target_cpu)),
-        ChanAttr::Pending => emit(out, format_args!("{}\n", chan.monitor.client_pending as i32)),
-        ChanAttr::Latency => emit(out, format_args!("{}\n", chan.monitor.client_latency as i32)),
+        ChanAttr::Pending => emit(
+            out,
+            format_args!("{}\n", chan.monitor.client_pending as i32),
+        ),
+        ChanAttr::Latency => emit(
+            out,
+            format_args!("{}\n", chan.monitor.client_latency as i32),
+        ),
         ChanAttr::Interrupts => emit(out, format_args!("{}\n", chan.interrupts)),
         ChanAttr::Events => emit(out, format_args!("{}\n", chan.events)),
         ChanAttr::IntrInFull => emit(out, format_args!("{}\n", chan.intr_in_full)),
@@ -602,21 +697,32 @@ impl Command {
                 if words.next().is_some() {
                     return Err(CommandError::Extra);
                 }
-                Ok(if verb == "remove" { Command::Remove(guid) } else { Command::Rescind(guid) })
+                Ok(if verb == "remove" {
+                    Command::Remove(guid)
+                } else {
+                    Command::Rescind(guid)
+                })
             }
             _ => Err(CommandError::Verb),
         }
     }
 
     fn parse_add<'a>(words: impl Iterator<Item = &'a str>) -> Result<Command, CommandError> {
-        let (mut class, mut instance, mut relid, mut monitor, mut cpu) = (None, None, None, None, None);
+        let (mut class, mut instance, mut relid, mut monitor, mut cpu) =
+            (None, None, None, None, None);
         for word in words {
             let (key, value) = word.split_once('=').ok_or(CommandError::Key)?;
             let slot_taken = match key {
-                "class" => class.replace(parse_guid(value).ok_or(CommandError::Value)?).is_some(),
-                "instance" => instance.replace(parse_guid(value).ok_or(CommandError::Value)?).is_some(),
+                "class" => class
+                    .replace(parse_guid(value).ok_or(CommandError::Value)?)
+                    .is_some(),
+                "instance" => instance
+                    .replace(parse_guid(value).ok_or(CommandError::Value)?)
+                    .is_some(),
                 "relid" => {
-                    let v = parse_u32(value).filter(|&v| v < MAX_RELID).ok_or(CommandError::Value)?;
+                    let v = parse_u32(value)
+                        .filter(|&v| v < MAX_RELID)
+                        .ok_or(CommandError::Value)?;
                     relid.replace(v).is_some()
                 }
                 "monitor" => {
@@ -626,7 +732,9 @@ impl Command {
                         .ok_or(CommandError::Value)?;
                     monitor.replace(v).is_some()
                 }
-                "cpu" => cpu.replace(parse_u32(value).ok_or(CommandError::Value)?).is_some(),
+                "cpu" => cpu
+                    .replace(parse_u32(value).ok_or(CommandError::Value)?)
+                    .is_some(),
                 _ => return Err(CommandError::Key),
             };
             if slot_taken {
@@ -674,14 +782,23 @@ mod tests {
         modalias(&class::NETWORK, &mut out);
         assert_eq!(&out, b"vmbus:635161f83edfc546913ff2d2f965ed0e");
         let chan = ChannelView::closed(1);
-        assert_eq!(show(DevAttr::Modalias, &chan).unwrap(), "vmbus:635161f83edfc546913ff2d2f965ed0e\n");
+        assert_eq!(
+            show(DevAttr::Modalias, &chan).unwrap(),
+            "vmbus:635161f83edfc546913ff2d2f965ed0e\n"
+        );
     }
 
     #[test]
     fn guid_attributes_are_braced_lower_case() {
         let chan = ChannelView::closed(1);
-        assert_eq!(show(DevAttr::ClassId, &chan).unwrap(), "{f8615163-df3e-46c5-913f-f2d2f965ed0e}\n");
-        assert_eq!(show(DevAttr::DeviceId, &chan).unwrap(), "{12345678-9abc-def0-1122-334455667788}\n");
+        assert_eq!(
+            show(DevAttr::ClassId, &chan).unwrap(),
+            "{f8615163-df3e-46c5-913f-f2d2f965ed0e}\n"
+        );
+        assert_eq!(
+            show(DevAttr::DeviceId, &chan).unwrap(),
+            "{12345678-9abc-def0-1122-334455667788}\n"
+        );
     }
 
     #[test]
@@ -695,15 +812,30 @@ mod tests {
         assert_eq!(show(DevAttr::ChannelVpMapping, &chan).unwrap(), "14:1\n");
         assert_eq!(show(DevAttr::ServerMonitorPending, &chan).unwrap(), "0\n");
         assert_eq!(show(DevAttr::InReadIndex, &chan), Err(AttrError::NoRing));
-        assert_eq!(show(DevAttr::OutWriteBytesAvail, &chan), Err(AttrError::NoRing));
+        assert_eq!(
+            show(DevAttr::OutWriteBytesAvail, &chan),
+            Err(AttrError::NoRing)
+        );
     }
 
     #[test]
     fn ring_attributes_of_an_open_channel() {
         let mut chan = ChannelView::closed(0);
         chan.state = ChannelState::Opened;
-        chan.inbound = Some(RingView { interrupt_mask: 1, read_index: 8, write_index: 16, bytes_to_read: 8, bytes_to_write: 4080 });
-        chan.outbound = Some(RingView { interrupt_mask: 0, read_index: 0, write_index: 0, bytes_to_read: 0, bytes_to_write: 4088 });
+        chan.inbound = Some(RingView {
+            interrupt_mask: 1,
+            read_index: 8,
+            write_index: 16,
+            bytes_to_read: 8,
+            bytes_to_write: 4080,
+        });
+        chan.outbound = Some(RingView {
+            interrupt_mask: 0,
+            read_index: 0,
+            write_index: 0,
+            bytes_to_read: 0,
+            bytes_to_write: 4088,
+        });
         assert_eq!(show(DevAttr::InIntrMask, &chan).unwrap(), "1\n");
         assert_eq!(show(DevAttr::InWriteIndex, &chan).unwrap(), "16\n");
         assert_eq!(show(DevAttr::OutWriteBytesAvail, &chan).unwrap(), "4088\n");
@@ -720,15 +852,26 @@ mod tests {
         for (attr, name) in CHAN_ATTRS {
             let r = show_chan_attr(attr, &facts(), &chan, &mut buf);
             match name {
-                "out_mask" | "in_mask" | "read_avail" | "write_avail" => assert_eq!(r, Err(AttrError::NoRing)),
+                "out_mask" | "in_mask" | "read_avail" | "write_avail" => {
+                    assert_eq!(r, Err(AttrError::NoRing))
+                }
                 "cpu" => assert_eq!(&buf[..r.unwrap()], b"1\n"),
                 "monitor_id" => assert_eq!(&buf[..r.unwrap()], b"3\n"),
                 _ => assert_eq!(&buf[..r.unwrap()], b"0\n", "{name}"),
             }
         }
-        assert_eq!(store_chan_attr(ChanAttr::Cpu, &chan, b"0\n"), Err(AttrError::NotOpen));
-        assert_eq!(store_chan_attr(ChanAttr::Cpu, &chan, b"x\n"), Err(AttrError::BadValue));
-        assert_eq!(store_chan_attr(ChanAttr::Events, &chan, b"0\n"), Err(AttrError::Unknown));
+        assert_eq!(
+            store_chan_attr(ChanAttr::Cpu, &chan, b"0\n"),
+            Err(AttrError::NotOpen)
+        );
+        assert_eq!(
+            store_chan_attr(ChanAttr::Cpu, &chan, b"x\n"),
+            Err(AttrError::BadValue)
+        );
+        assert_eq!(
+            store_chan_attr(ChanAttr::Events, &chan, b"0\n"),
+            Err(AttrError::Unknown)
+        );
     }
 
     #[test]
@@ -737,16 +880,28 @@ mod tests {
         for (attr, _) in DEV_ATTRS {
             let mut buf = [0u8; 1];
             let r = show_dev_attr(attr, &facts(), &chan, 0, &mut buf);
-            assert!(matches!(r, Err(AttrError::NoRoom) | Err(AttrError::NoRing)), "{attr:?}: {r:?}");
+            assert!(
+                matches!(r, Err(AttrError::NoRoom) | Err(AttrError::NoRing)),
+                "{attr:?}: {r:?}"
+            );
         }
     }
 
     #[test]
     fn attribute_names_are_the_c_drivers() {
-        assert_eq!(DevAttr::from_name("in_write_bytes_avail"), Some(DevAttr::InWriteBytesAvail));
-        assert_eq!(DevAttr::from_name("channel_vp_mapping"), Some(DevAttr::ChannelVpMapping));
+        assert_eq!(
+            DevAttr::from_name("in_write_bytes_avail"),
+            Some(DevAttr::InWriteBytesAvail)
+        );
+        assert_eq!(
+            DevAttr::from_name("channel_vp_mapping"),
+            Some(DevAttr::ChannelVpMapping)
+        );
         assert_eq!(DevAttr::from_name("nope"), None);
-        assert_eq!(ChanAttr::from_name("subchannel_id"), Some(ChanAttr::SubchannelId));
+        assert_eq!(
+            ChanAttr::from_name("subchannel_id"),
+            Some(ChanAttr::SubchannelId)
+        );
         assert!(DevAttr::ClientMonitorConnId.needs_monitor());
         assert!(!DevAttr::Id.needs_monitor());
         assert!(ChanAttr::Latency.needs_monitor());
@@ -763,7 +918,10 @@ mod tests {
         assert_eq!(dev_type(&class::TIMESYNC), 10);
         assert_eq!(dev_type(&class::HEARTBEAT), 11);
         assert_eq!(dev_type(&class::SHUTDOWN), 12);
-        assert_eq!(dev_type(&Guid::parse("525074dc-8985-46e2-8057-a307dc18a502").unwrap()), 15);
+        assert_eq!(
+            dev_type(&Guid::parse("525074dc-8985-46e2-8057-a307dc18a502").unwrap()),
+            15
+        );
         assert_eq!(dev_type(&Guid::parse(INSTANCE).unwrap()), DEV_TYPE_UNKNOWN);
     }
 
@@ -774,15 +932,23 @@ mod tests {
         );
         assert_eq!(cmd, Ok(Command::Add(facts())));
         let cmd = Command::parse(b"add relid=0x10 instance=12345678-9abc-def0-1122-334455667788 class=f8615163-df3e-46c5-913f-f2d2f965ed0e");
-        let Ok(Command::Add(f)) = cmd else { panic!("{cmd:?}") };
+        let Ok(Command::Add(f)) = cmd else {
+            panic!("{cmd:?}")
+        };
         assert_eq!((f.relid, f.monitor_id, f.target_cpu), (16, None, 0));
     }
 
     #[test]
     fn remove_and_rescind_parse() {
         let g = Guid::parse(INSTANCE).unwrap();
-        assert_eq!(Command::parse(b"remove 12345678-9abc-def0-1122-334455667788\n"), Ok(Command::Remove(g)));
-        assert_eq!(Command::parse(b"rescind {12345678-9ABC-def0-1122-334455667788}"), Ok(Command::Rescind(g)));
+        assert_eq!(
+            Command::parse(b"remove 12345678-9abc-def0-1122-334455667788\n"),
+            Ok(Command::Remove(g))
+        );
+        assert_eq!(
+            Command::parse(b"rescind {12345678-9ABC-def0-1122-334455667788}"),
+            Ok(Command::Rescind(g))
+        );
     }
 
     #[test]
@@ -796,7 +962,10 @@ mod tests {
             (b"\xff\xfe", CommandError::Verb),
             (b"remove", CommandError::Missing),
             (b"remove not-a-guid", CommandError::Value),
-            (b"remove 12345678-9abc-def0-1122-334455667788 extra", CommandError::Extra),
+            (
+                b"remove 12345678-9abc-def0-1122-334455667788 extra",
+                CommandError::Extra,
+            ),
         ];
         for (input, err) in cases {
             assert_eq!(Command::parse(input), Err(*err), "{:?}", input);
@@ -813,7 +982,10 @@ mod tests {
         assert_eq!(add("relid=1 bare"), Err(CommandError::Key));
         assert_eq!(add("relid=1 cpu=x"), Err(CommandError::Value));
         assert_eq!(add(""), Err(CommandError::Missing));
-        assert_eq!(Command::parse(std::format!("add {class} relid=1").as_bytes()), Err(CommandError::Missing));
+        assert_eq!(
+            Command::parse(std::format!("add {class} relid=1").as_bytes()),
+            Err(CommandError::Missing)
+        );
         assert!(add("relid=2047 monitor=127 cpu=0").is_ok());
     }
 
