@@ -274,6 +274,22 @@ static int rustic_vmbus_uevent(const struct device *dev,
 	return add_uevent_var(env, "MODALIAS=%s", alias);
 }
 
+/*
+ * /sys/bus/vmbus/hibernation, as the C driver has it. RustIC does not save
+ * and restore channels across hibernation, so it says 0.
+ */
+static ssize_t hibernation_show(const struct bus_type *bus, char *buf)
+{
+	return sysfs_emit(buf, "0\n");
+}
+static BUS_ATTR_RO(hibernation);
+
+static struct attribute *rustic_vmbus_bus_attrs[] = {
+	&bus_attr_hibernation.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(rustic_vmbus_bus);
+
 static const struct bus_type rustic_vmbus_bus = {
 	.name = "vmbus",
 	.driver_override = true,
@@ -282,6 +298,7 @@ static const struct bus_type rustic_vmbus_bus = {
 	.remove = rustic_vmbus_remove,
 	.uevent = rustic_vmbus_uevent,
 	.dev_groups = rustic_vmbus_dev_groups,
+	.bus_groups = rustic_vmbus_bus_groups,
 };
 
 int rustic_vmbus_bus_register(void)

@@ -3,7 +3,9 @@
 //! count its callbacks and check what it is given, so guest tests can see
 //! binding, unbinding and rescinds. Its counters are debugfs files in
 //! /sys/kernel/debug/hv_rustic/: `test_probes`, `test_removes`,
-//! `test_rescinds`, `test_mismatches` (a callback got another device's data).
+//! `test_rescinds`, `test_mismatches` (a callback got another device's data),
+//! `test_probe_failures`. It refuses (`-ENXIO`) devices whose instance GUID
+//! begins with [`REFUSED_PREFIX`], so tests can see a failed probe.
 
 use super::test_ctl::Control;
 use super::vmbus_bus::{Device, Driver};
@@ -21,6 +23,11 @@ pub(crate) const TEST_CLASS: Guid = Guid::from_fields(
     [0x9a, 0x3b, 0x52, 0x55, 0x53, 0x54, 0x49, 0x43],
 );
 
+/// The first bytes (text order) of the instance GUIDs the driver refuses:
+/// `bad0bad0-...`.
+pub(crate) const REFUSED_PREFIX: u32 = 0xbad0bad0;
+
+static PROBE_FAILURES: AtomicU64 = AtomicU64::new(0);
 static PROBES: AtomicU64 = AtomicU64::new(0);
 static REMOVES: AtomicU64 = AtomicU64::new(0);
 static RESCINDS: AtomicU64 = AtomicU64::new(0);
@@ -32,6 +39,7 @@ pub(crate) fn add_counters<T: super::test_ctl::ControlHandler>(control: &Control
     control.counter(c_str!("test_removes"), &REMOVES);
     control.counter(c_str!("test_rescinds"), &RESCINDS);
     control.counter(c_str!("test_mismatches"), &MISMATCHES);
+    control.counter(c_str!("test_probe_failures"), &PROBE_FAILURES);
 }
 
 /// What the test driver keeps per device: whose it is.
@@ -49,6 +57,11 @@ impl Driver for TestDriver {
 
     fn probe(dev: &Device<'_>) -> Result<Self::Data> {
         let instance = dev.offer().instance;
+        let b = instance.bytes;
+        if u32::from_le_bytes([b[0], b[1], b[2], b[3]]) == REFUSED_PREFIX {
+            PROBE_FAILURES.fetch_add(1, Ordering::Relaxed);
+            return Err(ENXIO);
+        }
         let data = KBox::new(TestData { instance }, GFP_KERNEL)?;
         PROBES.fetch_add(1, Ordering::Relaxed);
         pr_info!(

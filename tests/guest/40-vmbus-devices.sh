@@ -9,6 +9,7 @@
 rustic_load
 [ -d /sys/bus/vmbus ] || fail "no /sys/bus/vmbus after loading"
 expect_eq "devices at load" "" "$(ls $VMBUS_DEVICES)"
+expect_eq "bus hibernation" 0 "$(cat /sys/bus/vmbus/hibernation)"
 
 NET_ID=0d1e2f30-4152-6374-8596-a7b8c9dae0f1
 HB_ID=9f8e7d6c-5b4a-3928-1706-f5e4d3c2b1a0

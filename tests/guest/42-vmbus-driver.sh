@@ -53,6 +53,17 @@ vmbus_ctl "rescind $U"
 expect_eq "rescinds after an unbound rescind" 1 "$(test_counter rescinds)"
 expect_eq "mismatched driver data" 0 "$(test_counter mismatches)"
 
+# A refused probe leaves the device on the bus, unbound; removing it then
+# calls no remove.
+R=bad0bad0-0000-0000-0000-000000000005
+vmbus_ctl "add class=$TEST_CLASS instance=$R relid=25"
+expect_eq "probe failures" 1 "$(test_counter probe_failures)"
+[ -d $VMBUS_DEVICES/$R ] || fail "a device whose probe failed is gone"
+[ ! -e $VMBUS_DEVICES/$R/driver ] || fail "a device whose probe failed is bound"
+expect_eq "probes after a refused probe" 4 "$(test_counter probes)"
+vmbus_ctl "remove $R"
+expect_eq "removes after removing an unbound device" 3 "$(test_counter removes)"
+
 # Unloading with A still bound unbinds it (remove runs) and removes it.
 dmesg -c > /dev/null
 rustic_unload
