@@ -255,12 +255,20 @@ impl<T: Driver> Adapter<T> {
         Device { state }
     }
 
+    /// # Safety
+    ///
+    /// Called by the bus with a live device (bound to `T` for remove and
+    /// rescind).
     unsafe extern "C" fn match_cb(dev: *mut bindings::rustic_vmbus_device) -> c_int {
         // SAFETY: the bus calls match with a live device.
         let dev = unsafe { Self::device(dev) };
         c_int::from(T::CLASS_IDS.contains(&dev.offer().class))
     }
 
+    /// # Safety
+    ///
+    /// Called by the bus with a live device (bound to `T` for remove and
+    /// rescind).
     unsafe extern "C" fn probe_cb(raw: *mut bindings::rustic_vmbus_device) -> c_int {
         // SAFETY: the bus calls probe with a live device.
         let dev = unsafe { Self::device(raw) };
@@ -276,6 +284,10 @@ impl<T: Driver> Adapter<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the bus with a live device (bound to `T` for remove and
+    /// rescind).
     unsafe extern "C" fn remove_cb(raw: *mut bindings::rustic_vmbus_device) {
         // SAFETY: the bus calls remove with a live device bound to `T`.
         let dev = unsafe { Self::device(raw) };
@@ -290,6 +302,10 @@ impl<T: Driver> Adapter<T> {
         T::remove(&dev, data);
     }
 
+    /// # Safety
+    ///
+    /// Called by the bus with a live device (bound to `T` for remove and
+    /// rescind).
     unsafe extern "C" fn rescind_cb(raw: *mut bindings::rustic_vmbus_device) {
         // SAFETY: C calls rescind with a live device bound to `T`, under
         // the device lock.
@@ -339,6 +355,12 @@ unsafe fn page_buf<'a>(buf: *mut c_char) -> &'a mut [u8] {
     unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), kernel::page::PAGE_SIZE) }
 }
 
+/// `show` of every device attribute (rust/vmbus_bus.c).
+///
+/// # Safety
+///
+/// `state` is a live device's state, `attr` a NUL-terminated name and
+/// `buf` a sysfs page.
 #[no_mangle]
 unsafe extern "C" fn rustic_vmbus_dev_show(
     state: *const c_void,
@@ -361,6 +383,11 @@ unsafe extern "C" fn rustic_vmbus_dev_show(
     }
 }
 
+/// `show` of every channel attribute.
+///
+/// # Safety
+///
+/// As for [`rustic_vmbus_dev_show`].
 #[no_mangle]
 unsafe extern "C" fn rustic_vmbus_chan_show(
     state: *const c_void,
@@ -380,6 +407,12 @@ unsafe extern "C" fn rustic_vmbus_chan_show(
     }
 }
 
+/// `store` of the channel attributes.
+///
+/// # Safety
+///
+/// `state` is a live device's state, `attr` a NUL-terminated name and
+/// `buf` holds `count` readable bytes.
 #[no_mangle]
 unsafe extern "C" fn rustic_vmbus_chan_store(
     state: *const c_void,
@@ -404,6 +437,12 @@ unsafe extern "C" fn rustic_vmbus_chan_store(
     }
 }
 
+/// Whether an attribute exists for a device: the monitor attributes only
+/// with a monitor id, as in the C driver.
+///
+/// # Safety
+///
+/// `state` is a live device's state and `attr` a NUL-terminated name.
 #[no_mangle]
 unsafe extern "C" fn rustic_vmbus_attr_visible(
     state: *const c_void,
@@ -420,6 +459,11 @@ unsafe extern "C" fn rustic_vmbus_attr_visible(
     !needs_monitor || state.offer().monitor_id.is_some()
 }
 
+/// The device's modalias as a C string, for its uevents.
+///
+/// # Safety
+///
+/// `state` is a live device's state and `buf` holds `len` writable bytes.
 #[no_mangle]
 unsafe extern "C" fn rustic_vmbus_modalias(
     state: *const c_void,
@@ -440,6 +484,11 @@ unsafe extern "C" fn rustic_vmbus_modalias(
     0
 }
 
+/// Drops the device's reference on its state, from its release callback.
+///
+/// # Safety
+///
+/// Called once per device, after the last use of `state`.
 #[no_mangle]
 unsafe extern "C" fn rustic_vmbus_state_release(state: *const c_void) {
     // SAFETY: C calls this once per device, with the reference handed over
