@@ -1,6 +1,9 @@
 # RustIC: Hyper-V VMBus guest drivers in Rust.
 #
-#   make run        boot a guest under QEMU with hv_rustic.ko (CMD='...' runs one command)
+#   make run        boot a guest under QEMU with hv_rustic.ko (CMD='...' runs one
+#                   command; make exits 0 when it succeeds, else non-zero after
+#                   "guest command exited with status N": make itself can only
+#                   exit 2 on failure, `qemu/boot.sh cmd` exits with N exactly)
 #   make test       every test layer; ends with "N passed, N failed"
 #   make            build hv_rustic.ko (against KDIR, or the cached test kernel)
 #   make deps | kernel | bench | fuzz | clean
@@ -40,7 +43,7 @@ run: $(if $(strip $(KDIR)),,deps)
 ifeq ($(strip $(CMD)),)
 	@KDIR='$(KDIR)' bash qemu/boot.sh shell
 else
-	@KDIR='$(KDIR)' bash qemu/boot.sh cmd '$(subst ','\'',$(CMD))'
+	@KDIR='$(KDIR)' bash qemu/boot.sh cmd '$(subst ','\'',$(value CMD))'
 endif
 
 test: deps

@@ -99,6 +99,7 @@ case "$mode" in
     "${qemu[@]}" -append "$append" -serial stdio -monitor none < /dev/null | tee "$out" | grep -v '^RUSTIC-EXIT: ' || true
     status=$(sed -n 's/^RUSTIC-EXIT: \([0-9]*\).*/\1/p' "$out" | tail -n1)
     [ -n "$status" ] || die "the guest ended without reporting the command's status"
+    [ "$status" = 0 ] || echo "boot: guest command exited with status $status" >&2
     exit "$status"
     ;;
   test)

@@ -52,3 +52,13 @@ macro_rules! kunit_expect {
 }
 #[cfg(CONFIG_KUNIT)]
 pub(crate) use kunit_expect;
+
+/// `kunit_fail!(case, "why")`: fails the case unconditionally, saying why.
+#[cfg(CONFIG_KUNIT)]
+macro_rules! kunit_fail {
+    ($case:expr, $why:literal) => {
+        $case.fail(kernel::c_str!(file!()), line!(), kernel::c_str!($why))
+    };
+}
+#[cfg(CONFIG_KUNIT)]
+pub(crate) use kunit_fail;

@@ -4,8 +4,9 @@
 #   kernel.sh build   build if missing; print the kernel tree (KDIR) last
 #   kernel.sh kdir    print where the tree is (or would be); build nothing
 #
-# The cache key is the kernel version plus a hash of the config fragment and
-# of this script, so any change to either builds a fresh tree beside the old.
+# The cache key is the kernel version plus a hash of the config fragment, the
+# recipe version and the rustc version, so a change to any of them builds a
+# fresh tree beside the old one.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
@@ -13,14 +14,19 @@ die() { echo "kernel: $*" >&2; exit 1; }
 
 tarball=/usr/src/linux-source-6.12.tar.xz
 [ -f "$tarball" ] || die "$tarball missing: run 'make deps'"
-version=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null | sed 's/-.*//')
+# RUSTIC_SOURCE_VERSION stands in for the package's version in tests.
+version=${RUSTIC_SOURCE_VERSION:-$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null | sed 's/-.*//')}
 [ -n "$version" ] || die "cannot tell the version of linux-source-6.12"
 if [ "$(printf '%s\n%s\n' "$RUSTIC_MIN_KERNEL" "$version" | sort -V | head -n1)" != "$RUSTIC_MIN_KERNEL" ]; then
   die "linux-source-6.12 is $version; RustIC needs $RUSTIC_MIN_KERNEL or newer (the first with the backports rustc 1.95 needs)"
 fi
 
 fragment="$RUSTIC_ROOT/qemu/kernel.config"
-key=$(cat "$fragment" "$0" | sha256sum | cut -c1-12)
+# Bump when the build recipe below changes what it produces.
+recipe=1
+# The kernel's Rust artefacts are tied to the rustc that built them.
+rustc_version=$(rustc --version 2>/dev/null || echo none)
+key=$( { cat "$fragment"; echo "recipe $recipe"; echo "$rustc_version"; } | sha256sum | cut -c1-12)
 dir="$RUSTIC_CACHE/kernel-$version-$key"
 tree="$dir/linux"
 

@@ -35,6 +35,13 @@ case "$action" in
       rm -f "$log"
       die "build of hv_rustic.ko against $kdir failed"
     fi
+    # rustc and the C compiler already fail on warnings; objtool and modpost
+    # only warn, and a warning there is a bug here too.
+    if grep -q 'warning:' "$log"; then
+      grep 'warning:' "$log" >&2
+      rm -f "$log" "$RUSTIC_ROOT/hv_rustic.ko"
+      die "the build of hv_rustic.ko warned (objtool/modpost); warnings are errors"
+    fi
     rm -f "$log"
     echo "$RUSTIC_ROOT/hv_rustic.ko"
     ;;

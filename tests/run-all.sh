@@ -69,14 +69,13 @@ ktap_layer core-modules bash tests/build/core-modules.sh
 [ -n "$kdir" ] && ktap_layer production bash tests/build/production.sh
 
 # 3. Layouts of shared structures against the kernel's C definitions.
-if [ -n "$kdir" ] && [ -f tests/layout/run.sh ]; then
+ktap_layer layout-check bash tests/layout/selftest.sh
+if [ -n "$kdir" ]; then
   ktap_layer layout bash tests/layout/run.sh "$kdir"
 fi
 
 # 4. Fuzz targets, each for a short bounded time (`make fuzz` runs longer).
-if [ -f scripts/fuzz.sh ]; then
-  ktap_layer fuzz bash scripts/fuzz.sh "${RUSTIC_FUZZ_SECONDS:-20}"
-fi
+ktap_layer fuzz bash scripts/fuzz.sh "${RUSTIC_FUZZ_SECONDS:-20}"
 
 # 5. Guest tests under QEMU: KUnit at load and the scenarios in tests/guest.
 start=$SECONDS
@@ -94,6 +93,11 @@ if [ -n "$kdir" ]; then
 else
   echo "== guest: not run, the module did not build"
   record guest 0 1 0
+fi
+
+# 6. `make run CMD=...`, the developers' way in, end to end.
+if [ -n "$kdir" ]; then
+  ktap_layer run-cmd bash tests/build/run-cmd.sh
 fi
 
 echo

@@ -4,8 +4,12 @@
 //! core as the kernel compiles it: kernel flags, overflow checks, no std.
 
 use super::bindings;
-use super::kernel_glue::{kunit_expect, KunitCase};
+use super::kernel_glue::{kunit_expect, kunit_fail, KunitCase};
 use super::vmbus_core::guid::{class, Guid, GuidParseError};
+use super::vmbus_core::ring;
+use super::vmbus_core::shared::SharedMem;
+use core::sync::atomic::Ordering;
+use kernel::prelude::*;
 
 /// Every known device class survives text formatting and parsing, and the
 /// network class has the text form the C driver's sysfs files show.
@@ -49,6 +53,96 @@ extern "C" fn rustic_kunit_guid_rejects_malformed(test: *mut bindings::kunit) {
         case,
         Guid::parse("f8615163-df3e-46c5-913f-f2d2f965ed0z") == Err(GuidParseError::Digit)
     );
+}
+
+/// Bytes of the ring's data area in the in-kernel ring cases: small enough to
+/// wrap around many times in one case.
+const KUNIT_RING_DATA: usize = 8192;
+/// Largest payload the round-trip case sends: an Ethernet frame.
+const KUNIT_MAX_PAYLOAD: usize = 1500;
+
+/// Zeroed, 8-aligned memory for one ring (header page plus data area).
+fn kunit_ring_memory() -> Option<KVec<u64>> {
+    KVec::from_elem(0u64, (ring::HEADER_SIZE + KUNIT_RING_DATA) / 8, GFP_KERNEL).ok()
+}
+
+/// Packets of many sizes go through a ring in kernel memory, wrapping around
+/// it dozens of times, and come out with every byte and transaction id intact.
+#[no_mangle]
+extern "C" fn rustic_kunit_ring_round_trip(test: *mut bindings::kunit) {
+    // SAFETY: KUnit calls this case function with the running case's context.
+    let case = unsafe { KunitCase::from_raw(test) };
+    let (Some(mut words), Ok(mut payload), Ok(mut out)) = (
+        kunit_ring_memory(),
+        KVec::from_elem(0u8, KUNIT_MAX_PAYLOAD, GFP_KERNEL),
+        KVec::from_elem(0u8, KUNIT_MAX_PAYLOAD + 64, GFP_KERNEL),
+    ) else {
+        kunit_fail!(case, "allocation failed");
+        return;
+    };
+    let mem = SharedMem::from_slice(words.as_mut_slice());
+    kunit_expect!(case, ring::init_ring(mem).is_ok());
+    let (Ok(mut tx), Ok(mut rx)) = (ring::Producer::new(mem), ring::Consumer::new(mem)) else {
+        kunit_fail!(case, "ring setup failed");
+        return;
+    };
+    let mut bytes_moved = 0usize;
+    for i in 0..400usize {
+        // A constant divisor: no division-by-zero panic path in the case.
+        let len = (i * 37) % KUNIT_MAX_PAYLOAD + 1;
+        for (j, b) in payload.iter_mut().enumerate().take(len) {
+            *b = (i ^ j) as u8;
+        }
+        let Some(sent_bytes) = payload.get(..len) else {
+            kunit_fail!(case, "payload length out of range");
+            return;
+        };
+        let sent = tx.write_inband(i as u64, false, &[sent_bytes]);
+        kunit_expect!(case, sent.is_ok());
+        match rx.read_packet(out.as_mut_slice()) {
+            Ok(info) => {
+                let got = info.payload(out.as_slice());
+                kunit_expect!(case, info.descriptor.transaction_id == i as u64);
+                kunit_expect!(case, got.len() >= len && got.len() < len + 8);
+                kunit_expect!(case, got.get(..len) == Some(sent_bytes));
+            }
+            Err(_) => kunit_fail!(case, "read_packet failed"),
+        }
+        kunit_expect!(case, rx.commit().is_ok());
+        bytes_moved += len;
+    }
+    // More than a dozen trips round the data area.
+    kunit_expect!(case, bytes_moved > 12 * KUNIT_RING_DATA);
+    kunit_expect!(case, matches!(rx.read_packet(out.as_mut_slice()), Err(ring::ReadError::Empty)));
+}
+
+/// A write index the host corrupted poisons the consumer: a typed error, and
+/// the same error on every later read, never a read out of bounds.
+#[no_mangle]
+extern "C" fn rustic_kunit_ring_corrupt_index_poisons(test: *mut bindings::kunit) {
+    // SAFETY: KUnit calls this case function with the running case's context.
+    let case = unsafe { KunitCase::from_raw(test) };
+    let (Some(mut words), Ok(mut out)) = (kunit_ring_memory(), KVec::from_elem(0u8, 256, GFP_KERNEL)) else {
+        kunit_fail!(case, "allocation failed");
+        return;
+    };
+    let mem = SharedMem::from_slice(words.as_mut_slice());
+    kunit_expect!(case, ring::init_ring(mem).is_ok());
+    let Ok(mut rx) = ring::Consumer::new(mem) else {
+        kunit_fail!(case, "ring setup failed");
+        return;
+    };
+    // Beyond the data area, as a hostile host might write it.
+    let bad_index = (KUNIT_RING_DATA + 8) as u32;
+    kunit_expect!(case, mem.store_u32(ring::WRITE_INDEX_OFFSET, bad_index, Ordering::Release).is_ok());
+    let corrupt = |r: Result<ring::PacketInfo, ring::ReadError>| {
+        matches!(r, Err(ring::ReadError::Corrupt(ring::Corrupt::Index)))
+    };
+    kunit_expect!(case, corrupt(rx.read_packet(out.as_mut_slice())));
+    // Repairing the index does not unpoison the ring.
+    kunit_expect!(case, mem.store_u32(ring::WRITE_INDEX_OFFSET, 0, Ordering::Release).is_ok());
+    kunit_expect!(case, corrupt(rx.read_packet(out.as_mut_slice())));
+    kunit_expect!(case, rx.poisoned() == Some(ring::Corrupt::Index));
 }
 
 /// The bus's formats and control parser as the kernel compiles them

@@ -28,7 +28,8 @@ struct Run {
     took: Duration,
 }
 
-/// Runs `rustic-runner guest` with `shell` standing in for the QEMU command.
+/// Runs `rustic-runner guest` with `shell` standing in for the QEMU command,
+/// then removes the console log.
 fn runner(console: &PathBuf, shell: &str, extra: &[&str]) -> Run {
     let start = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_rustic-runner"))
@@ -40,6 +41,7 @@ fn runner(console: &PathBuf, shell: &str, extra: &[&str]) -> Run {
         .current_dir(data(""))
         .output()
         .unwrap();
+    let _ = std::fs::remove_file(console);
     Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), took: start.elapsed() }
 }
 

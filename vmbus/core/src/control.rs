@@ -1,1 +1,1118 @@
-//! (to be written)
+//! The guest's VMBus control plane as a sans-I/O state machine.
+//!
+//! Inputs are host messages (the bytes of a SynIC payload), driver requests
+//! and the passage of time; outputs are [`Action`]s handed to a caller's
+//! [`ActionSink`]: send this message, deliver this offer or rescind to the
+//! bus, complete that request. The caller owns the clock (any monotonic
+//! tick) and every pending request carries a deadline, so nothing waits on
+//! the host forever.
+//!
+//! Host messages are checked against the current state before anything
+//! changes: a message that is malformed, or not expected now, returns an
+//! error, emits no action and leaves the machine exactly as it was.
+//!
+//! Tables are fixed-size (`CHANNELS` offers, `GPADLS` GPADLs) because there
+//! is no allocator; embed the machine in heap memory in the kernel.
+
+use super::guid::Guid;
+use super::msg::{
+    InitiateContact, Message, MessageType, Offer, OpenChannel, ParseError, MAX_MESSAGE_SIZE,
+    USER_DEFINED_BYTES,
+};
+use super::version::{self, Version};
+
+/// A driver request's id, chosen by the caller and echoed in its completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RequestId(pub u64);
+
+/// Everything that can go wrong, for host messages and for requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The host message does not parse.
+    Parse(ParseError),
+    /// The host message is well-formed but not expected in this state.
+    Unexpected(MessageType),
+    /// A field of a well-formed host message is wrong in this context.
+    BadHostField(MessageType, &'static str),
+    /// An offer names a relid or device instance that is already present.
+    DuplicateOffer,
+    /// The request is not valid in the current connection or channel state.
+    InvalidState,
+    /// No channel with that relid.
+    UnknownChannel,
+    /// No GPADL with that handle on that channel.
+    UnknownGpadl,
+    /// The channel or connection already has a request of this kind pending.
+    Busy,
+    /// A fixed-size table is full.
+    TableFull,
+    /// The negotiated version does not have this feature.
+    Unsupported,
+    /// The host answered with a failure status.
+    HostStatus(u32),
+    /// The host rejected every version this guest offers.
+    NoCommonVersion,
+    /// The host did not answer before the deadline.
+    Timeout,
+    /// The channel was rescinded while the request was pending.
+    Rescinded,
+    /// The connection was unloaded while the request was pending.
+    Unloaded,
+}
+
+/// What the caller must do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Post `message` to the host on `connection_id`.
+    Send {
+        /// Connection id for HvPostMessage.
+        connection_id: u32,
+        /// The message; [`Message::write`] encodes it.
+        message: Message,
+    },
+    /// Post the GPADL messages for `gpadl` on `connection_id`: build them
+    /// with [`super::msg::GpadlSplit`] over the pages the caller passed to
+    /// [`Control::create_gpadl`], header first.
+    SendGpadl {
+        /// Connection id for HvPostMessage.
+        connection_id: u32,
+        /// The channel.
+        child_relid: u32,
+        /// The handle.
+        gpadl: u32,
+    },
+    /// A new channel: create its device.
+    Offer(Offer),
+    /// The host withdrew a channel: remove its device, then
+    /// [`Control::release_relid`].
+    Rescind {
+        /// The channel.
+        child_relid: u32,
+    },
+    /// The host has sent every offer present at connect time.
+    AllOffersDelivered,
+    /// A request finished.
+    Complete {
+        /// The request.
+        request: RequestId,
+        /// How it ended.
+        result: Result<(), Error>,
+    },
+}
+
+/// Receives actions; closures `FnMut(Action)` are sinks.
+pub trait ActionSink {
+    /// Takes one action. Actions must be performed in the order given.
+    fn push(&mut self, action: Action);
+}
+
+impl<F: FnMut(Action)> ActionSink for F {
+    fn push(&mut self, action: Action) {
+        self(action)
+    }
+}
+
+/// Fixed connection parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Newest version to propose (the C driver's `max_version`).
+    pub max_version: Version,
+    /// VP the host answers on.
+    pub target_vcpu: u32,
+    /// Interrupt page GPA, used only before 5.0.
+    pub interrupt_page: u64,
+    /// Monitor page GPAs.
+    pub monitor_pages: [u64; 2],
+    /// The guest's VTL, sent from 5.0.
+    pub vtl: u8,
+    /// How long, in caller ticks, the host gets to answer any request.
+    pub timeout: u64,
+}
+
+/// The connection's state, as seen from outside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Not connected (initially, after unload or a failed connect).
+    Disconnected,
+    /// A version proposal is outstanding.
+    Connecting,
+    /// Versions agreed.
+    Connected,
+    /// CHANNELMSG_UNLOAD sent, waiting for the response.
+    Unloading,
+}
+
+/// A channel's state, as seen from outside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelState {
+    /// Offered, not open.
+    Offered,
+    /// Open request outstanding.
+    Opening,
+    /// Open.
+    Open,
+    /// The host rescinded it; waiting for [`Control::release_relid`].
+    Rescinded,
+    /// An open timed out; the host's view is unknown until it rescinds.
+    Failed,
+}
+
+/// A GPADL's state, as seen from outside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GpadlState {
+    /// Sent, waiting for CHANNELMSG_GPADL_CREATED.
+    Creating,
+    /// The host mapped it.
+    Created,
+    /// Teardown sent, waiting for CHANNELMSG_GPADL_TORNDOWN.
+    TearingDown,
+    /// A request timed out: the host may still map the pages, so the caller
+    /// must not reuse them until the channel is rescinded.
+    Failed,
+}
+
+/// The parameters of [`Control::open`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenRequest {
+    /// The channel.
+    pub relid: u32,
+    /// The created GPADL holding both rings.
+    pub ring_gpadl: u32,
+    /// Page offset of the host-to-guest ring in that GPADL.
+    pub downstream_page_offset: u32,
+    /// VP to interrupt for this channel.
+    pub target_vp: u32,
+    /// Driver-defined data for the host endpoint.
+    pub user_data: [u8; USER_DEFINED_BYTES],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pending {
+    request: RequestId,
+    deadline: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Conn {
+    Disconnected,
+    Connecting { index: usize, pending: Pending },
+    Connected,
+    Unloading { pending: Pending },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Chan {
+    Offered,
+    Opening {
+        openid: u32,
+        ring: u32,
+        pending: Pending,
+    },
+    Open {
+        ring: u32,
+        modify: Option<Pending>,
+    },
+    Rescinded,
+    /// The open timed out; the host may be using `ring`.
+    Failed {
+        ring: u32,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Channel {
+    relid: u32,
+    instance: Guid,
+    sub_channel_index: u16,
+    state: Chan,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GpadlPhase {
+    Creating(Pending),
+    Created,
+    TearingDown(Pending),
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Gpadl {
+    handle: u32,
+    relid: u32,
+    phase: GpadlPhase,
+}
+
+/// First GPADL handle, as in Linux (handles only need to be unique).
+const FIRST_GPADL_HANDLE: u32 = 0xe1e10;
+
+/// The control-plane state machine with room for `CHANNELS` channels and
+/// `GPADLS` GPADLs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Control<const CHANNELS: usize, const GPADLS: usize> {
+    config: Config,
+    now: u64,
+    conn: Conn,
+    version: Option<Version>,
+    msg_conn_id: u32,
+    offers_delivered: bool,
+    channels: [Option<Channel>; CHANNELS],
+    gpadls: [Option<Gpadl>; GPADLS],
+    next_gpadl: u32,
+}
+
+impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
+    /// A disconnected machine. A `const fn`, so the kernel can place it
+    /// straight into heap memory instead of building it on its small stack
+    /// (56 bytes per channel and 32 per GPADL on x86-64).
+    pub const fn new(config: Config) -> Self {
+        Control {
+            config,
+            now: 0,
+            conn: Conn::Disconnected,
+            version: None,
+            msg_conn_id: version::MESSAGE_CONNECTION_ID,
+            offers_delivered: false,
+            channels: [None; CHANNELS],
+            gpadls: [None; GPADLS],
+            next_gpadl: FIRST_GPADL_HANDLE,
+        }
+    }
+
+    // ----- queries -------------------------------------------------------
+
+    /// The connection state.
+    pub fn state(&self) -> ConnectionState {
+        match self.conn {
+            Conn::Disconnected => ConnectionState::Disconnected,
+            Conn::Connecting { .. } => ConnectionState::Connecting,
+            Conn::Connected => ConnectionState::Connected,
+            Conn::Unloading { .. } => ConnectionState::Unloading,
+        }
+    }
+
+    /// The negotiated version, once connected.
+    pub fn version(&self) -> Option<Version> {
+        self.version
+    }
+
+    /// The connection id channel messages currently go to.
+    pub fn message_connection_id(&self) -> u32 {
+        self.msg_conn_id
+    }
+
+    /// Whether CHANNELMSG_ALLOFFERS_DELIVERED has arrived.
+    pub fn offers_delivered(&self) -> bool {
+        self.offers_delivered
+    }
+
+    /// The latest time seen.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// A channel's state, if the relid is known.
+    pub fn channel_state(&self, relid: u32) -> Option<ChannelState> {
+        self.channel(relid).map(|c| match c.state {
+            Chan::Offered => ChannelState::Offered,
+            Chan::Opening { .. } => ChannelState::Opening,
+            Chan::Open { .. } => ChannelState::Open,
+            Chan::Rescinded => ChannelState::Rescinded,
+            Chan::Failed { .. } => ChannelState::Failed,
+        })
+    }
+
+    /// A GPADL's state, if the handle is known.
+    pub fn gpadl_state(&self, gpadl: u32) -> Option<GpadlState> {
+        self.gpadl(gpadl).map(|g| match g.phase {
+            GpadlPhase::Creating(_) => GpadlState::Creating,
+            GpadlPhase::Created => GpadlState::Created,
+            GpadlPhase::TearingDown(_) => GpadlState::TearingDown,
+            GpadlPhase::Failed => GpadlState::Failed,
+        })
+    }
+
+    /// Number of requests waiting on the host.
+    pub fn pending_requests(&self) -> usize {
+        let conn = usize::from(matches!(
+            self.conn,
+            Conn::Connecting { .. } | Conn::Unloading { .. }
+        ));
+        let chans = self
+            .channels
+            .iter()
+            .flatten()
+            .filter(|c| {
+                matches!(
+                    c.state,
+                    Chan::Opening { .. }
+                        | Chan::Open {
+                            modify: Some(_),
+                            ..
+                        }
+                )
+            })
+            .count();
+        let gpadls = self
+            .gpadls
+            .iter()
+            .flatten()
+            .filter(|g| {
+                matches!(
+                    g.phase,
+                    GpadlPhase::Creating(_) | GpadlPhase::TearingDown(_)
+                )
+            })
+            .count();
+        conn + chans + gpadls
+    }
+
+    // ----- driver requests -----------------------------------------------
+
+    /// Starts version negotiation, newest version first.
+    pub fn connect(
+        &mut self,
+        now: u64,
+        request: RequestId,
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
+        self.advance_clock(now);
+        if self.conn != Conn::Disconnected {
+            return Err(Error::InvalidState);
+        }
+        let index = self.next_version_index(0).ok_or(Error::NoCommonVersion)?;
+        let pending = self.pending(request);
+        self.conn = Conn::Connecting { index, pending };
+        self.propose(index, sink);
+        Ok(())
+    }
+
+    /// Creates a GPADL on `relid` for a buffer of `pages` pages; returns
+    /// its handle. The caller then sends the messages the
+    /// [`Action::SendGpadl`] names.
+    pub fn create_gpadl(
+        &mut self,
+        now: u64,
+        request: RequestId,
+        relid: u32,
+        sink: &mut impl ActionSink,
+    ) -> Result<u32, Error> {
+        self.advance_clock(now);
+        self.require_connected()?;
+        let chan = self.channel(relid).ok_or(Error::UnknownChannel)?;
+        if matches!(chan.state, Chan::Rescinded | Chan::Failed { .. }) {
+            return Err(Error::InvalidState);
+        }
+        let slot = self
+            .gpadls
+            .iter()
+            .position(Option::is_none)
+            .ok_or(Error::TableFull)?;
+        let handle = self.allocate_handle().ok_or(Error::TableFull)?;
+        let phase = GpadlPhase::Creating(self.pending(request));
+        if let Some(entry) = self.gpadls.get_mut(slot) {
+            *entry = Some(Gpadl {
+                handle,
+                relid,
+                phase,
+            });
+        }
+        sink.push(Action::SendGpadl {
+            connection_id: self.msg_conn_id,
+            child_relid: relid,
+            gpadl: handle,
+        });
+        Ok(handle)
+    }
+
+    /// Tears down a created GPADL. On a rescinded channel the host no
+    /// longer answers, so this completes at once without sending anything.
+    pub fn teardown_gpadl(
+        &mut self,
+        now: u64,
+        request: RequestId,
+        relid: u32,
+        gpadl: u32,
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
+        self.advance_clock(now);
+        self.require_connected()?;
+        let chan_state = self.channel(relid).ok_or(Error::UnknownChannel)?.state;
+        let entry = self
+            .gpadl(gpadl)
+            .filter(|g| g.relid == relid)
+            .ok_or(Error::UnknownGpadl)?;
+        if entry.phase != GpadlPhase::Created {
+            return Err(Error::InvalidState);
+        }
+        if chan_state == Chan::Rescinded {
+            self.remove_gpadl(gpadl);
+            sink.push(Action::Complete {
+                request,
+                result: Ok(()),
+            });
+            return Ok(());
+        }
+        // The ring GPADL of an open (or opening) channel stays until close.
+        if self.channel_uses_gpadl(relid, gpadl) {
+            return Err(Error::Busy);
+        }
+        let pending = self.pending(request);
+        if let Some(g) = self.gpadl_mut(gpadl) {
+            g.phase = GpadlPhase::TearingDown(pending);
+        }
+        self.send(
+            Message::GpadlTeardown {
+                child_relid: relid,
+                gpadl,
+            },
+            sink,
+        );
+        Ok(())
+    }
+
+    /// Opens an offered channel whose rings live in a created GPADL.
+    pub fn open(
+        &mut self,
+        now: u64,
+        request: RequestId,
+        open: &OpenRequest,
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
+        let OpenRequest {
+            relid,
+            ring_gpadl,
+            downstream_page_offset,
+            target_vp,
+            user_data,
+        } = *open;
+        self.advance_clock(now);
+        self.require_connected()?;
+        let chan = self.channel(relid).ok_or(Error::UnknownChannel)?;
+        if chan.state != Chan::Offered {
+            return Err(Error::InvalidState);
+        }
+        let ring = self
+            .gpadl(ring_gpadl)
+            .filter(|g| g.relid == relid)
+            .ok_or(Error::UnknownGpadl)?;
+        if ring.phase != GpadlPhase::Created {
+            return Err(Error::InvalidState);
+        }
+        // Linux uses the relid as the open id; it only has to be echoed.
+        let openid = relid;
+        let pending = self.pending(request);
+        self.set_channel_state(
+            relid,
+            Chan::Opening {
+                openid,
+                ring: ring_gpadl,
+                pending,
+            },
+        );
+        self.send(
+            Message::OpenChannel(OpenChannel {
+                child_relid: relid,
+                openid,
+                ring_gpadl,
+                target_vp,
+                downstream_page_offset,
+                user_data,
+            }),
+            sink,
+        );
+        Ok(())
+    }
+
+    /// Closes an open channel. The host does not answer CLOSECHANNEL, so
+    /// this is immediate; tear the ring GPADL down afterwards.
+    pub fn close(&mut self, now: u64, relid: u32, sink: &mut impl ActionSink) -> Result<(), Error> {
+        self.advance_clock(now);
+        self.require_connected()?;
+        match self.channel(relid).ok_or(Error::UnknownChannel)?.state {
+            Chan::Open { modify: None, .. } => {}
+            Chan::Open {
+                modify: Some(_), ..
+            } => return Err(Error::Busy),
+            _ => return Err(Error::InvalidState),
+        }
+        self.set_channel_state(relid, Chan::Offered);
+        self.send(Message::CloseChannel { child_relid: relid }, sink);
+        Ok(())
+    }
+
+    /// Moves an open channel's interrupts to `target_vp` (4.1 and newer).
+    /// Before 5.3 the host does not answer and this completes at once.
+    pub fn modify_channel(
+        &mut self,
+        now: u64,
+        request: RequestId,
+        relid: u32,
+        target_vp: u32,
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
+        self.advance_clock(now);
+        self.require_connected()?;
+        let version = self.version.ok_or(Error::InvalidState)?;
+        if !version.supports_modify_channel() {
+            return Err(Error::Unsupported);
+        }
+        let ring = match self.channel(relid).ok_or(Error::UnknownChannel)?.state {
+            Chan::Open { ring, modify: None } => ring,
+            Chan::Open {
+                modify: Some(_), ..
+            } => return Err(Error::Busy),
+            _ => return Err(Error::InvalidState),
+        };
+        self.send(
+            Message::ModifyChannel {
+                child_relid: relid,
+                target_vp,
+            },
+            sink,
+        );
+        if version.modify_channel_has_response() {
+            let pending = self.pending(request);
+            self.set_channel_state(
+                relid,
+                Chan::Open {
+                    ring,
+                    modify: Some(pending),
+                },
+            );
+        } else {
+            sink.push(Action::Complete {
+                request,
+                result: Ok(()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Acknowledges a rescind once the device is gone and the channel's
+    /// GPADLs are torn down; frees the relid for reuse by the host.
+    pub fn release_relid(
+        &mut self,
+        now: u64,
+        relid: u32,
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
+        self.advance_clock(now);
+        self.require_connected()?;
+        if self.channel(relid).ok_or(Error::UnknownChannel)?.state != Chan::Rescinded {
+            return Err(Error::InvalidState);
+        }
+        if self.gpadls.iter().flatten().any(|g| g.relid == relid) {
+            return Err(Error::Busy);
+        }
+        self.remove_channel(relid);
+        self.send(Message::RelidReleased { child_relid: relid }, sink);
+        Ok(())
+    }
+
+    /// Sends CHANNELMSG_UNLOAD; on the response every channel and GPADL is
+    /// forgotten and the connection is down.
+    pub fn unload(
+        &mut self,
+        now: u64,
+        request: RequestId,
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
+        self.advance_clock(now);
+        self.require_connected()?;
+        self.conn = Conn::Unloading {
+            pending: self.pending(request),
+        };
+        self.send(Message::Unload, sink);
+        Ok(())
+    }
+
+    // ----- time ----------------------------------------------------------
+
+    /// Advances the clock to `now` and fails every request whose deadline
+    /// has passed. Time never goes backwards: an earlier `now` is ignored.
+    pub fn advance(&mut self, now: u64, sink: &mut impl ActionSink) {
+        self.advance_clock(now);
+        let now = self.now;
+        let expired = |p: &Pending| p.deadline <= now;
+        match self.conn {
+            Conn::Connecting { pending, .. } if expired(&pending) => {
+                self.conn = Conn::Disconnected;
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result: Err(Error::Timeout),
+                });
+                return;
+            }
+            Conn::Unloading { pending } if expired(&pending) => {
+                self.finish_unload(pending.request, Err(Error::Timeout), sink);
+                return;
+            }
+            _ => {}
+        }
+        for slot in self.channels.iter_mut().flatten() {
+            match slot.state {
+                Chan::Opening { ring, pending, .. } if expired(&pending) => {
+                    slot.state = Chan::Failed { ring };
+                    sink.push(Action::Complete {
+                        request: pending.request,
+                        result: Err(Error::Timeout),
+                    });
+                }
+                Chan::Open {
+                    ring,
+                    modify: Some(pending),
+                } if expired(&pending) => {
+                    slot.state = Chan::Open { ring, modify: None };
+                    sink.push(Action::Complete {
+                        request: pending.request,
+                        result: Err(Error::Timeout),
+                    });
+                }
+                _ => {}
+            }
+        }
+        for g in self.gpadls.iter_mut().flatten() {
+            match g.phase {
+                GpadlPhase::Creating(pending) | GpadlPhase::TearingDown(pending)
+                    if expired(&pending) =>
+                {
+                    g.phase = GpadlPhase::Failed;
+                    sink.push(Action::Complete {
+                        request: pending.request,
+                        result: Err(Error::Timeout),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    // ----- host messages -------------------------------------------------
+
+    /// Handles one channel message from the host: `bytes` is the SynIC
+    /// payload, copied out of shared memory. On error nothing changed and
+    /// nothing was pushed.
+    pub fn handle_message(
+        &mut self,
+        bytes: &[u8],
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
+        let msg = Message::parse(bytes).map_err(Error::Parse)?;
+        let ty = msg.message_type();
+        let unexpected = Err(Error::Unexpected(ty));
+        match (self.conn, msg) {
+            (Conn::Connecting { index, pending }, Message::VersionResponse(r)) => {
+                self.on_version_response(index, pending, r, sink)
+            }
+            (Conn::Unloading { pending }, Message::UnloadResponse) => {
+                self.finish_unload(pending.request, Ok(()), sink);
+                Ok(())
+            }
+            (Conn::Connected, Message::Offer(offer)) => self.on_offer(offer, sink),
+            (Conn::Connected, Message::Rescind { child_relid }) => {
+                self.on_rescind(child_relid, sink)
+            }
+            (Conn::Connected, Message::AllOffersDelivered) => {
+                if self.offers_delivered {
+                    return unexpected;
+                }
+                self.offers_delivered = true;
+                sink.push(Action::AllOffersDelivered);
+                Ok(())
+            }
+            (
+                Conn::Connected,
+                Message::OpenResult {
+                    child_relid,
+                    openid,
+                    status,
+                },
+            ) => {
+                let Some(Chan::Opening {
+                    openid: want,
+                    ring,
+                    pending,
+                }) = self.channel(child_relid).map(|c| c.state)
+                else {
+                    return unexpected;
+                };
+                if openid != want {
+                    return Err(Error::BadHostField(ty, "openid"));
+                }
+                let (state, result) = if status == 0 {
+                    (Chan::Open { ring, modify: None }, Ok(()))
+                } else {
+                    (Chan::Offered, Err(Error::HostStatus(status)))
+                };
+                self.set_channel_state(child_relid, state);
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result,
+                });
+                Ok(())
+            }
+            (
+                Conn::Connected,
+                Message::GpadlCreated {
+                    child_relid,
+                    gpadl,
+                    status,
+                },
+            ) => {
+                let Some(GpadlPhase::Creating(pending)) = self
+                    .gpadl(gpadl)
+                    .filter(|g| g.relid == child_relid)
+                    .map(|g| g.phase)
+                else {
+                    return unexpected;
+                };
+                let result = if status == 0 {
+                    if let Some(g) = self.gpadl_mut(gpadl) {
+                        g.phase = GpadlPhase::Created;
+                    }
+                    Ok(())
+                } else {
+                    self.remove_gpadl(gpadl);
+                    Err(Error::HostStatus(status))
+                };
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result,
+                });
+                Ok(())
+            }
+            (Conn::Connected, Message::GpadlTorndown { gpadl }) => {
+                let Some(GpadlPhase::TearingDown(pending)) = self.gpadl(gpadl).map(|g| g.phase)
+                else {
+                    return unexpected;
+                };
+                self.remove_gpadl(gpadl);
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result: Ok(()),
+                });
+                Ok(())
+            }
+            (
+                Conn::Connected,
+                Message::ModifyChannelResponse {
+                    child_relid,
+                    status,
+                },
+            ) => {
+                let Some(Chan::Open {
+                    ring,
+                    modify: Some(pending),
+                }) = self.channel(child_relid).map(|c| c.state)
+                else {
+                    return unexpected;
+                };
+                self.set_channel_state(child_relid, Chan::Open { ring, modify: None });
+                let result = if status == 0 {
+                    Ok(())
+                } else {
+                    Err(Error::HostStatus(status))
+                };
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result,
+                });
+                Ok(())
+            }
+            _ => unexpected,
+        }
+    }
+
+    // ----- internals -----------------------------------------------------
+
+    fn advance_clock(&mut self, now: u64) {
+        self.now = self.now.max(now);
+    }
+
+    fn pending(&self, request: RequestId) -> Pending {
+        Pending {
+            request,
+            deadline: self.now.saturating_add(self.config.timeout),
+        }
+    }
+
+    fn require_connected(&self) -> Result<(), Error> {
+        if self.conn == Conn::Connected {
+            Ok(())
+        } else {
+            Err(Error::InvalidState)
+        }
+    }
+
+    fn send(&self, message: Message, sink: &mut impl ActionSink) {
+        sink.push(Action::Send {
+            connection_id: self.msg_conn_id,
+            message,
+        });
+    }
+
+    /// The first index at or after `from` whose version is allowed.
+    fn next_version_index(&self, from: usize) -> Option<usize> {
+        let rest = version::SUPPORTED.get(from..)?;
+        let skip = rest.iter().position(|v| *v <= self.config.max_version)?;
+        from.checked_add(skip)
+    }
+
+    fn propose(&self, index: usize, sink: &mut impl ActionSink) {
+        let Some(&v) = version::SUPPORTED.get(index) else {
+            return;
+        };
+        let interrupt_page = if v.host_assigns_connection_id() {
+            InitiateContact::sint_vtl(version::MESSAGE_SINT, self.config.vtl)
+        } else {
+            self.config.interrupt_page
+        };
+        sink.push(Action::Send {
+            connection_id: v.initiate_contact_connection_id(),
+            message: Message::InitiateContact(InitiateContact {
+                version: v.raw(),
+                target_vcpu: self.config.target_vcpu,
+                interrupt_page,
+                monitor_page1: self.config.monitor_pages[0],
+                monitor_page2: self.config.monitor_pages[1],
+            }),
+        });
+    }
+
+    fn on_version_response(
+        &mut self,
+        index: usize,
+        pending: Pending,
+        r: super::msg::VersionResponse,
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
+        let ty = MessageType::VersionResponse;
+        let v = *version::SUPPORTED.get(index).ok_or(Error::Unexpected(ty))?;
+        if !r.supported {
+            match index
+                .checked_add(1)
+                .and_then(|i| self.next_version_index(i))
+            {
+                Some(next) => {
+                    self.conn = Conn::Connecting {
+                        index: next,
+                        pending: self.pending(pending.request),
+                    };
+                    self.propose(next, sink);
+                }
+                None => {
+                    self.conn = Conn::Disconnected;
+                    sink.push(Action::Complete {
+                        request: pending.request,
+                        result: Err(Error::NoCommonVersion),
+                    });
+                }
+            }
+            return Ok(());
+        }
+        let conn_id = if v.host_assigns_connection_id() {
+            if r.msg_conn_id == 0 || r.msg_conn_id & !version::CONNECTION_ID_MASK != 0 {
+                return Err(Error::BadHostField(ty, "msg_conn_id"));
+            }
+            r.msg_conn_id
+        } else {
+            version::MESSAGE_CONNECTION_ID
+        };
+        self.conn = Conn::Connected;
+        self.version = Some(v);
+        self.msg_conn_id = conn_id;
+        self.offers_delivered = false;
+        sink.push(Action::Complete {
+            request: pending.request,
+            result: Ok(()),
+        });
+        self.send(Message::RequestOffers, sink);
+        Ok(())
+    }
+
+    fn on_offer(&mut self, offer: Offer, sink: &mut impl ActionSink) -> Result<(), Error> {
+        let duplicate = self.channels.iter().flatten().any(|c| {
+            c.relid == offer.child_relid
+                || (c.instance == offer.if_instance
+                    && c.sub_channel_index == offer.sub_channel_index)
+        });
+        if duplicate {
+            return Err(Error::DuplicateOffer);
+        }
+        let slot = self
+            .channels
+            .iter_mut()
+            .find(|c| c.is_none())
+            .ok_or(Error::TableFull)?;
+        *slot = Some(Channel {
+            relid: offer.child_relid,
+            instance: offer.if_instance,
+            sub_channel_index: offer.sub_channel_index,
+            state: Chan::Offered,
+        });
+        sink.push(Action::Offer(offer));
+        Ok(())
+    }
+
+    fn on_rescind(&mut self, relid: u32, sink: &mut impl ActionSink) -> Result<(), Error> {
+        let Some(state) = self.channel(relid).map(|c| c.state) else {
+            return Err(Error::Unexpected(MessageType::RescindChannelOffer));
+        };
+        match state {
+            Chan::Rescinded => return Err(Error::Unexpected(MessageType::RescindChannelOffer)),
+            Chan::Opening { pending, .. }
+            | Chan::Open {
+                modify: Some(pending),
+                ..
+            } => {
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result: Err(Error::Rescinded),
+                });
+            }
+            Chan::Offered | Chan::Open { modify: None, .. } | Chan::Failed { .. } => {}
+        }
+        self.set_channel_state(relid, Chan::Rescinded);
+        // The host is done with the channel's GPADLs: pending creates fail,
+        // pending teardowns succeed, failed ones are safe to free now.
+        for slot in self.gpadls.iter_mut() {
+            let Some(g) = *slot else { continue };
+            if g.relid != relid {
+                continue;
+            }
+            match g.phase {
+                GpadlPhase::Creating(p) => {
+                    sink.push(Action::Complete {
+                        request: p.request,
+                        result: Err(Error::Rescinded),
+                    });
+                    *slot = None;
+                }
+                GpadlPhase::TearingDown(p) => {
+                    sink.push(Action::Complete {
+                        request: p.request,
+                        result: Ok(()),
+                    });
+                    *slot = None;
+                }
+                GpadlPhase::Failed => *slot = None,
+                GpadlPhase::Created => {}
+            }
+        }
+        sink.push(Action::Rescind { child_relid: relid });
+        Ok(())
+    }
+
+    fn finish_unload(
+        &mut self,
+        request: RequestId,
+        result: Result<(), Error>,
+        sink: &mut impl ActionSink,
+    ) {
+        for c in self.channels.iter().flatten() {
+            if let Chan::Opening { pending, .. }
+            | Chan::Open {
+                modify: Some(pending),
+                ..
+            } = c.state
+            {
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result: Err(Error::Unloaded),
+                });
+            }
+        }
+        for g in self.gpadls.iter().flatten() {
+            if let GpadlPhase::Creating(pending) | GpadlPhase::TearingDown(pending) = g.phase {
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result: Err(Error::Unloaded),
+                });
+            }
+        }
+        *self = Control {
+            now: self.now,
+            next_gpadl: self.next_gpadl,
+            ..Control::new(self.config)
+        };
+        sink.push(Action::Complete { request, result });
+    }
+
+    fn channel(&self, relid: u32) -> Option<&Channel> {
+        self.channels.iter().flatten().find(|c| c.relid == relid)
+    }
+
+    fn set_channel_state(&mut self, relid: u32, state: Chan) {
+        if let Some(c) = self
+            .channels
+            .iter_mut()
+            .flatten()
+            .find(|c| c.relid == relid)
+        {
+            c.state = state;
+        }
+    }
+
+    fn remove_channel(&mut self, relid: u32) {
+        if let Some(slot) = self
+            .channels
+            .iter_mut()
+            .find(|c| c.is_some_and(|c| c.relid == relid))
+        {
+            *slot = None;
+        }
+    }
+
+    fn gpadl(&self, handle: u32) -> Option<&Gpadl> {
+        self.gpadls.iter().flatten().find(|g| g.handle == handle)
+    }
+
+    fn gpadl_mut(&mut self, handle: u32) -> Option<&mut Gpadl> {
+        self.gpadls
+            .iter_mut()
+            .flatten()
+            .find(|g| g.handle == handle)
+    }
+
+    fn remove_gpadl(&mut self, handle: u32) {
+        if let Some(slot) = self
+            .gpadls
+            .iter_mut()
+            .find(|g| g.is_some_and(|g| g.handle == handle))
+        {
+            *slot = None;
+        }
+    }
+
+    /// A handle not in use and not 0. At most `GPADLS` handles are in use,
+    /// so `GPADLS + 1` candidates always contain a free one.
+    fn allocate_handle(&mut self) -> Option<u32> {
+        for _ in 0..=GPADLS {
+            let candidate = self.next_gpadl;
+            self.next_gpadl = self.next_gpadl.wrapping_add(1);
+            if candidate != 0 && self.gpadl(candidate).is_none() {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    /// Whether `gpadl` holds the rings of `relid` while it is opening, open
+    /// or failed opening; it must stay mapped until close or rescind.
+    fn channel_uses_gpadl(&self, relid: u32, gpadl: u32) -> bool {
+        self.channel(relid).is_some_and(|c| match c.state {
+            Chan::Opening { ring, .. } | Chan::Open { ring, .. } | Chan::Failed { ring } => {
+                ring == gpadl
+            }
+            _ => false,
+        })
+    }
+}
+
+/// Builds a message into a fresh buffer; a convenience for callers that
+/// perform [`Action::Send`].
+pub fn encode(message: &Message) -> ([u8; MAX_MESSAGE_SIZE], usize) {
+    let mut buf = [0u8; MAX_MESSAGE_SIZE];
+    let len = message.write(&mut buf);
+    (buf, len)
+}

@@ -67,6 +67,7 @@ impl Guid {
                 (Some((_, &hi)), Some((_, &lo))) => (hex_value(hi)?, hex_value(lo)?),
                 _ => return Err(GuidParseError::Length),
             };
+            // PANIC: `wire_pos` comes from TEXT_ORDER, whose entries are < 16.
             bytes[wire_pos] = (hi << 4) | lo;
         }
         Ok(Guid { bytes })
@@ -75,6 +76,9 @@ impl Guid {
     /// Writes the lower-case text form (36 ASCII bytes) into `out`.
     pub fn format(&self, out: &mut [u8; 36]) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
+        // PANIC: the indices below depend only on constants: 16 bytes of two
+        // digits each plus 4 dashes is exactly 36, and TEXT_ORDER's entries
+        // are < 16; no input changes them.
         let mut pos = 0;
         for (i, &wire_pos) in TEXT_ORDER.iter().enumerate() {
             if i == 4 || i == 6 || i == 8 || i == 10 {
