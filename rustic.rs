@@ -13,12 +13,28 @@ mod bindings;
 #[path = "rust/kernel_glue.rs"]
 mod kernel_glue;
 
+#[path = "rust/vmbus_bus.rs"]
+mod vmbus_bus;
+
+#[cfg(rustic_test_build)]
+#[path = "rust/test_ctl.rs"]
+mod test_ctl;
+
+/// The `vmbus` bus: bus_type, devices, drivers.
+#[path = "vmbus/bus.rs"]
+mod bus;
+
+#[cfg(rustic_test_build)]
+#[path = "vmbus/test_driver.rs"]
+mod test_driver;
+
 /// The kernel-independent VMBus core: wire formats, ring buffer, control plane.
 ///
 /// Module list kept in step with `vmbus/core/src/lib.rs`
 /// (`tests/check-core-modules.sh` fails the build if they differ).
 #[path = "vmbus/core/src"]
 pub mod vmbus_core {
+    pub mod bus;
     pub mod control;
     pub mod guid;
     pub mod msg;
@@ -39,12 +55,15 @@ module! {
     license: "GPL",
 }
 
-struct Rustic;
+struct Rustic {
+    _bus: bus::Bus,
+}
 
 impl kernel::Module for Rustic {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        let bus = bus::Bus::new()?;
         pr_info!("RustIC {} loaded\n", kernel_glue::version());
-        Ok(Rustic)
+        Ok(Rustic { _bus: bus })
     }
 }
 

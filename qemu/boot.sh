@@ -17,7 +17,9 @@ die() { echo "boot: $*" >&2; exit 1; }
 
 mode=${1:-shell}
 kdir=${KDIR:-$(bash "$RUSTIC_ROOT/scripts/kernel.sh" build)}
-ko=$(bash "$RUSTIC_ROOT/scripts/module.sh" build "$kdir")
+# Guests get the test build: the debugfs control, the test driver and (later)
+# the simulated host. Plain `make` builds the production module.
+ko=$(RUSTIC_TEST_BUILD=1 bash "$RUSTIC_ROOT/scripts/module.sh" build "$kdir")
 kernel_image="$kdir/arch/x86/boot/bzImage"
 [ -f "$kernel_image" ] || die "$kernel_image missing: build the kernel in KDIR first"
 # Modules of the test kernel live beside its tree in the cache; another KDIR

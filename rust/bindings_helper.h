@@ -18,4 +18,69 @@ const char *rustic_version(void);
 void rustic_kunit_fail(struct kunit *test, const char *file, int line,
 		       const char *what);
 
+/* --- the vmbus bus (rust/vmbus_bus.c) --- */
+
+struct rustic_vmbus_device;
+struct rustic_vmbus_driver;
+
+/* What a driver does; C calls these with the device lock held. */
+struct rustic_vmbus_driver_ops {
+	/* Nonzero when the driver binds devices of this device's class. */
+	int (*match)(struct rustic_vmbus_device *dev);
+	int (*probe)(struct rustic_vmbus_device *dev);
+	void (*remove)(struct rustic_vmbus_device *dev);
+	/* The host took the device back; remove follows. */
+	void (*rescind)(struct rustic_vmbus_device *dev);
+};
+
+/* Registers the bus_type "vmbus" and the devices' parent. */
+int rustic_vmbus_bus_register(void);
+void rustic_vmbus_bus_unregister(void);
+
+/*
+ * Adds a device named @name with the primary channel directory
+ * channels/<@relid>. Ownership of the Rust @state reference always passes
+ * to the device: it is released (rustic_vmbus_state_release) with the
+ * device, also when this fails. On success *@out holds the device until
+ * rustic_vmbus_device_remove().
+ */
+int rustic_vmbus_device_add(const void *state, const char *name, u32 relid,
+			    struct rustic_vmbus_device **out);
+/* Unregisters a device added by rustic_vmbus_device_add(). */
+void rustic_vmbus_device_remove(struct rustic_vmbus_device *dev);
+/* Calls the bound driver's rescind, if a driver is bound. */
+void rustic_vmbus_device_rescind(struct rustic_vmbus_device *dev);
+/* The state pointer the device was added with. */
+const void *rustic_vmbus_device_state(const struct rustic_vmbus_device *dev);
+void rustic_vmbus_device_set_drvdata(struct rustic_vmbus_device *dev,
+				     void *data);
+void *rustic_vmbus_device_drvdata(const struct rustic_vmbus_device *dev);
+
+/*
+ * Registers a driver on the bus; @name and @ops must outlive it. On success
+ * *@out holds it until rustic_vmbus_driver_unregister().
+ */
+int rustic_vmbus_driver_register(const char *name,
+				 const struct rustic_vmbus_driver_ops *ops,
+				 struct rustic_vmbus_driver **out);
+void rustic_vmbus_driver_unregister(struct rustic_vmbus_driver *drv);
+
+bool rustic_cpu_possible(u32 cpu);
+int rustic_cpu_to_node(u32 cpu);
+
+/* --- test builds only: debugfs control (rust/test_ctl.c) --- */
+
+/*
+ * Creates /sys/kernel/debug/hv_rustic/ and in it the write-only file @name;
+ * each write (one command, under 256 bytes) is passed to @write with @data,
+ * and the write fails with @write's negative errno. Only one may exist.
+ */
+int rustic_test_ctl_create(const char *name, const void *data,
+			   int (*write)(const void *data, const u8 *buf,
+					size_t len));
+/* A read-only file @name in that directory showing *@value. */
+void rustic_test_ctl_counter(const char *name, u64 *value);
+/* Removes the directory, waiting for writers in progress. */
+void rustic_test_ctl_remove(void);
+
 #endif

@@ -3,6 +3,8 @@
 #   module.sh build [KDIR]    build; print the .ko path last
 #   module.sh clean [KDIR]
 #   module.sh check KDIR      only check that KDIR can build RustIC
+# RUSTIC_TEST_BUILD=1 in the environment builds the test build (debugfs
+# control, test driver; qemu/boot.sh asks for it); otherwise production.
 # A bad KDIR gets one line saying what is wrong, not a wall of Kbuild output.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"

@@ -66,6 +66,7 @@ else
 fi
 ktap_layer build-input bash tests/build/bad-input.sh
 ktap_layer core-modules bash tests/build/core-modules.sh
+[ -n "$kdir" ] && ktap_layer production bash tests/build/production.sh
 
 # 3. Layouts of shared structures against the kernel's C definitions.
 ktap_layer layout-check bash tests/layout/selftest.sh

@@ -35,8 +35,13 @@ kmemleak_reset() {
 # report objects younger than 5 seconds (MSECS_MIN_AGE in mm/kmemleak.c), so
 # the scan waits out that age first; it is the detector's documented
 # threshold, not a guess at timing.
+#
+# A scan reports only objects it finds unreferenced *and* unchanged since
+# the scan before (update_checksum() in mm/kmemleak.c); a first scan after
+# an object's allocation only records its checksum. So it scans twice.
 kmemleak_check() {
   sleep 6
+  echo scan > /sys/kernel/debug/kmemleak
   echo scan > /sys/kernel/debug/kmemleak
   leaks=$(cat /sys/kernel/debug/kmemleak)
   if [ -n "$leaks" ]; then

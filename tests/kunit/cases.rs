@@ -144,3 +144,47 @@ extern "C" fn rustic_kunit_ring_corrupt_index_poisons(test: *mut bindings::kunit
     kunit_expect!(case, corrupt(rx.read_packet(out.as_mut_slice())));
     kunit_expect!(case, rx.poisoned() == Some(ring::Corrupt::Index));
 }
+
+/// The bus's formats and control parser as the kernel compiles them
+/// (overflow checks on): the C driver's modalias and GUID formats, a
+/// closed channel's ring attribute refused, a good and a bad command.
+#[no_mangle]
+extern "C" fn rustic_kunit_bus_formats(test: *mut bindings::kunit) {
+    use super::vmbus_core::bus::{
+        modalias, show_dev_attr, AttrError, ChannelView, Command, DevAttr, OfferFacts,
+        MODALIAS_LEN,
+    };
+    // SAFETY: KUnit calls this case function with the running case's context.
+    let case = unsafe { KunitCase::from_raw(test) };
+    let mut alias = [0u8; MODALIAS_LEN];
+    modalias(&class::NETWORK, &mut alias);
+    kunit_expect!(case, &alias == b"vmbus:635161f83edfc546913ff2d2f965ed0e");
+
+    let offer = OfferFacts {
+        class: class::NETWORK,
+        instance: class::SCSI,
+        relid: 2047,
+        monitor_id: Some(127),
+        target_cpu: 0,
+    };
+    let chan = ChannelView::closed(0);
+    let mut out = [0u8; 64];
+    let n = show_dev_attr(DevAttr::ClassId, &offer, &chan, 0, &mut out);
+    kunit_expect!(case, n == Ok(39));
+    kunit_expect!(case, out.get(..39) == Some(&b"{f8615163-df3e-46c5-913f-f2d2f965ed0e}\n"[..]));
+    kunit_expect!(
+        case,
+        show_dev_attr(DevAttr::InReadIndex, &offer, &chan, 0, &mut out) == Err(AttrError::NoRing)
+    );
+    kunit_expect!(
+        case,
+        show_dev_attr(DevAttr::Id, &offer, &chan, 0, &mut out[..2]) == Err(AttrError::NoRoom)
+    );
+
+    let add = Command::parse(
+        b"add class=f8615163-df3e-46c5-913f-f2d2f965ed0e instance=ba6163d9-04a1-4d29-b605-72e2ffb1dc7f relid=2047 monitor=127\n",
+    );
+    kunit_expect!(case, add == Ok(Command::Add(offer)));
+    kunit_expect!(case, Command::parse(b"add relid=4294967296").is_err());
+    kunit_expect!(case, Command::parse(b"\xff").is_err());
+}

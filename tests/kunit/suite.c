@@ -19,12 +19,14 @@ void rustic_kunit_guid_text_round_trip(struct kunit *test);
 void rustic_kunit_guid_rejects_malformed(struct kunit *test);
 void rustic_kunit_ring_round_trip(struct kunit *test);
 void rustic_kunit_ring_corrupt_index_poisons(struct kunit *test);
+void rustic_kunit_bus_formats(struct kunit *test);
 
 static struct kunit_case rustic_core_cases[] = {
 	KUNIT_CASE(rustic_kunit_guid_text_round_trip),
 	KUNIT_CASE(rustic_kunit_guid_rejects_malformed),
 	KUNIT_CASE(rustic_kunit_ring_round_trip),
 	KUNIT_CASE(rustic_kunit_ring_corrupt_index_poisons),
+	KUNIT_CASE(rustic_kunit_bus_formats),
 	{}
 };
 

@@ -16,3 +16,4 @@ pub mod ring;
 pub mod version;
 pub mod msg;
 pub mod control;
+pub mod bus;

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The production module (plain `make`, built by the build layer just before
+# this runs) carries neither the test builds' debugfs control nor their test
+# driver; both are compiled only with RUSTIC_TEST_BUILD=1. KTAP on stdout.
+set -u
+cd "$(dirname "$0")/../.."
+ko=hv_rustic.ko
+echo "KTAP version 1"
+echo "1..2"
+if [ ! -f "$ko" ]; then
+  echo "not ok 1 production-module-has-no-test-control # no $ko"
+  echo "not ok 2 production-module-has-the-bus # no $ko"
+  exit 0
+fi
+syms=$(nm "$ko" 2>/dev/null)
+if printf '%s\n' "$syms" | grep -q 'rustic_test_ctl' || grep -aq 'rustic_test' "$ko"; then
+  echo "not ok 1 production-module-has-no-test-control # test-build code in $ko"
+else
+  echo "ok 1 production-module-has-no-test-control"
+fi
+if printf '%s\n' "$syms" | grep -q ' T rustic_vmbus_bus_register'; then
+  echo "ok 2 production-module-has-the-bus"
+else
+  echo "not ok 2 production-module-has-the-bus # no rustic_vmbus_bus_register in $ko"
+fi

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The `vmbus` bus of hv_rustic.ko: the bus_type, the table of devices made
+//! from the host's offers, and the drivers inside the module. No `unsafe`
+//! here: the kernel objects are behind the wrappers in `rust/vmbus_bus.rs`.
+//!
+//! Until the simulated host delivers offers, test builds create and remove
+//! devices through the debugfs control file
+//! `/sys/kernel/debug/hv_rustic/bus`, one command per write:
+//!
+//! ```text
+//! add class=<guid> instance=<guid> relid=<n> [monitor=<n>] [cpu=<n>]
+//! remove <instance-guid>
+//! rescind <instance-guid>
+//! ```
+//!
+//! GUIDs are in the text form, braces optional; numbers are decimal or
+//! `0x` hex; `relid` < 2048, `monitor` < 128 (omitted: no monitor id),
+//! `cpu` a possible CPU (default 0). `remove` unregisters the device (its
+//! driver's remove runs); `rescind` first calls the bound driver's rescind.
+//! Errors: `-EINVAL` for anything that does not parse or is out of range,
+//! `-EEXIST` for a relid or instance GUID already on the bus, `-ENOENT` for
+//! an instance GUID that is not.
+#![cfg_attr(
+    not(rustic_test_build),
+    expect(
+        dead_code,
+        reason = "until a host backend delivers offers, only test builds create devices and register drivers"
+    )
+)]
+
+use super::vmbus_bus::{BusRegistration, DeviceRegistration};
+use super::vmbus_core::bus::OfferFacts;
+use super::vmbus_core::guid::Guid;
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::rbtree::RBTree;
+use kernel::sync::{Arc, Mutex};
+
+/// The devices on the bus, by primary channel relid.
+#[pin_data]
+pub(crate) struct Devices {
+    // Devices are unregistered while this lock is held, so that a new
+    // device of the same name never races the sysfs removal of the old.
+    #[pin]
+    table: Mutex<RBTree<u32, DeviceRegistration>>,
+}
+
+impl Devices {
+    fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Devices { table <- new_mutex!(RBTree::new(), "vmbus_devices") }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Creates a device from an offer. Relids and instance GUIDs are unique
+    /// on the bus.
+    pub(crate) fn add(&self, offer: OfferFacts) -> Result {
+        let mut table = self.table.lock();
+        if table.get(&offer.relid).is_some()
+            || table.values().any(|d| d.offer().instance == offer.instance)
+        {
+            return Err(EEXIST);
+        }
+        let device = DeviceRegistration::new(offer)?;
+        table.try_create_and_insert(offer.relid, device, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Removes the device with this instance GUID, calling its driver's
+    /// rescind first when `rescind` is set.
+    pub(crate) fn remove(&self, instance: &Guid, rescind: bool) -> Result {
+        let mut table = self.table.lock();
+        let relid = table
+            .iter()
+            .find(|(_, d)| d.offer().instance == *instance)
+            .map(|(relid, _)| *relid)
+            .ok_or(ENOENT)?;
+        let device = table.remove(&relid).ok_or(ENOENT)?;
+        if rescind {
+            device.rescind();
+        }
+        drop(device);
+        Ok(())
+    }
+
+    /// Removes every device.
+    fn clear(&self) {
+        let mut table = self.table.lock();
+        loop {
+            let Some(relid) = table.keys().next().copied() else {
+                break;
+            };
+            drop(table.remove(&relid));
+        }
+    }
+}
+
+#[cfg(rustic_test_build)]
+impl super::test_ctl::ControlHandler for Devices {
+    fn command(&self, input: &[u8]) -> Result {
+        use super::vmbus_core::bus::Command;
+        match Command::parse(input).map_err(|_| EINVAL)? {
+            Command::Add(offer) => self.add(offer),
+            Command::Remove(instance) => self.remove(&instance, false),
+            Command::Rescind(instance) => self.remove(&instance, true),
+        }
+    }
+}
+
+/// The bus and everything on it. Dropping it removes the test control,
+/// then every device (their drivers' remove runs), then the drivers, then
+/// the bus.
+pub(crate) struct Bus {
+    #[cfg(rustic_test_build)]
+    control: Option<super::test_ctl::Control<Devices>>,
+    #[cfg(rustic_test_build)]
+    _test_driver: super::vmbus_bus::DriverRegistration<super::test_driver::TestDriver>,
+    devices: Arc<Devices>,
+    _bus: BusRegistration,
+}
+
+impl Bus {
+    /// Registers the bus `vmbus` and the module's drivers (in test builds,
+    /// also the test driver and the debugfs control).
+    pub(crate) fn new() -> Result<Self> {
+        let bus = BusRegistration::new()?;
+        let devices = Devices::new()?;
+        #[cfg(rustic_test_build)]
+        let _test_driver = super::vmbus_bus::DriverRegistration::new()?;
+        #[cfg(rustic_test_build)]
+        let control = {
+            let control = super::test_ctl::Control::new(kernel::c_str!("bus"), devices.clone())?;
+            super::test_driver::add_counters(&control);
+            Some(control)
+        };
+        Ok(Bus {
+            #[cfg(rustic_test_build)]
+            control,
+            #[cfg(rustic_test_build)]
+            _test_driver,
+            devices,
+            _bus: bus,
+        })
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        #[cfg(rustic_test_build)]
+        drop(self.control.take());
+        self.devices.clear();
+    }
+}

@@ -1,0 +1,999 @@
+//! The `vmbus` bus as userspace sees it: what a device is made of (the facts
+//! of the host's offer plus the state of its primary channel), the sysfs
+//! attributes of a device and of its `channels/<relid>/` directory with the
+//! value formats of the C `hv_vmbus` driver, the modalias, the `device` ids
+//! the C driver derives from the class GUID, and the text commands of the
+//! test builds' debugfs control.
+//!
+//! Everything here is pure: formatting writes into a caller's buffer and
+//! reports running out of room as an error; parsing never panics.
+
+use super::guid::Guid;
+use core::fmt::{self, Write};
+
+/// Microsoft's PCI vendor id, which the C driver shows as every device's
+/// `vendor`.
+pub const VENDOR_MICROSOFT: u16 = 0x1414;
+
+/// Relids the guest accepts are below this bound (the C driver's
+/// `MAX_CHANNEL_RELIDS`: the 2048 bits of the SynIC event-flags page).
+pub const MAX_RELID: u32 = 2048;
+
+/// Monitor ids index the monitor pages' 4 trigger groups of 32 bits each.
+pub const MAX_MONITOR_ID: u8 = 128;
+
+/// The bytes of `vmbus:` plus 32 hex digits: the modalias without newline.
+pub const MODALIAS_LEN: usize = 6 + 32;
+
+/// Device classes in the C driver's `vmbus_devs` table order; a device's
+/// `device` attribute is the index of its class here, or [`DEV_TYPE_UNKNOWN`].
+const DEV_TYPES: [Guid; 16] = [
+    // IDE
+    Guid::from_fields(
+        0x32412632,
+        0x86cb,
+        0x44a2,
+        [0x9b, 0x5c, 0x50, 0xd1, 0x41, 0x73, 0x54, 0xf5],
+    ),
+    // SCSI
+    Guid::from_fields(
+        0xba6163d9,
+        0x04a1,
+        0x4d29,
+        [0xb6, 0x05, 0x72, 0xe2, 0xff, 0xb1, 0xdc, 0x7f],
+    ),
+    // Fibre channel
+    Guid::from_fields(
+        0x2f9bcc4a,
+        0x0069,
+        0x4af3,
+        [0xb7, 0x6b, 0x6f, 0xd0, 0xbe, 0x52, 0x8c, 0xda],
+    ),
+    // Network
+    Guid::from_fields(
+        0xf8615163,
+        0xdf3e,
+        0x46c5,
+        [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e],
+    ),
+    // Network Direct
+    Guid::from_fields(
+        0x8c2eaf3d,
+        0x32a7,
+        0x4b09,
+        [0xab, 0x99, 0xbd, 0x1f, 0x1c, 0x86, 0xb5, 0x01],
+    ),
+    // PCI Express pass-through
+    Guid::from_fields(
+        0x44c4f61d,
+        0x4444,
+        0x4400,
+        [0x9d, 0x52, 0x80, 0x2e, 0x27, 0xed, 0xe1, 0x9f],
+    ),
+    // Synthetic video
+    Guid::from_fields(
+        0xda0a7802,
+        0xe377,
+        0x4aac,
+        [0x8e, 0x77, 0x05, 0x58, 0xeb, 0x10, 0x73, 0xf8],
+    ),
+    // Keyboard
+    Guid::from_fields(
+        0xf912ad6d,
+        0x2b17,
+        0x48ea,
+        [0xbd, 0x65, 0xf9, 0x27, 0xa6, 0x1c, 0x76, 0x84],
+    ),
+    // Mouse
+    Guid::from_fields(
+        0xcfa8b69e,
+        0x5b4a,
+        0x4cc0,
+        [0xb9, 0x8b, 0x8b, 0xa1, 0xa1, 0xf3, 0xf9, 0x5a],
+    ),
+    // KVP
+    Guid::from_fields(
+        0xa9a0f4e7,
+        0x5a45,
+        0x4d96,
+        [0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6],
+    ),
+    // Time sync
+    Guid::from_fields(
+        0x9527e630,
+        0xd0ae,
+        0x497b,
+        [0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf],
+    ),
+    // Heartbeat
+    Guid::from_fields(
+        0x57164f39,
+        0x9115,
+        0x4e78,
+        [0xab, 0x55, 0x38, 0x2f, 0x3b, 0xd5, 0x42, 0x2d],
+    ),
+    // Shutdown
+    Guid::from_fields(
+        0x0e0b6031,
+        0x5213,
+        0x4934,
+        [0x81, 0x8b, 0x38, 0xd9, 0x0c, 0xed, 0x39, 0xdb],
+    ),
+    // File copy (guest services)
+    Guid::from_fields(
+        0x34d14be3,
+        0xdee4,
+        0x41c8,
+        [0x9a, 0xe7, 0x6b, 0x17, 0x49, 0x77, 0xc1, 0x92],
+    ),
+    // Backup (VSS)
+    Guid::from_fields(
+        0x35fa2e29,
+        0xea23,
+        0x4236,
+        [0x96, 0xae, 0x3a, 0x6e, 0xba, 0xcb, 0xa4, 0x40],
+    ),
+    // Dynamic memory
+    Guid::from_fields(
+        0x525074dc,
+        0x8985,
+        0x46e2,
+        [0x80, 0x57, 0xa3, 0x07, 0xdc, 0x18, 0xa5, 0x02],
+    ),
+];
+
+/// The `device` value of a class the C driver does not know.
+pub const DEV_TYPE_UNKNOWN: u16 = 16;
+
+/// The `device` id of a class, as the C driver derives it.
+///
+/// Hyper-V sockets and the classes the C driver refuses (AVMA, RDV, IMC)
+/// are not in its table either, so they get [`DEV_TYPE_UNKNOWN`] here too.
+pub fn dev_type(class: &Guid) -> u16 {
+    let mut index: u16 = 0;
+    for known in DEV_TYPES.iter() {
+        if known == class {
+            return index;
+        }
+        index = index.saturating_add(1);
+    }
+    DEV_TYPE_UNKNOWN
+}
+
+/// What the host said about a device in its offer, as far as the bus shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OfferFacts {
+    /// The device's class (interface type) GUID.
+    pub class: Guid,
+    /// The device's instance GUID, which names it in sysfs.
+    pub instance: Guid,
+    /// The primary channel's relid, below [`MAX_RELID`].
+    pub relid: u32,
+    /// The monitor id when the host allocated one, below [`MAX_MONITOR_ID`].
+    pub monitor_id: Option<u8>,
+    /// The CPU the channel's interrupts are aimed at.
+    pub target_cpu: u32,
+}
+
+/// The life stages of a channel, numbered as the C driver's `state` shows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelState {
+    /// Offered by the host, not opened.
+    Offer = 0,
+    /// An open request is on its way to the host.
+    Opening = 1,
+    /// The host accepted the open; the guest is finishing it.
+    Open = 2,
+    /// Open and in use.
+    Opened = 3,
+}
+
+/// A ring buffer's indices and room, as its debug attributes show them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingView {
+    /// The ring's interrupt mask.
+    pub interrupt_mask: u32,
+    /// The reader's index.
+    pub read_index: u32,
+    /// The writer's index.
+    pub write_index: u32,
+    /// Bytes the reader may read.
+    pub bytes_to_read: u32,
+    /// Bytes the writer may write.
+    pub bytes_to_write: u32,
+}
+
+/// What the monitor pages say about a channel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MonitorView {
+    /// The host's (server's) pending bit for the channel.
+    pub server_pending: u32,
+    /// The guest's (client's) pending bit for the channel.
+    pub client_pending: u32,
+    /// The host page's latency for the channel.
+    pub server_latency: u32,
+    /// The guest page's latency for the channel.
+    pub client_latency: u32,
+    /// The connection id in the host page.
+    pub server_conn_id: u32,
+    /// The connection id in the guest page.
+    pub client_conn_id: u32,
+}
+
+/// The state of one channel that its attributes show.
+///
+/// A closed channel (every channel until later work opens them) has no
+/// rings: their attributes fail with [`AttrError::NoRing`] as the C
+/// driver's do (`-EINVAL`), every counter is 0 because nothing has
+/// happened on the channel yet, and `monitor` is all zero because no
+/// monitor pages are shared with the host before the VMBus connection is
+/// made (zeroed pages read 0 in the C driver too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelView {
+    /// The channel's life stage.
+    pub state: ChannelState,
+    /// The CPU its interrupts go to.
+    pub target_cpu: u32,
+    /// The sub-channel index; 0 for a primary channel.
+    pub subchannel_index: u16,
+    /// The inbound ring (host to guest), when the channel is open.
+    pub inbound: Option<RingView>,
+    /// The outbound ring (guest to host), when the channel is open.
+    pub outbound: Option<RingView>,
+    /// Monitor-page readings.
+    pub monitor: MonitorView,
+    /// Interrupts taken for the channel.
+    pub interrupts: u64,
+    /// Signals sent to the host.
+    pub events: u64,
+    /// Interrupts taken because the inbound ring was full.
+    pub intr_in_full: u64,
+    /// Interrupts taken because the outbound ring became empty.
+    pub intr_out_empty: u64,
+    /// Times a write first found the outbound ring full.
+    pub out_full_first: u64,
+    /// Writes that found the outbound ring full.
+    pub out_full_total: u64,
+}
+
+impl ChannelView {
+    /// A freshly offered, closed channel aimed at `target_cpu`.
+    pub const fn closed(target_cpu: u32) -> ChannelView {
+        ChannelView {
+            state: ChannelState::Offer,
+            target_cpu,
+            subchannel_index: 0,
+            inbound: None,
+            outbound: None,
+            monitor: MonitorView {
+                server_pending: 0,
+                client_pending: 0,
+                server_latency: 0,
+                client_latency: 0,
+                server_conn_id: 0,
+                client_conn_id: 0,
+            },
+            interrupts: 0,
+            events: 0,
+            intr_in_full: 0,
+            intr_out_empty: 0,
+            out_full_first: 0,
+            out_full_total: 0,
+        }
+    }
+}
+
+/// Why an attribute could not be shown or stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrError {
+    /// The attribute reads a ring and the channel has none (closed): `-EINVAL`.
+    NoRing,
+    /// The name is not an attribute of this kind: `-EIO`, as the C driver
+    /// answers for a missing show or store.
+    Unknown,
+    /// The output buffer is too small: `-EFBIG`.
+    NoRoom,
+    /// A written value does not parse: `-EINVAL`.
+    BadValue,
+    /// The channel is not open, so it cannot be retargeted: `-EIO`.
+    NotOpen,
+}
+
+/// The attributes of a device directory, in the C driver's order and names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DevAttr {
+    /// `id`: the primary channel's relid.
+    Id,
+    /// `state`: the primary channel's [`ChannelState`].
+    State,
+    /// `monitor_id`.
+    MonitorId,
+    /// `class_id`: `{guid}`.
+    ClassId,
+    /// `device_id`: `{guid}` of the instance.
+    DeviceId,
+    /// `modalias`.
+    Modalias,
+    /// `numa_node` (only in kernels with NUMA, as in the C driver).
+    NumaNode,
+    /// `server_monitor_pending`.
+    ServerMonitorPending,
+    /// `client_monitor_pending`.
+    ClientMonitorPending,
+    /// `server_monitor_latency`.
+    ServerMonitorLatency,
+    /// `client_monitor_latency`.
+    ClientMonitorLatency,
+    /// `server_monitor_conn_id`.
+    ServerMonitorConnId,
+    /// `client_monitor_conn_id`.
+    ClientMonitorConnId,
+    /// `out_intr_mask`.
+    OutIntrMask,
+    /// `out_read_index`.
+    OutReadIndex,
+    /// `out_write_index`.
+    OutWriteIndex,
+    /// `out_read_bytes_avail`.
+    OutReadBytesAvail,
+    /// `out_write_bytes_avail`.
+    OutWriteBytesAvail,
+    /// `in_intr_mask`.
+    InIntrMask,
+    /// `in_read_index`.
+    InReadIndex,
+    /// `in_write_index`.
+    InWriteIndex,
+    /// `in_read_bytes_avail`.
+    InReadBytesAvail,
+    /// `in_write_bytes_avail`.
+    InWriteBytesAvail,
+    /// `channel_vp_mapping`: `relid:cpu` per channel.
+    ChannelVpMapping,
+    /// `vendor`.
+    Vendor,
+    /// `device`.
+    Device,
+}
+
+/// Every device attribute with its sysfs name, in the C driver's order.
+pub const DEV_ATTRS: [(DevAttr, &str); 26] = [
+    (DevAttr::Id, "id"),
+    (DevAttr::State, "state"),
+    (DevAttr::MonitorId, "monitor_id"),
+    (DevAttr::ClassId, "class_id"),
+    (DevAttr::DeviceId, "device_id"),
+    (DevAttr::Modalias, "modalias"),
+    (DevAttr::NumaNode, "numa_node"),
+    (DevAttr::ServerMonitorPending, "server_monitor_pending"),
+    (DevAttr::ClientMonitorPending, "client_monitor_pending"),
+    (DevAttr::ServerMonitorLatency, "server_monitor_latency"),
+    (DevAttr::ClientMonitorLatency, "client_monitor_latency"),
+    (DevAttr::ServerMonitorConnId, "server_monitor_conn_id"),
+    (DevAttr::ClientMonitorConnId, "client_monitor_conn_id"),
+    (DevAttr::OutIntrMask, "out_intr_mask"),
+    (DevAttr::OutReadIndex, "out_read_index"),
+    (DevAttr::OutWriteIndex, "out_write_index"),
+    (DevAttr::OutReadBytesAvail, "out_read_bytes_avail"),
+    (DevAttr::OutWriteBytesAvail, "out_write_bytes_avail"),
+    (DevAttr::InIntrMask, "in_intr_mask"),
+    (DevAttr::InReadIndex, "in_read_index"),
+    (DevAttr::InWriteIndex, "in_write_index"),
+    (DevAttr::InReadBytesAvail, "in_read_bytes_avail"),
+    (DevAttr::InWriteBytesAvail, "in_write_bytes_avail"),
+    (DevAttr::ChannelVpMapping, "channel_vp_mapping"),
+    (DevAttr::Vendor, "vendor"),
+    (DevAttr::Device, "device"),
+];
+
+impl DevAttr {
+    /// The attribute with this sysfs name.
+    pub fn from_name(name: &str) -> Option<DevAttr> {
+        DEV_ATTRS.iter().find(|(_, n)| *n == name).map(|(a, _)| *a)
+    }
+
+    /// Whether the attribute exists only for channels with a monitor id
+    /// (the C driver hides these otherwise).
+    pub fn needs_monitor(self) -> bool {
+        matches!(
+            self,
+            DevAttr::MonitorId
+                | DevAttr::ServerMonitorPending
+                | DevAttr::ClientMonitorPending
+                | DevAttr::ServerMonitorLatency
+                | DevAttr::ClientMonitorLatency
+                | DevAttr::ServerMonitorConnId
+                | DevAttr::ClientMonitorConnId
+        )
+    }
+}
+
+/// The attributes of a `channels/<relid>/` directory, with the C driver's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChanAttr {
+    /// `out_mask`: the outbound ring's interrupt mask.
+    OutMask,
+    /// `in_mask`: the inbound ring's interrupt mask.
+    InMask,
+    /// `read_avail`: bytes to read in the inbound ring.
+    ReadAvail,
+    /// `write_avail`: room in the outbound ring.
+    WriteAvail,
+    /// `cpu`: the target CPU (writable on open channels).
+    Cpu,
+    /// `pending`: the guest monitor page's pending bit.
+    Pending,
+    /// `latency`: the guest monitor page's latency.
+    Latency,
+    /// `interrupts`.
+    Interrupts,
+    /// `events`.
+    Events,
+    /// `intr_in_full`.
+    IntrInFull,
+    /// `intr_out_empty`.
+    IntrOutEmpty,
+    /// `out_full_first`.
+    OutFullFirst,
+    /// `out_full_total`.
+    OutFullTotal,
+    /// `monitor_id`.
+    MonitorId,
+    /// `subchannel_id`.
+    SubchannelId,
+}
+
+/// Every channel attribute with its sysfs name, in the C driver's order.
+pub const CHAN_ATTRS: [(ChanAttr, &str); 15] = [
+    (ChanAttr::OutMask, "out_mask"),
+    (ChanAttr::InMask, "in_mask"),
+    (ChanAttr::ReadAvail, "read_avail"),
+    (ChanAttr::WriteAvail, "write_avail"),
+    (ChanAttr::Cpu, "cpu"),
+    (ChanAttr::Pending, "pending"),
+    (ChanAttr::Latency, "latency"),
+    (ChanAttr::Interrupts, "interrupts"),
+    (ChanAttr::Events, "events"),
+    (ChanAttr::IntrInFull, "intr_in_full"),
+    (ChanAttr::IntrOutEmpty, "intr_out_empty"),
+    (ChanAttr::OutFullFirst, "out_full_first"),
+    (ChanAttr::OutFullTotal, "out_full_total"),
+    (ChanAttr::MonitorId, "monitor_id"),
+    (ChanAttr::SubchannelId, "subchannel_id"),
+];
+
+impl ChanAttr {
+    /// The attribute with this sysfs name.
+    pub fn from_name(name: &str) -> Option<ChanAttr> {
+        CHAN_ATTRS.iter().find(|(_, n)| *n == name).map(|(a, _)| *a)
+    }
+
+    /// Whether the attribute exists only for channels with a monitor id.
+    pub fn needs_monitor(self) -> bool {
+        matches!(
+            self,
+            ChanAttr::Pending | ChanAttr::Latency | ChanAttr::MonitorId
+        )
+    }
+}
+
+/// A `core::fmt::Write` into a byte slice that fails instead of truncating.
+struct SliceWriter<'a> {
+    out: &'a mut [u8],
+    len: usize,
+}
+
+impl Write for SliceWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
+        let dest = self.out.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dest.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+fn emit(out: &mut [u8], args: fmt::Arguments<'_>) -> Result<usize, AttrError> {
+    let mut w = SliceWriter { out, len: 0 };
+    w.write_fmt(args).map_err(|_| AttrError::NoRoom)?;
+    Ok(w.len)
+}
+
+/// Writes `vmbus:` and the class GUID's 16 wire bytes in lower-case hex
+/// (the C driver's `%*phN` of the GUID), without a newline.
+pub fn modalias(class: &Guid, out: &mut [u8; MODALIAS_LEN]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out[..6].copy_from_slice(b"vmbus:");
+    for (i, &byte) in class.bytes.iter().enumerate() {
+        // PANIC: i < 16, so 6 + 2 * i + 1 < 38 = MODALIAS_LEN.
+        out[6 + 2 * i] = HEX[usize::from(byte >> 4)];
+        out[6 + 2 * i + 1] = HEX[usize::from(byte & 0xf)];
+    }
+}
+
+fn emit_modalias(class: &Guid, out: &mut [u8]) -> Result<usize, AttrError> {
+    let mut text = [0u8; MODALIAS_LEN];
+    modalias(class, &mut text);
+    let dest = out.get_mut(..MODALIAS_LEN + 1).ok_or(AttrError::NoRoom)?;
+    dest[..MODALIAS_LEN].copy_from_slice(&text);
+    dest[MODALIAS_LEN] = b'\n';
+    Ok(MODALIAS_LEN + 1)
+}
+
+fn ring<T>(
+    ring: Option<RingView>,
+    out: &mut [u8],
+    pick: impl Fn(&RingView) -> T,
+) -> Result<usize, AttrError>
+where
+    T: fmt::Display,
+{
+    let ring = ring.ok_or(AttrError::NoRing)?;
+    emit(out, format_args!("{}\n", pick(&ring)))
+}
+
+/// Writes a device attribute's value, newline included, into `out` and
+/// returns its length. `numa_node` is the target CPU's node, which only the
+/// kernel knows. The channel list is the primary channel alone until
+/// sub-channels exist.
+pub fn show_dev_attr(
+    attr: DevAttr,
+    offer: &OfferFacts,
+    chan: &ChannelView,
+    numa_node: i32,
+    out: &mut [u8],
+) -> Result<usize, AttrError> {
+    let m = &chan.monitor;
+    // The C driver prints the 32-bit ring fields and the monitor id with %d.
+    let signed = |v: u32| v as i32;
+    match attr {
+        DevAttr::Id => emit(out, format_args!("{}\n", signed(offer.relid))),
+        DevAttr::State => emit(out, format_args!("{}\n", chan.state as i32)),
+        DevAttr::MonitorId => emit(out, format_args!("{}\n", offer.monitor_id.unwrap_or(0))),
+        DevAttr::ClassId => emit(out, format_args!("{{{}}}\n", offer.class)),
+        DevAttr::DeviceId => emit(out, format_args!("{{{}}}\n", offer.instance)),
+        DevAttr::Modalias => emit_modalias(&offer.class, out),
+        DevAttr::NumaNode => emit(out, format_args!("{}\n", numa_node)),
+        DevAttr::ServerMonitorPending => emit(out, format_args!("{}\n", signed(m.server_pending))),
+        DevAttr::ClientMonitorPending => emit(out, format_args!("{}\n", signed(m.client_pending))),
+        DevAttr::ServerMonitorLatency => emit(out, format_args!("{}\n", signed(m.server_latency))),
+        DevAttr::ClientMonitorLatency => emit(out, format_args!("{}\n", signed(m.client_latency))),
+        DevAttr::ServerMonitorConnId => emit(out, format_args!("{}\n", signed(m.server_conn_id))),
+        DevAttr::ClientMonitorConnId => emit(out, format_args!("{}\n", signed(m.client_conn_id))),
+        DevAttr::OutIntrMask => ring(chan.outbound, out, |r| signed(r.interrupt_mask)),
+        DevAttr::OutReadIndex => ring(chan.outbound, out, |r| signed(r.read_index)),
+        DevAttr::OutWriteIndex => ring(chan.outbound, out, |r| signed(r.write_index)),
+        DevAttr::OutReadBytesAvail => ring(chan.outbound, out, |r| signed(r.bytes_to_read)),
+        DevAttr::OutWriteBytesAvail => ring(chan.outbound, out, |r| signed(r.bytes_to_write)),
+        DevAttr::InIntrMask => ring(chan.inbound, out, |r| signed(r.interrupt_mask)),
+        DevAttr::InReadIndex => ring(chan.inbound, out, |r| signed(r.read_index)),
+        DevAttr::InWriteIndex => ring(chan.inbound, out, |r| signed(r.write_index)),
+        DevAttr::InReadBytesAvail => ring(chan.inbound, out, |r| signed(r.bytes_to_read)),
+        DevAttr::InWriteBytesAvail => ring(chan.inbound, out, |r| signed(r.bytes_to_write)),
+        DevAttr::ChannelVpMapping => {
+            emit(out, format_args!("{}:{}\n", offer.relid, chan.target_cpu))
+        }
+        DevAttr::Vendor => emit(out, format_args!("0x{:x}\n", VENDOR_MICROSOFT)),
+        DevAttr::Device => emit(out, format_args!("0x{:x}\n", dev_type(&offer.class))),
+    }
+}
+
+/// Writes a channel attribute's value, newline included, into `out`.
+pub fn show_chan_attr(
+    attr: ChanAttr,
+    offer: &OfferFacts,
+    chan: &ChannelView,
+    out: &mut [u8],
+) -> Result<usize, AttrError> {
+    match attr {
+        ChanAttr::OutMask => ring(chan.outbound, out, |r| r.interrupt_mask),
+        ChanAttr::InMask => ring(chan.inbound, out, |r| r.interrupt_mask),
+        ChanAttr::ReadAvail => ring(chan.inbound, out, |r| r.bytes_to_read),
+        ChanAttr::WriteAvail => ring(chan.outbound, out, |r| r.bytes_to_write),
+        ChanAttr::Cpu => emit(out, format_args!("{}\n", chan.target_cpu)),
+        ChanAttr::Pending => emit(
+            out,
+            format_args!("{}\n", chan.monitor.client_pending as i32),
+        ),
+        ChanAttr::Latency => emit(
+            out,
+            format_args!("{}\n", chan.monitor.client_latency as i32),
+        ),
+        ChanAttr::Interrupts => emit(out, format_args!("{}\n", chan.interrupts)),
+        ChanAttr::Events => emit(out, format_args!("{}\n", chan.events)),
+        ChanAttr::IntrInFull => emit(out, format_args!("{}\n", chan.intr_in_full)),
+        ChanAttr::IntrOutEmpty => emit(out, format_args!("{}\n", chan.intr_out_empty)),
+        ChanAttr::OutFullFirst => emit(out, format_args!("{}\n", chan.out_full_first)),
+        ChanAttr::OutFullTotal => emit(out, format_args!("{}\n", chan.out_full_total)),
+        ChanAttr::MonitorId => emit(out, format_args!("{}\n", offer.monitor_id.unwrap_or(0))),
+        ChanAttr::SubchannelId => emit(out, format_args!("{}\n", chan.subchannel_index)),
+    }
+}
+
+/// Checks a write to a channel attribute. Only `cpu` is writable, and only
+/// on an open channel: retargeting needs the host's consent, which later
+/// work asks for. On success returns the CPU number written.
+pub fn store_chan_attr(attr: ChanAttr, chan: &ChannelView, input: &[u8]) -> Result<u32, AttrError> {
+    if attr != ChanAttr::Cpu {
+        return Err(AttrError::Unknown);
+    }
+    let text = core::str::from_utf8(input).map_err(|_| AttrError::BadValue)?;
+    let cpu = parse_u32(text.trim()).ok_or(AttrError::BadValue)?;
+    if chan.state != ChannelState::Opened {
+        return Err(AttrError::NotOpen);
+    }
+    Ok(cpu)
+}
+
+/// A command written to the test builds' debugfs control.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Create a device from these offer facts.
+    Add(OfferFacts),
+    /// Remove the device with this instance GUID (as a host's rescind
+    /// would, without telling its driver first).
+    Remove(Guid),
+    /// Tell the bound driver that the host rescinded the device, then
+    /// remove it.
+    Rescind(Guid),
+}
+
+/// Why a control command was refused. Every one maps to `-EINVAL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandError {
+    /// Not UTF-8, empty, or an unknown verb.
+    Verb,
+    /// A `key=value` with a key the verb does not take, or a key given twice.
+    Key,
+    /// A value that does not parse or is out of range.
+    Value,
+    /// A key the verb needs is missing.
+    Missing,
+    /// Arguments left over.
+    Extra,
+}
+
+fn parse_u32(text: &str) -> Option<u32> {
+    let (digits, radix) = match text.strip_prefix("0x") {
+        Some(hex) => (hex, 16),
+        None => (text, 10),
+    };
+    if digits.is_empty() || digits.starts_with('+') {
+        return None;
+    }
+    u32::from_str_radix(digits, radix).ok()
+}
+
+fn parse_guid(text: &str) -> Option<Guid> {
+    let inner = match text.strip_prefix('{') {
+        Some(rest) => rest.strip_suffix('}')?,
+        None => text,
+    };
+    Guid::parse(inner).ok()
+}
+
+impl Command {
+    /// Parses one command. Syntax (whitespace-separated, one command per
+    /// write, a trailing newline allowed; GUIDs with or without braces;
+    /// numbers decimal or `0x` hex):
+    ///
+    /// ```text
+    /// add class=<guid> instance=<guid> relid=<n> [monitor=<n>] [cpu=<n>]
+    /// remove <instance-guid>
+    /// rescind <instance-guid>
+    /// ```
+    ///
+    /// `relid` must be below [`MAX_RELID`], `monitor` below
+    /// [`MAX_MONITOR_ID`] (omitted: the host allocated no monitor id);
+    /// `cpu` defaults to 0. Whether the CPU exists is the kernel's to check.
+    pub fn parse(input: &[u8]) -> Result<Command, CommandError> {
+        let text = core::str::from_utf8(input).map_err(|_| CommandError::Verb)?;
+        let mut words = text.split_ascii_whitespace();
+        match words.next() {
+            Some("add") => Self::parse_add(words),
+            Some(verb @ ("remove" | "rescind")) => {
+                let guid = words.next().ok_or(CommandError::Missing)?;
+                let guid = parse_guid(guid).ok_or(CommandError::Value)?;
+                if words.next().is_some() {
+                    return Err(CommandError::Extra);
+                }
+                Ok(if verb == "remove" {
+                    Command::Remove(guid)
+                } else {
+                    Command::Rescind(guid)
+                })
+            }
+            _ => Err(CommandError::Verb),
+        }
+    }
+
+    fn parse_add<'a>(words: impl Iterator<Item = &'a str>) -> Result<Command, CommandError> {
+        let (mut class, mut instance, mut relid, mut monitor, mut cpu) =
+            (None, None, None, None, None);
+        for word in words {
+            let (key, value) = word.split_once('=').ok_or(CommandError::Key)?;
+            let slot_taken = match key {
+                "class" => class
+                    .replace(parse_guid(value).ok_or(CommandError::Value)?)
+                    .is_some(),
+                "instance" => instance
+                    .replace(parse_guid(value).ok_or(CommandError::Value)?)
+                    .is_some(),
+                "relid" => {
+                    let v = parse_u32(value)
+                        .filter(|&v| v < MAX_RELID)
+                        .ok_or(CommandError::Value)?;
+                    relid.replace(v).is_some()
+                }
+                "monitor" => {
+                    let v = parse_u32(value)
+                        .and_then(|v| u8::try_from(v).ok())
+                        .filter(|&v| v < MAX_MONITOR_ID)
+                        .ok_or(CommandError::Value)?;
+                    monitor.replace(v).is_some()
+                }
+                "cpu" => cpu
+                    .replace(parse_u32(value).ok_or(CommandError::Value)?)
+                    .is_some(),
+                _ => return Err(CommandError::Key),
+            };
+            if slot_taken {
+                return Err(CommandError::Key);
+            }
+        }
+        Ok(Command::Add(OfferFacts {
+            class: class.ok_or(CommandError::Missing)?,
+            instance: instance.ok_or(CommandError::Missing)?,
+            relid: relid.ok_or(CommandError::Missing)?,
+            monitor_id: monitor,
+            target_cpu: cpu.unwrap_or(0),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::guid::class;
+    use super::*;
+
+    const INSTANCE: &str = "12345678-9abc-def0-1122-334455667788";
+
+    fn facts() -> OfferFacts {
+        OfferFacts {
+            class: class::NETWORK,
+            instance: Guid::parse(INSTANCE).unwrap(),
+            relid: 14,
+            monitor_id: Some(3),
+            target_cpu: 1,
+        }
+    }
+
+    fn show(attr: DevAttr, chan: &ChannelView) -> Result<std::string::String, AttrError> {
+        let mut buf = [0u8; 4096];
+        let n = show_dev_attr(attr, &facts(), chan, 0, &mut buf)?;
+        Ok(std::string::String::from_utf8(buf[..n].to_vec()).unwrap())
+    }
+
+    extern crate std;
+
+    #[test]
+    fn modalias_is_vmbus_and_wire_bytes_in_hex() {
+        let mut out = [0u8; MODALIAS_LEN];
+        modalias(&class::NETWORK, &mut out);
+        assert_eq!(&out, b"vmbus:635161f83edfc546913ff2d2f965ed0e");
+        let chan = ChannelView::closed(1);
+        assert_eq!(
+            show(DevAttr::Modalias, &chan).unwrap(),
+            "vmbus:635161f83edfc546913ff2d2f965ed0e\n"
+        );
+    }
+
+    #[test]
+    fn guid_attributes_are_braced_lower_case() {
+        let chan = ChannelView::closed(1);
+        assert_eq!(
+            show(DevAttr::ClassId, &chan).unwrap(),
+            "{f8615163-df3e-46c5-913f-f2d2f965ed0e}\n"
+        );
+        assert_eq!(
+            show(DevAttr::DeviceId, &chan).unwrap(),
+            "{12345678-9abc-def0-1122-334455667788}\n"
+        );
+    }
+
+    #[test]
+    fn numeric_attributes_of_a_closed_channel() {
+        let chan = ChannelView::closed(1);
+        assert_eq!(show(DevAttr::Id, &chan).unwrap(), "14\n");
+        assert_eq!(show(DevAttr::State, &chan).unwrap(), "0\n");
+        assert_eq!(show(DevAttr::MonitorId, &chan).unwrap(), "3\n");
+        assert_eq!(show(DevAttr::Vendor, &chan).unwrap(), "0x1414\n");
+        assert_eq!(show(DevAttr::Device, &chan).unwrap(), "0x3\n");
+        assert_eq!(show(DevAttr::ChannelVpMapping, &chan).unwrap(), "14:1\n");
+        assert_eq!(show(DevAttr::ServerMonitorPending, &chan).unwrap(), "0\n");
+        assert_eq!(show(DevAttr::InReadIndex, &chan), Err(AttrError::NoRing));
+        assert_eq!(
+            show(DevAttr::OutWriteBytesAvail, &chan),
+            Err(AttrError::NoRing)
+        );
+    }
+
+    #[test]
+    fn ring_attributes_of_an_open_channel() {
+        let mut chan = ChannelView::closed(0);
+        chan.state = ChannelState::Opened;
+        chan.inbound = Some(RingView {
+            interrupt_mask: 1,
+            read_index: 8,
+            write_index: 16,
+            bytes_to_read: 8,
+            bytes_to_write: 4080,
+        });
+        chan.outbound = Some(RingView {
+            interrupt_mask: 0,
+            read_index: 0,
+            write_index: 0,
+            bytes_to_read: 0,
+            bytes_to_write: 4088,
+        });
+        assert_eq!(show(DevAttr::InIntrMask, &chan).unwrap(), "1\n");
+        assert_eq!(show(DevAttr::InWriteIndex, &chan).unwrap(), "16\n");
+        assert_eq!(show(DevAttr::OutWriteBytesAvail, &chan).unwrap(), "4088\n");
+        let mut buf = [0u8; 32];
+        let n = show_chan_attr(ChanAttr::ReadAvail, &facts(), &chan, &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"8\n");
+        assert_eq!(store_chan_attr(ChanAttr::Cpu, &chan, b"1\n"), Ok(1));
+    }
+
+    #[test]
+    fn channel_attributes_of_a_closed_channel() {
+        let chan = ChannelView::closed(1);
+        let mut buf = [0u8; 32];
+        for (attr, name) in CHAN_ATTRS {
+            let r = show_chan_attr(attr, &facts(), &chan, &mut buf);
+            match name {
+                "out_mask" | "in_mask" | "read_avail" | "write_avail" => {
+                    assert_eq!(r, Err(AttrError::NoRing))
+                }
+                "cpu" => assert_eq!(&buf[..r.unwrap()], b"1\n"),
+                "monitor_id" => assert_eq!(&buf[..r.unwrap()], b"3\n"),
+                _ => assert_eq!(&buf[..r.unwrap()], b"0\n", "{name}"),
+            }
+        }
+        assert_eq!(
+            store_chan_attr(ChanAttr::Cpu, &chan, b"0\n"),
+            Err(AttrError::NotOpen)
+        );
+        assert_eq!(
+            store_chan_attr(ChanAttr::Cpu, &chan, b"x\n"),
+            Err(AttrError::BadValue)
+        );
+        assert_eq!(
+            store_chan_attr(ChanAttr::Events, &chan, b"0\n"),
+            Err(AttrError::Unknown)
+        );
+    }
+
+    #[test]
+    fn small_buffer_is_an_error_not_a_panic() {
+        let chan = ChannelView::closed(1);
+        for (attr, _) in DEV_ATTRS {
+            let mut buf = [0u8; 1];
+            let r = show_dev_attr(attr, &facts(), &chan, 0, &mut buf);
+            assert!(
+                matches!(r, Err(AttrError::NoRoom) | Err(AttrError::NoRing)),
+                "{attr:?}: {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn attribute_names_are_the_c_drivers() {
+        assert_eq!(
+            DevAttr::from_name("in_write_bytes_avail"),
+            Some(DevAttr::InWriteBytesAvail)
+        );
+        assert_eq!(
+            DevAttr::from_name("channel_vp_mapping"),
+            Some(DevAttr::ChannelVpMapping)
+        );
+        assert_eq!(DevAttr::from_name("nope"), None);
+        assert_eq!(
+            ChanAttr::from_name("subchannel_id"),
+            Some(ChanAttr::SubchannelId)
+        );
+        assert!(DevAttr::ClientMonitorConnId.needs_monitor());
+        assert!(!DevAttr::Id.needs_monitor());
+        assert!(ChanAttr::Latency.needs_monitor());
+    }
+
+    #[test]
+    fn device_ids_follow_the_c_table() {
+        assert_eq!(dev_type(&class::IDE), 0);
+        assert_eq!(dev_type(&class::SCSI), 1);
+        assert_eq!(dev_type(&class::NETWORK), 3);
+        assert_eq!(dev_type(&class::KEYBOARD), 7);
+        assert_eq!(dev_type(&class::MOUSE), 8);
+        assert_eq!(dev_type(&class::KVP), 9);
+        assert_eq!(dev_type(&class::TIMESYNC), 10);
+        assert_eq!(dev_type(&class::HEARTBEAT), 11);
+        assert_eq!(dev_type(&class::SHUTDOWN), 12);
+        assert_eq!(
+            dev_type(&Guid::parse("525074dc-8985-46e2-8057-a307dc18a502").unwrap()),
+            15
+        );
+        assert_eq!(dev_type(&Guid::parse(INSTANCE).unwrap()), DEV_TYPE_UNKNOWN);
+    }
+
+    #[test]
+    fn add_command_parses_with_defaults() {
+        let cmd = Command::parse(
+            b"add class={f8615163-df3e-46c5-913f-f2d2f965ed0e} instance=12345678-9abc-def0-1122-334455667788 relid=14 monitor=3 cpu=1\n",
+        );
+        assert_eq!(cmd, Ok(Command::Add(facts())));
+        let cmd = Command::parse(b"add relid=0x10 instance=12345678-9abc-def0-1122-334455667788 class=f8615163-df3e-46c5-913f-f2d2f965ed0e");
+        let Ok(Command::Add(f)) = cmd else {
+            panic!("{cmd:?}")
+        };
+        assert_eq!((f.relid, f.monitor_id, f.target_cpu), (16, None, 0));
+    }
+
+    #[test]
+    fn remove_and_rescind_parse() {
+        let g = Guid::parse(INSTANCE).unwrap();
+        assert_eq!(
+            Command::parse(b"remove 12345678-9abc-def0-1122-334455667788\n"),
+            Ok(Command::Remove(g))
+        );
+        assert_eq!(
+            Command::parse(b"rescind {12345678-9ABC-def0-1122-334455667788}"),
+            Ok(Command::Rescind(g))
+        );
+    }
+
+    #[test]
+    fn bad_commands_are_refused() {
+        let class = "class=f8615163-df3e-46c5-913f-f2d2f965ed0e";
+        let inst = "instance=12345678-9abc-def0-1122-334455667788";
+        let cases: &[(&[u8], CommandError)] = &[
+            (b"", CommandError::Verb),
+            (b"\n", CommandError::Verb),
+            (b"frobnicate", CommandError::Verb),
+            (b"\xff\xfe", CommandError::Verb),
+            (b"remove", CommandError::Missing),
+            (b"remove not-a-guid", CommandError::Value),
+            (
+                b"remove 12345678-9abc-def0-1122-334455667788 extra",
+                CommandError::Extra,
+            ),
+        ];
+        for (input, err) in cases {
+            assert_eq!(Command::parse(input), Err(*err), "{:?}", input);
+        }
+        let add = |rest: &str| Command::parse(std::format!("add {class} {inst} {rest}").as_bytes());
+        assert_eq!(add("relid=2048"), Err(CommandError::Value));
+        assert_eq!(add("relid=-1"), Err(CommandError::Value));
+        assert_eq!(add("relid=+1"), Err(CommandError::Value));
+        assert_eq!(add("relid=99999999999"), Err(CommandError::Value));
+        assert_eq!(add("relid=1 monitor=128"), Err(CommandError::Value));
+        assert_eq!(add("relid=1 monitor=300"), Err(CommandError::Value));
+        assert_eq!(add("relid=1 relid=2"), Err(CommandError::Key));
+        assert_eq!(add("relid=1 colour=blue"), Err(CommandError::Key));
+        assert_eq!(add("relid=1 bare"), Err(CommandError::Key));
+        assert_eq!(add("relid=1 cpu=x"), Err(CommandError::Value));
+        assert_eq!(add(""), Err(CommandError::Missing));
+        assert_eq!(
+            Command::parse(std::format!("add {class} relid=1").as_bytes()),
+            Err(CommandError::Missing)
+        );
+        assert!(add("relid=2047 monitor=127 cpu=0").is_ok());
+    }
+
+    #[test]
+    fn parse_survives_every_prefix_of_a_command() {
+        let full = b"add class={f8615163-df3e-46c5-913f-f2d2f965ed0e} instance=12345678-9abc-def0-1122-334455667788 relid=14 monitor=3 cpu=1";
+        for end in 0..=full.len() {
+            let _ = Command::parse(&full[..end]);
+        }
+    }
+}
