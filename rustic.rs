@@ -20,6 +20,22 @@ mod vmbus_bus;
 #[path = "rust/test_ctl.rs"]
 mod test_ctl;
 
+#[path = "rust/hv.rs"]
+mod hv_glue;
+
+/// The hypervisor interface and its backends.
+#[path = "vmbus/hv.rs"]
+mod hv;
+
+/// The guest's VMBus connection.
+#[path = "vmbus/connection.rs"]
+mod connection;
+
+/// Test builds: the simulated hypervisor and VMBus host.
+#[cfg(rustic_test_build)]
+#[path = "vmbus/sim/mod.rs"]
+mod sim;
+
 /// The `vmbus` bus: bus_type, devices, drivers.
 #[path = "vmbus/bus.rs"]
 mod bus;
@@ -56,14 +72,24 @@ module! {
 }
 
 struct Rustic {
+    // Dropped first: removes the offered devices and unloads the connection.
+    _vmbus: Option<connection::Vmbus>,
     _bus: bus::Bus,
 }
 
 impl kernel::Module for Rustic {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let bus = bus::Bus::new()?;
+        #[cfg(rustic_test_build)]
+        for (name, value) in sim::host::COUNTERS {
+            bus.counter(name, value);
+        }
+        let vmbus = connection::Vmbus::start(bus.devices())?;
         pr_info!("RustIC {} loaded\n", kernel_glue::version());
-        Ok(Rustic { _bus: bus })
+        Ok(Rustic {
+            _vmbus: vmbus,
+            _bus: bus,
+        })
     }
 }
 

@@ -83,4 +83,30 @@ void rustic_test_ctl_counter(const char *name, u64 *value);
 /* Removes the directory, waiting for writers in progress. */
 void rustic_test_ctl_remove(void);
 
+/* --- the hypervisor interrupt, all backends (rust/hv.c) --- */
+
+/* Runs @dpc(@data) in a work item on the CPU of each rustic_hv_isr(). */
+void rustic_hv_isr_register(void (*dpc)(const void *data), const void *data);
+/* Call after the interrupt source stopped; waits for the work to finish. */
+void rustic_hv_isr_unregister(void);
+/* The VMBus interrupt handler: hard-IRQ context, queues the work. */
+void rustic_hv_isr(void);
+u32 rustic_this_cpu(void);
+/* A monotonic clock in milliseconds (jiffies based). */
+u64 rustic_now_ms(void);
+void rustic_msleep(u32 ms);
+
+/* --- test builds only: the simulated hypervisor (rust/sim_hv.c) --- */
+
+bool rustic_sim_enabled(void);
+const char *rustic_sim_versions(void);
+const char *rustic_sim_devices(void);
+/* A zeroed page, or NULL. */
+void *rustic_page_alloc(void);
+void rustic_page_free(void *page);
+/* Interrupts @cpu asynchronously (coalesced while one is queued). */
+int rustic_sim_raise(u32 cpu);
+/* No simulated interrupt is queued or running. */
+bool rustic_sim_irq_idle(void);
+
 #endif

@@ -84,8 +84,17 @@ impl Devices {
         Ok(())
     }
 
+    /// Removes the device of primary channel `relid`, calling its driver's
+    /// rescind first.
+    pub(crate) fn remove_relid(&self, relid: u32) -> Result {
+        let device = self.table.lock().remove(&relid).ok_or(ENOENT)?;
+        device.rescind();
+        drop(device);
+        Ok(())
+    }
+
     /// Removes every device.
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         let mut table = self.table.lock();
         loop {
             let Some(relid) = table.keys().next().copied() else {
@@ -142,6 +151,21 @@ impl Bus {
             devices,
             _bus: bus,
         })
+    }
+}
+
+impl Bus {
+    /// The devices, for the connection to add offers to.
+    pub(crate) fn devices(&self) -> Arc<Devices> {
+        self.devices.clone()
+    }
+
+    /// Test builds: adds a read-only debugfs counter next to the control.
+    #[cfg(rustic_test_build)]
+    pub(crate) fn counter(&self, name: &'static kernel::str::CStr, value: &'static core::sync::atomic::AtomicU64) {
+        if let Some(control) = &self.control {
+            control.counter(name, value);
+        }
     }
 }
 

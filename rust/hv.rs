@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Safe wrappers over `rust/hv.c` (the VMBus interrupt and its work item,
+//! time) and, in test builds, `rust/sim_hv.c` (the simulated hypervisor's
+//! parameters, page and interrupt).
+
+use super::bindings;
+use core::marker::PhantomData;
+use kernel::ffi::c_void;
+use kernel::sync::Arc;
+use kernel::types::ForeignOwnable;
+
+/// What the VMBus interrupt's work item runs (process context).
+pub(crate) trait Dpc: Send + Sync + 'static {
+    /// Reads and handles the messages waiting in the SynIC message slot.
+    fn run(&self);
+}
+
+/// The registered interrupt work. Only one may exist at a time.
+///
+/// # Invariants
+///
+/// `data` is `Arc::<T>::into_foreign` of the handler given to C, which
+/// keeps it until `drop` unregisters.
+pub(crate) struct IsrRegistration<T: Dpc> {
+    data: *const c_void,
+    _handler: PhantomData<T>,
+}
+
+// SAFETY: `data` stands for an `Arc<T>` with `T: Send + Sync`.
+unsafe impl<T: Dpc> Send for IsrRegistration<T> {}
+// SAFETY: no method uses `data` through `&self`.
+unsafe impl<T: Dpc> Sync for IsrRegistration<T> {}
+
+impl<T: Dpc> IsrRegistration<T> {
+    /// Makes each VMBus interrupt run `handler.run()` in a work item on the
+    /// interrupted CPU.
+    pub(crate) fn new(handler: Arc<T>) -> Self {
+        let data = handler.into_foreign();
+        // SAFETY: `data` stays valid until `drop` unregisters, and `run_cb`
+        // matches it.
+        unsafe { bindings::rustic_hv_isr_register(Some(Self::run_cb), data) };
+        // INVARIANT: registered just now with `data`.
+        IsrRegistration {
+            data,
+            _handler: PhantomData,
+        }
+    }
+
+    unsafe extern "C" fn run_cb(data: *const c_void) {
+        // SAFETY: C passes the `data` registered in `new`; `drop` waits for
+        // this call before letting it go.
+        let handler = unsafe { Arc::<T>::borrow(data) };
+        handler.run();
+    }
+}
+
+impl<T: Dpc> Drop for IsrRegistration<T> {
+    /// The owner stops the interrupt source first; this then waits for the
+    /// work item and releases the handler.
+    fn drop(&mut self) {
+        // SAFETY: registered (type invariant); after this C no longer uses
+        // `data`.
+        unsafe { bindings::rustic_hv_isr_unregister() };
+        // SAFETY: `data` came from `into_foreign` in `new`; no borrow is left.
+        drop(unsafe { Arc::<T>::from_foreign(self.data) });
+    }
+}
+
+/// A monotonic clock in milliseconds.
+pub(crate) fn now_ms() -> u64 {
+    // SAFETY: reads jiffies; no preconditions.
+    unsafe { bindings::rustic_now_ms() }
+}
+
+/// Sleeps for about `ms` milliseconds (process context only).
+pub(crate) fn msleep(ms: u32) {
+    // SAFETY: callers are in process context (the module's init and exit
+    // paths and work items).
+    unsafe { bindings::rustic_msleep(ms) }
+}
+
+/// Test builds: the simulated hypervisor's C side.
+#[cfg(rustic_test_build)]
+pub(crate) mod sim {
+    use super::bindings;
+    use super::super::vmbus_core::shared::SharedMem;
+    use core::ptr::NonNull;
+    use kernel::prelude::*;
+    use kernel::str::CStr;
+
+    /// Whether `simulate=1` was given.
+    pub(crate) fn enabled() -> bool {
+        // SAFETY: reads a module parameter.
+        unsafe { bindings::rustic_sim_enabled() }
+    }
+
+    /// The `sim_versions` parameter.
+    pub(crate) fn versions_param() -> &'static CStr {
+        // SAFETY: C returns a NUL-terminated parameter string (or a
+        // literal), which lives as long as the module; parameters are
+        // read-only (0444).
+        unsafe { CStr::from_char_ptr(bindings::rustic_sim_versions()) }
+    }
+
+    /// The `sim_devices` parameter.
+    pub(crate) fn devices_param() -> &'static CStr {
+        // SAFETY: as for `versions_param`.
+        unsafe { CStr::from_char_ptr(bindings::rustic_sim_devices()) }
+    }
+
+    /// Interrupts `cpu` asynchronously; coalesced while one is queued.
+    pub(crate) fn raise(cpu: u32) -> Result {
+        // SAFETY: no preconditions; C checks `cpu`.
+        kernel::error::to_result(unsafe { bindings::rustic_sim_raise(cpu) })
+    }
+
+    /// Whether no simulated interrupt is queued or running.
+    pub(crate) fn irq_idle() -> bool {
+        // SAFETY: reads an atomic.
+        unsafe { bindings::rustic_sim_irq_idle() }
+    }
+
+    /// One zeroed 4 KiB page, shared with the simulated host.
+    ///
+    /// # Invariants
+    ///
+    /// `ptr` is a page from `rustic_page_alloc`, freed on drop, and only
+    /// ever accessed through [`SharedMem`].
+    pub(crate) struct Page {
+        ptr: NonNull<u8>,
+    }
+
+    // SAFETY: the page is plain memory reached only through `SharedMem`,
+    // whose accesses are atomic or tolerated copies.
+    unsafe impl Send for Page {}
+    // SAFETY: as for `Send`.
+    unsafe impl Sync for Page {}
+
+    impl Page {
+        /// The page size.
+        pub(crate) const SIZE: usize = 4096;
+
+        /// Allocates a zeroed page.
+        pub(crate) fn new() -> Result<Self> {
+            // SAFETY: no preconditions.
+            let ptr = unsafe { bindings::rustic_page_alloc() };
+            // INVARIANT: a fresh page (or none).
+            Ok(Page {
+                ptr: NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?,
+            })
+        }
+
+        /// The page, as shared memory.
+        pub(crate) fn shared(&self) -> SharedMem<'_> {
+            // SAFETY: a page is 8-aligned and valid for `SIZE` bytes while
+            // `self` lives; nothing takes references into it (invariant).
+            // A page-aligned pointer cannot fail the alignment check.
+            unsafe { SharedMem::from_raw(self.ptr.as_ptr(), Self::SIZE) }
+                .unwrap_or_else(|_| SharedMem::from_slice(&mut []))
+        }
+    }
+
+    impl Drop for Page {
+        fn drop(&mut self) {
+            // SAFETY: allocated by `rustic_page_alloc` (invariant); no
+            // handle outlives `self`.
+            unsafe { bindings::rustic_page_free(self.ptr.as_ptr().cast()) }
+        }
+    }
+}
