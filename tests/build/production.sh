@@ -6,10 +6,11 @@ set -u
 cd "$(dirname "$0")/../.."
 ko=hv_rustic.ko
 echo "KTAP version 1"
-echo "1..2"
+echo "1..3"
 if [ ! -f "$ko" ]; then
   echo "not ok 1 production-module-has-no-test-control # no $ko"
   echo "not ok 2 production-module-has-the-bus # no $ko"
+  echo "not ok 3 production-module-has-no-simulator # no $ko"
   exit 0
 fi
 syms=$(nm "$ko" 2>/dev/null)
@@ -22,4 +23,9 @@ if printf '%s\n' "$syms" | grep -q ' T rustic_vmbus_bus_register'; then
   echo "ok 2 production-module-has-the-bus"
 else
   echo "not ok 2 production-module-has-the-bus # no rustic_vmbus_bus_register in $ko"
+fi
+if printf '%s\n' "$syms" | grep -q 'rustic_sim_' || modinfo -F parm "$ko" 2>/dev/null | grep -q '^simulate:'; then
+  echo "not ok 3 production-module-has-no-simulator # simulator code or its parameters in $ko"
+else
+  echo "ok 3 production-module-has-no-simulator"
 fi

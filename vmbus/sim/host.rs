@@ -238,9 +238,9 @@ impl Host {
                 send(&Message::AllOffersDelivered);
             }
             Message::Unload => {
-                UNLOAD.fetch_add(1, Relaxed);
+                let n = UNLOAD.fetch_add(1, Relaxed).saturating_add(1);
                 self.state = State::Disconnected;
-                pr_info!("sim host: UNLOAD received, answering UNLOAD_RESPONSE\n");
+                pr_info!("sim host: UNLOAD received ({} so far), answering UNLOAD_RESPONSE\n", n);
                 send(&Message::UnloadResponse);
             }
             _ => {

@@ -1,0 +1,54 @@
+# timeout: 90
+# The kernel's own lsvmbus (tools/hv/lsvmbus, unmodified) lists exactly the
+# simulated offers; sim_devices picks which are offered.
+. /tests/lib.sh
+. /tests/vmbus-lib.sh
+. /tests/sim-lib.sh
+
+sim_load
+out=$(lsvmbus -vv) || fail "lsvmbus -vv failed"
+expected="VMBUS ID  3: Class_ID = {$KBD_CLASS} - Synthetic keyboard
+	Device_ID = {$SIM_KBD_ID}
+	Sysfs path: /sys/bus/vmbus/devices/$SIM_KBD_ID
+	Rel_ID=3, target_cpu=0
+
+VMBUS ID  7: Class_ID = {$HEARTBEAT_CLASS} - [Heartbeat]
+	Device_ID = {$SIM_HB_ID}
+	Sysfs path: /sys/bus/vmbus/devices/$SIM_HB_ID
+	Rel_ID=7, target_cpu=0
+
+VMBUS ID 14: Class_ID = {$NET_CLASS} - Synthetic network adapter
+	Device_ID = {$SIM_NET_ID}
+	Sysfs path: /sys/bus/vmbus/devices/$SIM_NET_ID
+	Rel_ID=14, target_cpu=0
+
+VMBUS ID 15: Class_ID = {$SCSI_CLASS} - Synthetic SCSI Controller
+	Device_ID = {$SIM_SCSI_ID}
+	Sysfs path: /sys/bus/vmbus/devices/$SIM_SCSI_ID
+	Rel_ID=15, target_cpu=0
+
+VMBUS ID 200: Class_ID = {$TEST_CLASS} - Unknown
+	Device_ID = {$SIM_TEST_ID}
+	Sysfs path: /sys/bus/vmbus/devices/$SIM_TEST_ID
+	Rel_ID=200, target_cpu=0"
+if [ "$out" != "$expected" ]; then
+  echo "lsvmbus -vv printed:"; echo "$out"
+  echo "expected:"; echo "$expected"
+  fail "lsvmbus -vv output differs"
+fi
+rustic_unload
+
+sim_load sim_devices=kbd,test
+expect_eq "lsvmbus with sim_devices=kbd,test" "VMBUS ID  3: Synthetic keyboard
+VMBUS ID 200: Unknown" "$(lsvmbus)"
+expect_eq "offers sent" 2 "$(sim_counter offers_sent)"
+rustic_unload
+
+sim_load sim_devices=none
+expect_eq "devices with sim_devices=none" "" "$(ls $VMBUS_DEVICES)"
+expect_eq "lsvmbus with no offers" "" "$(lsvmbus)"
+rustic_unload
+
+insmod $RUSTIC_KO simulate=1 sim_devices=bogus 2> /dev/null && fail "sim_devices=bogus was accepted"
+[ ! -d /sys/module/hv_rustic ] || fail "hv_rustic loaded with sim_devices=bogus"
+echo "lsvmbus lists exactly the offers, for three device sets"
