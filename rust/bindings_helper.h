@@ -96,6 +96,24 @@ u32 rustic_this_cpu(void);
 u64 rustic_now_ms(void);
 void rustic_msleep(u32 ms);
 
+/* --- the real Hyper-V backend (rust/hv_real.c; built, never run here) --- */
+
+/* Hyper-V is up, and this guest is one the backend supports. */
+bool rustic_hvr_available(void);
+/* SynIC pages, SINT2 and the VMBus handler on CPU 0. */
+int rustic_hvr_start(void);
+/* Masks SINT2, removes the handler, waits out a running interrupt. */
+void rustic_hvr_stop(void);
+/* Frees the pages; after rustic_hvr_stop(). */
+void rustic_hvr_free(void);
+/* CPU 0's SynIC message page (4 KiB). */
+void *rustic_hvr_message_page(void);
+void rustic_hvr_eom(void);
+int rustic_hvr_post_message(u32 connection_id, u32 message_type,
+			    const u8 *payload, u32 len);
+int rustic_hvr_signal_event(u32 connection_id);
+u32 rustic_hvr_vp_index(u32 cpu);
+
 /* --- test builds only: the simulated hypervisor (rust/sim_hv.c) --- */
 
 bool rustic_sim_enabled(void);

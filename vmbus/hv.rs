@@ -14,22 +14,18 @@
 //!
 //! Backends:
 //! - the simulator ([`super::sim`], test builds, `simulate=1`);
-//! - real Hyper-V: not written yet. It needs the SynIC set-up of
-//!   `drivers/hv/hv.c` (message and event-flag pages, SINT2 MSR, EOM MSR),
-//!   `hv_setup_vmbus_handler()` and the hypercalls, and would be chosen when
-//!   `hv_is_hyperv_initialized()`. Until then a production build finds no
-//!   backend and leaves the bus empty.
+//! - real Hyper-V (`rust/hv_real.c`), chosen when `hv_is_hyperv_initialized()`
+//!   on a non-isolated guest without a paravisor: the SynIC set-up of
+//!   `drivers/hv/hv.c` for CPU 0, `hv_setup_vmbus_handler()`, the EOM MSR
+//!   and the hypercalls. It is built but has never run (no Hyper-V here).
+//!   The C `hv_vmbus` cannot be loaded beside it: whichever comes second
+//!   fails to register the bus `vmbus`, before touching the SynIC.
+//!
+//! With neither, the module loads, says so in one line and the bus stays
+//! empty.
 //!
 //! Everything above the backend — reading the slot, EOM, the connection —
 //! is shared: [`take_message`] is the code path both backends use.
-
-#![cfg_attr(
-    not(rustic_test_build),
-    allow(
-        unused_variables,
-        reason = "production builds have no backend yet, so the backend methods' arguments go unused"
-    )
-)]
 
 use super::vmbus_core::msg::{SynicMessage, HVMSG_NONE, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
 use super::vmbus_core::shared::SharedMem;
@@ -55,19 +51,27 @@ pub(crate) enum Backend {
     /// The simulated hypervisor and VMBus host (test builds).
     #[cfg(rustic_test_build)]
     Sim(Arc<super::sim::Hypervisor>),
+    /// Hyper-V.
+    Real(real::Synic),
 }
+
+use super::hv_glue::real;
 
 #[cfg(rustic_test_build)]
 use kernel::sync::Arc;
 
 impl Backend {
     /// The backend this machine has: the simulator when a test build is
-    /// loaded with `simulate=1`; `None` otherwise (real Hyper-V is not
-    /// supported yet).
+    /// loaded with `simulate=1`, else Hyper-V when it is there, else none.
     pub(crate) fn probe() -> Result<Option<Backend>> {
         #[cfg(rustic_test_build)]
         if super::hv_glue::sim::enabled() {
+            pr_info!("vmbus: using the simulated hypervisor\n");
             return Ok(Some(Backend::Sim(super::sim::Hypervisor::new()?)));
+        }
+        if real::available() {
+            pr_info!("vmbus: using Hyper-V\n");
+            return Ok(Some(Backend::Real(real::Synic::start()?)));
         }
         Ok(None)
     }
@@ -80,6 +84,7 @@ impl Backend {
         match *self {
             #[cfg(rustic_test_build)]
             Backend::Sim(ref hv) => hv.post_message(connection_id, message_type, payload),
+            Backend::Real(ref hv) => hv.post_message(connection_id, message_type, payload),
         }
     }
 
@@ -89,6 +94,7 @@ impl Backend {
         match *self {
             #[cfg(rustic_test_build)]
             Backend::Sim(ref hv) => hv.signal_event(connection_id),
+            Backend::Real(ref hv) => hv.signal_event(connection_id),
         }
     }
 
@@ -97,6 +103,7 @@ impl Backend {
         match *self {
             #[cfg(rustic_test_build)]
             Backend::Sim(ref hv) => hv.message_page(),
+            Backend::Real(ref hv) => hv.message_page(),
         }
     }
 
@@ -105,6 +112,7 @@ impl Backend {
         match *self {
             #[cfg(rustic_test_build)]
             Backend::Sim(ref hv) => hv.end_of_message(),
+            Backend::Real(ref hv) => hv.eom(),
         }
     }
 
@@ -113,6 +121,7 @@ impl Backend {
         match *self {
             #[cfg(rustic_test_build)]
             Backend::Sim(_) => cpu,
+            Backend::Real(ref hv) => hv.vp_index(cpu),
         }
     }
 
@@ -122,6 +131,7 @@ impl Backend {
         match *self {
             #[cfg(rustic_test_build)]
             Backend::Sim(ref hv) => hv.stop(),
+            Backend::Real(ref hv) => hv.stop(),
         }
     }
 }
