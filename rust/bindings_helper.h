@@ -95,6 +95,11 @@ u32 rustic_this_cpu(void);
 /* A monotonic clock in milliseconds (jiffies based). */
 u64 rustic_now_ms(void);
 void rustic_msleep(u32 ms);
+/* A zeroed page, or NULL. */
+void *rustic_page_alloc(void);
+void rustic_page_free(void *page);
+/* The guest physical address of a page from rustic_page_alloc(). */
+u64 rustic_virt_to_phys(void *page);
 
 /* --- the real Hyper-V backend (rust/hv_real.c; built, never run here) --- */
 
@@ -119,9 +124,6 @@ u32 rustic_hvr_vp_index(u32 cpu);
 bool rustic_sim_enabled(void);
 const char *rustic_sim_versions(void);
 const char *rustic_sim_devices(void);
-/* A zeroed page, or NULL. */
-void *rustic_page_alloc(void);
-void rustic_page_free(void *page);
 /* Interrupts @cpu asynchronously (coalesced while one is queued). */
 int rustic_sim_raise(u32 cpu);
 /* No simulated interrupt is queued or running. */

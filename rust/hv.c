@@ -11,6 +11,8 @@
  */
 #include <linux/atomic.h>
 #include <linux/delay.h>
+#include <linux/gfp.h>
+#include <linux/io.h>
 #include <linux/jiffies.h>
 #include <linux/smp.h>
 #include <linux/workqueue.h>
@@ -65,4 +67,19 @@ u64 rustic_now_ms(void)
 void rustic_msleep(u32 ms)
 {
 	msleep(ms);
+}
+
+void *rustic_page_alloc(void)
+{
+	return (void *)get_zeroed_page(GFP_KERNEL);
+}
+
+void rustic_page_free(void *page)
+{
+	free_page((unsigned long)page);
+}
+
+u64 rustic_virt_to_phys(void *page)
+{
+	return virt_to_phys(page);
 }

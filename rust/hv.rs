@@ -5,7 +5,10 @@
 
 use super::bindings;
 use core::marker::PhantomData;
+use super::vmbus_core::shared::SharedMem;
+use core::ptr::NonNull;
 use kernel::ffi::c_void;
+use kernel::prelude::*;
 use kernel::sync::Arc;
 use kernel::types::ForeignOwnable;
 
@@ -83,8 +86,6 @@ pub(crate) fn msleep(ms: u32) {
 #[cfg(rustic_test_build)]
 pub(crate) mod sim {
     use super::bindings;
-    use super::super::vmbus_core::shared::SharedMem;
-    use core::ptr::NonNull;
     use kernel::prelude::*;
     use kernel::str::CStr;
 
@@ -120,52 +121,63 @@ pub(crate) mod sim {
         unsafe { bindings::rustic_sim_irq_idle() }
     }
 
-    /// One zeroed 4 KiB page, shared with the simulated host.
-    ///
-    /// # Invariants
-    ///
-    /// `ptr` is a page from `rustic_page_alloc`, freed on drop, and only
-    /// ever accessed through [`SharedMem`].
-    pub(crate) struct Page {
-        ptr: NonNull<u8>,
+}
+
+/// One zeroed 4 KiB page shared with the host (simulated or real).
+///
+/// # Invariants
+///
+/// `ptr` is a page from `rustic_page_alloc`, freed on drop, and only
+/// ever accessed through [`SharedMem`].
+pub(crate) struct Page {
+    ptr: NonNull<u8>,
+}
+
+// SAFETY: the page is plain memory reached only through `SharedMem`,
+// whose accesses are atomic or tolerated copies.
+unsafe impl Send for Page {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Page {}
+
+impl Page {
+    /// The page size.
+    pub(crate) const SIZE: usize = 4096;
+
+    /// Allocates a zeroed page.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: no preconditions.
+        let ptr = unsafe { bindings::rustic_page_alloc() };
+        // INVARIANT: a fresh page (or none).
+        Ok(Page {
+            ptr: NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?,
+        })
     }
 
-    // SAFETY: the page is plain memory reached only through `SharedMem`,
-    // whose accesses are atomic or tolerated copies.
-    unsafe impl Send for Page {}
-    // SAFETY: as for `Send`.
-    unsafe impl Sync for Page {}
-
-    impl Page {
-        /// The page size.
-        pub(crate) const SIZE: usize = 4096;
-
-        /// Allocates a zeroed page.
-        pub(crate) fn new() -> Result<Self> {
-            // SAFETY: no preconditions.
-            let ptr = unsafe { bindings::rustic_page_alloc() };
-            // INVARIANT: a fresh page (or none).
-            Ok(Page {
-                ptr: NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?,
-            })
-        }
-
-        /// The page, as shared memory.
-        pub(crate) fn shared(&self) -> SharedMem<'_> {
-            // SAFETY: a page is 8-aligned and valid for `SIZE` bytes while
-            // `self` lives; nothing takes references into it (invariant).
-            // A page-aligned pointer cannot fail the alignment check.
-            unsafe { SharedMem::from_raw(self.ptr.as_ptr(), Self::SIZE) }
-                .unwrap_or_else(|_| SharedMem::from_slice(&mut []))
-        }
+    /// The page's guest physical address.
+    pub(crate) fn phys(&self) -> u64 {
+        // SAFETY: a page from `rustic_page_alloc` (invariant).
+        unsafe { bindings::rustic_virt_to_phys(self.ptr.as_ptr().cast()) }
     }
 
-    impl Drop for Page {
-        fn drop(&mut self) {
-            // SAFETY: allocated by `rustic_page_alloc` (invariant); no
-            // handle outlives `self`.
-            unsafe { bindings::rustic_page_free(self.ptr.as_ptr().cast()) }
-        }
+    /// The page, as shared memory.
+    #[cfg_attr(
+        not(rustic_test_build),
+        expect(dead_code, reason = "only the simulator reads a page through Rust so far")
+    )]
+    pub(crate) fn shared(&self) -> SharedMem<'_> {
+        // SAFETY: a page is 8-aligned and valid for `SIZE` bytes while
+        // `self` lives; nothing takes references into it (invariant).
+        // A page-aligned pointer cannot fail the alignment check.
+        unsafe { SharedMem::from_raw(self.ptr.as_ptr(), Self::SIZE) }
+            .unwrap_or_else(|_| SharedMem::from_slice(&mut []))
+    }
+}
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `rustic_page_alloc` (invariant); no
+        // handle outlives `self`.
+        unsafe { bindings::rustic_page_free(self.ptr.as_ptr().cast()) }
     }
 }
 

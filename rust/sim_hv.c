@@ -43,16 +43,6 @@ const char *rustic_sim_devices(void)
 	return sim_devices ? sim_devices : "";
 }
 
-void *rustic_page_alloc(void)
-{
-	return (void *)get_zeroed_page(GFP_KERNEL);
-}
-
-void rustic_page_free(void *page)
-{
-	free_page((unsigned long)page);
-}
-
 static call_single_data_t rustic_sim_csd;
 /* An interrupt is queued and has not started yet (coalesces raises). */
 static atomic_t rustic_sim_pending;

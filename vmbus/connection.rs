@@ -18,7 +18,7 @@
 
 use super::bus::Devices;
 use super::hv::{take_message, Backend, CONNECT_CPU, VMBUS_MESSAGE_TYPE};
-use super::hv_glue::{msleep, now_ms, Dpc, IsrRegistration};
+use super::hv_glue::{msleep, now_ms, Dpc, IsrRegistration, Page};
 use super::vmbus_core::bus::OfferFacts;
 use super::vmbus_core::control::{encode, Action, Config, ConnectionState, Control, Error, RequestId};
 use super::vmbus_core::msg::Offer;
@@ -205,6 +205,10 @@ impl Dpc for Connection {
 pub(crate) struct Vmbus {
     conn: Arc<Connection>,
     isr: Option<IsrRegistration<Connection>>,
+    // The interrupt page (used before 5.0) and the two monitor pages, whose
+    // addresses INITIATE_CONTACT gives the host, as the C driver does; freed
+    // after the unload (fields drop after `Drop::drop`).
+    _pages: [Page; 3],
 }
 
 impl Vmbus {
@@ -214,11 +218,12 @@ impl Vmbus {
             pr_info!("vmbus: no hypervisor backend (not Hyper-V, no simulator): the bus stays empty\n");
             return Ok(None);
         };
+        let pages = [Page::new()?, Page::new()?, Page::new()?];
         let config = Config {
             max_version: Version::WIN10_V5_3,
             target_vcpu: backend.vp_index(CONNECT_CPU),
-            interrupt_page: 0,
-            monitor_pages: [0, 0],
+            interrupt_page: pages[0].phys(),
+            monitor_pages: [pages[1].phys(), pages[2].phys()],
             vtl: 0,
             timeout: REQUEST_TIMEOUT_MS,
         };
@@ -234,6 +239,7 @@ impl Vmbus {
         let vmbus = Vmbus {
             isr: Some(IsrRegistration::new(conn.clone())),
             conn,
+            _pages: pages,
         };
         let conn = vmbus.conn.clone();
         conn.with_control(|c, sink| c.connect(now_ms(), CONNECT, &mut |a| sink(a)))

@@ -15,7 +15,9 @@
 
 use super::super::vmbus_core::guid::Guid;
 use super::super::vmbus_core::msg::{Message, Offer, VersionResponse, USER_DEFINED_BYTES};
-use super::super::vmbus_core::version::{Version, MESSAGE_CONNECTION_ID, MESSAGE_CONNECTION_ID_4};
+use super::super::vmbus_core::version::{
+    Version, MESSAGE_CONNECTION_ID, MESSAGE_CONNECTION_ID_4, MESSAGE_SINT,
+};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::prelude::*;
 
@@ -181,6 +183,17 @@ impl Host {
                 if connection_id != proposed.initiate_contact_connection_id() {
                     UNEXPECTED.fetch_add(1, Relaxed);
                     return;
+                }
+                // Hyper-V needs the monitor pages, and the interrupt page
+                // before 5.0 or from 5.0 the SINT to post messages to; a
+                // proposal without them is counted as a guest error.
+                let target_ok = if proposed.host_assigns_connection_id() {
+                    ic.interrupt_page & 0xff == u64::from(MESSAGE_SINT)
+                } else {
+                    ic.interrupt_page != 0
+                };
+                if !target_ok || ic.monitor_page1 == 0 || ic.monitor_page2 == 0 {
+                    UNEXPECTED.fetch_add(1, Relaxed);
                 }
                 if self.silent {
                     return;

@@ -15,7 +15,7 @@
 //!   asynchronously (an IPI; `rust/sim_hv.c`).
 
 use super::super::hv::{CONNECT_CPU, VMBUS_MESSAGE_TYPE};
-use super::super::hv_glue::{msleep, sim};
+use super::super::hv_glue::{msleep, sim, Page};
 use super::super::vmbus_core::control::encode;
 use super::super::vmbus_core::msg::{HVMSG_NONE, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
 use super::super::vmbus_core::shared::SharedMem;
@@ -49,7 +49,7 @@ struct Inner {
 /// The simulated hypervisor with the VMBus host behind it.
 #[pin_data]
 pub(crate) struct Hypervisor {
-    page: sim::Page,
+    page: Page,
     stopped: AtomicBool,
     #[pin]
     inner: Mutex<Inner>,
@@ -59,7 +59,7 @@ impl Hypervisor {
     /// A hypervisor whose host is configured by the module parameters.
     pub(crate) fn new() -> Result<Arc<Self>> {
         let host = Host::new(sim::versions_param().as_bytes(), sim::devices_param().as_bytes())?;
-        let page = sim::Page::new()?;
+        let page = Page::new()?;
         Arc::pin_init(
             pin_init!(Hypervisor {
                 page,
