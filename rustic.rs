@@ -95,6 +95,9 @@ impl kernel::Module for Rustic {
 
 impl Drop for Rustic {
     fn drop(&mut self) {
+        // The connection first (devices removed, UNLOAD answered), so that
+        // the log says "unloaded" last.
+        drop(self._vmbus.take());
         pr_info!("RustIC {} unloaded\n", kernel_glue::version());
     }
 }

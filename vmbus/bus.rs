@@ -3,9 +3,9 @@
 //! from the host's offers, and the drivers inside the module. No `unsafe`
 //! here: the kernel objects are behind the wrappers in `rust/vmbus_bus.rs`.
 //!
-//! Until the simulated host delivers offers, test builds create and remove
-//! devices through the debugfs control file
-//! `/sys/kernel/debug/hv_rustic/bus`, one command per write:
+//! Devices come from the host's offers (`super::connection`). Test builds
+//! can also create and remove devices directly through the debugfs control
+//! file `/sys/kernel/debug/hv_rustic/bus`, one command per write:
 //!
 //! ```text
 //! add class=<guid> instance=<guid> relid=<n> [monitor=<n>] [cpu=<n>]
