@@ -27,6 +27,10 @@ mod hv_glue;
 #[path = "vmbus/hv.rs"]
 mod hv;
 
+/// An open channel: rings, signals, the driver's handler.
+#[path = "vmbus/channel.rs"]
+mod channel;
+
 /// The guest's VMBus connection.
 #[path = "vmbus/connection.rs"]
 mod connection;
@@ -44,6 +48,10 @@ mod bus;
 #[path = "vmbus/test_driver.rs"]
 mod test_driver;
 
+#[cfg(rustic_test_build)]
+#[path = "vmbus/echo_driver.rs"]
+mod echo_driver;
+
 /// The kernel-independent VMBus core: wire formats, ring buffer, control plane.
 ///
 /// Module list kept in step with `vmbus/core/src/lib.rs`
@@ -52,6 +60,7 @@ mod test_driver;
 pub mod vmbus_core {
     pub mod bus;
     pub mod control;
+    pub mod event;
     pub mod guid;
     pub mod msg;
     pub mod ring;

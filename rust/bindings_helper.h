@@ -71,22 +71,26 @@ int rustic_cpu_to_node(u32 cpu);
 /* --- test builds only: debugfs control (rust/test_ctl.c) --- */
 
 /*
- * Creates /sys/kernel/debug/hv_rustic/ and in it the write-only file @name;
- * each write (one command, under 256 bytes) is passed to @write with @data,
- * and the write fails with @write's negative errno. Only one may exist.
+ * Creates the write-only file @name in /sys/kernel/debug/hv_rustic/ (made
+ * with the first one); each write (one command, under 256 bytes) is passed
+ * to @write with @data, and the write fails with @write's negative errno.
  */
+struct rustic_ctl;
 int rustic_test_ctl_create(const char *name, const void *data,
 			   int (*write)(const void *data, const u8 *buf,
-					size_t len));
+					size_t len),
+			   struct rustic_ctl **out);
 /* A read-only file @name in that directory showing *@value. */
 void rustic_test_ctl_counter(const char *name, u64 *value);
-/* Removes the directory, waiting for writers in progress. */
-void rustic_test_ctl_remove(void);
+/* Removes the file, waiting for writers in progress (and the directory
+ * with its counters after the last file). */
+void rustic_test_ctl_remove(struct rustic_ctl *ctl);
 
 /* --- the hypervisor interrupt, all backends (rust/hv.c) --- */
 
-/* Runs @dpc(@data) in a work item on the CPU of each rustic_hv_isr(). */
-void rustic_hv_isr_register(void (*dpc)(const void *data), const void *data);
+/* Runs @dpc(@data, cpu) in a work item on the CPU of each rustic_hv_isr(). */
+void rustic_hv_isr_register(void (*dpc)(const void *data, u32 cpu),
+			    const void *data);
 /* Call after the interrupt source stopped; waits for the work to finish. */
 void rustic_hv_isr_unregister(void);
 /* The VMBus interrupt handler: hard-IRQ context, queues the work. */
@@ -100,6 +104,23 @@ void *rustic_page_alloc(void);
 void rustic_page_free(void *page);
 /* The guest physical address of a page from rustic_page_alloc(). */
 u64 rustic_virt_to_phys(void *page);
+/* A work item running @fn(@data); rustic_work_free() cancels it first. */
+struct rustic_work;
+struct rustic_work *rustic_work_new(void (*fn)(const void *data),
+				    const void *data);
+/* Queues on @cpu (any CPU if it is offline); no-op if already queued. */
+void rustic_work_queue(struct rustic_work *w, u32 cpu);
+void rustic_work_queue_delayed(struct rustic_work *w, u32 ms);
+void rustic_work_free(struct rustic_work *w);
+/* Zeroed, page-aligned memory of @size bytes (vmalloc), or NULL. */
+void *rustic_buf_alloc(u64 size);
+void rustic_buf_free(void *buf);
+/* The page frame number of the page at @offset in a rustic_buf_alloc(). */
+u64 rustic_buf_pfn(const void *buf, u64 offset);
+u32 rustic_nr_cpu_ids(void);
+/* A scheduling point for long loops in process context. */
+void rustic_cond_resched(void);
+bool rustic_cpu_online(u32 cpu);
 
 /* --- the real Hyper-V backend (rust/hv_real.c; built, never run here) --- */
 
@@ -113,6 +134,8 @@ void rustic_hvr_stop(void);
 void rustic_hvr_free(void);
 /* CPU 0's SynIC message page (4 KiB). */
 void *rustic_hvr_message_page(void);
+/* CPU 0's SynIC event flags page (4 KiB). */
+void *rustic_hvr_event_flags(void);
 void rustic_hvr_eom(void);
 int rustic_hvr_post_message(u32 connection_id, u32 message_type,
 			    const u8 *payload, u32 len);
@@ -124,8 +147,11 @@ u32 rustic_hvr_vp_index(u32 cpu);
 bool rustic_sim_enabled(void);
 const char *rustic_sim_versions(void);
 const char *rustic_sim_devices(void);
-/* Interrupts @cpu asynchronously (coalesced while one is queued). */
+/* Interrupts @cpu asynchronously (coalesced while one is queued there). */
 int rustic_sim_raise(u32 cpu);
+/* Maps @count guest pages by frame number into one range, or NULL. */
+void *rustic_sim_map(const u64 *pfns, u32 count);
+void rustic_sim_unmap(void *addr);
 /* No simulated interrupt is queued or running. */
 bool rustic_sim_irq_idle(void);
 

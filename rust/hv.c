@@ -3,8 +3,8 @@
  * The guest's side of the hypervisor interrupt, shared by every backend:
  * the VMBus interrupt (from Hyper-V's vector, or the simulator's IPI) runs
  * rustic_hv_isr() in hard-IRQ context on the CPU that took it, which only
- * queues the message work on that CPU; the work (process context) reads
- * the SynIC message slot through Rust. The C driver uses a tasklet for
+ * queues that CPU's work; the work (process context) reads the SynIC
+ * message slot and the CPU's event flags through Rust. The C driver uses a tasklet for
  * this step; a work item lets the Rust side take sleeping locks.
  *
  * Also small time helpers the Rust side needs on 6.12.
@@ -14,44 +14,149 @@
 #include <linux/gfp.h>
 #include <linux/io.h>
 #include <linux/jiffies.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
 #include <linux/smp.h>
+#include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 #include "bindings_helper.h"
 
-struct rustic_hv_isr_state {
+/*
+ * One work item per CPU: an interrupt on CPU n runs dpc(data, n) there, so
+ * a channel's callback runs on the CPU the host interrupts for it.
+ */
+struct rustic_hv_isr_work {
 	struct work_struct work;
-	void (*dpc)(const void *data);
-	const void *data;
-	atomic_t registered;
+	u32 cpu;
 };
 
-static struct rustic_hv_isr_state rustic_isr;
+static DEFINE_PER_CPU(struct rustic_hv_isr_work, rustic_isr_work);
+static void (*rustic_isr_dpc)(const void *data, u32 cpu);
+static const void *rustic_isr_data;
+static atomic_t rustic_isr_registered;
 
 static void rustic_hv_work(struct work_struct *work)
 {
-	rustic_isr.dpc(rustic_isr.data);
+	struct rustic_hv_isr_work *w =
+		container_of(work, struct rustic_hv_isr_work, work);
+
+	rustic_isr_dpc(rustic_isr_data, w->cpu);
 }
 
-void rustic_hv_isr_register(void (*dpc)(const void *data), const void *data)
+void rustic_hv_isr_register(void (*dpc)(const void *data, u32 cpu),
+			    const void *data)
 {
-	INIT_WORK(&rustic_isr.work, rustic_hv_work);
-	rustic_isr.dpc = dpc;
-	rustic_isr.data = data;
-	atomic_set_release(&rustic_isr.registered, 1);
+	unsigned int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct rustic_hv_isr_work *w = per_cpu_ptr(&rustic_isr_work, cpu);
+
+		INIT_WORK(&w->work, rustic_hv_work);
+		w->cpu = cpu;
+	}
+	rustic_isr_dpc = dpc;
+	rustic_isr_data = data;
+	atomic_set_release(&rustic_isr_registered, 1);
 }
 
 void rustic_hv_isr_unregister(void)
 {
-	atomic_set(&rustic_isr.registered, 0);
+	unsigned int cpu;
+
+	atomic_set(&rustic_isr_registered, 0);
 	/* The caller has stopped the interrupt source; drain the work. */
-	cancel_work_sync(&rustic_isr.work);
+	for_each_possible_cpu(cpu)
+		cancel_work_sync(&per_cpu_ptr(&rustic_isr_work, cpu)->work);
 }
 
 void rustic_hv_isr(void)
 {
-	if (atomic_read_acquire(&rustic_isr.registered))
+	if (atomic_read_acquire(&rustic_isr_registered))
 		queue_work_on(smp_processor_id(), system_highpri_wq,
-			      &rustic_isr.work);
+			      &this_cpu_ptr(&rustic_isr_work)->work);
+}
+
+/*
+ * Work items that run Rust callbacks: plain, on a chosen CPU, or delayed.
+ * The Rust owner cancels (synchronously) before freeing.
+ */
+struct rustic_work {
+	struct delayed_work dwork;
+	void (*fn)(const void *data);
+	const void *data;
+};
+
+static void rustic_work_fn(struct work_struct *work)
+{
+	struct rustic_work *w =
+		container_of(to_delayed_work(work), struct rustic_work, dwork);
+
+	w->fn(w->data);
+}
+
+struct rustic_work *rustic_work_new(void (*fn)(const void *data),
+				    const void *data)
+{
+	struct rustic_work *w = kzalloc(sizeof(*w), GFP_KERNEL);
+
+	if (!w)
+		return NULL;
+	INIT_DELAYED_WORK(&w->dwork, rustic_work_fn);
+	w->fn = fn;
+	w->data = data;
+	return w;
+}
+
+void rustic_work_queue(struct rustic_work *w, u32 cpu)
+{
+	if (cpu < nr_cpu_ids && cpu_online(cpu))
+		queue_delayed_work_on(cpu, system_highpri_wq, &w->dwork, 0);
+	else
+		queue_delayed_work(system_highpri_wq, &w->dwork, 0);
+}
+
+void rustic_work_queue_delayed(struct rustic_work *w, u32 ms)
+{
+	queue_delayed_work(system_highpri_wq, &w->dwork, msecs_to_jiffies(ms));
+}
+
+void rustic_work_free(struct rustic_work *w)
+{
+	cancel_delayed_work_sync(&w->dwork);
+	kfree(w);
+}
+
+/* Buffers shared with the host: zeroed, page-aligned, any size. */
+void *rustic_buf_alloc(u64 size)
+{
+	if (!size || size > (1ULL << 30))
+		return NULL;
+	return vzalloc(size);
+}
+
+void rustic_buf_free(void *buf)
+{
+	vfree(buf);
+}
+
+u64 rustic_buf_pfn(const void *buf, u64 offset)
+{
+	return vmalloc_to_pfn((const u8 *)buf + offset);
+}
+
+void rustic_cond_resched(void)
+{
+	cond_resched();
+}
+
+u32 rustic_nr_cpu_ids(void)
+{
+	return nr_cpu_ids;
+}
+
+bool rustic_cpu_online(u32 cpu)
+{
+	return cpu < nr_cpu_ids && cpu_online(cpu);
 }
 
 u32 rustic_this_cpu(void)

@@ -9,13 +9,15 @@ use super::vmbus_core::shared::SharedMem;
 use core::ptr::NonNull;
 use kernel::ffi::c_void;
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::sync::{Arc, ArcBorrow};
 use kernel::types::ForeignOwnable;
 
-/// What the VMBus interrupt's work item runs (process context).
+/// What the VMBus interrupt's work item runs (process context, on the CPU
+/// that took the interrupt).
 pub(crate) trait Dpc: Send + Sync + 'static {
-    /// Reads and handles the messages waiting in the SynIC message slot.
-    fn run(&self);
+    /// Handles what the interrupt on `cpu` announced: messages in the SynIC
+    /// message slot, event flags of channels.
+    fn run(this: ArcBorrow<'_, Self>, cpu: u32);
 }
 
 /// The registered interrupt work. Only one may exist at a time.
@@ -35,8 +37,8 @@ unsafe impl<T: Dpc> Send for IsrRegistration<T> {}
 unsafe impl<T: Dpc> Sync for IsrRegistration<T> {}
 
 impl<T: Dpc> IsrRegistration<T> {
-    /// Makes each VMBus interrupt run `handler.run()` in a work item on the
-    /// interrupted CPU.
+    /// Makes each VMBus interrupt run `handler.run(cpu)` in a work item on
+    /// the interrupted CPU.
     pub(crate) fn new(handler: Arc<T>) -> Self {
         let data = handler.into_foreign();
         // SAFETY: `data` stays valid until `drop` unregisters, and `run_cb`
@@ -49,11 +51,11 @@ impl<T: Dpc> IsrRegistration<T> {
         }
     }
 
-    unsafe extern "C" fn run_cb(data: *const c_void) {
+    unsafe extern "C" fn run_cb(data: *const c_void, cpu: u32) {
         // SAFETY: C passes the `data` registered in `new`; `drop` waits for
         // this call before letting it go.
         let handler = unsafe { Arc::<T>::borrow(data) };
-        handler.run();
+        T::run(handler, cpu);
     }
 }
 
@@ -66,6 +68,173 @@ impl<T: Dpc> Drop for IsrRegistration<T> {
         unsafe { bindings::rustic_hv_isr_unregister() };
         // SAFETY: `data` came from `into_foreign` in `new`; no borrow is left.
         drop(unsafe { Arc::<T>::from_foreign(self.data) });
+    }
+}
+
+/// What a [`Work`] item runs (process context).
+pub(crate) trait WorkFn: Send + Sync + 'static {
+    /// One run of the work.
+    fn work(this: ArcBorrow<'_, Self>);
+}
+
+/// A work item that runs `T::work` when queued; dropping it cancels and
+/// waits for a running instance.
+///
+/// # Invariants
+///
+/// `ptr` is a live `rustic_work` whose data is `Arc::<T>::into_foreign`
+/// of `data`'s reference, freed only in `drop`.
+pub(crate) struct Work<T: WorkFn> {
+    ptr: NonNull<bindings::rustic_work>,
+    data: *const c_void,
+    _handler: PhantomData<T>,
+}
+
+// SAFETY: the C work item may be queued from any thread; `data` stands for
+// an `Arc<T>` with `T: Send + Sync`.
+unsafe impl<T: WorkFn> Send for Work<T> {}
+// SAFETY: queueing is thread-safe in C.
+unsafe impl<T: WorkFn> Sync for Work<T> {}
+
+impl<T: WorkFn> Work<T> {
+    /// A work item running `handler.work()`.
+    pub(crate) fn new(handler: Arc<T>) -> Result<Self> {
+        let data = handler.into_foreign();
+        // SAFETY: `run_cb` matches `data`, which stays valid until `drop`
+        // has cancelled the work.
+        let ptr = unsafe { bindings::rustic_work_new(Some(Self::run_cb), data) };
+        let Some(ptr) = NonNull::new(ptr) else {
+            // SAFETY: from `into_foreign` above; C did not keep it.
+            drop(unsafe { Arc::<T>::from_foreign(data) });
+            return Err(ENOMEM);
+        };
+        // INVARIANT: a fresh work item with `data`.
+        Ok(Work {
+            ptr,
+            data,
+            _handler: PhantomData,
+        })
+    }
+
+    unsafe extern "C" fn run_cb(data: *const c_void) {
+        // SAFETY: C passes the `data` given in `new`; `drop` cancels the
+        // work before releasing it.
+        let handler = unsafe { Arc::<T>::borrow(data) };
+        T::work(handler);
+    }
+
+    /// Queues the work on `cpu` (any CPU if that one is offline); a no-op
+    /// while it is queued and not yet running.
+    pub(crate) fn queue_on(&self, cpu: u32) {
+        // SAFETY: live work item (invariant).
+        unsafe { bindings::rustic_work_queue(self.ptr.as_ptr(), cpu) }
+    }
+
+    /// Queues the work to run after `ms` milliseconds.
+    #[cfg_attr(not(rustic_test_build), expect(dead_code, reason = "only the simulator delays work so far"))]
+    pub(crate) fn queue_after(&self, ms: u32) {
+        // SAFETY: live work item (invariant).
+        unsafe { bindings::rustic_work_queue_delayed(self.ptr.as_ptr(), ms) }
+    }
+}
+
+impl<T: WorkFn> Drop for Work<T> {
+    fn drop(&mut self) {
+        // SAFETY: live work item (invariant); C cancels it and waits for a
+        // running instance before freeing, so `data` is unused after.
+        unsafe { bindings::rustic_work_free(self.ptr.as_ptr()) };
+        // SAFETY: from `into_foreign` in `new`; no borrow is left.
+        drop(unsafe { Arc::<T>::from_foreign(self.data) });
+    }
+}
+
+/// A scheduling point for long loops (process context).
+#[cfg_attr(not(rustic_test_build), expect(dead_code, reason = "only the simulator loops that long so far"))]
+pub(crate) fn cond_resched() {
+    // SAFETY: process context (work items and writers of control files).
+    unsafe { bindings::rustic_cond_resched() }
+}
+
+/// The number of CPU ids (CPUs are numbered below it).
+pub(crate) fn nr_cpu_ids() -> u32 {
+    // SAFETY: reads a kernel variable.
+    unsafe { bindings::rustic_nr_cpu_ids() }
+}
+
+/// Whether `cpu` is online.
+pub(crate) fn cpu_online(cpu: u32) -> bool {
+    // SAFETY: C checks `cpu`.
+    unsafe { bindings::rustic_cpu_online(cpu) }
+}
+
+/// Zeroed, page-aligned memory shared with the host: channel rings and
+/// driver buffers described to the host by GPADLs.
+///
+/// # Invariants
+///
+/// `ptr` is `len` bytes from `rustic_buf_alloc`, freed only on drop, and
+/// only ever accessed through [`SharedMem`].
+pub(crate) struct Buffer {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: plain memory reached only through `SharedMem`.
+unsafe impl Send for Buffer {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Buffer {}
+
+impl Buffer {
+    /// Allocates `len` bytes, a non-zero multiple of [`Page::SIZE`].
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        if len == 0 || len % Page::SIZE != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: no preconditions; C bounds the size.
+        let ptr = unsafe { bindings::rustic_buf_alloc(len as u64) };
+        // INVARIANT: fresh memory of `len` bytes (or none).
+        Ok(Buffer {
+            ptr: NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?,
+            len,
+        })
+    }
+
+    /// Its size in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Its pages.
+    pub(crate) fn pages(&self) -> usize {
+        self.len / Page::SIZE
+    }
+
+    /// The frame number of page `index` (`None` past the end).
+    pub(crate) fn pfn(&self, index: usize) -> Option<u64> {
+        let offset = index.checked_mul(Page::SIZE).filter(|&o| o < self.len)?;
+        // SAFETY: `offset` lies inside the allocation (invariant).
+        Some(unsafe { bindings::rustic_buf_pfn(self.ptr.as_ptr().cast(), offset as u64) })
+    }
+
+    /// The memory, as shared memory not tied to a borrow of `self`.
+    ///
+    /// # Safety
+    ///
+    /// The caller must not use the handle (or copies) after `self` is
+    /// dropped; the memory stays put when `self` moves.
+    pub(crate) unsafe fn shared_static(&self) -> SharedMem<'static> {
+        // SAFETY: page-aligned and valid for `len` bytes for as long as the
+        // caller promises to use it; reached only through `SharedMem`.
+        unsafe { SharedMem::from_raw(self.ptr.as_ptr(), self.len) }
+            .unwrap_or_else(|_| SharedMem::from_slice(&mut []))
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        // SAFETY: from `rustic_buf_alloc` (invariant); no handle outlives
+        // `self`.
+        unsafe { bindings::rustic_buf_free(self.ptr.as_ptr().cast()) }
     }
 }
 
@@ -113,6 +282,56 @@ pub(crate) mod sim {
     pub(crate) fn raise(cpu: u32) -> Result {
         // SAFETY: no preconditions; C checks `cpu`.
         kernel::error::to_result(unsafe { bindings::rustic_sim_raise(cpu) })
+    }
+
+    /// The host's mapping of guest pages named by frame number.
+    ///
+    /// # Invariants
+    ///
+    /// `ptr` is `len` bytes from `rustic_sim_map`, unmapped only on drop,
+    /// reached only through [`SharedMem`].
+    pub(crate) struct Mapping {
+        ptr: core::ptr::NonNull<u8>,
+        len: usize,
+    }
+
+    // SAFETY: plain memory reached only through `SharedMem`.
+    unsafe impl Send for Mapping {}
+    // SAFETY: as for `Send`.
+    unsafe impl Sync for Mapping {}
+
+    impl Mapping {
+        /// Maps `pfns` in order into one range.
+        pub(crate) fn new(pfns: &[u64]) -> Result<Self> {
+            let count = u32::try_from(pfns.len()).map_err(|_| EINVAL)?;
+            // SAFETY: `pfns` is valid for `count` entries; C checks each.
+            let ptr = unsafe { bindings::rustic_sim_map(pfns.as_ptr(), count) };
+            let ptr = core::ptr::NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?;
+            // INVARIANT: a fresh mapping of `count` pages.
+            Ok(Mapping {
+                ptr,
+                len: pfns.len() * super::Page::SIZE,
+            })
+        }
+
+        /// The mapped pages, as shared memory not tied to a borrow.
+        ///
+        /// # Safety
+        ///
+        /// The caller must not use the handle after `self` is dropped.
+        pub(crate) unsafe fn shared_static(&self) -> super::SharedMem<'static> {
+            // SAFETY: valid for `len` bytes for as long as the caller
+            // promises; reached only through `SharedMem`.
+            unsafe { super::SharedMem::from_raw(self.ptr.as_ptr(), self.len) }
+                .unwrap_or_else(|_| super::SharedMem::from_slice(&mut []))
+        }
+    }
+
+    impl Drop for Mapping {
+        fn drop(&mut self) {
+            // SAFETY: from `rustic_sim_map` (invariant); unmapped once.
+            unsafe { bindings::rustic_sim_unmap(self.ptr.as_ptr().cast()) }
+        }
     }
 
     /// Whether no simulated interrupt is queued or running.
@@ -241,6 +460,16 @@ pub(crate) mod real {
             // reached only through `SharedMem` (invariant).
             unsafe { SharedMem::from_raw(self.page.as_ptr(), 4096) }
                 .unwrap_or_else(|_| SharedMem::from_slice(&mut []))
+        }
+
+        /// The event flags page (CPU 0's; the only CPU this backend sets up).
+        pub(crate) fn event_page(&self) -> Option<SharedMem<'_>> {
+            // SAFETY: started (invariant): the page lives until `drop`.
+            let page = unsafe { bindings::rustic_hvr_event_flags() };
+            let page = NonNull::new(page.cast::<u8>())?;
+            // SAFETY: a 4 KiB page valid while `self` lives, reached only
+            // through `SharedMem`.
+            unsafe { SharedMem::from_raw(page.as_ptr(), 4096) }.ok()
         }
 
         /// Writes the EOM MSR on CPU 0.

@@ -149,6 +149,11 @@ static void rustic_hvr_eom_local(void *unused)
 	hv_set_msr(HV_MSR_EOM, 0);
 }
 
+void *rustic_hvr_event_flags(void)
+{
+	return rustic_hvr_event_page;
+}
+
 void rustic_hvr_eom(void)
 {
 	/* EOM is per VP: write it on the CPU whose slot was read. */
@@ -204,6 +209,7 @@ int rustic_hvr_start(void) { return -ENODEV; }
 void rustic_hvr_stop(void) { }
 void rustic_hvr_free(void) { }
 void *rustic_hvr_message_page(void) { return NULL; }
+void *rustic_hvr_event_flags(void) { return NULL; }
 void rustic_hvr_eom(void) { }
 int rustic_hvr_post_message(u32 connection_id, u32 message_type,
 			    const u8 *payload, u32 len) { return -ENODEV; }

@@ -4,14 +4,18 @@
  * parameters that select and configure it, the page that stands for the
  * SynIC message page, and its interrupt: an asynchronous IPI
  * (smp_call_function_single_async) that runs rustic_hv_isr() in hard-IRQ
- * context on the target CPU, as Hyper-V's VMBus vector would. (irq_work
+ * context on the target CPU, as Hyper-V's VMBus vector would; and the
+ * host's mapping of guest pages named by a GPADL. (irq_work
  * cannot be aimed at another CPU from a module: irq_work_queue_on is not
  * exported in 6.12.)
  */
 #include <linux/atomic.h>
 #include <linux/gfp.h>
 #include <linux/moduleparam.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
 #include <linux/smp.h>
+#include <linux/vmalloc.h>
 #include "bindings_helper.h"
 
 static bool simulate;
@@ -43,16 +47,25 @@ const char *rustic_sim_devices(void)
 	return sim_devices ? sim_devices : "";
 }
 
-static call_single_data_t rustic_sim_csd;
-/* An interrupt is queued and has not started yet (coalesces raises). */
-static atomic_t rustic_sim_pending;
+/*
+ * Per CPU: the IPI's csd and whether an interrupt is queued there and has
+ * not started yet (coalesces raises, as a pending vector does).
+ */
+struct rustic_sim_irq {
+	call_single_data_t csd;
+	atomic_t pending;
+};
+
+static DEFINE_PER_CPU(struct rustic_sim_irq, rustic_sim_irqs);
 /* Interrupts queued or running; the module's text must outlive them. */
 static atomic_t rustic_sim_inflight;
 
 static void rustic_sim_irq(void *info)
 {
+	struct rustic_sim_irq *irq = info;
+
 	/* A raise from now on queues a new IPI (the csd is already free). */
-	atomic_set(&rustic_sim_pending, 0);
+	atomic_set(&irq->pending, 0);
 	smp_mb__after_atomic();
 	rustic_hv_isr();
 	atomic_dec_return_release(&rustic_sim_inflight);
@@ -60,17 +73,19 @@ static void rustic_sim_irq(void *info)
 
 int rustic_sim_raise(u32 cpu)
 {
+	struct rustic_sim_irq *irq;
 	int ret;
 
 	if (cpu >= nr_cpu_ids || !cpu_online(cpu))
 		return -EINVAL;
-	if (atomic_xchg(&rustic_sim_pending, 1))
+	irq = per_cpu_ptr(&rustic_sim_irqs, cpu);
+	if (atomic_xchg(&irq->pending, 1))
 		return 0;
 	atomic_inc(&rustic_sim_inflight);
-	INIT_CSD(&rustic_sim_csd, rustic_sim_irq, NULL);
-	ret = smp_call_function_single_async(cpu, &rustic_sim_csd);
+	INIT_CSD(&irq->csd, rustic_sim_irq, irq);
+	ret = smp_call_function_single_async(cpu, &irq->csd);
 	if (ret) {
-		atomic_set(&rustic_sim_pending, 0);
+		atomic_set(&irq->pending, 0);
 		atomic_dec(&rustic_sim_inflight);
 	}
 	return ret;
@@ -79,4 +94,36 @@ int rustic_sim_raise(u32 cpu)
 bool rustic_sim_irq_idle(void)
 {
 	return atomic_read_acquire(&rustic_sim_inflight) == 0;
+}
+
+/*
+ * The host's view of a GPADL: the guest's pages, found by frame number as
+ * Hyper-V finds them, mapped into one virtual range.
+ */
+void *rustic_sim_map(const u64 *pfns, u32 count)
+{
+	struct page **pages;
+	void *addr;
+	u32 i;
+
+	if (!count || count > (1U << 18))
+		return NULL;
+	pages = kvmalloc_array(count, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return NULL;
+	for (i = 0; i < count; i++) {
+		if (!pfn_valid(pfns[i])) {
+			kvfree(pages);
+			return NULL;
+		}
+		pages[i] = pfn_to_page(pfns[i]);
+	}
+	addr = vmap(pages, count, VM_MAP, PAGE_KERNEL);
+	kvfree(pages);
+	return addr;
+}
+
+void rustic_sim_unmap(void *addr)
+{
+	vunmap(addr);
 }

@@ -7,6 +7,8 @@
 #include <linux/debugfs.h>
 #include <linux/err.h>
 #include <linux/fs.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
 #include <linux/uaccess.h>
 #include "bindings_helper.h"
 
@@ -16,10 +18,13 @@
 struct rustic_ctl {
 	const void *data;
 	int (*write)(const void *data, const u8 *buf, size_t len);
+	struct dentry *file;
 };
 
+/* The directory, and how many control files are in it. */
 static struct dentry *rustic_debugfs_dir;
-static struct rustic_ctl rustic_ctl;
+static unsigned int rustic_debugfs_users;
+static DEFINE_MUTEX(rustic_debugfs_lock);
 
 static ssize_t rustic_ctl_write(struct file *file, const char __user *ubuf,
 				size_t len, loff_t *ppos)
@@ -46,37 +51,63 @@ static const struct file_operations rustic_ctl_fops = {
 
 int rustic_test_ctl_create(const char *name, const void *data,
 			   int (*write)(const void *data, const u8 *buf,
-					size_t len))
+					size_t len),
+			   struct rustic_ctl **out)
 {
-	struct dentry *file;
+	struct rustic_ctl *ctl;
+	int ret = 0;
 
-	rustic_debugfs_dir = debugfs_create_dir("hv_rustic", NULL);
-	if (IS_ERR(rustic_debugfs_dir)) {
-		int ret = PTR_ERR(rustic_debugfs_dir);
+	ctl = kzalloc(sizeof(*ctl), GFP_KERNEL);
+	if (!ctl)
+		return -ENOMEM;
+	ctl->data = data;
+	ctl->write = write;
+	mutex_lock(&rustic_debugfs_lock);
+	if (!rustic_debugfs_dir) {
+		struct dentry *dir = debugfs_create_dir("hv_rustic", NULL);
 
-		rustic_debugfs_dir = NULL;
-		return ret;
+		if (IS_ERR(dir)) {
+			ret = PTR_ERR(dir);
+			goto out;
+		}
+		rustic_debugfs_dir = dir;
 	}
-	rustic_ctl.data = data;
-	rustic_ctl.write = write;
-	file = debugfs_create_file(name, 0200, rustic_debugfs_dir, &rustic_ctl,
-				   &rustic_ctl_fops);
-	if (IS_ERR(file)) {
-		debugfs_remove_recursive(rustic_debugfs_dir);
-		rustic_debugfs_dir = NULL;
-		return PTR_ERR(file);
+	ctl->file = debugfs_create_file(name, 0200, rustic_debugfs_dir, ctl,
+					&rustic_ctl_fops);
+	if (IS_ERR(ctl->file)) {
+		ret = PTR_ERR(ctl->file);
+		if (!rustic_debugfs_users) {
+			debugfs_remove_recursive(rustic_debugfs_dir);
+			rustic_debugfs_dir = NULL;
+		}
+		goto out;
 	}
-	return 0;
+	rustic_debugfs_users++;
+	*out = ctl;
+out:
+	mutex_unlock(&rustic_debugfs_lock);
+	if (ret)
+		kfree(ctl);
+	return ret;
 }
 
 void rustic_test_ctl_counter(const char *name, u64 *value)
 {
-	debugfs_create_u64(name, 0444, rustic_debugfs_dir, value);
+	mutex_lock(&rustic_debugfs_lock);
+	if (rustic_debugfs_dir)
+		debugfs_create_u64(name, 0444, rustic_debugfs_dir, value);
+	mutex_unlock(&rustic_debugfs_lock);
 }
 
-void rustic_test_ctl_remove(void)
+void rustic_test_ctl_remove(struct rustic_ctl *ctl)
 {
+	mutex_lock(&rustic_debugfs_lock);
 	/* Waits for writers in progress to leave. */
-	debugfs_remove_recursive(rustic_debugfs_dir);
-	rustic_debugfs_dir = NULL;
+	debugfs_remove(ctl->file);
+	if (--rustic_debugfs_users == 0) {
+		debugfs_remove_recursive(rustic_debugfs_dir);
+		rustic_debugfs_dir = NULL;
+	}
+	mutex_unlock(&rustic_debugfs_lock);
+	kfree(ctl);
 }

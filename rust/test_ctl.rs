@@ -18,14 +18,17 @@ pub(crate) trait ControlHandler: Send + Sync + 'static {
     fn command(&self, input: &[u8]) -> Result;
 }
 
-/// The registered debugfs directory; removed (waiting for writers in
-/// progress) when dropped, before the handler's reference is let go.
+/// A registered control file in the debugfs directory; removed (waiting
+/// for writers in progress) when dropped, before the handler's reference
+/// is let go. The directory lives while any control file does.
 ///
 /// # Invariants
 ///
-/// `data` is `Arc::<T>::into_foreign` of the handler given to C, and the
-/// directory exists while a value of this type does.
+/// `ctl` is the live file C created with `data`, which is
+/// `Arc::<T>::into_foreign` of the handler; the directory exists while a
+/// value of this type does.
 pub(crate) struct Control<T: ControlHandler> {
+    ctl: core::ptr::NonNull<bindings::rustic_ctl>,
     data: *const c_void,
     _handler: PhantomData<T>,
 }
@@ -36,21 +39,28 @@ unsafe impl<T: ControlHandler> Send for Control<T> {}
 unsafe impl<T: ControlHandler> Sync for Control<T> {}
 
 impl<T: ControlHandler> Control<T> {
-    /// Creates the directory with a write-only control file `name`.
+    /// Creates the write-only control file `name` (and the directory, if
+    /// this is the first).
     pub(crate) fn new(name: &'static CStr, handler: Arc<T>) -> Result<Self> {
         let data = handler.into_foreign();
         // SAFETY: `name` is static; `data` stays valid until `drop`
-        // removes the directory, and `write_cb` matches it.
+        // removes the file, and `write_cb` matches it.
+        let mut ctl = core::ptr::null_mut();
         let ret = unsafe {
-            bindings::rustic_test_ctl_create(name.as_char_ptr(), data, Some(Self::write_cb))
+            bindings::rustic_test_ctl_create(name.as_char_ptr(), data, Some(Self::write_cb), &mut ctl)
         };
-        if let Err(e) = to_result(ret) {
-            // SAFETY: C failed and keeps no copy of `data`.
-            drop(unsafe { Arc::<T>::from_foreign(data) });
-            return Err(e);
-        }
+        let created = to_result(ret).and_then(|()| core::ptr::NonNull::new(ctl).ok_or(EINVAL));
+        let ctl = match created {
+            Ok(ctl) => ctl,
+            Err(e) => {
+                // SAFETY: C failed and keeps no copy of `data`.
+                drop(unsafe { Arc::<T>::from_foreign(data) });
+                return Err(e);
+            }
+        };
         // INVARIANT: created just now with `data`.
         Ok(Control {
+            ctl,
             data,
             _handler: PhantomData,
         })
@@ -66,7 +76,7 @@ impl<T: ControlHandler> Control<T> {
 
     unsafe extern "C" fn write_cb(data: *const c_void, buf: *const u8, len: usize) -> c_int {
         // SAFETY: C passes the `data` registered in `new`, alive until the
-        // directory is removed, which waits for this call to return.
+        // file is removed, which waits for this call to return.
         let handler = unsafe { Arc::<T>::borrow(data) };
         // SAFETY: C passes `len` bytes it copied from userspace.
         let input = unsafe { core::slice::from_raw_parts(buf, len) };
@@ -79,9 +89,10 @@ impl<T: ControlHandler> Control<T> {
 
 impl<T: ControlHandler> Drop for Control<T> {
     fn drop(&mut self) {
-        // SAFETY: the directory exists (type invariant); removing it waits
-        // for writers, after which C no longer uses `data`.
-        unsafe { bindings::rustic_test_ctl_remove() };
+        // SAFETY: the file exists (type invariant) and is removed once;
+        // removing it waits for writers, after which C no longer uses
+        // `data`.
+        unsafe { bindings::rustic_test_ctl_remove(self.ctl.as_ptr()) };
         // SAFETY: `data` came from `into_foreign` in `new`; no borrow is left.
         drop(unsafe { Arc::<T>::from_foreign(self.data) });
     }

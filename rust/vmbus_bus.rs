@@ -16,7 +16,11 @@
 )]
 
 use super::bindings;
+use super::channel::{Channel, ChannelHandler, ChannelParams};
+use super::connection::Connection;
+use core::sync::atomic::Ordering;
 use super::vmbus_core::bus::{
+    ChannelState,
     modalias, show_chan_attr, show_dev_attr, store_chan_attr, AttrError, ChanAttr, ChannelView,
     DevAttr, OfferFacts, MODALIAS_LEN,
 };
@@ -55,12 +59,15 @@ impl Drop for BusRegistration {
     }
 }
 
-/// What a device is: the offer's facts and its primary channel's state.
+/// What a device is: the offer's facts, the connection that offered it
+/// (none for devices made through the test control) and its primary
+/// channel, once a driver opened it.
 #[pin_data]
 pub(crate) struct DeviceState {
     offer: OfferFacts,
+    link: Option<Arc<Connection>>,
     #[pin]
-    channel: Mutex<ChannelView>,
+    channel: Mutex<Option<Arc<Channel>>>,
 }
 
 impl DeviceState {
@@ -71,7 +78,40 @@ impl DeviceState {
 
     /// A snapshot of the primary channel's state.
     pub(crate) fn channel(&self) -> ChannelView {
-        *self.channel.lock()
+        let mut view = ChannelView::closed(self.offer.target_cpu);
+        if let Some(channel) = self.channel.lock().as_ref() {
+            let (inbound, outbound) = channel.ring_views();
+            view.state = ChannelState::Opened;
+            view.inbound = Some(inbound);
+            view.outbound = Some(outbound);
+            view.interrupts = channel.stats.interrupts.load(Ordering::Relaxed);
+            view.events = channel.stats.events.load(Ordering::Relaxed);
+            view.out_full_first = channel.stats.out_full_first.load(Ordering::Relaxed);
+            view.out_full_total = channel.stats.out_full_total.load(Ordering::Relaxed);
+        }
+        view
+    }
+}
+
+/// A driver's open primary channel; dropping it closes the channel.
+pub(crate) struct OpenChannel {
+    state: Arc<DeviceState>,
+    channel: Arc<Channel>,
+}
+
+impl OpenChannel {
+    /// The channel.
+    pub(crate) fn channel(&self) -> &Arc<Channel> {
+        &self.channel
+    }
+}
+
+impl Drop for OpenChannel {
+    fn drop(&mut self) {
+        *self.state.channel.lock() = None;
+        if let Some(conn) = &self.state.link {
+            conn.close_channel(&self.channel);
+        }
     }
 }
 
@@ -97,7 +137,7 @@ impl DeviceRegistration {
     /// Creates and registers a device from an offer's facts: it appears
     /// under /sys/bus/vmbus/devices named by its instance GUID, and a driver
     /// of its class is bound before this returns.
-    pub(crate) fn new(offer: OfferFacts) -> Result<Self> {
+    pub(crate) fn new(offer: OfferFacts, link: Option<Arc<Connection>>) -> Result<Self> {
         // SAFETY: no preconditions.
         if !unsafe { bindings::rustic_cpu_possible(offer.target_cpu) } {
             return Err(EINVAL);
@@ -105,7 +145,8 @@ impl DeviceRegistration {
         let state = Arc::pin_init(
             pin_init!(DeviceState {
                 offer,
-                channel <- new_mutex!(ChannelView::closed(offer.target_cpu), "vmbus_channel"),
+                link,
+                channel <- new_mutex!(None, "vmbus_channel"),
             }),
             GFP_KERNEL,
         )?;
@@ -165,6 +206,33 @@ impl Device<'_> {
     /// A snapshot of the primary channel's state.
     pub(crate) fn channel(&self) -> ChannelView {
         self.state.channel()
+    }
+
+    /// Opens the primary channel with rings of the given sizes (bytes, a
+    /// multiple of 4 KiB each), aimed at the device's target CPU; `handler`
+    /// runs on the host's signals until the returned handle is dropped.
+    pub(crate) fn open_channel(
+        &self,
+        send_ring: usize,
+        recv_ring: usize,
+        handler: Arc<dyn ChannelHandler>,
+    ) -> Result<OpenChannel> {
+        let conn = self.state.link.as_ref().ok_or(ENODEV)?;
+        let mut slot = self.state.channel.lock();
+        if slot.is_some() {
+            return Err(EBUSY);
+        }
+        let params = ChannelParams {
+            send_ring,
+            recv_ring,
+            target_cpu: self.state.offer.target_cpu,
+        };
+        let channel = conn.open_channel(self.state.offer.relid, params, handler)?;
+        *slot = Some(channel.clone());
+        Ok(OpenChannel {
+            state: Arc::from(self.state),
+            channel,
+        })
     }
 }
 

@@ -28,6 +28,7 @@
     )
 )]
 
+use super::connection::Connection;
 use super::vmbus_bus::{BusRegistration, DeviceRegistration};
 use super::vmbus_core::bus::OfferFacts;
 use super::vmbus_core::guid::Guid;
@@ -55,14 +56,14 @@ impl Devices {
 
     /// Creates a device from an offer. Relids and instance GUIDs are unique
     /// on the bus.
-    pub(crate) fn add(&self, offer: OfferFacts) -> Result {
+    pub(crate) fn add(&self, offer: OfferFacts, link: Option<Arc<Connection>>) -> Result {
         let mut table = self.table.lock();
         if table.get(&offer.relid).is_some()
             || table.values().any(|d| d.offer().instance == offer.instance)
         {
             return Err(EEXIST);
         }
-        let device = DeviceRegistration::new(offer)?;
+        let device = DeviceRegistration::new(offer, link)?;
         table.try_create_and_insert(offer.relid, device, GFP_KERNEL)?;
         Ok(())
     }
@@ -110,7 +111,7 @@ impl super::test_ctl::ControlHandler for Devices {
     fn command(&self, input: &[u8]) -> Result {
         use super::vmbus_core::bus::Command;
         match Command::parse(input).map_err(|_| EINVAL)? {
-            Command::Add(offer) => self.add(offer),
+            Command::Add(offer) => self.add(offer, None),
             Command::Remove(instance) => self.remove(&instance, false),
             Command::Rescind(instance) => self.remove(&instance, true),
         }
@@ -125,6 +126,8 @@ pub(crate) struct Bus {
     control: Option<super::test_ctl::Control<Devices>>,
     #[cfg(rustic_test_build)]
     _test_driver: super::vmbus_bus::DriverRegistration<super::test_driver::TestDriver>,
+    #[cfg(rustic_test_build)]
+    _echo_driver: super::vmbus_bus::DriverRegistration<super::echo_driver::EchoDriver>,
     devices: Arc<Devices>,
     _bus: BusRegistration,
 }
@@ -138,9 +141,12 @@ impl Bus {
         #[cfg(rustic_test_build)]
         let _test_driver = super::vmbus_bus::DriverRegistration::new()?;
         #[cfg(rustic_test_build)]
+        let _echo_driver = super::vmbus_bus::DriverRegistration::new()?;
+        #[cfg(rustic_test_build)]
         let control = {
             let control = super::test_ctl::Control::new(kernel::c_str!("bus"), devices.clone())?;
             super::test_driver::add_counters(&control);
+            super::echo_driver::add_counters(&control);
             Some(control)
         };
         Ok(Bus {
@@ -148,6 +154,8 @@ impl Bus {
             control,
             #[cfg(rustic_test_build)]
             _test_driver,
+            #[cfg(rustic_test_build)]
+            _echo_driver,
             devices,
             _bus: bus,
         })

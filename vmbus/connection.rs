@@ -11,21 +11,33 @@
 //! - Unload: remove the devices, send UNLOAD and wait for the response,
 //!   bounded; then stop the backend's interrupt and drain the work.
 //!
-//! Time: the core's deadlines are in milliseconds of [`now_ms`]. The waits
-//! here poll every 2 ms and call `advance` on each round, which fails
-//! overdue requests. Requests made outside these waits (channel open,
-//! GPADLs: not used yet) will need a delayed work calling `advance`.
+//! - Channels: drivers create GPADLs and open channels through
+//!   [`Connection::open_channel`] (`super::channel`); every request waits,
+//!   bounded, for the host's answer. The interrupt's work on each CPU takes
+//!   that CPU's event flags and runs the signalled channels' handlers.
+//! - Rescind: the device goes (its driver closes the channel; GPADLs of a
+//!   rescinded channel need no answer), then RELID_RELEASED.
+//!
+//! Time: the core's deadlines are in milliseconds of [`now_ms`]. Every
+//! request has a waiter, which sleeps on a condition variable woken by the
+//! host's answers and calls `advance` at least every [`TICK_MS`], so an
+//! unanswered request fails at its deadline.
 
 use super::bus::Devices;
+use super::channel::{Channel, ChannelHandler, ChannelParams};
 use super::hv::{take_message, Backend, CONNECT_CPU, VMBUS_MESSAGE_TYPE};
-use super::hv_glue::{msleep, now_ms, Dpc, IsrRegistration, Page};
+use super::hv_glue::{cpu_online, msleep, now_ms, nr_cpu_ids, Buffer, Dpc, IsrRegistration, Page, Work, WorkFn};
 use super::vmbus_core::bus::OfferFacts;
-use super::vmbus_core::control::{encode, Action, Config, ConnectionState, Control, Error, RequestId};
-use super::vmbus_core::msg::Offer;
+use super::vmbus_core::control::{
+    encode, Action, ChannelState, Config, ConnectionState, Control, Error, OpenRequest, RequestId,
+};
+use super::vmbus_core::event;
+use super::vmbus_core::msg::{GpadlSplit, Offer, USER_DEFINED_BYTES};
 use super::vmbus_core::version::Version;
-use kernel::new_mutex;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{Arc, Mutex};
+use kernel::sync::{Arc, ArcBorrow, CondVar, CondVarTimeoutResult, Mutex};
+use kernel::{new_condvar, new_mutex};
 
 /// Channels and GPADLs the connection tracks.
 const CHANNELS: usize = 32;
@@ -35,16 +47,20 @@ const GPADLS: usize = 32;
 const REQUEST_TIMEOUT_MS: u64 = 5000;
 /// How long load waits for every offer after the version is agreed.
 const OFFERS_TIMEOUT_MS: u64 = 10000;
+/// The longest a waiter sleeps between looks at the clock.
+const TICK_MS: u32 = 50;
 
 /// `-ETIMEDOUT`, which 6.12's `kernel::error::code` does not name.
 #[expect(non_snake_case, reason = "named like the error codes it stands beside")]
-fn ETIMEDOUT() -> kernel::error::Error {
+pub(crate) fn ETIMEDOUT() -> kernel::error::Error {
     // CAST: ETIMEDOUT (110) fits an i32.
     kernel::error::Error::from_errno(-(kernel::bindings::ETIMEDOUT as i32))
 }
 
 const CONNECT: RequestId = RequestId(1);
 const UNLOAD: RequestId = RequestId(2);
+/// Driver requests get ids from here up.
+const FIRST_DRIVER_REQUEST: u64 = 16;
 
 /// What the waits look at.
 #[derive(Default)]
@@ -53,11 +69,39 @@ struct Status {
     unload: Option<core::result::Result<(), Error>>,
     all_offers: bool,
     closing: bool,
+    /// Finished driver requests not yet collected by their waiters.
+    completed: [Option<(RequestId, core::result::Result<(), Error>)>; CHANNELS],
+    /// Each offered channel's relid and HvSignalEvent connection id.
+    signal_ids: [Option<(u32, u32)>; CHANNELS],
+}
+
+/// Puts `value` in the first free slot; false when all are taken.
+fn put<T>(slots: &mut [Option<T>], value: T) -> bool {
+    match slots.iter_mut().find(|s| s.is_none()) {
+        Some(slot) => {
+            *slot = Some(value);
+            true
+        }
+        None => false,
+    }
 }
 
 struct Inner {
     control: KBox<Control<CHANNELS, GPADLS>>,
     status: Status,
+}
+
+/// What a failed request means to a driver.
+fn request_errno(e: Error) -> kernel::error::Error {
+    match e {
+        Error::Timeout => ETIMEDOUT(),
+        Error::Rescinded | Error::Unloaded | Error::UnknownChannel => ENODEV,
+        Error::TableFull => ENOSPC,
+        Error::Busy => EBUSY,
+        Error::Unsupported => EINVAL,
+        Error::HostStatus(_) => EIO,
+        _ => EINVAL,
+    }
 }
 
 /// Offers and rescinds, carried out after the lock is dropped (adding a
@@ -74,6 +118,26 @@ pub(crate) struct Connection {
     devices: Arc<Devices>,
     #[pin]
     inner: Mutex<Inner>,
+    /// Woken whenever a host message was handled.
+    #[pin]
+    answered: CondVar,
+    /// Open channels, for the event dispatch.
+    #[pin]
+    open: Mutex<[Option<Arc<Channel>>; CHANNELS]>,
+    next_request: AtomicU64,
+    /// Round-robin choice of target CPUs for new devices.
+    next_cpu: AtomicU32,
+    /// Offers and rescinds waiting for the device work, in order. Drivers'
+    /// probe and remove wait on the host, so they cannot run in the
+    /// interrupt's work, which is what takes the host's answers.
+    #[pin]
+    device_changes: Mutex<KVec<Deferred>>,
+    /// Device changes queued and not yet made.
+    device_changes_pending: AtomicU32,
+    /// The work making them (taken out at unload, which breaks the
+    /// reference cycle it makes).
+    #[pin]
+    device_work: Mutex<Option<Work<Connection>>>,
 }
 
 impl Connection {
@@ -91,6 +155,15 @@ impl Connection {
             }
             Action::SendGpadl { .. } => pr_err!("vmbus: GPADLs are not supported yet\n"),
             Action::Offer(offer) => {
+                for slot in status.signal_ids.iter_mut() {
+                    if slot.is_some_and(|(relid, _)| relid == offer.child_relid) {
+                        *slot = None;
+                    }
+                }
+                // The core's table has the same room, so this has a slot.
+                if !put(&mut status.signal_ids, (offer.child_relid, offer.connection_id)) {
+                    pr_err!("vmbus: no room for relid {}\n", offer.child_relid);
+                }
                 if deferred.push(Deferred::Offer(offer), GFP_KERNEL).is_err() {
                     pr_err!("vmbus: out of memory, offer of relid {} dropped\n", offer.child_relid);
                 }
@@ -106,14 +179,19 @@ impl Connection {
                     status.connect = Some(result);
                 } else if request == UNLOAD {
                     status.unload = Some(result);
+                } else if !put(&mut status.completed, (request, result)) {
+                    pr_err!("vmbus: too many unclaimed completions; request {} lost\n", request.0);
                 }
             }
         }
     }
 
-    /// Runs `f` on the control plane under the lock, performs its actions,
-    /// then the deferred device changes.
-    fn with_control<R>(&self, f: impl FnOnce(&mut Control<CHANNELS, GPADLS>, &mut dyn FnMut(Action)) -> R) -> R {
+    /// Runs `f` on the control plane under the lock and performs its
+    /// actions; returns the device changes to make after the lock is gone.
+    fn with_control_deferred<R>(
+        &self,
+        f: impl FnOnce(&mut Control<CHANNELS, GPADLS>, &mut dyn FnMut(Action)) -> R,
+    ) -> (R, KVec<Deferred>) {
         let mut deferred = KVec::new();
         let r = {
             let mut guard = self.inner.lock();
@@ -122,13 +200,21 @@ impl Connection {
             let mut sink = |a: Action| Self::perform(backend, status, &mut deferred, a);
             f(control, &mut sink)
         };
-        for d in deferred {
-            self.apply(d);
+        (r, deferred)
+    }
+
+    /// Runs `f` on the control plane under the lock and performs its
+    /// actions. Only host messages make device changes, and those go
+    /// through [`Connection::take_messages`].
+    fn with_control<R>(&self, f: impl FnOnce(&mut Control<CHANNELS, GPADLS>, &mut dyn FnMut(Action)) -> R) -> R {
+        let (r, deferred) = self.with_control_deferred(f);
+        if !deferred.is_empty() {
+            pr_err!("vmbus: a request produced a device change; ignored\n");
         }
         r
     }
 
-    fn apply(&self, d: Deferred) {
+    fn apply(self: &Arc<Self>, d: Deferred) {
         match d {
             Deferred::Offer(offer) => {
                 if offer.sub_channel_index != 0 {
@@ -142,13 +228,15 @@ impl Connection {
                     instance: offer.if_instance,
                     relid: offer.child_relid,
                     monitor_id: offer.monitor_id,
-                    target_cpu: CONNECT_CPU,
+                    target_cpu: self.pick_cpu(),
                 };
-                if let Err(e) = self.devices.add(facts) {
+                if let Err(e) = self.devices.add(facts, Some(self.clone())) {
                     pr_err!("vmbus: cannot add the device of relid {}: {:?}\n", offer.child_relid, e);
                 }
             }
             Deferred::Rescind(relid) => {
+                // The driver's remove closes the channel and tears its
+                // GPADLs down (no answer needed once rescinded).
                 let _ = self.devices.remove_relid(relid);
                 self.with_control(|c, sink| {
                     if let Err(e) = c.release_relid(now_ms(), relid, &mut |a| sink(a)) {
@@ -159,50 +247,330 @@ impl Connection {
         }
     }
 
-    /// Polls every 2 ms until `done` holds, calling `advance` each round;
-    /// false after `limit_ms`.
-    fn wait(&self, limit_ms: u64, done: impl Fn(&Status) -> bool) -> bool {
+    /// A target CPU for a new device's channel: round robin over online
+    /// CPUs with the simulator; CPU 0 on Hyper-V, where only CPU 0's SynIC
+    /// is set up so far.
+    fn pick_cpu(&self) -> u32 {
+        if !self.backend.all_cpus() {
+            return CONNECT_CPU;
+        }
+        let n = nr_cpu_ids().max(1);
+        for _ in 0..n {
+            let cpu = self.next_cpu.fetch_add(1, Ordering::Relaxed).checked_rem(n).unwrap_or(0);
+            if cpu_online(cpu) {
+                return cpu;
+            }
+        }
+        CONNECT_CPU
+    }
+
+    /// Waits until `done` holds, calling `advance` at least every
+    /// [`TICK_MS`]; false after `limit_ms`.
+    fn wait(&self, limit_ms: u64, mut done: impl FnMut(&mut Status) -> bool) -> bool {
         let deadline = now_ms().saturating_add(limit_ms);
         loop {
-            let finished = self.with_control(|c, sink| {
-                c.advance(now_ms(), &mut |a| sink(a));
-                true
-            }) && done(&self.inner.lock().status);
-            if finished {
+            self.with_control(|c, sink| c.advance(now_ms(), &mut |a| sink(a)));
+            let mut guard = self.inner.lock();
+            if done(&mut guard.status) {
                 return true;
             }
-            if now_ms() > deadline {
+            let now = now_ms();
+            if now > deadline {
                 return false;
             }
-            msleep(2);
+            let tick = (deadline - now).min(u64::from(TICK_MS)).max(1) as u32;
+            let res = self
+                .answered
+                .wait_interruptible_timeout(&mut guard, kernel::time::msecs_to_jiffies(tick));
+            drop(guard);
+            if matches!(res, CondVarTimeoutResult::Signal { .. }) {
+                // A signal is pending (insmod interrupted): the wait returns
+                // at once, so pace the loop instead.
+                msleep(2);
+            }
+        }
+    }
+
+    /// Starts a driver request with `start` and waits for its completion.
+    fn request(
+        &self,
+        start: impl FnOnce(&mut Control<CHANNELS, GPADLS>, RequestId, &mut dyn FnMut(Action)) -> core::result::Result<(), Error>,
+    ) -> core::result::Result<(), Error> {
+        let id = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
+        self.with_control(|c, sink| start(c, id, sink))?;
+        let mut result = Err(Error::Timeout);
+        // The core fails the request at its deadline; the extra second only
+        // guards against a core that did not.
+        let finished = self.wait(REQUEST_TIMEOUT_MS.saturating_add(1000), |status| {
+            for slot in status.completed.iter_mut() {
+                if let Some((request, r)) = *slot {
+                    if request == id {
+                        result = r;
+                        *slot = None;
+                        return true;
+                    }
+                }
+            }
+            false
+        });
+        if !finished {
+            return Err(Error::Timeout);
+        }
+        result
+    }
+
+    /// HvSignalEvent on a channel's connection id.
+    pub(crate) fn signal_event(&self, connection_id: u32) -> Result {
+        self.backend.signal_event(connection_id)
+    }
+
+    /// Describes `buffer` to the host as a GPADL of channel `relid` and
+    /// waits until the host has mapped it; returns the handle.
+    pub(crate) fn create_gpadl(&self, relid: u32, buffer: &Buffer) -> Result<u32> {
+        let pages = buffer.pages();
+        let mut pfns = KVec::with_capacity(pages, GFP_KERNEL)?;
+        for i in 0..pages {
+            pfns.push(buffer.pfn(i).ok_or(EINVAL)?, GFP_KERNEL)?;
+        }
+        let byte_count = u32::try_from(buffer.len()).map_err(|_| EINVAL)?;
+        let mut handle = 0;
+        let backend = &self.backend;
+        self.request(|c, id, sink| {
+            // The core names the handle in SendGpadl; the messages are
+            // built here over the page list, header first.
+            let mut send_err = None;
+            let mut gpadl_sink = |a: Action| match a {
+                Action::SendGpadl {
+                    connection_id,
+                    child_relid,
+                    gpadl,
+                } => {
+                    let split = GpadlSplit::new(child_relid, gpadl, 0, byte_count, &pfns);
+                    let Ok(mut split) = split else {
+                        send_err = Some(Error::InvalidState);
+                        return;
+                    };
+                    while let Some(message) = split.next_message() {
+                        let (buf, len) = encode(&message);
+                        if let Err(e) =
+                            backend.post_message(connection_id, VMBUS_MESSAGE_TYPE, buf.get(..len).unwrap_or(&[]))
+                        {
+                            pr_err!("vmbus: HvPostMessage of a GPADL message failed: {:?}\n", e);
+                        }
+                    }
+                }
+                other => sink(other),
+            };
+            handle = c.create_gpadl(now_ms(), id, relid, &mut gpadl_sink)?;
+            send_err.map_or(Ok(()), Err)
+        })
+        .map_err(|e| {
+            pr_err!("vmbus: relid {}: GPADL of {} pages failed: {:?}\n", relid, pages, e);
+            request_errno(e)
+        })?;
+        Ok(handle)
+    }
+
+    /// Tears a GPADL down and waits for the host to let go of its pages.
+    /// On error the pages may still be mapped by the host.
+    pub(crate) fn teardown_gpadl(&self, relid: u32, gpadl: u32) -> Result {
+        self.request(|c, id, sink| c.teardown_gpadl(now_ms(), id, relid, gpadl, &mut |a| sink(a)))
+            .map_err(|e| {
+                pr_err!("vmbus: relid {}: GPADL teardown failed: {:?}\n", relid, e);
+                request_errno(e)
+            })
+    }
+
+    /// Opens channel `relid`: allocates and shares its rings, sends
+    /// OPENCHANNEL and waits for the result. `handler` runs on the host's
+    /// signals from then until [`Connection::close_channel`].
+    pub(crate) fn open_channel(
+        self: &Arc<Self>,
+        relid: u32,
+        params: ChannelParams,
+        handler: Arc<dyn ChannelHandler>,
+    ) -> Result<Arc<Channel>> {
+        let signal_id = {
+            let guard = self.inner.lock();
+            guard
+                .status
+                .signal_ids
+                .iter()
+                .flatten()
+                .find(|(r, _)| *r == relid)
+                .map(|&(_, id)| id)
+                .ok_or(ENODEV)?
+        };
+        let pages = params.pages()?;
+        let ring = Buffer::new(pages * Page::SIZE)?;
+        let gpadl = self.create_gpadl(relid, &ring)?;
+        let channel = match Channel::new(self.clone(), relid, signal_id, gpadl, params, ring, handler) {
+            Ok(c) => c,
+            Err(e) => {
+                // The ring went with the failed channel (leaked unless the
+                // teardown below succeeds first — it cannot: it is gone).
+                let _ = self.teardown_gpadl(relid, gpadl);
+                return Err(e);
+            }
+        };
+        if !put(&mut *self.open.lock(), channel.clone()) {
+            self.release(&channel);
+            return Err(ENOSPC);
+        }
+        let open = OpenRequest {
+            relid,
+            ring_gpadl: gpadl,
+            downstream_page_offset: (params.send_ring / Page::SIZE + 1) as u32,
+            target_vp: self.backend.vp_index(params.target_cpu),
+            user_data: [0; USER_DEFINED_BYTES],
+        };
+        if let Err(e) = self.request(|c, id, sink| c.open(now_ms(), id, &open, &mut |a| sink(a))) {
+            pr_err!("vmbus: relid {}: open failed: {:?}\n", relid, e);
+            self.unlist(&channel);
+            // A timed-out open leaves the host's view unknown: the ring
+            // stays (the core marks the channel failed) until a rescind.
+            if e != Error::Timeout {
+                self.release(&channel);
+            }
+            return Err(request_errno(e));
+        }
+        Ok(channel)
+    }
+
+    /// Takes `channel` out of the event dispatch.
+    fn unlist(&self, channel: &Arc<Channel>) {
+        channel.mark_closed();
+        for slot in self.open.lock().iter_mut() {
+            if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, channel)) {
+                *slot = None;
+            }
+        }
+    }
+
+    /// Tears the ring's GPADL down; on success the ring may be freed.
+    fn release(&self, channel: &Arc<Channel>) {
+        if self.teardown_gpadl(channel.relid, channel.ring_gpadl).is_ok() {
+            channel.release_ring();
+        }
+    }
+
+    /// Closes an open channel: no more handler calls, CLOSECHANNEL (unless
+    /// rescinded), then the ring's GPADL is torn down.
+    pub(crate) fn close_channel(&self, channel: &Arc<Channel>) {
+        self.unlist(channel);
+        let rescinded = self.with_control(|c, sink| {
+            if c.channel_state(channel.relid) == Some(ChannelState::Rescinded) {
+                return true;
+            }
+            if let Err(e) = c.close(now_ms(), channel.relid, &mut |a| sink(a)) {
+                pr_err!("vmbus: relid {}: close: {:?}\n", channel.relid, e);
+            }
+            false
+        });
+        if rescinded {
+            pr_info!("vmbus: relid {}: closing a rescinded channel\n", channel.relid);
+        }
+        self.release(channel);
+    }
+
+    /// Hands offers and rescinds to the device work, in order.
+    fn queue_device_changes(&self, deferred: KVec<Deferred>) {
+        let mut queue = self.device_changes.lock();
+        for d in deferred {
+            if queue.push(d, GFP_KERNEL).is_err() {
+                pr_err!("vmbus: out of memory, a device change was dropped\n");
+                continue;
+            }
+            self.device_changes_pending.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(queue);
+        if let Some(work) = self.device_work.lock().as_ref() {
+            work.queue_on(u32::MAX);
+        }
+    }
+
+    /// Runs the handlers of the channels signalled in `cpu`'s event flags.
+    fn dispatch_events(&self, cpu: u32) {
+        let Some(page) = self.backend.event_page(cpu) else {
+            return;
+        };
+        let Ok(slot) = event::vmbus_slot(page) else {
+            return;
+        };
+        let _ = event::take_all(slot, |relid| {
+            let channel = self
+                .open
+                .lock()
+                .iter()
+                .flatten()
+                .find(|c| c.relid == relid)
+                .cloned();
+            if let Some(channel) = channel {
+                channel.dispatch();
+            }
+        });
+    }
+}
+
+impl WorkFn for Connection {
+    /// The device work: adds and removes devices as the host offered and
+    /// rescinded them.
+    fn work(this: ArcBorrow<'_, Self>) {
+        let this: Arc<Self> = this.into();
+        loop {
+            let batch = core::mem::take(&mut *this.device_changes.lock());
+            if batch.is_empty() {
+                return;
+            }
+            for d in batch {
+                this.apply(d);
+                this.device_changes_pending.fetch_sub(1, Ordering::Relaxed);
+                this.answered.notify_all();
+            }
         }
     }
 }
 
 impl Dpc for Connection {
-    fn run(&self) {
+    fn run(this: ArcBorrow<'_, Self>, cpu: u32) {
+        if cpu == CONNECT_CPU {
+            Self::take_messages(this);
+        }
+        this.dispatch_events(cpu);
+    }
+}
+
+impl Connection {
+    fn take_messages(this: ArcBorrow<'_, Self>) {
         // Bounded: the slot holds one message and the host can queue only
         // so many; a host that never stops is cut off here and picked up
         // on the next interrupt.
         for _ in 0..256 {
-            let Some(message) = take_message(&self.backend) else {
-                return;
+            let Some(message) = take_message(&this.backend) else {
+                break;
             };
             let Ok(message) = message else {
                 pr_err!("vmbus: malformed SynIC message dropped\n");
                 continue;
             };
-            self.with_control(|c, sink| {
+            let ((), deferred) = this.with_control_deferred(|c, sink| {
                 if let Err(e) = c.handle_message(message.payload(), &mut |a| sink(a)) {
                     pr_err!("vmbus: host message rejected: {:?}\n", e);
                 }
             });
+            this.answered.notify_all();
+            if !deferred.is_empty() {
+                this.queue_device_changes(deferred);
+            }
         }
     }
 }
 
 /// The running connection; dropping it unloads.
 pub(crate) struct Vmbus {
+    /// Test builds with the simulator: its debugfs control `sim`.
+    #[cfg(rustic_test_build)]
+    sim_control: Option<super::test_ctl::Control<super::sim::Hypervisor>>,
     conn: Arc<Connection>,
     isr: Option<IsrRegistration<Connection>>,
     // The interrupt page (used before 5.0) and the two monitor pages, whose
@@ -233,10 +601,25 @@ impl Vmbus {
                 backend,
                 devices,
                 inner <- new_mutex!(Inner { control, status: Status::default() }, "vmbus_connection"),
+                answered <- new_condvar!("vmbus_answered"),
+                open <- new_mutex!(Default::default(), "vmbus_open_channels"),
+                next_request: AtomicU64::new(FIRST_DRIVER_REQUEST),
+                next_cpu: AtomicU32::new(0),
+                device_changes <- new_mutex!(KVec::new(), "vmbus_device_changes"),
+                device_changes_pending: AtomicU32::new(0),
+                device_work <- new_mutex!(None, "vmbus_device_work"),
             }),
             GFP_KERNEL,
         )?;
+        *conn.device_work.lock() = Some(Work::new(conn.clone())?);
+        #[cfg(rustic_test_build)]
+        let sim_control = match &conn.backend {
+            Backend::Sim(hv) => Some(super::test_ctl::Control::new(kernel::c_str!("sim"), hv.clone())?),
+            _ => None,
+        };
         let vmbus = Vmbus {
+            #[cfg(rustic_test_build)]
+            sim_control,
             isr: Some(IsrRegistration::new(conn.clone())),
             conn,
             _pages: pages,
@@ -272,14 +655,24 @@ impl Vmbus {
         if !conn.wait(OFFERS_TIMEOUT_MS, |s| s.all_offers) {
             pr_err!("vmbus: the host did not deliver all offers within {} ms\n", OFFERS_TIMEOUT_MS);
         }
+        // The devices of those offers (and their drivers' probes) too.
+        let pending = &conn.device_changes_pending;
+        if !conn.wait(OFFERS_TIMEOUT_MS, |_| pending.load(Ordering::Relaxed) == 0) {
+            pr_err!("vmbus: the offered devices were not all added within {} ms\n", OFFERS_TIMEOUT_MS);
+        }
         Ok(Some(vmbus))
     }
 }
 
 impl Drop for Vmbus {
     fn drop(&mut self) {
+        #[cfg(rustic_test_build)]
+        drop(self.sim_control.take());
         let conn = &self.conn;
         conn.inner.lock().status.closing = true;
+        // No device changes from now on (dropping the work waits for it).
+        let work = conn.device_work.lock().take();
+        drop(work);
         conn.devices.clear();
         let connected = conn.inner.lock().control.state() == ConnectionState::Connected;
         if connected {

@@ -7,6 +7,7 @@
 //! - signal an event (HvSignalEvent);
 //! - the SynIC message slot of [`MESSAGE_SINT`] on the CPU that takes VMBus
 //!   messages, as [`SharedMem`], and end-of-message;
+//! - the SynIC event flags page of a CPU;
 //! - the VP index of a CPU.
 //!
 //! The interrupt itself is registered with [`super::hv_glue::IsrRegistration`]
@@ -89,7 +90,6 @@ impl Backend {
     }
 
     /// HvSignalEvent on `connection_id`.
-    #[expect(dead_code, reason = "used once channels open")]
     pub(crate) fn signal_event(&self, connection_id: u32) -> Result {
         match *self {
             #[cfg(rustic_test_build)]
@@ -104,6 +104,31 @@ impl Backend {
             #[cfg(rustic_test_build)]
             Backend::Sim(ref hv) => hv.message_page(),
             Backend::Real(ref hv) => hv.message_page(),
+        }
+    }
+
+    /// The SynIC event flags page of `cpu`, if that CPU's SynIC is set up.
+    pub(crate) fn event_page(&self, cpu: u32) -> Option<SharedMem<'_>> {
+        match *self {
+            #[cfg(rustic_test_build)]
+            Backend::Sim(ref hv) => hv.event_page(cpu),
+            Backend::Real(ref hv) => {
+                if cpu == CONNECT_CPU {
+                    hv.event_page()
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// Whether every CPU can take channel interrupts (else only
+    /// [`CONNECT_CPU`]).
+    pub(crate) fn all_cpus(&self) -> bool {
+        match *self {
+            #[cfg(rustic_test_build)]
+            Backend::Sim(_) => true,
+            Backend::Real(_) => false,
         }
     }
 

@@ -11,10 +11,24 @@
 //!   Hyper-V drops messages to a port that is not there.
 //! - REQUESTOFFERS: one OFFERCHANNEL per configured device, then
 //!   ALLOFFERS_DELIVERED.
+//! - GPADL_HEADER and GPADL_BODY: collects the page list, maps the pages
+//!   (as Hyper-V maps guest memory) and answers GPADL_CREATED;
+//!   GPADL_TEARDOWN unmaps and answers GPADL_TORNDOWN.
+//! - OPENCHANNEL: attaches the device model to the rings in the GPADL
+//!   (`super::vsp`) and answers OPENCHANNEL_RESULT; CLOSECHANNEL detaches
+//!   it (no answer).
+//! - Hot-add and rescind (debugfs): OFFERCHANNEL, or RESCIND_CHANNELOFFER
+//!   after detaching the channel and dropping its GPADLs; the relid is
+//!   reused only after the guest's RELID_RELEASED.
 //! - UNLOAD: forgets the connection and answers UNLOAD_RESPONSE.
 
+use super::super::hv_glue::sim::Mapping;
 use super::super::vmbus_core::guid::Guid;
-use super::super::vmbus_core::msg::{Message, Offer, VersionResponse, USER_DEFINED_BYTES};
+use super::super::vmbus_core::msg::{GpadlHeader, Message, Offer, OpenChannel, VersionResponse, USER_DEFINED_BYTES};
+use super::vsp::{Echo, GuestInterrupts, HostChannel, Model, Sink};
+use super::super::hv_glue::Work;
+use kernel::new_spinlock;
+use kernel::sync::{Arc, SpinLock};
 use super::super::vmbus_core::version::{
     Version, MESSAGE_CONNECTION_ID, MESSAGE_CONNECTION_ID_4, MESSAGE_SINT,
 };
@@ -28,9 +42,16 @@ pub(crate) static OFFERS_SENT: AtomicU64 = AtomicU64::new(0);
 pub(crate) static UNLOAD: AtomicU64 = AtomicU64::new(0);
 pub(crate) static UNEXPECTED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static SIGNALS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static GPADLS_CREATED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static GPADLS_TORN_DOWN: AtomicU64 = AtomicU64::new(0);
+pub(crate) static OPENS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static CLOSES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static RESCINDS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static RELIDS_RELEASED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static ECHOED: AtomicU64 = AtomicU64::new(0);
 
 /// The counters, by their debugfs names.
-pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 7] = [
+pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 16] = [
     (kernel::c_str!("sim_initiate_contact"), &INITIATE_CONTACT),
     (kernel::c_str!("sim_version"), &VERSION),
     (kernel::c_str!("sim_request_offers"), &REQUEST_OFFERS),
@@ -38,7 +59,84 @@ pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 7] = [
     (kernel::c_str!("sim_unload"), &UNLOAD),
     (kernel::c_str!("sim_unexpected"), &UNEXPECTED),
     (kernel::c_str!("sim_signals"), &SIGNALS),
+    (kernel::c_str!("sim_gpadls_created"), &GPADLS_CREATED),
+    (kernel::c_str!("sim_gpadls_torn_down"), &GPADLS_TORN_DOWN),
+    (kernel::c_str!("sim_opens"), &OPENS),
+    (kernel::c_str!("sim_closes"), &CLOSES),
+    (kernel::c_str!("sim_rescinds"), &RESCINDS),
+    (kernel::c_str!("sim_relids_released"), &RELIDS_RELEASED),
+    (kernel::c_str!("sim_echoed"), &ECHOED),
+    (kernel::c_str!("sim_faults_injected"), &super::hypervisor::FAULTS_INJECTED),
+    (kernel::c_str!("sim_packets_served"), &super::vsp::PACKETS_SERVED),
 ];
+
+/// The class GUID of the simulator's echo device:
+/// `{ec40ec40-7e57-4b1d-9a3b-525553544943}`; no Hyper-V device has it.
+pub(crate) const ECHO_CLASS: Guid = Guid::from_fields(
+    0xec40ec40,
+    0x7e57,
+    0x4b1d,
+    [0x9a, 0x3b, 0x52, 0x55, 0x53, 0x54, 0x49, 0x43],
+);
+
+/// Open host channels by their signal connection id, for HvSignalEvent
+/// (which may come from any context, hence a spinlock).
+#[pin_data]
+pub(crate) struct SignalTable {
+    #[pin]
+    slots: SpinLock<[Option<(u32, Arc<HostChannel>, Arc<Work<HostChannel>>)>; 32]>,
+}
+
+impl SignalTable {
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(pin_init!(SignalTable { slots <- new_spinlock!(Default::default(), "sim_signal_table") }), GFP_KERNEL)
+    }
+
+    /// Queues the work of the channel signalled on `connection_id`.
+    pub(crate) fn signal(&self, connection_id: u32) -> bool {
+        let slots = self.slots.lock();
+        match slots.iter().flatten().find(|(id, _, _)| *id == connection_id) {
+            Some((_, _, work)) => {
+                work.queue_on(u32::MAX);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The open channel of `relid`, if any.
+    pub(crate) fn channel(&self, relid: u32) -> Option<Arc<HostChannel>> {
+        self.slots.lock().iter().flatten().find(|(_, c, _)| c.relid == relid).map(|(_, c, _)| c.clone())
+    }
+
+    fn insert(&self, connection_id: u32, channel: Arc<HostChannel>) -> Result {
+        let work = Arc::new(Work::new(channel.clone())?, GFP_KERNEL)?;
+        let mut slots = self.slots.lock();
+        let slot = slots.iter_mut().find(|s| s.is_none()).ok_or(ENOSPC)?;
+        *slot = Some((connection_id, channel, work));
+        Ok(())
+    }
+
+    /// Detaches the channel of `relid`: it stops, its work is cancelled.
+    fn remove(&self, relid: u32) -> bool {
+        let taken = {
+            let mut slots = self.slots.lock();
+            slots
+                .iter_mut()
+                .find(|s| s.as_ref().is_some_and(|(_, c, _)| c.relid == relid))
+                .and_then(Option::take)
+        };
+        // Dropped outside the spinlock: cancelling the work sleeps.
+        match taken {
+            Some((_, channel, work)) => {
+                channel.close();
+                drop(work);
+                true
+            }
+            None => false,
+        }
+    }
+}
 
 /// A device the host offers.
 #[derive(Clone, Copy)]
@@ -50,8 +148,19 @@ struct Device {
     monitor_id: Option<u8>,
 }
 
+/// An echo device's entry.
+const fn echo(name: &'static str, n: u8) -> Device {
+    Device {
+        name,
+        class: ECHO_CLASS,
+        instance: Guid::from_fields(0x5151ec00 + n as u32, 0x00ec, 0x4e7e, [0x8a, 0x11, 0x00, 0x15, 0x5d, 0x00, 0xec, n]),
+        relid: 30 + n as u32,
+        monitor_id: None,
+    }
+}
+
 /// The devices the simulator knows, in offer order.
-const DEVICES: [Device; 5] = [
+const DEVICES: [Device; 9] = [
     Device {
         name: "net",
         class: Guid::from_fields(0xf8615163, 0xdf3e, 0x46c5, [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e]),
@@ -87,7 +196,30 @@ const DEVICES: [Device; 5] = [
         relid: 200,
         monitor_id: Some(2),
     },
+    echo("echo0", 0),
+    echo("echo1", 1),
+    echo("echo2", 2),
+    echo("echo3", 3),
 ];
+
+/// Where a device stands with the guest.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Presence {
+    /// Not offered (or released after a rescind).
+    Absent,
+    Offered,
+    /// Rescinded; its relid is not reused until RELID_RELEASED.
+    Rescinded,
+}
+
+/// A GPADL as the host holds it.
+struct HostGpadl {
+    handle: u32,
+    relid: u32,
+    total: usize,
+    pfns: KVec<u64>,
+    mapping: Option<Arc<Mapping>>,
+}
 
 /// The connection as the host sees it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -103,20 +235,28 @@ pub(crate) struct Host {
     version_count: usize,
     /// Never answers INITIATE_CONTACT.
     silent: bool,
-    /// Which of [`DEVICES`] are offered.
+    /// Which of [`DEVICES`] are offered at connect.
     offered: [bool; DEVICES.len()],
+    presence: [Presence; DEVICES.len()],
+    gpadls: [Option<HostGpadl>; 32],
     state: State,
+    pub(crate) signals: Arc<SignalTable>,
+    interrupts: Arc<GuestInterrupts>,
 }
 
 impl Host {
     /// A host configured from the `sim_versions` and `sim_devices` text.
-    pub(crate) fn new(versions: &[u8], devices: &[u8]) -> Result<Host> {
+    pub(crate) fn new(versions: &[u8], devices: &[u8], interrupts: Arc<GuestInterrupts>) -> Result<Host> {
         let mut host = Host {
             versions: [0; 8],
             version_count: 0,
             silent: false,
             offered: [false; DEVICES.len()],
+            presence: [Presence::Absent; DEVICES.len()],
+            gpadls: Default::default(),
             state: State::Disconnected,
+            signals: SignalTable::new()?,
+            interrupts,
         };
         match versions {
             b"all" => {
@@ -137,7 +277,11 @@ impl Host {
             }
         }
         match devices {
-            b"default" => host.offered = [true; DEVICES.len()],
+            b"default" => {
+                for (o, d) in host.offered.iter_mut().zip(DEVICES.iter()) {
+                    *o = d.class != ECHO_CLASS;
+                }
+            }
             b"none" => {}
             list => {
                 for item in list.split(|&b| b == b',') {
@@ -233,25 +377,85 @@ impl Host {
         match message {
             Message::RequestOffers => {
                 REQUEST_OFFERS.fetch_add(1, Relaxed);
-                for (d, _) in DEVICES.iter().zip(self.offered).filter(|(_, o)| *o) {
-                    send(&Message::Offer(Offer {
-                        if_type: d.class,
-                        if_instance: d.instance,
-                        chn_flags: 0,
-                        mmio_megabytes: 0,
-                        user_def: [0; USER_DEFINED_BYTES],
-                        sub_channel_index: 0,
-                        child_relid: d.relid,
-                        monitor_id: d.monitor_id,
-                        dedicated_interrupt: false,
-                        connection_id: 0x1_0000 + d.relid,
-                    }));
-                    OFFERS_SENT.fetch_add(1, Relaxed);
+                for i in 0..DEVICES.len() {
+                    if self.offered.get(i).copied().unwrap_or(false) {
+                        self.offer(i, send);
+                    }
                 }
                 send(&Message::AllOffersDelivered);
             }
+            Message::GpadlHeader(h) => self.gpadl_header(h, send),
+            Message::GpadlBody(b) => {
+                let Some(g) = self.gpadls.iter_mut().flatten().find(|g| g.handle == b.gpadl && g.mapping.is_none()) else {
+                    UNEXPECTED.fetch_add(1, Relaxed);
+                    return;
+                };
+                for &pfn in b.pfns.as_slice() {
+                    if g.pfns.len() >= g.total || g.pfns.push(pfn, GFP_KERNEL).is_err() {
+                        UNEXPECTED.fetch_add(1, Relaxed);
+                        return;
+                    }
+                }
+                let handle = g.handle;
+                self.try_map(handle, send);
+            }
+            Message::GpadlTeardown { child_relid, gpadl } => {
+                let slot = self
+                    .gpadls
+                    .iter_mut()
+                    .find(|g| g.as_ref().is_some_and(|g| g.handle == gpadl && g.relid == child_relid));
+                match slot {
+                    Some(slot) => {
+                        *slot = None;
+                        GPADLS_TORN_DOWN.fetch_add(1, Relaxed);
+                        send(&Message::GpadlTorndown { gpadl });
+                    }
+                    None => {
+                        UNEXPECTED.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+            Message::OpenChannel(o) => {
+                let status = match self.open(&o) {
+                    Ok(()) => {
+                        OPENS.fetch_add(1, Relaxed);
+                        0
+                    }
+                    Err(e) => {
+                        pr_info!("sim host: open of relid {} refused: {:?}\n", o.child_relid, e);
+                        // STATUS_UNSUCCESSFUL, as Hyper-V reports a failure.
+                        0xc000_0001
+                    }
+                };
+                send(&Message::OpenResult {
+                    child_relid: o.child_relid,
+                    openid: o.openid,
+                    status,
+                });
+            }
+            Message::CloseChannel { child_relid } => {
+                if self.signals.remove(child_relid) {
+                    CLOSES.fetch_add(1, Relaxed);
+                } else {
+                    UNEXPECTED.fetch_add(1, Relaxed);
+                }
+            }
+            Message::RelidReleased { child_relid } => {
+                match DEVICES.iter().position(|d| d.relid == child_relid) {
+                    Some(i) if self.presence.get(i) == Some(&Presence::Rescinded) => {
+                        if let Some(p) = self.presence.get_mut(i) {
+                            *p = Presence::Absent;
+                        }
+                        RELIDS_RELEASED.fetch_add(1, Relaxed);
+                    }
+                    _ => {
+                        UNEXPECTED.fetch_add(1, Relaxed);
+                    }
+                }
+            }
             Message::Unload => {
                 let n = UNLOAD.fetch_add(1, Relaxed).saturating_add(1);
+                self.forget_all();
                 self.state = State::Disconnected;
                 pr_info!("sim host: UNLOAD received ({} so far), answering UNLOAD_RESPONSE\n", n);
                 send(&Message::UnloadResponse);
@@ -261,6 +465,177 @@ impl Host {
             }
         }
     }
+
+    fn offer(&mut self, i: usize, send: &mut impl FnMut(&Message)) {
+        let Some(d) = DEVICES.get(i) else { return };
+        if let Some(p) = self.presence.get_mut(i) {
+            *p = Presence::Offered;
+        }
+        send(&Message::Offer(Offer {
+            if_type: d.class,
+            if_instance: d.instance,
+            chn_flags: 0,
+            mmio_megabytes: 0,
+            user_def: [0; USER_DEFINED_BYTES],
+            sub_channel_index: 0,
+            child_relid: d.relid,
+            monitor_id: d.monitor_id,
+            dedicated_interrupt: false,
+            connection_id: signal_id(d.relid),
+        }));
+        OFFERS_SENT.fetch_add(1, Relaxed);
+    }
+
+    fn offered_relid(&self, relid: u32) -> Option<&'static Device> {
+        let i = DEVICES.iter().position(|d| d.relid == relid)?;
+        (self.presence.get(i) == Some(&Presence::Offered)).then(|| DEVICES.get(i)).flatten()
+    }
+
+    fn gpadl_header(&mut self, h: GpadlHeader, send: &mut impl FnMut(&Message)) {
+        let total = usize::from(h.total_pfns);
+        let whole_pages = h.byte_offset == 0 && h.byte_count as usize == total * 4096;
+        let known = self.gpadls.iter().flatten().any(|g| g.handle == h.gpadl);
+        if self.offered_relid(h.child_relid).is_none() || known || total == 0 || !whole_pages {
+            UNEXPECTED.fetch_add(1, Relaxed);
+            send(&Message::GpadlCreated {
+                child_relid: h.child_relid,
+                gpadl: h.gpadl,
+                status: 0xc000_0001,
+            });
+            return;
+        }
+        let mut pfns = KVec::new();
+        for &pfn in h.pfns.as_slice() {
+            if pfns.len() >= total || pfns.push(pfn, GFP_KERNEL).is_err() {
+                UNEXPECTED.fetch_add(1, Relaxed);
+                return;
+            }
+        }
+        let Some(slot) = self.gpadls.iter_mut().find(|g| g.is_none()) else {
+            send(&Message::GpadlCreated {
+                child_relid: h.child_relid,
+                gpadl: h.gpadl,
+                status: 0xc000_0001,
+            });
+            return;
+        };
+        *slot = Some(HostGpadl {
+            handle: h.gpadl,
+            relid: h.child_relid,
+            total,
+            pfns,
+            mapping: None,
+        });
+        self.try_map(h.gpadl, send);
+    }
+
+    /// Maps a GPADL once its page list is complete and answers.
+    fn try_map(&mut self, handle: u32, send: &mut impl FnMut(&Message)) {
+        let Some(slot) = self.gpadls.iter_mut().find(|g| g.as_ref().is_some_and(|g| g.handle == handle)) else {
+            return;
+        };
+        let Some(g) = slot.as_mut() else { return };
+        if g.pfns.len() < g.total {
+            return;
+        }
+        let relid = g.relid;
+        let mapped = Mapping::new(&g.pfns).and_then(|m| Ok(Arc::new(m, GFP_KERNEL)?));
+        let status = match mapped {
+            Ok(m) => {
+                g.mapping = Some(m);
+                g.pfns = KVec::new();
+                GPADLS_CREATED.fetch_add(1, Relaxed);
+                0
+            }
+            Err(_) => {
+                *slot = None;
+                0xc000_0001
+            }
+        };
+        send(&Message::GpadlCreated {
+            child_relid: relid,
+            gpadl: handle,
+            status,
+        });
+    }
+
+    fn open(&mut self, o: &OpenChannel) -> Result {
+        let device = self.offered_relid(o.child_relid).ok_or(ENODEV)?;
+        if self.signals.channel(o.child_relid).is_some() {
+            return Err(EBUSY);
+        }
+        let rings = self
+            .gpadls
+            .iter()
+            .flatten()
+            .find(|g| g.handle == o.ring_gpadl && g.relid == o.child_relid)
+            .and_then(|g| g.mapping.clone())
+            .ok_or(ENOENT)?;
+        let vsp = if device.class == ECHO_CLASS { Model::Echo(Echo) } else { Model::Sink(Sink) };
+        // The simulator's VP indexes are CPU numbers.
+        let channel = HostChannel::new(
+            o.child_relid,
+            o.target_vp,
+            self.interrupts.clone(),
+            rings,
+            o.downstream_page_offset as usize,
+            vsp,
+        )?;
+        self.signals.insert(signal_id(o.child_relid), channel)
+    }
+
+    /// Detaches every channel and drops every GPADL (unload).
+    fn forget_all(&mut self) {
+        for d in DEVICES.iter() {
+            self.signals.remove(d.relid);
+        }
+        self.gpadls = Default::default();
+        self.presence = [Presence::Absent; DEVICES.len()];
+    }
+
+    /// debugfs: offers device `name` now (hot-add).
+    pub(crate) fn hot_add(&mut self, name: &[u8], send: &mut impl FnMut(&Message)) -> Result {
+        let i = DEVICES.iter().position(|d| d.name.as_bytes() == name).ok_or(ENOENT)?;
+        if !matches!(self.state, State::Connected { .. }) {
+            return Err(ENXIO);
+        }
+        if self.presence.get(i) != Some(&Presence::Absent) {
+            return Err(EBUSY);
+        }
+        self.offer(i, send);
+        Ok(())
+    }
+
+    /// debugfs: rescinds device `name`: its channel stops, its GPADLs go.
+    pub(crate) fn rescind(&mut self, name: &[u8], send: &mut impl FnMut(&Message)) -> Result {
+        let i = DEVICES.iter().position(|d| d.name.as_bytes() == name).ok_or(ENOENT)?;
+        let relid = DEVICES.get(i).map(|d| d.relid).ok_or(ENOENT)?;
+        if self.presence.get(i) != Some(&Presence::Offered) {
+            return Err(ENOENT);
+        }
+        self.signals.remove(relid);
+        for slot in self.gpadls.iter_mut() {
+            if slot.as_ref().is_some_and(|g| g.relid == relid) {
+                *slot = None;
+            }
+        }
+        if let Some(p) = self.presence.get_mut(i) {
+            *p = Presence::Rescinded;
+        }
+        RESCINDS.fetch_add(1, Relaxed);
+        send(&Message::Rescind { child_relid: relid });
+        Ok(())
+    }
+
+    /// The relid of device `name`.
+    pub(crate) fn relid_of(name: &[u8]) -> Option<u32> {
+        DEVICES.iter().find(|d| d.name.as_bytes() == name).map(|d| d.relid)
+    }
+}
+
+/// The connection id a channel's HvSignalEvent uses.
+fn signal_id(relid: u32) -> u32 {
+    0x1_0000 + relid
 }
 
 /// `M.m` with decimal numbers.

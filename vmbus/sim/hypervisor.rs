@@ -15,16 +15,40 @@
 //!   asynchronously (an IPI; `rust/sim_hv.c`).
 
 use super::super::hv::{CONNECT_CPU, VMBUS_MESSAGE_TYPE};
-use super::super::hv_glue::{msleep, sim, Page};
+use super::super::hv_glue::{now_ms, sim, Page, Work, WorkFn};
 use super::super::vmbus_core::control::encode;
 use super::super::vmbus_core::msg::{HVMSG_NONE, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
 use super::super::vmbus_core::shared::SharedMem;
 use super::super::vmbus_core::version::MESSAGE_SINT;
-use super::host::{Host, SIGNALS, UNEXPECTED};
-use core::sync::atomic::{AtomicBool, Ordering};
+use super::host::{Host, SignalTable, SIGNALS, UNEXPECTED};
+use super::vsp::GuestInterrupts;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::{Arc, Mutex};
+use kernel::sync::{Arc, ArcBorrow, Mutex};
+
+/// Faults injected into the host's next control message (debugfs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Fault {
+    None,
+    /// The message is lost.
+    Drop,
+    /// It arrives twice.
+    Duplicate,
+    /// It arrives after the one that follows it.
+    Reorder,
+    /// It arrives this many milliseconds late.
+    Delay(u32),
+    /// Its message type is one no version defines.
+    BadType,
+    /// It is cut short, below its type's size.
+    BadSize,
+    /// A field is wrong: the relid (or GPADL handle) it names is not one
+    /// the guest has.
+    BadField,
+}
+
+pub(crate) static FAULTS_INJECTED: AtomicU64 = AtomicU64::new(0);
 
 /// Most messages waiting for the slot; more are refused as Hyper-V
 /// refuses with HV_STATUS_INSUFFICIENT_BUFFERS.
@@ -44,30 +68,189 @@ struct Inner {
     queue: KVec<Queued>,
     head: usize,
     host: Host,
+    /// The fault for the next host message.
+    fault: Fault,
+    /// A message held back by `Reorder` (sent after the next one).
+    reordered: Option<Queued>,
+    /// A message held back by `Delay`, and when it is due.
+    delayed: Option<(Queued, u64)>,
+    /// The host ignores every guest message (it stopped answering).
+    silent: bool,
 }
 
 /// The simulated hypervisor with the VMBus host behind it.
 #[pin_data]
 pub(crate) struct Hypervisor {
     page: Page,
-    stopped: AtomicBool,
+    interrupts: Arc<GuestInterrupts>,
+    signals: Arc<SignalTable>,
     #[pin]
     inner: Mutex<Inner>,
+    /// Delivers delayed messages; taken out at stop (it holds a reference
+    /// to the hypervisor).
+    #[pin]
+    delay_work: Mutex<Option<Work<Hypervisor>>>,
 }
 
 impl Hypervisor {
     /// A hypervisor whose host is configured by the module parameters.
     pub(crate) fn new() -> Result<Arc<Self>> {
-        let host = Host::new(sim::versions_param().as_bytes(), sim::devices_param().as_bytes())?;
+        let interrupts = GuestInterrupts::new()?;
+        let host = Host::new(
+            sim::versions_param().as_bytes(),
+            sim::devices_param().as_bytes(),
+            interrupts.clone(),
+        )?;
+        let signals = host.signals.clone();
         let page = Page::new()?;
-        Arc::pin_init(
+        let hv = Arc::pin_init(
             pin_init!(Hypervisor {
                 page,
-                stopped: AtomicBool::new(false),
-                inner <- new_mutex!(Inner { queue: KVec::new(), head: 0, host }, "sim_hypervisor"),
+                interrupts,
+                signals,
+                inner <- new_mutex!(Inner {
+                    queue: KVec::new(),
+                    head: 0,
+                    host,
+                    fault: Fault::None,
+                    reordered: None,
+                    delayed: None,
+                    silent: false,
+                }, "sim_hypervisor"),
+                delay_work <- new_mutex!(None, "sim_delay_work"),
             }),
             GFP_KERNEL,
-        )
+        )?;
+        *hv.delay_work.lock() = Some(Work::new(hv.clone())?);
+        Ok(hv)
+    }
+
+    /// Queues a host message for the slot, applying the pending fault.
+    fn enqueue(&self, inner: &mut Inner, mut msg: Queued) -> Result {
+        let fault = core::mem::replace(&mut inner.fault, Fault::None);
+        if fault != Fault::None {
+            FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
+            pr_info!("sim: injecting {:?} into the next host message\n", fault);
+        }
+        match fault {
+            Fault::None => {}
+            Fault::Drop => return Ok(()),
+            Fault::Duplicate => Self::push(inner, msg)?,
+            Fault::Reorder => {
+                inner.reordered = Some(msg);
+                return Ok(());
+            }
+            Fault::Delay(ms) => {
+                inner.delayed = Some((msg, now_ms().saturating_add(u64::from(ms))));
+                if let Some(w) = self.delay_work.lock().as_ref() {
+                    w.queue_after(ms);
+                }
+                return Ok(());
+            }
+            // Byte 0..4 of a channel message is its type.
+            Fault::BadType => msg.payload[0] = 0x7f,
+            Fault::BadSize => msg.len = 4,
+            // The word after the header names the relid (or, for
+            // GPADL_TORNDOWN, the handle) in every answer the host sends.
+            Fault::BadField => {
+                if let Some(w) = msg.payload.get_mut(8..12) {
+                    w.copy_from_slice(&0x7ffu32.to_le_bytes());
+                }
+            }
+        }
+        Self::push(inner, msg)?;
+        if let Some(held) = inner.reordered.take() {
+            Self::push(inner, held)?;
+        }
+        Ok(())
+    }
+
+    fn push(inner: &mut Inner, msg: Queued) -> Result {
+        if inner.queue.len().saturating_sub(inner.head) >= QUEUE_LIMIT {
+            return Err(EAGAIN);
+        }
+        inner.queue.push(msg, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Runs `f` on the host (debugfs commands), queueing what it sends.
+    fn with_host(&self, f: impl FnOnce(&mut Host, &mut dyn FnMut(&super::super::vmbus_core::msg::Message)) -> Result) -> Result {
+        let mut guard = self.inner.lock();
+        let mut out: KVec<Queued> = KVec::new();
+        let mut oom = false;
+        let r = {
+            let Inner { host, .. } = &mut *guard;
+            f(host, &mut |m| {
+                let (payload, len) = encode(m);
+                oom |= out.push(Queued { len, payload }, GFP_KERNEL).is_err();
+            })
+        };
+        for m in out {
+            let inner = &mut *guard;
+            self.enqueue(inner, m)?;
+        }
+        self.deliver(&mut guard);
+        if oom {
+            return Err(ENOMEM);
+        }
+        r
+    }
+
+    /// debugfs `sim` commands:
+    /// `offer NAME`, `rescind NAME`, `corrupt-ring NAME`, `stall NAME`,
+    /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`,
+    /// `silent` (stop answering), `clear`.
+    pub(crate) fn command(&self, input: &[u8]) -> Result {
+        let text = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim();
+        let (verb, arg) = text.split_once(' ').map_or((text, ""), |(v, a)| (v, a.trim()));
+        match verb {
+            "offer" => self.with_host(|h, send| h.hot_add(arg.as_bytes(), &mut |m| send(m))),
+            "rescind" => self.with_host(|h, send| h.rescind(arg.as_bytes(), &mut |m| send(m))),
+            "corrupt-ring" | "stall" => {
+                let relid = Host::relid_of(arg.as_bytes()).ok_or(ENOENT)?;
+                let channel = self.signals.channel(relid).ok_or(ENOENT)?;
+                FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
+                if verb == "stall" {
+                    channel.stalled.store(true, Ordering::SeqCst);
+                } else {
+                    channel.corrupt_inbound_index();
+                }
+                Ok(())
+            }
+            "fault" => {
+                let fault = match arg {
+                    "drop" => Fault::Drop,
+                    "duplicate" => Fault::Duplicate,
+                    "reorder" => Fault::Reorder,
+                    "bad-type" => Fault::BadType,
+                    "bad-size" => Fault::BadSize,
+                    "bad-field" => Fault::BadField,
+                    _ => match arg.strip_prefix("delay=").map(str::parse::<u32>) {
+                        Some(Ok(ms)) if ms <= 60_000 => Fault::Delay(ms),
+                        _ => return Err(EINVAL),
+                    },
+                };
+                self.inner.lock().fault = fault;
+                Ok(())
+            }
+            "silent" => {
+                FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
+                self.inner.lock().silent = true;
+                Ok(())
+            }
+            "clear" => {
+                let mut inner = self.inner.lock();
+                inner.fault = Fault::None;
+                inner.silent = false;
+                Ok(())
+            }
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// The event flags page of `cpu`.
+    pub(crate) fn event_page(&self, cpu: u32) -> Option<SharedMem<'_>> {
+        self.interrupts.event_page(cpu)
     }
 
     /// HvPostMessage: the host receives the message now; its answers queue
@@ -77,28 +260,25 @@ impl Hypervisor {
             UNEXPECTED.fetch_add(1, Ordering::Relaxed);
             return Err(EINVAL);
         }
-        let mut guard = self.inner.lock();
-        let Inner { queue, head, host } = &mut *guard;
-        let mut result = Ok(());
-        host.receive(connection_id, payload, &mut |m| {
-            let (payload, len) = encode(m);
-            let pending = queue.len().saturating_sub(*head);
-            if pending >= QUEUE_LIMIT {
-                result = Err(EAGAIN);
-                return;
-            }
-            if queue.push(Queued { len, payload }, GFP_KERNEL).is_err() {
-                result = Err(ENOMEM);
-            }
-        });
-        self.deliver(&mut guard);
-        result
+        if self.inner.lock().silent {
+            return Ok(());
+        }
+        self.with_host(|host, send| {
+            host.receive(connection_id, payload, &mut |m| send(m));
+            Ok(())
+        })
     }
 
-    /// HvSignalEvent: counted; no device model listens yet.
-    pub(crate) fn signal_event(&self, _connection_id: u32) -> Result {
+    /// HvSignalEvent: queues the signalled channel's host work.
+    pub(crate) fn signal_event(&self, connection_id: u32) -> Result {
         SIGNALS.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        if self.signals.signal(connection_id) {
+            Ok(())
+        } else {
+            // Hyper-V answers a signal to a port that is not there with
+            // HV_STATUS_INVALID_CONNECTION_ID.
+            Err(EINVAL)
+        }
     }
 
     /// The message page of [`CONNECT_CPU`].
@@ -113,16 +293,11 @@ impl Hypervisor {
     }
 
     /// Stops raising interrupts and waits (up to a second) until none is
-    /// in flight.
+    /// in flight; stops the delayed deliveries.
     pub(crate) fn stop(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        for _ in 0..1000 {
-            if sim::irq_idle() {
-                return;
-            }
-            msleep(1);
-        }
-        pr_err!("sim: an interrupt is still in flight after 1 s\n");
+        let work = self.delay_work.lock().take();
+        drop(work);
+        self.interrupts.stop();
     }
 
     /// Moves the next queued message into the slot if the slot is free;
@@ -159,12 +334,38 @@ impl Hypervisor {
                 inner.queue = KVec::new();
                 inner.head = 0;
             }
-            if !self.stopped.load(Ordering::SeqCst) {
-                if let Err(e) = sim::raise(CONNECT_CPU) {
-                    pr_err!("sim: cannot raise the VMBus interrupt: {:?}\n", e);
-                }
-            }
+            self.interrupts.raise(CONNECT_CPU);
             return;
         }
+    }
+}
+
+impl WorkFn for Hypervisor {
+    /// Delivers a delayed message once it is due.
+    fn work(this: ArcBorrow<'_, Self>) {
+        let mut guard = this.inner.lock();
+        match guard.delayed {
+            Some((msg, due)) if due <= now_ms() => {
+                guard.delayed = None;
+                if Self::push(&mut guard, msg).is_err() {
+                    pr_err!("sim: the delayed message found the queue full\n");
+                }
+                this.deliver(&mut guard);
+            }
+            Some((_, due)) => {
+                let left = due.saturating_sub(now_ms()).min(60_000) as u32;
+                drop(guard);
+                if let Some(w) = this.delay_work.lock().as_ref() {
+                    w.queue_after(left.max(1));
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+impl super::super::test_ctl::ControlHandler for Hypervisor {
+    fn command(&self, input: &[u8]) -> Result {
+        Hypervisor::command(self, input)
     }
 }

@@ -22,5 +22,6 @@
 
 pub(crate) mod host;
 pub(crate) mod hypervisor;
+pub(crate) mod vsp;
 
 pub(crate) use hypervisor::Hypervisor;

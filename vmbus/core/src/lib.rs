@@ -13,6 +13,7 @@
 pub mod guid;
 pub mod shared;
 pub mod ring;
+pub mod event;
 pub mod version;
 pub mod msg;
 pub mod control;

@@ -143,6 +143,20 @@ impl<'a> SharedMem<'a> {
         Ok(())
     }
 
+    /// Atomically replaces the `u32` at `offset` with `value`, returning the
+    /// old value (test-and-clear of a word of event flags).
+    #[inline]
+    pub fn swap_u32(&self, offset: usize, value: u32, order: Ordering) -> Result<u32, OutOfBounds> {
+        Ok(u32::from_le(self.u32_at(offset)?.swap(value.to_le(), order)))
+    }
+
+    /// Atomically ORs `bits` into the `u32` at `offset`, returning the old
+    /// value (setting an event flag).
+    #[inline]
+    pub fn fetch_or_u32(&self, offset: usize, bits: u32, order: Ordering) -> Result<u32, OutOfBounds> {
+        Ok(u32::from_le(self.u32_at(offset)?.fetch_or(bits.to_le(), order)))
+    }
+
     #[inline(always)]
     fn check_range(&self, offset: usize, len: usize) -> Result<(), OutOfBounds> {
         match offset.checked_add(len) {
@@ -254,6 +268,18 @@ mod tests {
         let mut word = [0u8; 4];
         mem.read_bytes(4, &mut word).unwrap();
         assert_eq!(u32::from_le_bytes(word), 0xdead_beef);
+    }
+
+    #[test]
+    fn swap_and_fetch_or_are_word_atomics() {
+        let mut buf = [0u64; 1];
+        let mem = SharedMem::from_slice(&mut buf);
+        assert_eq!(mem.fetch_or_u32(4, 0b101, Ordering::SeqCst), Ok(0));
+        assert_eq!(mem.fetch_or_u32(4, 0b010, Ordering::SeqCst), Ok(0b101));
+        assert_eq!(mem.swap_u32(4, 0, Ordering::SeqCst), Ok(0b111));
+        assert_eq!(mem.load_u32(4, Ordering::SeqCst), Ok(0));
+        assert_eq!(mem.swap_u32(6, 0, Ordering::SeqCst), Err(OutOfBounds));
+        assert_eq!(mem.fetch_or_u32(8, 1, Ordering::SeqCst), Err(OutOfBounds));
     }
 
     #[test]

@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: GPL-2.0
+//! An open VMBus channel: two rings in one guest buffer that the host maps
+//! through a GPADL, the outbound ring written here and the inbound ring
+//! read here (`vmbus_core::ring`), and the signals between the two sides.
+//!
+//! - Sending: [`Channel::send_inband`], [`Channel::send_gpa_direct`],
+//!   [`Channel::send_completion`]. A full ring is back-pressure: the
+//!   sender asks the host (`pending_send_sz`) to signal when enough is
+//!   free and waits for that signal, bounded by the caller's timeout;
+//!   `timeout_ms == 0` fails at once with `EAGAIN` instead.
+//! - Receiving: the host's signal runs the driver's
+//!   [`ChannelHandler::on_event`] in process context on the channel's
+//!   target CPU; the handler drains the ring with [`Channel::poll`], which
+//!   masks the host's signals while it reads (the batched mode NAPI uses)
+//!   and tells whether to poll again.
+//! - A ring the host corrupts poisons the channel: every later call fails
+//!   with `EIO`, with one message in the log.
+//!
+//! Locks are spinlocks taken from process context only so far; a driver
+//! that sends from softirq (netvsc) will need them taken with BHs off.
+
+#![cfg_attr(
+    not(rustic_test_build),
+    expect(dead_code, reason = "until netvsc lands, only the test builds' echo driver opens channels")
+)]
+
+use super::connection::Connection;
+use super::hv_glue::{msleep, now_ms, Buffer, Page};
+use super::vmbus_core::bus::RingView;
+use super::vmbus_core::ring::{
+    self, Consumer, GpaBuffer, PacketInfo, Producer, ReadError, Signal, WriteError,
+};
+use super::vmbus_core::shared::SharedMem;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use kernel::prelude::*;
+use kernel::sync::{Arc, CondVar, SpinLock};
+use kernel::{new_condvar, new_spinlock};
+
+/// What a driver does when the host signals its channel.
+pub(crate) trait ChannelHandler: Send + Sync + 'static {
+    /// The host signalled `channel` (process context, on its target CPU):
+    /// drain it with [`Channel::poll`].
+    fn on_event(&self, channel: &Channel);
+}
+
+/// Ring sizes and placement of a channel to open.
+#[derive(Clone, Copy)]
+pub(crate) struct ChannelParams {
+    /// Bytes of the outbound (guest-to-host) ring's data area.
+    pub(crate) send_ring: usize,
+    /// Bytes of the inbound (host-to-guest) ring's data area.
+    pub(crate) recv_ring: usize,
+    /// The CPU the host interrupts for this channel.
+    pub(crate) target_cpu: u32,
+}
+
+impl ChannelParams {
+    /// Pages of the whole ring buffer (each ring has a header page).
+    pub(crate) fn pages(&self) -> Result<usize> {
+        let data_pages = |bytes: usize| -> Result<usize> {
+            if bytes == 0 || bytes % Page::SIZE != 0 || bytes > ring::MAX_DATA_SIZE {
+                return Err(EINVAL);
+            }
+            Ok(bytes / Page::SIZE + 1)
+        };
+        Ok(data_pages(self.send_ring)? + data_pages(self.recv_ring)?)
+    }
+}
+
+/// The inbound side: the consumer and the buffer packets are copied into.
+struct Inbound {
+    consumer: Consumer<'static>,
+    scratch: VVec<u8>,
+}
+
+/// Per-channel counters (the sysfs ring statistics).
+#[derive(Default)]
+pub(crate) struct ChannelStats {
+    pub(crate) interrupts: AtomicU64,
+    pub(crate) events: AtomicU64,
+    pub(crate) out_full_first: AtomicU64,
+    pub(crate) out_full_total: AtomicU64,
+}
+
+/// An open channel. Created by [`Connection::open_channel`]; closed by
+/// [`Connection::close_channel`].
+#[pin_data]
+pub(crate) struct Channel {
+    pub(crate) relid: u32,
+    /// Connection id of HvSignalEvent for this channel.
+    signal_id: u32,
+    pub(crate) target_cpu: u32,
+    pub(crate) ring_gpadl: u32,
+    conn: Arc<Connection>,
+    #[pin]
+    outbound: SpinLock<Producer<'static>>,
+    #[pin]
+    inbound: SpinLock<Inbound>,
+    /// Senders waiting for outbound space sleep here.
+    #[pin]
+    space: CondVar,
+    handler: Arc<dyn ChannelHandler>,
+    poisoned: AtomicBool,
+    closed: AtomicBool,
+    pub(crate) stats: ChannelStats,
+    /// Views of the two rings for sysfs (header reads only).
+    out_mem: SharedMem<'static>,
+    in_mem: SharedMem<'static>,
+    /// The ring buffer; the handles above point into it (dropped after
+    /// them).
+    ring: RingMemory,
+}
+
+/// A channel's ring buffer, which the host maps until its GPADL is torn
+/// down: freed on drop only once released, else leaked with a message.
+struct RingMemory {
+    buffer: Option<Buffer>,
+    relid: u32,
+    released: AtomicBool,
+}
+
+impl Drop for RingMemory {
+    fn drop(&mut self) {
+        if self.released.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(ring) = self.buffer.take() {
+            pr_warn!(
+                "vmbus: relid {}: the host may still map the ring ({} bytes); leaking it\n",
+                self.relid,
+                ring.len()
+            );
+            core::mem::forget(ring);
+        }
+    }
+}
+
+impl Channel {
+    /// Sets up both ring ends over `ring` (already described to the host by
+    /// the GPADL `ring_gpadl`): outbound first, inbound after it.
+    pub(crate) fn new(
+        conn: Arc<Connection>,
+        relid: u32,
+        signal_id: u32,
+        ring_gpadl: u32,
+        params: ChannelParams,
+        ring: Buffer,
+        handler: Arc<dyn ChannelHandler>,
+    ) -> Result<Arc<Channel>> {
+        let out_len = params.send_ring + ring::HEADER_SIZE;
+        let in_len = params.recv_ring + ring::HEADER_SIZE;
+        // SAFETY: the buffer moves into the channel, which keeps it until
+        // drop and frees it only after these handles are gone (fields are
+        // never handed out beyond the channel's life).
+        let mem = unsafe { ring.shared_static() };
+        let out_mem = mem.subrange(0, out_len).map_err(|_| EINVAL)?;
+        let in_mem = mem.subrange(out_len, in_len).map_err(|_| EINVAL)?;
+        ring::init_ring(out_mem).map_err(|_| EINVAL)?;
+        ring::init_ring(in_mem).map_err(|_| EINVAL)?;
+        let producer = Producer::new(out_mem).map_err(|_| EINVAL)?;
+        let consumer = Consumer::new(in_mem).map_err(|_| EINVAL)?;
+        let scratch = VVec::from_elem(0u8, params.recv_ring, GFP_KERNEL)?;
+        Arc::pin_init(
+            pin_init!(Channel {
+                relid,
+                signal_id,
+                target_cpu: params.target_cpu,
+                ring_gpadl,
+                conn,
+                outbound <- new_spinlock!(producer, "vmbus_channel_out"),
+                inbound <- new_spinlock!(Inbound { consumer, scratch }, "vmbus_channel_in"),
+                space <- new_condvar!("vmbus_channel_space"),
+                handler,
+                poisoned: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
+                stats: ChannelStats::default(),
+                out_mem,
+                in_mem,
+                ring: RingMemory { buffer: Some(ring), relid: *relid, released: AtomicBool::new(false) },
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Whether the ring was found corrupt.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Relaxed)
+    }
+
+    fn poison(&self, what: &str) -> Error {
+        if !self.poisoned.swap(true, Ordering::Relaxed) {
+            pr_err!("vmbus: relid {}: the host corrupted the {} ring; channel disabled\n", self.relid, what);
+        }
+        EIO
+    }
+
+    /// The host may free the ring now (its GPADL is torn down).
+    pub(crate) fn release_ring(&self) {
+        self.ring.released.store(true, Ordering::Release);
+    }
+
+    /// Marks the channel closed: senders and pollers stop.
+    pub(crate) fn mark_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.space.notify_all();
+    }
+
+    fn signal_host(&self) {
+        self.stats.events.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.conn.signal_event(self.signal_id) {
+            pr_err!("vmbus: relid {}: HvSignalEvent failed: {:?}\n", self.relid, e);
+        }
+    }
+
+    /// Writes one packet with `write`, waiting up to `timeout_ms` for room.
+    fn send_with(
+        &self,
+        timeout_ms: u32,
+        write: impl Fn(&mut Producer<'static>) -> core::result::Result<Signal, WriteError>,
+    ) -> Result {
+        let deadline = now_ms().saturating_add(u64::from(timeout_ms));
+        let mut first = true;
+        loop {
+            if self.closed.load(Ordering::Acquire) {
+                return Err(ENODEV);
+            }
+            if self.is_poisoned() {
+                return Err(EIO);
+            }
+            let mut out = self.outbound.lock();
+            let needed = match write(&mut out) {
+                Ok(signal) => {
+                    if !first {
+                        let _ = out.clear_space_request();
+                    }
+                    drop(out);
+                    if signal == Signal::Yes {
+                        self.signal_host();
+                    }
+                    return Ok(());
+                }
+                Err(WriteError::Full { needed }) => needed,
+                Err(WriteError::TooLarge) => return Err(E2BIG),
+                Err(WriteError::Corrupt(_)) => {
+                    drop(out);
+                    return Err(self.poison("outbound"));
+                }
+            };
+            let counter = if first { &self.stats.out_full_first } else { &self.stats.out_full_total };
+            counter.fetch_add(1, Ordering::Relaxed);
+            first = false;
+            match out.request_space(needed) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(_) => {
+                    drop(out);
+                    return Err(self.poison("outbound"));
+                }
+            }
+            let now = now_ms();
+            if timeout_ms == 0 || now >= deadline {
+                return Err(if timeout_ms == 0 { EAGAIN } else { super::connection::ETIMEDOUT() });
+            }
+            // The host signals when the space is free; the signal wakes
+            // this wait (Connection dispatch). Re-check at least every
+            // 100 ms in case the host never does.
+            let wait = (deadline - now).min(100) as u32;
+            let res = self.space.wait_interruptible_timeout(&mut out, kernel::time::msecs_to_jiffies(wait));
+            drop(out);
+            if matches!(res, kernel::sync::CondVarTimeoutResult::Signal { .. }) {
+                msleep(1);
+            }
+        }
+    }
+
+    /// Sends an in-band packet (the concatenation of `payload`).
+    pub(crate) fn send_inband(&self, transaction_id: u64, completion: bool, payload: &[&[u8]], timeout_ms: u32) -> Result {
+        self.send_with(timeout_ms, |p| p.write_inband(transaction_id, completion, payload))
+    }
+
+    /// Sends a completion for the host's `transaction_id`.
+    #[expect(dead_code, reason = "for netvsc and storvsc, which complete the host's packets")]
+    pub(crate) fn send_completion(&self, transaction_id: u64, payload: &[&[u8]], timeout_ms: u32) -> Result {
+        self.send_with(timeout_ms, |p| p.write_completion(transaction_id, payload))
+    }
+
+    /// Sends a GPA-direct packet naming guest pages, with `payload` after
+    /// the ranges.
+    #[expect(dead_code, reason = "for netvsc and storvsc, which send page buffers")]
+    pub(crate) fn send_gpa_direct(
+        &self,
+        transaction_id: u64,
+        completion: bool,
+        ranges: &[GpaBuffer<'_>],
+        payload: &[&[u8]],
+        timeout_ms: u32,
+    ) -> Result {
+        self.send_with(timeout_ms, |p| p.write_gpa_direct(transaction_id, completion, ranges, payload))
+    }
+
+    /// Reads up to `budget` packets with the host's signals masked, handing
+    /// each to `f` (descriptor and the packet bytes). Returns whether more
+    /// may be waiting: then poll again (no signal will come for them).
+    pub(crate) fn poll(&self, budget: usize, mut f: impl FnMut(&PacketInfo, &[u8])) -> Result<bool> {
+        if self.is_poisoned() {
+            return Err(EIO);
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        let mut guard = self.inbound.lock();
+        let Inbound { consumer, scratch } = &mut *guard;
+        if consumer.begin_poll().is_err() {
+            drop(guard);
+            return Err(self.poison("inbound"));
+        }
+        let mut signal = false;
+        let mut read = 0;
+        while read < budget {
+            match consumer.read_packet(scratch) {
+                Ok(info) => {
+                    read += 1;
+                    f(&info, scratch.get(..info.len).unwrap_or(&[]));
+                    // Give the host room as we go, not only at the end.
+                    if read % 16 == 0 {
+                        match consumer.commit() {
+                            Ok(s) => signal |= s == Signal::Yes,
+                            Err(_) => {
+                                drop(guard);
+                                return Err(self.poison("inbound"));
+                            }
+                        }
+                    }
+                }
+                Err(ReadError::Empty) => break,
+                Err(ReadError::BufferTooSmall { .. }) | Err(ReadError::Corrupt(_)) => {
+                    drop(guard);
+                    return Err(self.poison("inbound"));
+                }
+            }
+        }
+        let more = if read == budget {
+            // Budget spent: stay masked, the caller polls again.
+            match consumer.commit() {
+                Ok(s) => signal |= s == Signal::Yes,
+                Err(_) => {
+                    drop(guard);
+                    return Err(self.poison("inbound"));
+                }
+            }
+            true
+        } else {
+            match consumer.end_poll() {
+                Ok(end) => {
+                    signal |= end.signal_writer == Signal::Yes;
+                    end.more
+                }
+                Err(_) => {
+                    drop(guard);
+                    return Err(self.poison("inbound"));
+                }
+            }
+        };
+        drop(guard);
+        if signal {
+            self.signal_host();
+        }
+        Ok(more)
+    }
+
+    /// The host signalled: wake blocked senders, run the driver's handler.
+    pub(crate) fn dispatch(&self) {
+        self.stats.interrupts.fetch_add(1, Ordering::Relaxed);
+        self.space.notify_all();
+        if !self.closed.load(Ordering::Acquire) {
+            self.handler.on_event(self);
+        }
+    }
+
+    /// The rings' header fields, as sysfs shows them.
+    pub(crate) fn ring_views(&self) -> (RingView, RingView) {
+        (ring_view(self.in_mem), ring_view(self.out_mem))
+    }
+}
+
+/// A ring's header as the C driver's sysfs shows it (`hv_ringbuffer_get_debuginfo`).
+fn ring_view(mem: SharedMem<'_>) -> RingView {
+    let load = |at| mem.load_u32(at, Ordering::Relaxed).unwrap_or(0);
+    let size = (mem.len() - ring::HEADER_SIZE) as u32;
+    let read = load(ring::READ_INDEX_OFFSET);
+    let write = load(ring::WRITE_INDEX_OFFSET);
+    let readable = if write >= read { write - read } else { size.wrapping_sub(read).wrapping_add(write) };
+    RingView {
+        interrupt_mask: load(ring::INTERRUPT_MASK_OFFSET),
+        read_index: read,
+        write_index: write,
+        bytes_to_read: readable.min(size),
+        bytes_to_write: size.saturating_sub(readable.min(size)),
+    }
+}

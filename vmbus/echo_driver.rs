@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Test builds only: the driver of the simulator's echo device
+//! ([`ECHO_CLASS`]), which drives a channel end to end before netvsc and
+//! storvsc exist.
+//!
+//! Probe opens the channel (256 KiB rings each way) and creates the debugfs
+//! control `/sys/kernel/debug/hv_rustic/echo<relid>`. Writing
+//! `send COUNT FIRST LAST` to it sends COUNT packets, packet `i` carrying
+//! `FIRST + i % (LAST - FIRST + 1)` bytes of data (0..=65536) after a
+//! 16-byte header (magic, length, sequence number); odd sequence numbers ask
+//! for a completion, which the host's echo answers as one. The write
+//! returns when every echo is back and checked (type, transaction id,
+//! order, length, every data byte), with `-EIO` on any mismatch and
+//! `-ETIMEDOUT` if the echoes stop coming for 10 s.
+//!
+//! Counters in /sys/kernel/debug/hv_rustic/: `echo_sent`, `echo_received`,
+//! `echo_bytes` (data bytes checked), `echo_errors`.
+
+use super::channel::{Channel, ChannelHandler};
+use super::connection::ETIMEDOUT;
+use super::hv_glue::{msleep, now_ms};
+use super::sim::host::ECHO_CLASS;
+use super::test_ctl::{Control, ControlHandler};
+use super::vmbus_bus::{Device, Driver, OpenChannel};
+use super::vmbus_core::guid::Guid;
+use super::vmbus_core::ring::{PacketInfo, PACKET_TYPE_COMPLETION, PACKET_TYPE_INBAND};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use kernel::c_str;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+const MAGIC: u32 = 0xec40_ec40;
+const HEADER: usize = 16;
+/// Most data bytes in one packet.
+const MAX_DATA: usize = 65536;
+const RING: usize = 256 * 1024;
+/// How long the sender waits for ring space, and for echoes to progress.
+const SEND_TIMEOUT_MS: u32 = 10_000;
+
+static SENT: AtomicU64 = AtomicU64::new(0);
+static RECEIVED: AtomicU64 = AtomicU64::new(0);
+static BYTES: AtomicU64 = AtomicU64::new(0);
+static ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// Adds the counter files.
+pub(crate) fn add_counters<T: ControlHandler>(control: &Control<T>) {
+    control.counter(c_str!("echo_sent"), &SENT);
+    control.counter(c_str!("echo_received"), &RECEIVED);
+    control.counter(c_str!("echo_bytes"), &BYTES);
+    control.counter(c_str!("echo_errors"), &ERRORS);
+}
+
+/// The data byte at `i` of packet `seq`.
+fn pattern(seq: u64, i: usize) -> u8 {
+    (seq as u8).wrapping_mul(31).wrapping_add(i as u8)
+}
+
+/// The receiving side: checks each echo against what was sent.
+struct Receiver {
+    relid: u32,
+    /// The sequence number the next echo must carry.
+    next: AtomicU64,
+    received: AtomicU64,
+    failed: AtomicBool,
+}
+
+impl Receiver {
+    fn fail(&self, seq: u64, what: &str) {
+        ERRORS.fetch_add(1, Ordering::Relaxed);
+        if !self.failed.swap(true, Ordering::Relaxed) {
+            pr_err!("echo {}: packet {}: {}\n", self.relid, seq, what);
+        }
+    }
+
+    fn check(&self, info: &PacketInfo, bytes: &[u8]) {
+        let expected = self.next.load(Ordering::Relaxed);
+        let payload = info.payload(bytes);
+        let word = |at: usize| -> u64 {
+            let mut w = [0u8; 8];
+            if let Some(b) = payload.get(at..at + 8) {
+                w.copy_from_slice(b);
+            }
+            u64::from_le_bytes(w)
+        };
+        let head = word(0);
+        let (magic, len) = (head as u32, (head >> 32) as usize);
+        let seq = word(8);
+        let want_type = if seq % 2 == 1 { PACKET_TYPE_COMPLETION } else { PACKET_TYPE_INBAND };
+        if magic != MAGIC || payload.len() < HEADER + len {
+            return self.fail(expected, "bad header or short payload");
+        }
+        if seq != expected || info.descriptor.transaction_id != seq {
+            return self.fail(expected, "out of order or wrong transaction id");
+        }
+        if info.descriptor.packet_type != want_type {
+            return self.fail(seq, "wrong packet type");
+        }
+        let data = payload.get(HEADER..HEADER + len).unwrap_or(&[]);
+        if data.iter().enumerate().any(|(i, &b)| b != pattern(seq, i)) {
+            return self.fail(seq, "data corrupted");
+        }
+        self.next.store(expected + 1, Ordering::Relaxed);
+        self.received.fetch_add(1, Ordering::Release);
+        RECEIVED.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(len as u64, Ordering::Relaxed);
+    }
+}
+
+impl ChannelHandler for Receiver {
+    fn on_event(&self, channel: &Channel) {
+        // Batches of 64 with signals masked, until the ring is empty.
+        loop {
+            match channel.poll(64, |info, bytes| self.check(info, bytes)) {
+                Ok(true) => continue,
+                Ok(false) => return,
+                Err(_) => {
+                    self.fail(self.next.load(Ordering::Relaxed), "channel failed");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One bound echo device.
+pub(crate) struct EchoDevice {
+    rx: Arc<Receiver>,
+    open: OpenChannel,
+    /// Sequence number of the next packet sent.
+    sent: AtomicU64,
+    rescinded: AtomicBool,
+    /// One sender at a time.
+    busy: AtomicBool,
+}
+
+impl EchoDevice {
+    fn send(&self, count: u64, first: usize, last: usize) -> Result {
+        if first > last || last > MAX_DATA {
+            return Err(EINVAL);
+        }
+        let mut buf = KVec::from_elem(0u8, HEADER + last, GFP_KERNEL)?;
+        let span = (last - first + 1) as u64;
+        let channel = self.open.channel();
+        for i in 0..count {
+            if self.rescinded.load(Ordering::Relaxed) {
+                return Err(ENODEV);
+            }
+            let seq = self.sent.load(Ordering::Relaxed);
+            let len = first + i.checked_rem(span).unwrap_or(0) as usize;
+            let packet = buf.get_mut(..HEADER + len).ok_or(EINVAL)?;
+            let head = u64::from(MAGIC) | (len as u64) << 32;
+            let (header, data) = packet.split_at_mut(HEADER);
+            let (h0, h1) = header.split_at_mut(8);
+            h0.copy_from_slice(&head.to_le_bytes());
+            h1.copy_from_slice(&seq.to_le_bytes());
+            for (j, b) in data.iter_mut().enumerate() {
+                *b = pattern(seq, j);
+            }
+            channel.send_inband(seq, seq % 2 == 1, &[packet], SEND_TIMEOUT_MS)?;
+            self.sent.store(seq + 1, Ordering::Relaxed);
+            SENT.fetch_add(1, Ordering::Relaxed);
+        }
+        // Every echo back, or no progress for SEND_TIMEOUT_MS.
+        let target = self.sent.load(Ordering::Relaxed);
+        let mut last_seen = self.rx.received.load(Ordering::Acquire);
+        let mut last_progress = now_ms();
+        loop {
+            if self.rx.failed.load(Ordering::Relaxed) {
+                return Err(EIO);
+            }
+            let got = self.rx.received.load(Ordering::Acquire);
+            if got >= target {
+                return Ok(());
+            }
+            if got != last_seen {
+                last_seen = got;
+                last_progress = now_ms();
+            } else if now_ms().saturating_sub(last_progress) > u64::from(SEND_TIMEOUT_MS) {
+                pr_err!("echo {}: {} of {} echoes back; the rest stopped coming\n", self.rx.relid, got, target);
+                return Err(ETIMEDOUT());
+            }
+            if self.rescinded.load(Ordering::Relaxed) {
+                return Err(ENODEV);
+            }
+            msleep(1);
+        }
+    }
+}
+
+/// Parses a decimal number.
+fn number(word: Option<&str>) -> Result<u64> {
+    word.and_then(|w| w.parse().ok()).ok_or(EINVAL)
+}
+
+impl ControlHandler for EchoDevice {
+    fn command(&self, input: &[u8]) -> Result {
+        let text = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim();
+        let mut words = text.split_ascii_whitespace();
+        if words.next() != Some("send") {
+            return Err(EINVAL);
+        }
+        let count = number(words.next())?;
+        let first = number(words.next())? as usize;
+        let last = number(words.next())? as usize;
+        if words.next().is_some() {
+            return Err(EINVAL);
+        }
+        if self.busy.swap(true, Ordering::Acquire) {
+            return Err(EBUSY);
+        }
+        let r = self.send(count, first, last);
+        self.busy.store(false, Ordering::Release);
+        r
+    }
+}
+
+/// What the driver keeps per device: the control file, then the device
+/// (the control goes first, so no writer is left when the channel closes).
+pub(crate) struct EchoData {
+    control: Option<Control<EchoDevice>>,
+    dev: Arc<EchoDevice>,
+}
+
+impl Drop for EchoData {
+    fn drop(&mut self) {
+        drop(self.control.take());
+    }
+}
+
+/// Control file names by relid - 30 (the simulator's echo relids).
+const NAMES: [&CStr; 4] = [c_str!("echo30"), c_str!("echo31"), c_str!("echo32"), c_str!("echo33")];
+
+/// The echo driver.
+pub(crate) struct EchoDriver;
+
+impl Driver for EchoDriver {
+    type Data = KBox<EchoData>;
+    const NAME: &'static CStr = c_str!("rustic_echo");
+    const CLASS_IDS: &'static [Guid] = &[ECHO_CLASS];
+
+    fn probe(dev: &Device<'_>) -> Result<Self::Data> {
+        let relid = dev.offer().relid;
+        let name = relid.checked_sub(30).and_then(|i| NAMES.get(i as usize)).ok_or(ENODEV)?;
+        let rx = Arc::new(
+            Receiver {
+                relid,
+                next: AtomicU64::new(0),
+                received: AtomicU64::new(0),
+                failed: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+        let open = dev.open_channel(RING, RING, rx.clone())?;
+        let echo = Arc::new(
+            EchoDevice {
+                rx,
+                open,
+                sent: AtomicU64::new(0),
+                rescinded: AtomicBool::new(false),
+                busy: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+        let control = Control::new(name, echo.clone())?;
+        pr_info!("echo: relid {} open on CPU {}\n", relid, dev.offer().target_cpu);
+        Ok(KBox::new(EchoData { control: Some(control), dev: echo }, GFP_KERNEL)?)
+    }
+
+    fn remove(_dev: &Device<'_>, data: Self::Data) {
+        data.dev.rescinded.store(true, Ordering::Relaxed);
+        drop(data);
+    }
+
+    fn rescind(_dev: &Device<'_>, data: &EchoData) {
+        // Senders stop now rather than at their timeout.
+        data.dev.rescinded.store(true, Ordering::Relaxed);
+        data.dev.open.channel().mark_closed();
+    }
+}
