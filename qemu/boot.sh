@@ -9,7 +9,8 @@
 #
 # Environment: KDIR (another Rust-enabled 6.12 tree); RUSTIC_ACCEL=auto (the
 # default: KVM with Hyper-V enlightenments where a probe shows they really
-# work, else TCG), tcg, or kvm; RUSTIC_SMP, RUSTIC_MEM.
+# work, else TCG), tcg, or kvm; RUSTIC_SMP, RUSTIC_MEM; RUSTIC_SCENARIOS
+# (test mode: only the scenarios with these numbers, e.g. "60 61").
 set -euo pipefail
 . "$(dirname "$0")/../scripts/env.sh"
 
@@ -48,7 +49,18 @@ case "$mode" in
     ;;
   test)
     [ $# -ge 2 ] || die "usage: boot.sh test CONSOLE_LOG"
-    overlay_files+=("$RUSTIC_ROOT/tests/guest=/tests" "$RUSTIC_ROOT/VERSION=/tests/VERSION")
+    tests_dir=$RUSTIC_ROOT/tests/guest
+    # RUSTIC_SCENARIOS="60 61": only the scenarios with those numbers.
+    if [ -n "${RUSTIC_SCENARIOS:-}" ]; then
+      tests_dir=$build/tests-selected
+      rm -rf "$tests_dir" && mkdir -p "$tests_dir"
+      cp "$RUSTIC_ROOT"/tests/guest/*[!0-9]*.sh "$RUSTIC_ROOT"/tests/guest/*.py "$tests_dir"/ 2>/dev/null
+      rm -f "$tests_dir"/[0-9]*.sh
+      for n in ${RUSTIC_SCENARIOS//,/ }; do
+        cp "$RUSTIC_ROOT"/tests/guest/"$n"-*.sh "$tests_dir"/ || die "no scenario $n"
+      done
+    fi
+    overlay_files+=("$tests_dir=/tests" "$RUSTIC_ROOT/VERSION=/tests/VERSION")
     # Tests read everything the kernel says through the console log.
     append="$append loglevel=7"
     ;;

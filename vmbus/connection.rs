@@ -403,7 +403,17 @@ impl Connection {
         };
         let pages = params.pages()?;
         let ring = Buffer::new(pages * Page::SIZE)?;
-        let gpadl = self.create_gpadl(relid, &ring)?;
+        let gpadl = match self.create_gpadl(relid, &ring) {
+            Ok(gpadl) => gpadl,
+            Err(e) => {
+                if e == ETIMEDOUT() {
+                    // The host may have mapped the pages and not said so.
+                    pr_warn!("vmbus: relid {}: leaking the ring the host may map\n", relid);
+                    core::mem::forget(ring);
+                }
+                return Err(e);
+            }
+        };
         let channel = match Channel::new(self.clone(), relid, signal_id, gpadl, params, ring, handler) {
             Ok(c) => c,
             Err(e) => {

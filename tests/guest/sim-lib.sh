@@ -19,3 +19,33 @@ sim_load() {
   dmesg -c > /dev/null
   rustic_load simulate=1 "$@"
 }
+
+# The simulator's echo devices (sim_devices=echo0..echo3): relids 30..33,
+# debugfs controls echo30..echo33 (vmbus/echo_driver.rs).
+SIM_DEBUGFS=/sys/kernel/debug/hv_rustic
+echo_id() { printf '5151ec%02x-00ec-4e7e-8a11-00155d00ec%02x' "$1" "$1"; }
+
+# sim_ctl COMMAND: a command to the simulated host (vmbus/sim/hypervisor.rs).
+sim_ctl() {
+  echo "$1" > $SIM_DEBUGFS/sim || fail "sim command '$1' refused"
+}
+
+# echo_send N COUNT FIRST LAST: COUNT echo round trips on echo device N,
+# data sizes FIRST..LAST; fails the scenario on any error.
+echo_send() {
+  echo "send $2 $3 $4" > $SIM_DEBUGFS/echo$((30 + $1)) || fail "echo$((30 + $1)): send $2 $3 $4 failed"
+}
+
+echo_counter() { cat $SIM_DEBUGFS/echo_$1; }
+
+# wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.1 s until it
+# succeeds; fails the scenario after SECONDS.
+wait_for() {
+  local limit=$(( $1 * 10 )) what=$2 n=0
+  shift 2
+  until "$@"; do
+    n=$((n + 1))
+    [ $n -lt $limit ] || fail "timed out waiting for $what"
+    sleep 0.1
+  done
+}

@@ -117,8 +117,10 @@ impl SignalTable {
         Ok(())
     }
 
-    /// Detaches the channel of `relid`: it stops, its work is cancelled.
-    fn remove(&self, relid: u32) -> bool {
+    /// Detaches the channel of `relid`: it stops serving at once. Its work
+    /// is cancelled when the caller drops what this returns, which it must
+    /// do outside its locks (cancelling waits for a running work).
+    fn remove(&self, relid: u32) -> Option<Retired> {
         let taken = {
             let mut slots = self.slots.lock();
             slots
@@ -126,15 +128,10 @@ impl SignalTable {
                 .find(|s| s.as_ref().is_some_and(|(_, c, _)| c.relid == relid))
                 .and_then(Option::take)
         };
-        // Dropped outside the spinlock: cancelling the work sleeps.
-        match taken {
-            Some((_, channel, work)) => {
-                channel.close();
-                drop(work);
-                true
-            }
-            None => false,
-        }
+        taken.map(|(_, channel, work)| {
+            channel.close();
+            Retired { _channel: channel, _work: work }
+        })
     }
 }
 
@@ -146,6 +143,12 @@ struct Device {
     instance: Guid,
     relid: u32,
     monitor_id: Option<u8>,
+}
+
+/// A detached host channel and its work, dropped outside the host's lock.
+pub(crate) struct Retired {
+    _channel: Arc<HostChannel>,
+    _work: Arc<Work<HostChannel>>,
 }
 
 /// An echo device's entry.
@@ -242,6 +245,8 @@ pub(crate) struct Host {
     state: State,
     pub(crate) signals: Arc<SignalTable>,
     interrupts: Arc<GuestInterrupts>,
+    /// Channels detached under the lock, to be dropped after it.
+    pub(crate) retired: KVec<Retired>,
 }
 
 impl Host {
@@ -257,6 +262,7 @@ impl Host {
             state: State::Disconnected,
             signals: SignalTable::new()?,
             interrupts,
+            retired: KVec::new(),
         };
         match versions {
             b"all" => {
@@ -434,7 +440,7 @@ impl Host {
                 });
             }
             Message::CloseChannel { child_relid } => {
-                if self.signals.remove(child_relid) {
+                if self.retire(child_relid) {
                     CLOSES.fetch_add(1, Relaxed);
                 } else {
                     UNEXPECTED.fetch_add(1, Relaxed);
@@ -587,10 +593,26 @@ impl Host {
     /// Detaches every channel and drops every GPADL (unload).
     fn forget_all(&mut self) {
         for d in DEVICES.iter() {
-            self.signals.remove(d.relid);
+            self.retire(d.relid);
         }
         self.gpadls = Default::default();
         self.presence = [Presence::Absent; DEVICES.len()];
+    }
+
+    /// Detaches the channel of `relid`, if open; true if it was.
+    fn retire(&mut self, relid: u32) -> bool {
+        let Some(retired) = self.signals.remove(relid) else {
+            return false;
+        };
+        // Reserve first: a failed push would drop (cancel) it under the
+        // lock. The channel is closed already, so leaking it is harmless.
+        if self.retired.reserve(1, GFP_KERNEL).is_err() {
+            pr_err!("sim host: out of memory retiring relid {}\n", relid);
+            core::mem::forget(retired);
+            return true;
+        }
+        let _ = self.retired.push(retired, GFP_KERNEL);
+        true
     }
 
     /// debugfs: offers device `name` now (hot-add).
@@ -613,7 +635,7 @@ impl Host {
         if self.presence.get(i) != Some(&Presence::Offered) {
             return Err(ENOENT);
         }
-        self.signals.remove(relid);
+        self.retire(relid);
         for slot in self.gpadls.iter_mut() {
             if slot.as_ref().is_some_and(|g| g.relid == relid) {
                 *slot = None;

@@ -185,11 +185,19 @@ impl Hypervisor {
                 oom |= out.push(Queued { len, payload }, GFP_KERNEL).is_err();
             })
         };
+        let retired = core::mem::take(&mut guard.host.retired);
+        let mut queued = Ok(());
         for m in out {
             let inner = &mut *guard;
-            self.enqueue(inner, m)?;
+            if let Err(e) = self.enqueue(inner, m) {
+                queued = Err(e);
+            }
         }
         self.deliver(&mut guard);
+        drop(guard);
+        // Cancels the detached channels' work, outside the lock.
+        drop(retired);
+        queued?;
         if oom {
             return Err(ENOMEM);
         }
