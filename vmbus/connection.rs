@@ -32,6 +32,7 @@ use super::vmbus_core::control::{
     encode, Action, ChannelState, Config, ConnectionState, Control, Error, OpenRequest, RequestId,
 };
 use super::vmbus_core::event;
+use super::vmbus_core::guid::{self, Guid};
 use super::vmbus_core::msg::{GpadlSplit, Offer, USER_DEFINED_BYTES};
 use super::vmbus_core::version::Version;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -228,7 +229,7 @@ impl Connection {
                     instance: offer.if_instance,
                     relid: offer.child_relid,
                     monitor_id: offer.monitor_id,
-                    target_cpu: self.pick_cpu(),
+                    target_cpu: self.pick_cpu(&offer.if_type),
                 };
                 if let Err(e) = self.devices.add(facts, Some(self.clone())) {
                     pr_err!("vmbus: cannot add the device of relid {}: {:?}\n", offer.child_relid, e);
@@ -247,11 +248,15 @@ impl Connection {
         }
     }
 
-    /// A target CPU for a new device's channel: round robin over online
-    /// CPUs with the simulator; CPU 0 on Hyper-V, where only CPU 0's SynIC
-    /// is set up so far.
-    fn pick_cpu(&self) -> u32 {
-        if !self.backend.all_cpus() {
+    /// A target CPU for a new device's channel: for bulk I/O classes,
+    /// round robin over online CPUs where the backend allows; else (and on
+    /// Hyper-V, which so far spreads nothing) [`CONNECT_CPU`].
+    fn pick_cpu(&self, class: &Guid) -> u32 {
+        #[cfg(rustic_test_build)]
+        let spread = guid::class::is_performance(class) || *class == super::sim::host::ECHO_CLASS;
+        #[cfg(not(rustic_test_build))]
+        let spread = guid::class::is_performance(class);
+        if !spread || !self.backend.all_cpus() {
             return CONNECT_CPU;
         }
         let n = nr_cpu_ids().max(1);
@@ -690,6 +695,9 @@ impl Drop for Vmbus {
             if started.is_ok() && conn.wait(REQUEST_TIMEOUT_MS.saturating_add(1000), |s| s.unload.is_some()) {
                 match conn.inner.lock().status.unload {
                     Some(Ok(())) => pr_info!("vmbus: unloaded, the host acknowledged\n"),
+                    Some(Err(Error::Timeout)) => {
+                        pr_err!("vmbus: no UNLOAD_RESPONSE within {} ms; giving up\n", REQUEST_TIMEOUT_MS)
+                    }
                     Some(Err(e)) => pr_err!("vmbus: unload failed: {:?}\n", e),
                     None => {}
                 }

@@ -151,11 +151,29 @@ pub mod class {
     /// Key-value pair exchange integration service.
     pub const KVP: Guid =
         Guid::from_fields(0xa9a0f4e7, 0x5a45, 0x4d96, [0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6]);
+
+    /// Whether channels of `class` carry bulk I/O, so that their interrupts
+    /// are spread over CPUs; the others stay on the CPU that takes VMBus
+    /// messages (the C driver's `hv_is_perf_channel`, for the classes
+    /// RustIC knows).
+    pub fn is_performance(class: &Guid) -> bool {
+        [NETWORK, SCSI, IDE].contains(class)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_storage_and_network_are_performance_classes() {
+        assert!(class::is_performance(&class::NETWORK));
+        assert!(class::is_performance(&class::SCSI));
+        assert!(class::is_performance(&class::IDE));
+        assert!(!class::is_performance(&class::KEYBOARD));
+        assert!(!class::is_performance(&class::HEARTBEAT));
+        assert!(!class::is_performance(&Guid::ZERO));
+    }
 
     #[test]
     fn network_class_round_trips_through_text() {
