@@ -59,6 +59,23 @@ pub mod vmbus_core {
     pub mod version;
 }
 
+/// The kernel-independent netvsc protocols: NVSP, RNDIS, per-packet info,
+/// NDIS objects, Toeplitz. Not used by the module yet (the network driver
+/// comes later); compiled in now so that it keeps building, warning-free
+/// and free of objtool complaints, as kernel code.
+///
+/// Module list kept in step with `net/core/src/lib.rs`
+/// (`tests/build/core-modules.sh` checks it).
+#[path = "net/core/src"]
+pub mod netvsc_core {
+    pub mod ndis;
+    pub mod nvsp;
+    pub mod ppi;
+    pub mod rndis;
+    pub mod toeplitz;
+    pub mod wire;
+}
+
 #[cfg(CONFIG_KUNIT)]
 #[path = "tests/kunit/cases.rs"]
 mod kunit_cases;

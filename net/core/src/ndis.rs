@@ -526,9 +526,10 @@ impl OffloadCaps {
         let mut full = [0u8; OFFLOAD_SIZE];
         let mut w = Writer::new(&mut full, 0);
         self.header.write(&mut w);
-        let c = offset_of!(OffloadWire, csum);
+        // A plain walk: `enumerate` leaves an add-overflow panic path here.
+        let mut at = offset_of!(OffloadWire, csum);
         let cs = self.csum;
-        for (i, v) in [
+        for v in [
             cs.ip4_txenc,
             cs.ip4_txcsum,
             cs.ip4_rxenc,
@@ -538,14 +539,13 @@ impl OffloadCaps {
             cs.ip6_rxenc,
             cs.ip6_rxcsum,
         ]
-        .into_iter()
-        .enumerate()
         {
-            w.u32(c.saturating_add(i.saturating_mul(4)), v);
+            w.u32(at, v);
+            at = at.saturating_add(4);
         }
-        let l = offset_of!(OffloadWire, lsov2);
+        let mut at = offset_of!(OffloadWire, lsov2);
         let ls = self.lsov2;
-        for (i, v) in [
+        for v in [
             ls.ip4_encap,
             ls.ip4_maxsz,
             ls.ip4_minsg,
@@ -554,10 +554,9 @@ impl OffloadCaps {
             ls.ip6_minsg,
             ls.ip6_opts,
         ]
-        .into_iter()
-        .enumerate()
         {
-            w.u32(l.saturating_add(i.saturating_mul(4)), v);
+            w.u32(at, v);
+            at = at.saturating_add(4);
         }
         w.u32(offset_of!(OffloadWire, flags), self.flags);
         w.u8(offset_of!(OffloadWire, rsc), self.rsc_ip4);
