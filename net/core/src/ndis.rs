@@ -470,8 +470,8 @@ impl OffloadCaps {
     }
 
     /// Parses the host's answer with the C guest's checks: offload type,
-    /// revision at least 1, size at least [`OFFLOAD_SIZE_6_0`] and within
-    /// `info`. RSC is read only if the object reaches it.
+    /// revision at least 1, size from [`OFFLOAD_SIZE_6_0`] to
+    /// [`OFFLOAD_SIZE`] and within `info`. RSC is read only if the object reaches it.
     pub fn parse(info: &[u8]) -> Result<OffloadCaps> {
         let header = ObjectHeader::read(info)?;
         if header.kind != OBJECT_TYPE_OFFLOAD {
@@ -481,7 +481,9 @@ impl OffloadCaps {
             return Err(Error::BadField("header.revision"));
         }
         let size = usize::from(header.size);
-        if size < OFFLOAD_SIZE_6_0 {
+        // Larger objects are refused too: the C guest's buffer is the
+        // struct, so it fails any answer longer than that.
+        if !(OFFLOAD_SIZE_6_0..=OFFLOAD_SIZE).contains(&size) {
             return Err(Error::BadField("header.size"));
         }
         let r = Reader::new(Reader::new(info).slice(0, size)?);
@@ -538,8 +540,7 @@ impl OffloadCaps {
             cs.ip6_txcsum,
             cs.ip6_rxenc,
             cs.ip6_rxcsum,
-        ]
-        {
+        ] {
             w.u32(at, v);
             at = at.saturating_add(4);
         }
@@ -553,8 +554,7 @@ impl OffloadCaps {
             ls.ip6_maxsz,
             ls.ip6_minsg,
             ls.ip6_opts,
-        ]
-        {
+        ] {
             w.u32(at, v);
             at = at.saturating_add(4);
         }

@@ -401,6 +401,11 @@ fn offload_capabilities_by_size() {
     let mut buf = [0u8; 200];
     small.write(&mut buf).unwrap();
     assert!(OffloadCaps::parse(&buf).is_err());
+    // Larger than struct ndis_offload: the C guest refuses it too.
+    let mut big = [0u8; 200];
+    host_caps(OFFLOAD_SIZE).write(&mut big).unwrap();
+    big[2..4].copy_from_slice(&157u16.to_le_bytes());
+    assert!(OffloadCaps::parse(&big).is_err());
     small.header.size = 156;
     small.header.kind = 0x80;
     small.write(&mut buf).unwrap();
