@@ -20,9 +20,14 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod frame;
 pub mod ndis;
+pub mod netvsp;
 pub mod nvsp;
+pub mod offload;
 pub mod ppi;
 pub mod rndis;
+pub mod rndis_dev;
 pub mod toeplitz;
+pub mod vswitch;
 pub mod wire;
