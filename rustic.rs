@@ -68,6 +68,30 @@ pub mod vmbus_core {
     pub mod version;
 }
 
+/// The kernel-independent netvsc protocols: NVSP, RNDIS, per-packet info,
+/// NDIS objects, Toeplitz; and the simulated host's side of them (netvsp,
+/// the RNDIS device, the virtual switch, transmit offloads). Not used by
+/// the module yet (the network driver and the simulator's device come
+/// later); compiled in now so that it keeps building, warning-free and free
+/// of objtool complaints, as kernel code.
+///
+/// Module list kept in step with `net/core/src/lib.rs`
+/// (`tests/build/core-modules.sh` checks it).
+#[path = "net/core/src"]
+pub mod netvsc_core {
+    pub mod frame;
+    pub mod ndis;
+    pub mod netvsp;
+    pub mod nvsp;
+    pub mod offload;
+    pub mod ppi;
+    pub mod rndis;
+    pub mod rndis_dev;
+    pub mod toeplitz;
+    pub mod vswitch;
+    pub mod wire;
+}
+
 #[cfg(CONFIG_KUNIT)]
 #[path = "tests/kunit/cases.rs"]
 mod kunit_cases;

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Run every libFuzzer target of vmbus-core for SECONDS seconds each and report
-# KTAP. Usage: scripts/fuzz.sh SECONDS
+# Run every libFuzzer target of the kernel-independent crates for SECONDS
+# seconds each and report KTAP. Usage: scripts/fuzz.sh SECONDS
 #
-# Targets are the [[bin]] entries of vmbus/core/fuzz/Cargo.toml. cargo-fuzz
-# needs nightly flags (-Zsanitizer); RUSTC_BOOTSTRAP lets the stable
-# toolchain accept them. Builds go to vmbus/core/fuzz/target, corpora to
-# vmbus/core/fuzz/corpus/<target>, crashes to vmbus/core/fuzz/artifacts (all
-# git-ignored). Logs of failed targets are printed as KTAP diagnostics.
+# Targets are the [[bin]] entries of each fuzz directory's Cargo.toml, in
+# file order: vmbus/core/fuzz (results named fuzz_<target>, as before) and
+# net/core/fuzz (named fuzz_netvsc_<target>). cargo-fuzz needs nightly flags
+# (-Zsanitizer); RUSTC_BOOTSTRAP lets the stable toolchain accept them.
+# Builds go to <dir>/target, corpora to <dir>/corpus/<target>, crashes to
+# <dir>/artifacts (all git-ignored). Logs of failed targets are printed as
+# KTAP diagnostics.
 set -uo pipefail
 
 secs=${1:-}
@@ -16,7 +18,9 @@ if ! [[ $secs =~ ^[1-9][0-9]*$ ]]; then
 fi
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-fuzz_dir=$root/vmbus/core/fuzz
+# Fuzz directories and the prefix of their result names.
+fuzz_dirs=(vmbus/core/fuzz net/core/fuzz)
+declare -A prefix=([vmbus/core/fuzz]=fuzz_ [net/core/fuzz]=fuzz_netvsc_)
 export RUSTC_BOOTSTRAP=1
 export PATH=$HOME/.cargo/bin:$PATH
 
@@ -25,27 +29,37 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   exit 2
 fi
 
-# The [[bin]] names, in file order.
-mapfile -t targets < <(awk '
-  /^\[\[bin\]\]/ { inbin = 1; next }
-  /^\[/ { inbin = 0 }
-  inbin && /^name *=/ { gsub(/.*= *"|".*/, ""); print }
-' "$fuzz_dir/Cargo.toml")
-if [ ${#targets[@]} -eq 0 ]; then
-  echo "fuzz: no [[bin]] targets in $fuzz_dir/Cargo.toml" >&2
-  exit 2
-fi
+# "dir target" pairs: the [[bin]] names of each directory, in file order.
+cases=()
+for d in "${fuzz_dirs[@]}"; do
+  mapfile -t targets < <(awk '
+    /^\[\[bin\]\]/ { inbin = 1; next }
+    /^\[/ { inbin = 0 }
+    inbin && /^name *=/ { gsub(/.*= *"|".*/, ""); print }
+  ' "$root/$d/Cargo.toml")
+  if [ ${#targets[@]} -eq 0 ]; then
+    echo "fuzz: no [[bin]] targets in $d/Cargo.toml" >&2
+    exit 2
+  fi
+  for t in "${targets[@]}"; do
+    cases+=("$d $t")
+  done
+done
 
 log_dir=$(mktemp -d)
 trap 'rm -rf "$log_dir"' EXIT
 
 echo "KTAP version 1"
-echo "1..${#targets[@]}"
+echo "1..${#cases[@]}"
 failed=0
 k=0
-for t in "${targets[@]}"; do
+for c in "${cases[@]}"; do
+  d=${c% *}
+  t=${c#* }
+  name=${prefix[$d]}$t
+  fuzz_dir=$root/$d
   k=$((k + 1))
-  log=$log_dir/$t.log
+  log=$log_dir/$name.log
   mkdir -p "$fuzz_dir/corpus/$t"
   # Build first so that the time budget is spent fuzzing, and so that a
   # build failure is reported as such.
@@ -53,12 +67,12 @@ for t in "${targets[@]}"; do
      (cd "$fuzz_dir" && timeout $((secs * 2 + 120)) \
         cargo fuzz run "$t" -- -max_total_time="$secs" -rss_limit_mb=2048) >>"$log" 2>&1; then
     runs=$(grep -o 'Done [0-9]* runs' "$log" | tail -1)
-    echo "ok $k fuzz_$t # ${runs:-no run count}"
+    echo "ok $k $name # ${runs:-no run count}"
   else
     failed=$((failed + 1))
-    echo "# fuzz_$t failed; last lines of its log:"
+    echo "# $name failed; last lines of its log:"
     tail -n 30 "$log" | sed 's/^/# /'
-    echo "not ok $k fuzz_$t"
+    echo "not ok $k $name"
   fi
 done
 [ "$failed" -eq 0 ]

@@ -1,0 +1,33 @@
+//! The synthetic network device's protocols, the kernel-independent part:
+//! NVSP (the netvsc VMBus protocol, versions 1 to 6.1, with version
+//! negotiation), RNDIS (control messages, data packets and their
+//! per-packet information), the NDIS objects carried by RNDIS OIDs
+//! (offload parameters and capabilities, RSS capabilities and parameters),
+//! and the Toeplitz hash used by RSS.
+//!
+//! Every message has a parser and a builder, because the crate serves both
+//! ends of the channel: the guest driver (netvsc) and the simulated host
+//! (netvsp). Parsers take bytes the caller has already copied out of shared
+//! memory and never panic: every length, offset and count is checked, every
+//! failure is an [`wire::Error`].
+//!
+//! This crate is `no_std`, allocation-free and has no dependencies. The same
+//! files are compiled into `hv_rustic.ko` (see `rustic.rs`, which lists the
+//! modules below again) and, through Cargo, into host tests and fuzz
+//! targets. Modules therefore refer to each other with `super::`, never
+//! `crate::`, because in the kernel build the crate root is the module.
+#![no_std]
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod frame;
+pub mod ndis;
+pub mod netvsp;
+pub mod nvsp;
+pub mod offload;
+pub mod ppi;
+pub mod rndis;
+pub mod rndis_dev;
+pub mod toeplitz;
+pub mod vswitch;
+pub mod wire;
