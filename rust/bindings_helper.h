@@ -126,7 +126,8 @@ bool rustic_cpu_online(u32 cpu);
 
 /* Hyper-V is up, and this guest is one the backend supports. */
 bool rustic_hvr_available(void);
-/* SynIC pages, SINT2 and the VMBus handler on CPU 0. */
+/* Binds the ACPI VMBus device; SynIC pages, SINT2 on every CPU (hotplug
+ * state); the VMBus handler. */
 int rustic_hvr_start(void);
 /* Masks SINT2, removes the handler, waits out a running interrupt. */
 void rustic_hvr_stop(void);
@@ -134,8 +135,8 @@ void rustic_hvr_stop(void);
 void rustic_hvr_free(void);
 /* CPU 0's SynIC message page (4 KiB). */
 void *rustic_hvr_message_page(void);
-/* CPU 0's SynIC event flags page (4 KiB). */
-void *rustic_hvr_event_flags(void);
+/* @cpu's SynIC event flags page (4 KiB), or NULL. */
+void *rustic_hvr_event_flags(u32 cpu);
 void rustic_hvr_eom(void);
 int rustic_hvr_post_message(u32 connection_id, u32 message_type,
 			    const u8 *payload, u32 len);

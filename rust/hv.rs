@@ -462,10 +462,11 @@ pub(crate) mod real {
                 .unwrap_or_else(|_| SharedMem::from_slice(&mut []))
         }
 
-        /// The event flags page (CPU 0's; the only CPU this backend sets up).
-        pub(crate) fn event_page(&self) -> Option<SharedMem<'_>> {
-            // SAFETY: started (invariant): the page lives until `drop`.
-            let page = unsafe { bindings::rustic_hvr_event_flags() };
+        /// The event flags page of `cpu`.
+        pub(crate) fn event_page(&self, cpu: u32) -> Option<SharedMem<'_>> {
+            // SAFETY: started (invariant): the pages live until `drop`; C
+            // checks `cpu`.
+            let page = unsafe { bindings::rustic_hvr_event_flags(cpu) };
             let page = NonNull::new(page.cast::<u8>())?;
             // SAFETY: a 4 KiB page valid while `self` lives, reached only
             // through `SharedMem`.

@@ -6,15 +6,25 @@
  * hv_setup_vmbus_handler(), SCONTROL, the EOM MSR, and the HvPostMessage
  * and HvSignalEvent hypercalls.
  *
- * Scope, for now: plain (non-isolated) guests without a paravisor and not
- * the root partition, and the SynIC of the one CPU VMBus messages go to
- * (CPU 0, the C driver's VMBUS_CONNECT_CPU); channel interrupts on other
- * CPUs and CPU hotplug come with channels. Anything else is refused in
- * rustic_hvr_available(). This path has only been built, never run: the
- * project's CI has no Hyper-V.
+ * - Each CPU's SynIC is set up through a CPU hotplug state (online: pages,
+ *   SINT2, SCONTROL; offline: masked and unmapped), as hv_synic_init() and
+ *   hv_synic_cleanup() do. CPU 0 takes the VMBus messages and may not go
+ *   offline while the connection is up (the C driver's VMBUS_CONNECT_CPU).
+ *   Channels are still all aimed at CPU 0: spreading them needs the C
+ *   driver's refusal to offline a CPU that channels target.
+ * - The module binds the ACPI VMBus device ("VMBUS"/"VMBus") and records
+ *   the MMIO ranges of its _CRS, as vmbus_acpi_add() does. The C hv_vmbus
+ *   binds the same device: only one of the two can run.
+ *
+ * Scope: plain (non-isolated) guests without a paravisor and not the root
+ * partition; anything else is refused in rustic_hvr_available(). This path
+ * has only been built, never run: the project's CI has no Hyper-V.
  */
+#include <linux/acpi.h>
+#include <linux/cpuhotplug.h>
 #include <linux/errno.h>
 #include <linux/gfp.h>
+#include <linux/percpu.h>
 #include <linux/irqflags.h>
 #include <linux/smp.h>
 #include <linux/string.h>
@@ -36,8 +46,25 @@ struct rustic_hvr_post_message {
 	u64 payload[RUSTIC_HVR_PAYLOAD / 8];
 } __packed;
 
-static void *rustic_hvr_msg_page;
-static void *rustic_hvr_event_page;
+/* Each CPU's SynIC message and event flags pages. */
+struct rustic_hvr_cpu {
+	void *msg_page;
+	void *event_page;
+};
+
+static DEFINE_PER_CPU(struct rustic_hvr_cpu, rustic_hvr_cpus);
+static int rustic_hvr_cpuhp_state = -1;
+/* Set while the backend stops: CPU 0 may then go offline too. */
+static bool rustic_hvr_stopping;
+
+/* The ACPI VMBus device and the MMIO ranges of its _CRS. */
+#define RUSTIC_HVR_MAX_MMIO 8
+static struct acpi_device *rustic_hvr_acpi_dev;
+static struct {
+	u64 start;
+	u64 len;
+} rustic_hvr_mmio[RUSTIC_HVR_MAX_MMIO];
+static unsigned int rustic_hvr_mmio_count;
 
 bool rustic_hvr_available(void)
 {
@@ -46,8 +73,10 @@ bool rustic_hvr_available(void)
 	       hv_hypercall_pg;
 }
 
-static void rustic_hvr_enable(void *unused)
+/* Runs on @cpu (a CPUHP_AP_ONLINE_DYN state). */
+static int rustic_hvr_cpu_online(unsigned int cpu)
 {
+	struct rustic_hvr_cpu *pages = per_cpu_ptr(&rustic_hvr_cpus, cpu);
 	union hv_synic_simp simp;
 	union hv_synic_siefp siefp;
 	union hv_synic_sint sint;
@@ -55,12 +84,12 @@ static void rustic_hvr_enable(void *unused)
 
 	simp.as_uint64 = hv_get_msr(HV_MSR_SIMP);
 	simp.simp_enabled = 1;
-	simp.base_simp_gpa = virt_to_phys(rustic_hvr_msg_page) >> HV_HYP_PAGE_SHIFT;
+	simp.base_simp_gpa = virt_to_phys(pages->msg_page) >> HV_HYP_PAGE_SHIFT;
 	hv_set_msr(HV_MSR_SIMP, simp.as_uint64);
 
 	siefp.as_uint64 = hv_get_msr(HV_MSR_SIEFP);
 	siefp.siefp_enabled = 1;
-	siefp.base_siefp_gpa = virt_to_phys(rustic_hvr_event_page) >> HV_HYP_PAGE_SHIFT;
+	siefp.base_siefp_gpa = virt_to_phys(pages->event_page) >> HV_HYP_PAGE_SHIFT;
 	hv_set_msr(HV_MSR_SIEFP, siefp.as_uint64);
 
 	sint.as_uint64 = hv_get_msr(HV_MSR_SINT0 + RUSTIC_HVR_SINT);
@@ -72,13 +101,18 @@ static void rustic_hvr_enable(void *unused)
 	sctrl.as_uint64 = hv_get_msr(HV_MSR_SCONTROL);
 	sctrl.enable = 1;
 	hv_set_msr(HV_MSR_SCONTROL, sctrl.as_uint64);
+	return 0;
 }
 
-static void rustic_hvr_disable(void *unused)
+/* Runs on @cpu as it goes offline, and on every CPU when the backend stops. */
+static int rustic_hvr_cpu_offline(unsigned int cpu)
 {
 	union hv_synic_simp simp;
 	union hv_synic_siefp siefp;
 	union hv_synic_sint sint;
+
+	if (cpu == RUSTIC_HVR_CPU && !READ_ONCE(rustic_hvr_stopping))
+		return -EBUSY;
 
 	sint.as_uint64 = hv_get_msr(HV_MSR_SINT0 + RUSTIC_HVR_SINT);
 	sint.masked = 1;
@@ -97,38 +131,132 @@ static void rustic_hvr_disable(void *unused)
 	 * SCONTROL stays enabled: the kernel's own stimer code may share the
 	 * SynIC (the C driver clears it only when it owns every user).
 	 */
+	return 0;
 }
 
 static void rustic_hvr_free_pages(void)
 {
-	free_page((unsigned long)rustic_hvr_msg_page);
-	free_page((unsigned long)rustic_hvr_event_page);
-	rustic_hvr_msg_page = NULL;
-	rustic_hvr_event_page = NULL;
+	unsigned int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct rustic_hvr_cpu *pages = per_cpu_ptr(&rustic_hvr_cpus, cpu);
+
+		free_page((unsigned long)pages->msg_page);
+		free_page((unsigned long)pages->event_page);
+		pages->msg_page = NULL;
+		pages->event_page = NULL;
+	}
 }
+
+static acpi_status rustic_hvr_walk_crs(struct acpi_resource *res, void *ctx)
+{
+	struct acpi_resource_address64 addr;
+
+	if (res->type != ACPI_RESOURCE_TYPE_ADDRESS32 &&
+	    res->type != ACPI_RESOURCE_TYPE_ADDRESS64)
+		return AE_OK;
+	if (ACPI_FAILURE(acpi_resource_to_address64(res, &addr)) ||
+	    addr.resource_type != ACPI_MEMORY_RANGE ||
+	    !addr.address.address_length)
+		return AE_OK;
+	if (rustic_hvr_mmio_count == RUSTIC_HVR_MAX_MMIO) {
+		pr_warn("hv_rustic: more than %d VMBus MMIO ranges; the rest ignored\n",
+			RUSTIC_HVR_MAX_MMIO);
+		return AE_OK;
+	}
+	rustic_hvr_mmio[rustic_hvr_mmio_count].start = addr.address.minimum;
+	rustic_hvr_mmio[rustic_hvr_mmio_count].len = addr.address.address_length;
+	rustic_hvr_mmio_count++;
+	return AE_OK;
+}
+
+static int rustic_hvr_acpi_add(struct acpi_device *device)
+{
+	acpi_status status;
+	unsigned int i;
+
+	rustic_hvr_mmio_count = 0;
+	status = acpi_walk_resources(device->handle, METHOD_NAME__CRS,
+				     rustic_hvr_walk_crs, NULL);
+	if (ACPI_FAILURE(status) && status != AE_NOT_FOUND)
+		return -ENODEV;
+	for (i = 0; i < rustic_hvr_mmio_count; i++)
+		pr_info("hv_rustic: VMBus MMIO range %pa+%#llx\n",
+			&rustic_hvr_mmio[i].start, rustic_hvr_mmio[i].len);
+	rustic_hvr_acpi_dev = device;
+	return 0;
+}
+
+static void rustic_hvr_acpi_remove(struct acpi_device *device)
+{
+	rustic_hvr_acpi_dev = NULL;
+}
+
+static const struct acpi_device_id rustic_hvr_acpi_ids[] = {
+	{ "VMBUS", 0 },
+	{ "VMBus", 0 },
+	{ "", 0 },
+};
+
+/*
+ * No MODULE_DEVICE_TABLE: the module is loaded on purpose, never in place
+ * of hv_vmbus by udev.
+ */
+static struct acpi_driver rustic_hvr_acpi_driver = {
+	.name = "hv_rustic",
+	.ids = rustic_hvr_acpi_ids,
+	.ops = {
+		.add = rustic_hvr_acpi_add,
+		.remove = rustic_hvr_acpi_remove,
+	},
+};
 
 int rustic_hvr_start(void)
 {
+	unsigned int cpu;
 	int ret;
 
-	rustic_hvr_msg_page = (void *)get_zeroed_page(GFP_KERNEL);
-	rustic_hvr_event_page = (void *)get_zeroed_page(GFP_KERNEL);
-	if (!rustic_hvr_msg_page || !rustic_hvr_event_page) {
-		rustic_hvr_free_pages();
-		return -ENOMEM;
+	ret = acpi_bus_register_driver(&rustic_hvr_acpi_driver);
+	if (ret)
+		return ret;
+	if (!rustic_hvr_acpi_dev) {
+		pr_err("hv_rustic: no ACPI VMBus device to bind (is hv_vmbus loaded?)\n");
+		acpi_bus_unregister_driver(&rustic_hvr_acpi_driver);
+		return -ENODEV;
 	}
+	for_each_possible_cpu(cpu) {
+		struct rustic_hvr_cpu *pages = per_cpu_ptr(&rustic_hvr_cpus, cpu);
+
+		pages->msg_page = (void *)get_zeroed_page(GFP_KERNEL);
+		pages->event_page = (void *)get_zeroed_page(GFP_KERNEL);
+		if (!pages->msg_page || !pages->event_page) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+	}
+	WRITE_ONCE(rustic_hvr_stopping, false);
 	hv_setup_vmbus_handler(rustic_hv_isr);
-	ret = smp_call_function_single(RUSTIC_HVR_CPU, rustic_hvr_enable, NULL, 1);
-	if (ret) {
+	ret = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "rustic/hv:online",
+				rustic_hvr_cpu_online, rustic_hvr_cpu_offline);
+	if (ret < 0) {
 		hv_remove_vmbus_handler();
-		rustic_hvr_free_pages();
+		goto fail;
 	}
+	rustic_hvr_cpuhp_state = ret;
+	return 0;
+fail:
+	rustic_hvr_free_pages();
+	acpi_bus_unregister_driver(&rustic_hvr_acpi_driver);
 	return ret;
 }
 
 void rustic_hvr_stop(void)
 {
-	smp_call_function_single(RUSTIC_HVR_CPU, rustic_hvr_disable, NULL, 1);
+	WRITE_ONCE(rustic_hvr_stopping, true);
+	/* Runs the offline step (SINT masked, pages unmapped) on every CPU. */
+	if (rustic_hvr_cpuhp_state >= 0)
+		cpuhp_remove_state(rustic_hvr_cpuhp_state);
+	rustic_hvr_cpuhp_state = -1;
 	hv_remove_vmbus_handler();
 	/* An interrupt taken before the SINT was masked has finished now. */
 	synchronize_rcu();
@@ -137,11 +265,12 @@ void rustic_hvr_stop(void)
 void rustic_hvr_free(void)
 {
 	rustic_hvr_free_pages();
+	acpi_bus_unregister_driver(&rustic_hvr_acpi_driver);
 }
 
 void *rustic_hvr_message_page(void)
 {
-	return rustic_hvr_msg_page;
+	return per_cpu_ptr(&rustic_hvr_cpus, RUSTIC_HVR_CPU)->msg_page;
 }
 
 static void rustic_hvr_eom_local(void *unused)
@@ -149,9 +278,11 @@ static void rustic_hvr_eom_local(void *unused)
 	hv_set_msr(HV_MSR_EOM, 0);
 }
 
-void *rustic_hvr_event_flags(void)
+void *rustic_hvr_event_flags(u32 cpu)
 {
-	return rustic_hvr_event_page;
+	if (cpu >= nr_cpu_ids || !cpu_possible(cpu))
+		return NULL;
+	return per_cpu_ptr(&rustic_hvr_cpus, cpu)->event_page;
 }
 
 void rustic_hvr_eom(void)
@@ -209,7 +340,7 @@ int rustic_hvr_start(void) { return -ENODEV; }
 void rustic_hvr_stop(void) { }
 void rustic_hvr_free(void) { }
 void *rustic_hvr_message_page(void) { return NULL; }
-void *rustic_hvr_event_flags(void) { return NULL; }
+void *rustic_hvr_event_flags(u32 cpu) { return NULL; }
 void rustic_hvr_eom(void) { }
 int rustic_hvr_post_message(u32 connection_id, u32 message_type,
 			    const u8 *payload, u32 len) { return -ENODEV; }

@@ -16,8 +16,9 @@
 //! Backends:
 //! - the simulator ([`super::sim`], test builds, `simulate=1`);
 //! - real Hyper-V (`rust/hv_real.c`), chosen when `hv_is_hyperv_initialized()`
-//!   on a non-isolated guest without a paravisor: the SynIC set-up of
-//!   `drivers/hv/hv.c` for CPU 0, `hv_setup_vmbus_handler()`, the EOM MSR
+//!   on a non-isolated guest without a paravisor: the ACPI VMBus device and
+//!   its MMIO ranges, the SynIC set-up of `drivers/hv/hv.c` on every CPU
+//!   through a CPU hotplug state, `hv_setup_vmbus_handler()`, the EOM MSR
 //!   and the hypercalls. It is built but has never run (no Hyper-V here).
 //!   The C `hv_vmbus` cannot be loaded beside it: whichever comes second
 //!   fails to register the bus `vmbus`, before touching the SynIC.
@@ -112,13 +113,7 @@ impl Backend {
         match *self {
             #[cfg(rustic_test_build)]
             Backend::Sim(ref hv) => hv.event_page(cpu),
-            Backend::Real(ref hv) => {
-                if cpu == CONNECT_CPU {
-                    hv.event_page()
-                } else {
-                    None
-                }
-            }
+            Backend::Real(ref hv) => hv.event_page(cpu),
         }
     }
 
