@@ -216,6 +216,15 @@ impl Buffer {
         Some(unsafe { bindings::rustic_buf_pfn(self.ptr.as_ptr().cast(), offset as u64) })
     }
 
+    /// Copies `bytes` into the buffer at `offset`.
+    #[cfg_attr(not(rustic_test_build), expect(dead_code, reason = "only the echo driver fills buffers so far"))]
+    pub(crate) fn write(&self, offset: usize, bytes: &[u8]) -> Result {
+        // SAFETY: the handle is used only within this call, while `self`
+        // lives.
+        let mem = unsafe { self.shared_static() };
+        mem.write_bytes(offset, bytes).map_err(|_| EINVAL)
+    }
+
     /// The memory, as shared memory not tied to a borrow of `self`.
     ///
     /// # Safety

@@ -18,6 +18,7 @@
 use super::bindings;
 use super::channel::{Channel, ChannelHandler, ChannelParams};
 use super::connection::Connection;
+use super::hv_glue::Buffer;
 use core::sync::atomic::Ordering;
 use super::vmbus_core::bus::{
     ChannelState,
@@ -90,6 +91,39 @@ impl DeviceState {
             view.out_full_total = channel.stats.out_full_total.load(Ordering::Relaxed);
         }
         view
+    }
+}
+
+/// A driver buffer shared with the host through a GPADL (netvsc's send
+/// and receive buffers, say); dropping it tears the GPADL down and frees
+/// the buffer, or leaks it if the host did not confirm the teardown.
+pub(crate) struct SharedBuffer {
+    conn: Arc<Connection>,
+    relid: u32,
+    handle: u32,
+    buffer: Option<Buffer>,
+}
+
+impl SharedBuffer {
+    /// The GPADL handle the host knows the buffer by.
+    pub(crate) fn handle(&self) -> u32 {
+        self.handle
+    }
+
+    /// The buffer.
+    pub(crate) fn buffer(&self) -> Option<&Buffer> {
+        self.buffer.as_ref()
+    }
+}
+
+impl Drop for SharedBuffer {
+    fn drop(&mut self) {
+        if self.conn.teardown_gpadl(self.relid, self.handle).is_err() {
+            if let Some(buffer) = self.buffer.take() {
+                pr_warn!("vmbus: relid {}: leaking a buffer the host may map\n", self.relid);
+                core::mem::forget(buffer);
+            }
+        }
     }
 }
 
@@ -206,6 +240,30 @@ impl Device<'_> {
     /// A snapshot of the primary channel's state.
     pub(crate) fn channel(&self) -> ChannelView {
         self.state.channel()
+    }
+
+    /// Shares `len` bytes (a multiple of 4 KiB) with the host through a
+    /// GPADL of the device's primary channel.
+    pub(crate) fn share_buffer(&self, len: usize) -> Result<SharedBuffer> {
+        let conn = self.state.link.as_ref().ok_or(ENODEV)?;
+        let buffer = Buffer::new(len)?;
+        let relid = self.state.offer.relid;
+        let handle = match conn.create_gpadl(relid, &buffer) {
+            Ok(handle) => handle,
+            Err(e) => {
+                if e == super::connection::ETIMEDOUT() {
+                    pr_warn!("vmbus: relid {}: leaking a buffer the host may map\n", relid);
+                    core::mem::forget(buffer);
+                }
+                return Err(e);
+            }
+        };
+        Ok(SharedBuffer {
+            conn: conn.clone(),
+            relid,
+            handle,
+            buffer: Some(buffer),
+        })
     }
 
     /// Opens the primary channel with rings of the given sizes (bytes, a

@@ -279,14 +279,12 @@ impl Channel {
     }
 
     /// Sends a completion for the host's `transaction_id`.
-    #[expect(dead_code, reason = "for netvsc and storvsc, which complete the host's packets")]
     pub(crate) fn send_completion(&self, transaction_id: u64, payload: &[&[u8]], timeout_ms: u32) -> Result {
         self.send_with(timeout_ms, |p| p.write_completion(transaction_id, payload))
     }
 
     /// Sends a GPA-direct packet naming guest pages, with `payload` after
     /// the ranges.
-    #[expect(dead_code, reason = "for netvsc and storvsc, which send page buffers")]
     pub(crate) fn send_gpa_direct(
         &self,
         transaction_id: u64,

@@ -3,14 +3,23 @@
 //! ([`ECHO_CLASS`]), which drives a channel end to end before netvsc and
 //! storvsc exist.
 //!
-//! Probe opens the channel (256 KiB rings each way) and creates the debugfs
-//! control `/sys/kernel/debug/hv_rustic/echo<relid>`. Writing
-//! `send COUNT FIRST LAST` to it sends COUNT packets, packet `i` carrying
-//! `FIRST + i % (LAST - FIRST + 1)` bytes of data (0..=65536) after a
-//! 16-byte header (magic, length, sequence number); odd sequence numbers ask
-//! for a completion, which the host's echo answers as one. The write
-//! returns when every echo is back and checked (type, transaction id,
-//! order, length, every data byte), with `-EIO` on any mismatch and
+//! Probe opens the channel (256 KiB rings each way), shares a 2 MiB buffer
+//! with the host through a GPADL (as netvsc shares its send buffer) and
+//! creates the debugfs control `/sys/kernel/debug/hv_rustic/echo<relid>`,
+//! which takes one command per write:
+//!
+//! - `send COUNT FIRST LAST`: COUNT in-band packets, packet `i` carrying
+//!   `FIRST + i % (LAST - FIRST + 1)` bytes of data (0..=65536) after a
+//!   16-byte header (magic, length, sequence number); odd sequence numbers
+//!   ask for a completion, which the host's echo answers as one.
+//! - `gpa COUNT FIRST LAST`: the same, but each packet is GPA-direct: its
+//!   bytes lie in a slot of the shared buffer, which the host maps by page
+//!   number and echoes in-band.
+//! - `complete COUNT`: COUNT packets the host answers with a packet that
+//!   asks for a completion; the driver sends that completion.
+//!
+//! A write returns when every echo is back and checked (type, transaction
+//! id, order, length, every data byte), with `-EIO` on any mismatch and
 //! `-ETIMEDOUT` if the echoes stop coming for 10 s.
 //!
 //! Counters in /sys/kernel/debug/hv_rustic/: `echo_sent`, `echo_received`,
@@ -20,6 +29,9 @@ use super::channel::{Channel, ChannelHandler};
 use super::connection::ETIMEDOUT;
 use super::hv_glue::{msleep, now_ms};
 use super::sim::host::ECHO_CLASS;
+use super::sim::vsp::ECHO_WANTS_COMPLETION;
+use super::vmbus_bus::SharedBuffer;
+use super::vmbus_core::ring::{GpaBuffer, FLAG_COMPLETION_REQUESTED};
 use super::test_ctl::{Control, ControlHandler};
 use super::vmbus_bus::{Device, Driver, OpenChannel};
 use super::vmbus_core::guid::Guid;
@@ -30,6 +42,13 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 const MAGIC: u32 = 0xec40_ec40;
+/// The header magic of `complete` packets (the host answers them with a
+/// packet asking for a completion).
+const MAGIC_COMPLETE: u32 = ECHO_WANTS_COMPLETION;
+/// The shared buffer: slots of 17 pages (64 KiB of data and the header).
+const SHARED: usize = 2 * 1024 * 1024;
+const SLOT: usize = 17 * 4096;
+const SLOTS: u64 = (SHARED / SLOT) as u64;
 const HEADER: usize = 16;
 /// Most data bytes in one packet.
 const MAX_DATA: usize = 65536;
@@ -72,7 +91,7 @@ impl Receiver {
         }
     }
 
-    fn check(&self, info: &PacketInfo, bytes: &[u8]) {
+    fn check(&self, channel: &Channel, info: &PacketInfo, bytes: &[u8]) {
         let expected = self.next.load(Ordering::Relaxed);
         let payload = info.payload(bytes);
         let word = |at: usize| -> u64 {
@@ -85,6 +104,20 @@ impl Receiver {
         let head = word(0);
         let (magic, len) = (head as u32, (head >> 32) as usize);
         let seq = word(8);
+        if magic == MAGIC_COMPLETE {
+            let asked = info.descriptor.flags & FLAG_COMPLETION_REQUESTED != 0;
+            if seq != expected || info.descriptor.packet_type != PACKET_TYPE_INBAND || !asked {
+                return self.fail(expected, "bad completion request");
+            }
+            // Never waits: this runs with the inbound ring locked.
+            if channel.send_completion(seq, &[], 0).is_err() {
+                return self.fail(seq, "cannot send the completion");
+            }
+            self.next.store(expected + 1, Ordering::Relaxed);
+            self.received.fetch_add(1, Ordering::Release);
+            RECEIVED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let want_type = if seq % 2 == 1 { PACKET_TYPE_COMPLETION } else { PACKET_TYPE_INBAND };
         if magic != MAGIC || payload.len() < HEADER + len {
             return self.fail(expected, "bad header or short payload");
@@ -110,7 +143,7 @@ impl ChannelHandler for Receiver {
     fn on_event(&self, channel: &Channel) {
         // Batches of 64 with signals masked, until the ring is empty.
         loop {
-            match channel.poll(64, |info, bytes| self.check(info, bytes)) {
+            match channel.poll(64, |info, bytes| self.check(channel, info, bytes)) {
                 Ok(true) => continue,
                 Ok(false) => return,
                 Err(_) => {
@@ -126,6 +159,7 @@ impl ChannelHandler for Receiver {
 pub(crate) struct EchoDevice {
     rx: Arc<Receiver>,
     open: OpenChannel,
+    shared: SharedBuffer,
     /// Sequence number of the next packet sent.
     sent: AtomicU64,
     rescinded: AtomicBool,
@@ -134,7 +168,8 @@ pub(crate) struct EchoDevice {
 }
 
 impl EchoDevice {
-    fn send(&self, count: u64, first: usize, last: usize) -> Result {
+    /// Sends COUNT packets of `kind`, then waits for every echo.
+    fn send(&self, kind: Kind, count: u64, first: usize, last: usize) -> Result {
         if first > last || last > MAX_DATA {
             return Err(EINVAL);
         }
@@ -146,9 +181,13 @@ impl EchoDevice {
                 return Err(ENODEV);
             }
             let seq = self.sent.load(Ordering::Relaxed);
-            let len = first + i.checked_rem(span).unwrap_or(0) as usize;
+            let len = match kind {
+                Kind::Complete => 0,
+                _ => first + i.checked_rem(span).unwrap_or(0) as usize,
+            };
             let packet = buf.get_mut(..HEADER + len).ok_or(EINVAL)?;
-            let head = u64::from(MAGIC) | (len as u64) << 32;
+            let magic = if kind == Kind::Complete { MAGIC_COMPLETE } else { MAGIC };
+            let head = u64::from(magic) | (len as u64) << 32;
             let (header, data) = packet.split_at_mut(HEADER);
             let (h0, h1) = header.split_at_mut(8);
             h0.copy_from_slice(&head.to_le_bytes());
@@ -156,12 +195,39 @@ impl EchoDevice {
             for (j, b) in data.iter_mut().enumerate() {
                 *b = pattern(seq, j);
             }
-            channel.send_inband(seq, seq % 2 == 1, &[packet], SEND_TIMEOUT_MS)?;
+            match kind {
+                Kind::Inband => channel.send_inband(seq, seq % 2 == 1, &[packet], SEND_TIMEOUT_MS)?,
+                Kind::Complete => channel.send_inband(seq, false, &[packet], SEND_TIMEOUT_MS)?,
+                Kind::Gpa => {
+                    // A slot is free again once the echo of its last
+                    // packet is back.
+                    let reuse = seq.saturating_sub(SLOTS - 1);
+                    self.wait_received(reuse)?;
+                    let slot = seq.checked_rem(SLOTS).unwrap_or(0) as usize * SLOT;
+                    let buffer = self.shared.buffer().ok_or(ENODEV)?;
+                    buffer.write(slot, packet)?;
+                    let mut pfns = [0u64; SLOT / 4096];
+                    let pages = (HEADER + len).div_ceil(4096);
+                    for (k, pfn) in pfns.iter_mut().enumerate().take(pages) {
+                        *pfn = buffer.pfn(slot / 4096 + k).ok_or(EINVAL)?;
+                    }
+                    let range = GpaBuffer {
+                        byte_offset: 0,
+                        byte_count: (HEADER + len) as u32,
+                        pfns: pfns.get(..pages).ok_or(EINVAL)?,
+                    };
+                    channel.send_gpa_direct(seq, seq % 2 == 1, &[range], &[], SEND_TIMEOUT_MS)?;
+                }
+            }
             self.sent.store(seq + 1, Ordering::Relaxed);
             SENT.fetch_add(1, Ordering::Relaxed);
         }
-        // Every echo back, or no progress for SEND_TIMEOUT_MS.
-        let target = self.sent.load(Ordering::Relaxed);
+        self.wait_received(self.sent.load(Ordering::Relaxed))
+    }
+
+    /// Waits until `target` echoes are back, or no progress for
+    /// SEND_TIMEOUT_MS.
+    fn wait_received(&self, target: u64) -> Result {
         let mut last_seen = self.rx.received.load(Ordering::Acquire);
         let mut last_progress = now_ms();
         loop {
@@ -187,6 +253,14 @@ impl EchoDevice {
     }
 }
 
+/// What a command sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Inband,
+    Gpa,
+    Complete,
+}
+
 /// Parses a decimal number.
 fn number(word: Option<&str>) -> Result<u64> {
     word.and_then(|w| w.parse().ok()).ok_or(EINVAL)
@@ -196,19 +270,24 @@ impl ControlHandler for EchoDevice {
     fn command(&self, input: &[u8]) -> Result {
         let text = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim();
         let mut words = text.split_ascii_whitespace();
-        if words.next() != Some("send") {
-            return Err(EINVAL);
-        }
+        let kind = match words.next() {
+            Some("send") => Kind::Inband,
+            Some("gpa") => Kind::Gpa,
+            Some("complete") => Kind::Complete,
+            _ => return Err(EINVAL),
+        };
         let count = number(words.next())?;
-        let first = number(words.next())? as usize;
-        let last = number(words.next())? as usize;
+        let (first, last) = match kind {
+            Kind::Complete => (0, 0),
+            _ => (number(words.next())? as usize, number(words.next())? as usize),
+        };
         if words.next().is_some() {
             return Err(EINVAL);
         }
         if self.busy.swap(true, Ordering::Acquire) {
             return Err(EBUSY);
         }
-        let r = self.send(count, first, last);
+        let r = self.send(kind, count, first, last);
         self.busy.store(false, Ordering::Release);
         r
     }
@@ -251,10 +330,12 @@ impl Driver for EchoDriver {
             GFP_KERNEL,
         )?;
         let open = dev.open_channel(RING, RING, rx.clone())?;
+        let shared = dev.share_buffer(SHARED)?;
         let echo = Arc::new(
             EchoDevice {
                 rx,
                 open,
+                shared,
                 sent: AtomicU64::new(0),
                 rescinded: AtomicBool::new(false),
                 busy: AtomicBool::new(false),
@@ -262,7 +343,12 @@ impl Driver for EchoDriver {
             GFP_KERNEL,
         )?;
         let control = Control::new(name, echo.clone())?;
-        pr_info!("echo: relid {} open on CPU {}\n", relid, dev.offer().target_cpu);
+        pr_info!(
+            "echo: relid {} open on CPU {}, buffer GPADL {:#x}\n",
+            relid,
+            dev.offer().target_cpu,
+            echo.shared.handle()
+        );
         Ok(KBox::new(EchoData { control: Some(control), dev: echo }, GFP_KERNEL)?)
     }
 

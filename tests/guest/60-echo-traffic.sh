@@ -4,7 +4,9 @@
 # 64 KiB, three carry a million small packets between them. Every echo is
 # checked (type, transaction id, order, length, each byte); 256 KiB rings
 # wrap thousands of times and fill (back-pressure through pending_send_sz
-# both ways: the guest waits for the host, the host for the guest).
+# both ways: the guest waits for the host, the host for the guest). Then
+# GPA-direct packets of every size from a buffer shared through a GPADL,
+# and host packets that ask for completions, which the guest sends.
 . /tests/lib.sh
 . /tests/vmbus-lib.sh
 . /tests/sim-lib.sh
@@ -47,7 +49,27 @@ for n in 0 1 2 3; do
 done
 [ "$full" -gt 0 ] || fail "the rings never filled: back-pressure untested"
 
+# Each probe shared two GPADLs (rings, buffer).
+expect_eq "GPADLs created" 8 "$(sim_counter gpadls_created)"
+sent=$(echo_counter sent)
+echo_send_kind() { echo "$2 $3" > $SIM_DEBUGFS/echo$((30 + $1)) || fail "echo$((30 + $1)): $2 $3 failed"; }
+echo_send_kind 1 "gpa 65537" "0 65536" &
+gpa=$!
+echo_send_kind 2 complete 10000 &
+complete=$!
+wait $gpa || fail "GPA-direct sweep failed"
+wait $complete || fail "completions failed"
+expect_eq "echo errors" 0 "$(echo_counter errors)"
+expect_eq "echoes received" $((sent + 65537 + 10000)) "$(echo_counter received)"
+expect_eq "completions the host got" 10000 "$(sim_counter completions)"
+
 mib=$(( $(echo_counter bytes) / 1048576 ))
+# Unbinding closes the channels and tears both GPADLs of each down.
+for n in 0 1 2 3; do
+  echo $(echo_id $n) > /sys/bus/vmbus/drivers/rustic_echo/unbind || fail "unbind echo$n"
+done
+expect_eq "GPADLs torn down" 8 "$(sim_counter gpadls_torn_down)"
+expect_eq "channels closed" 4 "$(sim_counter closes)"
 rustic_unload
 kmemleak_check
 echo "$total packets ($mib MiB of data) on 4 channels in $took s; outbound ring full $full times"

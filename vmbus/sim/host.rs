@@ -49,9 +49,10 @@ pub(crate) static CLOSES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static RESCINDS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static RELIDS_RELEASED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static ECHOED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static COMPLETIONS: AtomicU64 = AtomicU64::new(0);
 
 /// The counters, by their debugfs names.
-pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 16] = [
+pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 17] = [
     (kernel::c_str!("sim_initiate_contact"), &INITIATE_CONTACT),
     (kernel::c_str!("sim_version"), &VERSION),
     (kernel::c_str!("sim_request_offers"), &REQUEST_OFFERS),
@@ -66,6 +67,7 @@ pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 16] = [
     (kernel::c_str!("sim_rescinds"), &RESCINDS),
     (kernel::c_str!("sim_relids_released"), &RELIDS_RELEASED),
     (kernel::c_str!("sim_echoed"), &ECHOED),
+    (kernel::c_str!("sim_completions"), &COMPLETIONS),
     (kernel::c_str!("sim_faults_injected"), &super::hypervisor::FAULTS_INJECTED),
     (kernel::c_str!("sim_packets_served"), &super::vsp::PACKETS_SERVED),
 ];
@@ -577,7 +579,7 @@ impl Host {
             .find(|g| g.handle == o.ring_gpadl && g.relid == o.child_relid)
             .and_then(|g| g.mapping.clone())
             .ok_or(ENOENT)?;
-        let vsp = if device.class == ECHO_CLASS { Model::Echo(Echo) } else { Model::Sink(Sink) };
+        let vsp = if device.class == ECHO_CLASS { Model::Echo(Echo::new()?) } else { Model::Sink(Sink) };
         // The simulator's VP indexes are CPU numbers.
         let channel = HostChannel::new(
             o.child_relid,

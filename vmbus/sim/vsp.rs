@@ -21,10 +21,10 @@ use super::super::hv_glue::{cond_resched, msleep, nr_cpu_ids, sim, Page, WorkFn}
 use super::super::vmbus_core::event;
 use super::super::vmbus_core::ring::{
     self, Consumer, PacketInfo, Producer, ReadError, Signal, WriteError, FLAG_COMPLETION_REQUESTED,
-    PACKET_TYPE_INBAND,
+    PACKET_TYPE_COMPLETION, PACKET_TYPE_GPA_DIRECT, PACKET_TYPE_INBAND,
 };
 use super::super::vmbus_core::shared::SharedMem;
-use super::host::ECHOED;
+use super::host::{COMPLETIONS, ECHOED};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -99,8 +99,9 @@ impl GuestInterrupts {
 pub(crate) enum Answer<'p> {
     /// Nothing.
     None,
-    /// An in-band packet with this transaction id and payload.
-    Inband(u64, &'p [u8]),
+    /// An in-band packet with this transaction id and payload; the bool
+    /// asks the guest for a completion.
+    Inband(u64, bool, &'p [u8]),
     /// A completion for this transaction id, with this payload.
     Completion(u64, &'p [u8]),
 }
@@ -108,23 +109,81 @@ pub(crate) enum Answer<'p> {
 /// A device model behind a channel.
 pub(crate) trait Vsp: Send {
     /// The answer to one guest packet (`bytes` is the whole packet).
-    fn packet<'p>(&mut self, info: &PacketInfo, bytes: &'p [u8]) -> Answer<'p>;
+    fn packet<'p>(&'p mut self, info: &PacketInfo, bytes: &'p [u8]) -> Answer<'p>;
 }
 
-/// Echoes in-band packets.
-pub(crate) struct Echo;
+/// The first word of an echo payload that asks the host to answer with a
+/// packet requesting a completion (the echo driver's `complete` command).
+pub(crate) const ECHO_WANTS_COMPLETION: u32 = 0xc0de_ec40;
+
+/// Echoes what the guest sends: in-band packets as they are, GPA-direct
+/// packets as the bytes of the guest pages they name; as a completion when
+/// the guest asked for one. Counts the guest's completions.
+pub(crate) struct Echo {
+    /// The bytes of a GPA-direct packet's pages.
+    gpa: VVec<u8>,
+}
+
+impl Echo {
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Echo {
+            gpa: VVec::from_elem(0u8, 65536 + 4096, GFP_KERNEL)?,
+        })
+    }
+
+    /// Copies the first range of a GPA-direct packet out of guest memory,
+    /// mapping its pages as Hyper-V would; the length, or None if the
+    /// packet is malformed.
+    fn read_gpa(&mut self, header: &[u8]) -> Option<usize> {
+        let mut ranges = ring::parse_gpa_direct(header).ok()?;
+        let (range, pfn_bytes) = ranges.next()?;
+        let mut pfns: KVec<u64> = KVec::new();
+        for chunk in pfn_bytes.chunks_exact(8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            pfns.push(u64::from_le_bytes(w), GFP_KERNEL).ok()?;
+        }
+        let mapping = sim::Mapping::new(&pfns).ok()?;
+        let len = range.byte_count as usize;
+        let dst = self.gpa.get_mut(..len)?;
+        // SAFETY: the handle is used only here, while `mapping` lives.
+        let mem = unsafe { mapping.shared_static() };
+        mem.read_bytes(range.byte_offset as usize, dst).ok()?;
+        Some(len)
+    }
+}
 
 impl Vsp for Echo {
-    fn packet<'p>(&mut self, info: &PacketInfo, bytes: &'p [u8]) -> Answer<'p> {
-        if info.descriptor.packet_type != PACKET_TYPE_INBAND {
-            return Answer::None;
-        }
-        let payload = info.payload(bytes);
+    fn packet<'p>(&'p mut self, info: &PacketInfo, bytes: &'p [u8]) -> Answer<'p> {
+        let tid = info.descriptor.transaction_id;
+        let wants_completion = info.descriptor.flags & FLAG_COMPLETION_REQUESTED != 0;
+        let payload = match info.descriptor.packet_type {
+            PACKET_TYPE_INBAND => {
+                let payload = info.payload(bytes);
+                if payload.get(..4) == Some(&ECHO_WANTS_COMPLETION.to_le_bytes()[..]) {
+                    ECHOED.fetch_add(1, Ordering::Relaxed);
+                    return Answer::Inband(tid, true, payload);
+                }
+                payload
+            }
+            PACKET_TYPE_GPA_DIRECT => {
+                let Some(len) = self.read_gpa(info.header(bytes)) else {
+                    pr_err!("sim: echo: malformed GPA-direct packet dropped\n");
+                    return Answer::None;
+                };
+                self.gpa.get(..len).unwrap_or(&[])
+            }
+            PACKET_TYPE_COMPLETION => {
+                COMPLETIONS.fetch_add(1, Ordering::Relaxed);
+                return Answer::None;
+            }
+            _ => return Answer::None,
+        };
         ECHOED.fetch_add(1, Ordering::Relaxed);
-        if info.descriptor.flags & FLAG_COMPLETION_REQUESTED != 0 {
-            Answer::Completion(info.descriptor.transaction_id, payload)
+        if wants_completion {
+            Answer::Completion(tid, payload)
         } else {
-            Answer::Inband(info.descriptor.transaction_id, payload)
+            Answer::Inband(tid, false, payload)
         }
     }
 }
@@ -133,7 +192,7 @@ impl Vsp for Echo {
 pub(crate) struct Sink;
 
 impl Vsp for Sink {
-    fn packet<'p>(&mut self, _info: &PacketInfo, _bytes: &'p [u8]) -> Answer<'p> {
+    fn packet<'p>(&'p mut self, _info: &PacketInfo, _bytes: &'p [u8]) -> Answer<'p> {
         Answer::None
     }
 }
@@ -145,12 +204,19 @@ pub(crate) enum Model {
 }
 
 impl Model {
-    fn packet<'p>(&mut self, info: &PacketInfo, bytes: &'p [u8]) -> Answer<'p> {
+    fn packet<'p>(&'p mut self, info: &PacketInfo, bytes: &'p [u8]) -> Answer<'p> {
         match self {
             Model::Echo(m) => m.packet(info, bytes),
             Model::Sink(m) => m.packet(info, bytes),
         }
     }
+}
+
+/// The kind of a held answer.
+#[derive(Clone, Copy)]
+enum Held {
+    Inband { completion_requested: bool },
+    Completion,
 }
 
 /// The host's end of one open channel.
@@ -162,8 +228,8 @@ struct Ends {
     vsp: Model,
     /// The packet being handled (copied out of the ring).
     scratch: VVec<u8>,
-    /// An answer that did not fit yet: (completion?, transaction id, len).
-    held: Option<(bool, u64, usize)>,
+    /// An answer that did not fit yet: (kind, transaction id, len).
+    held: Option<(Held, u64, usize)>,
     held_bytes: VVec<u8>,
 }
 
@@ -259,14 +325,13 @@ impl HostChannel {
     /// Writes the held answer; false if it still does not fit (the guest
     /// will signal when it has room).
     fn flush_held(ends: &mut Ends, signal: &mut bool) -> core::result::Result<bool, ()> {
-        let Some((completion, tid, len)) = ends.held else {
+        let Some((kind, tid, len)) = ends.held else {
             return Ok(true);
         };
         let payload = ends.held_bytes.get(..len).unwrap_or(&[]);
-        let written = if completion {
-            ends.to_guest.write_completion(tid, &[payload])
-        } else {
-            ends.to_guest.write_inband(tid, false, &[payload])
+        let written = match kind {
+            Held::Completion => ends.to_guest.write_completion(tid, &[payload]),
+            Held::Inband { completion_requested } => ends.to_guest.write_inband(tid, completion_requested, &[payload]),
         };
         match written {
             Ok(s) => {
@@ -322,10 +387,10 @@ impl HostChannel {
                 handled += 1;
                 PACKETS_SERVED.fetch_add(1, Ordering::Relaxed);
                 let bytes = ends.scratch.get(..info.len).unwrap_or(&[]);
-                let (completion, tid, payload) = match ends.vsp.packet(&info, bytes) {
+                let (kind, tid, payload) = match ends.vsp.packet(&info, bytes) {
                     Answer::None => continue,
-                    Answer::Inband(tid, p) => (false, tid, p),
-                    Answer::Completion(tid, p) => (true, tid, p),
+                    Answer::Inband(tid, c, p) => (Held::Inband { completion_requested: c }, tid, p),
+                    Answer::Completion(tid, p) => (Held::Completion, tid, p),
                 };
                 let len = payload.len();
                 let Some(dst) = ends.held_bytes.get_mut(..len) else {
@@ -333,7 +398,7 @@ impl HostChannel {
                     break 'rounds;
                 };
                 dst.copy_from_slice(payload);
-                ends.held = Some((completion, tid, len));
+                ends.held = Some((kind, tid, len));
                 match Self::flush_held(ends, &mut signal_guest) {
                     Ok(true) => {}
                     Ok(false) => break,
