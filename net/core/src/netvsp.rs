@@ -33,7 +33,7 @@
 
 use super::nvsp::{
     self, status, DataPath, Message, MessageType, NdisConfig, RecvBufComplete, RecvBufSection,
-    RndisChannel, RndisPacket, Sender, SendTable, Version, GUEST_VERSIONS, MIN_SECTION_SIZE,
+    RndisChannel, RndisPacket, SendTable, Sender, Version, GUEST_VERSIONS, MIN_SECTION_SIZE,
     NO_SECTION, SEND_TABLE_SIZE,
 };
 use super::wire::Error;
@@ -555,7 +555,9 @@ impl Netvsp {
                 self.ndis_config = Some(c);
                 Ok(Actions::default())
             }
-            Message::SendReceiveBuffer { gpadl, id } => self.map_receive(tid, gpadl, id, gpadl_size),
+            Message::SendReceiveBuffer { gpadl, id } => {
+                self.map_receive(tid, gpadl, id, gpadl_size)
+            }
             Message::SendSendBuffer { gpadl, id } => self.map_send(tid, gpadl, id, gpadl_size),
             Message::RevokeReceiveBuffer { id } => match self.recv {
                 Some(r) if r.id == id => {
@@ -729,7 +731,9 @@ impl Netvsp {
                 // One message, one place.
                 return Err(HostError::Invalid("page ranges"));
             }
-            let s = self.send.ok_or(HostError::Invalid("send_buf_section_index"))?;
+            let s = self
+                .send
+                .ok_or(HostError::Invalid("send_buf_section_index"))?;
             if r.section_index >= s.sections {
                 return Err(HostError::Invalid("send_buf_section_index"));
             }

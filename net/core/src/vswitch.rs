@@ -86,9 +86,7 @@ impl Port {
         let mut list = [[0; ETH_ALEN]; MULTICAST_MAX];
         let mut len = 0usize;
         for m in macs.iter().copied() {
-            let slot = list
-                .get_mut(len)
-                .ok_or(Error::BadField("multicast list"))?;
+            let slot = list.get_mut(len).ok_or(Error::BadField("multicast list"))?;
             *slot = m;
             len = len.saturating_add(1);
         }
@@ -233,7 +231,11 @@ impl Switch {
         if self.port(in_port).is_none() {
             return Err(Error::BadField("port"));
         }
-        let (Some(dst), Some(src)) = (dst_mac(frame), src_mac(frame)) else {
+        let (Some(dst), Some(src), true) = (
+            dst_mac(frame),
+            src_mac(frame),
+            frame.len() >= super::frame::ETH_HLEN,
+        ) else {
             return Err(Error::TooShort {
                 need: super::frame::ETH_HLEN,
                 len: frame.len(),
