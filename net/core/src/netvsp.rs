@@ -831,3 +831,40 @@ impl Netvsp {
         a
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_sets_list_newest_first() {
+        let s = VersionSet::NONE.with(Version::V2).with(Version::V61);
+        assert!(s.contains(Version::V2) && !s.contains(Version::V5));
+        let (list, n) = s.list();
+        assert_eq!(&list[..n], &[Version::V61, Version::V2]);
+        assert_eq!(VersionSet::ALL.list().1, GUEST_VERSIONS.len());
+    }
+
+    #[test]
+    fn slots_allocate_first_fit_and_free_whole_runs_only() {
+        let mut s = Slots::new();
+        s.reset(10);
+        assert_eq!(s.alloc(3), Some(0));
+        assert_eq!(s.alloc(3), Some(3));
+        assert_eq!(s.alloc(5), None);
+        assert!(!s.free(0, 2), "part of a run");
+        assert!(!s.free(0, 6), "two runs");
+        assert!(!s.free(1, 2), "not a run's start");
+        assert!(s.free(0, 3));
+        assert!(!s.free(0, 3), "twice");
+        assert_eq!(s.alloc(2), Some(0));
+        assert_eq!(s.alloc(4), Some(6));
+        assert_eq!(s.in_use(), 9);
+        assert_eq!(s.alloc(0), None);
+        assert!(!s.free(usize::MAX, 2));
+        s.reset(usize::MAX);
+        assert_eq!(s.count, MAX_RECV_SLOTS);
+        assert_eq!(s.alloc(MAX_RECV_SLOTS), Some(0));
+        assert!(s.free(0, MAX_RECV_SLOTS));
+    }
+}

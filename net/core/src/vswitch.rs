@@ -266,3 +266,30 @@ impl Switch {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_sets_ignore_ports_past_the_end() {
+        let mut s = PortSet::default();
+        s.insert(3);
+        s.insert(MAX_PORTS);
+        s.insert(usize::MAX);
+        assert_eq!(s.iter().count(), 1);
+        assert!(s.contains(3) && !s.contains(MAX_PORTS));
+    }
+
+    #[test]
+    fn ports_run_out() {
+        let mut sw = Switch::new();
+        for n in 0..MAX_PORTS {
+            assert_eq!(sw.add_port(Port::new(None, 0)), Some(n));
+        }
+        assert_eq!(sw.add_port(Port::new(None, 0)), None);
+        sw.remove_port(5);
+        assert_eq!(sw.add_port(Port::new(None, 0)), Some(5));
+        assert!(sw.forward(MAX_PORTS, &[0; 60]).is_err());
+    }
+}
