@@ -5,6 +5,14 @@
 //! (offload parameters and capabilities, RSS capabilities and parameters),
 //! and the Toeplitz hash used by RSS.
 //!
+//! It also holds the simulated host's side, written from the host's point
+//! of view rather than mirroring the guest: the host's NVSP state machine
+//! ([`netvsp`]), the RNDIS device ([`rndis_dev`]), the virtual switch
+//! ([`vswitch`]), transmit offloads as Hyper-V's switch does them
+//! ([`offload`]) and the frame parsing they share ([`frame`]). They live
+//! here rather than in a crate of their own because they reach the wire
+//! formats with `super::`, which works the same in the kernel build.
+//!
 //! Every message has a parser and a builder, because the crate serves both
 //! ends of the channel: the guest driver (netvsc) and the simulated host
 //! (netvsp). Parsers take bytes the caller has already copied out of shared

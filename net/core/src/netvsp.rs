@@ -33,7 +33,7 @@
 
 use super::nvsp::{
     self, status, DataPath, Message, MessageType, NdisConfig, RecvBufComplete, RecvBufSection,
-    RndisChannel, RndisPacket, Sender, SendTable, Version, GUEST_VERSIONS, MIN_SECTION_SIZE,
+    RndisChannel, RndisPacket, SendTable, Sender, Version, GUEST_VERSIONS, MIN_SECTION_SIZE,
     NO_SECTION, SEND_TABLE_SIZE,
 };
 use super::wire::Error;
@@ -555,7 +555,9 @@ impl Netvsp {
                 self.ndis_config = Some(c);
                 Ok(Actions::default())
             }
-            Message::SendReceiveBuffer { gpadl, id } => self.map_receive(tid, gpadl, id, gpadl_size),
+            Message::SendReceiveBuffer { gpadl, id } => {
+                self.map_receive(tid, gpadl, id, gpadl_size)
+            }
             Message::SendSendBuffer { gpadl, id } => self.map_send(tid, gpadl, id, gpadl_size),
             Message::RevokeReceiveBuffer { id } => match self.recv {
                 Some(r) if r.id == id => {
@@ -729,7 +731,9 @@ impl Netvsp {
                 // One message, one place.
                 return Err(HostError::Invalid("page ranges"));
             }
-            let s = self.send.ok_or(HostError::Invalid("send_buf_section_index"))?;
+            let s = self
+                .send
+                .ok_or(HostError::Invalid("send_buf_section_index"))?;
             if r.section_index >= s.sections {
                 return Err(HostError::Invalid("send_buf_section_index"));
             }
@@ -825,5 +829,42 @@ impl Netvsp {
         self.datapath = DataPath::Synthetic;
         self.slots.reset(0);
         a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_sets_list_newest_first() {
+        let s = VersionSet::NONE.with(Version::V2).with(Version::V61);
+        assert!(s.contains(Version::V2) && !s.contains(Version::V5));
+        let (list, n) = s.list();
+        assert_eq!(&list[..n], &[Version::V61, Version::V2]);
+        assert_eq!(VersionSet::ALL.list().1, GUEST_VERSIONS.len());
+    }
+
+    #[test]
+    fn slots_allocate_first_fit_and_free_whole_runs_only() {
+        let mut s = Slots::new();
+        s.reset(10);
+        assert_eq!(s.alloc(3), Some(0));
+        assert_eq!(s.alloc(3), Some(3));
+        assert_eq!(s.alloc(5), None);
+        assert!(!s.free(0, 2), "part of a run");
+        assert!(!s.free(0, 6), "two runs");
+        assert!(!s.free(1, 2), "not a run's start");
+        assert!(s.free(0, 3));
+        assert!(!s.free(0, 3), "twice");
+        assert_eq!(s.alloc(2), Some(0));
+        assert_eq!(s.alloc(4), Some(6));
+        assert_eq!(s.in_use(), 9);
+        assert_eq!(s.alloc(0), None);
+        assert!(!s.free(usize::MAX, 2));
+        s.reset(usize::MAX);
+        assert_eq!(s.count, MAX_RECV_SLOTS);
+        assert_eq!(s.alloc(MAX_RECV_SLOTS), Some(0));
+        assert!(s.free(0, MAX_RECV_SLOTS));
     }
 }

@@ -49,7 +49,9 @@ fn fill_l4(frame: &mut [u8], h: &Headers) -> Result<()> {
         return Err(bad("transport header"));
     }
     let seg = frame.get(h.l4..h.end).ok_or(bad("transport header"))?;
-    let mut sum = pseudo_header(&h.addrs, h.proto, seg.len()).add(seg).finish();
+    let mut sum = pseudo_header(&h.addrs, h.proto, seg.len())
+        .add(seg)
+        .finish();
     if h.proto == PROTO_UDP && sum == 0 {
         // 0 means "no checksum" in UDP.
         sum = 0xffff;
@@ -79,7 +81,10 @@ pub fn fill_checksums(frame: &mut [u8], csum: ChecksumInfo) -> Result<()> {
         }
         fill_ipv4_header(frame, &h)?;
     }
-    match (csum.has(ChecksumInfo::TX_TCP), csum.has(ChecksumInfo::TX_UDP)) {
+    match (
+        csum.has(ChecksumInfo::TX_TCP),
+        csum.has(ChecksumInfo::TX_UDP),
+    ) {
         (true, true) => Err(bad("checksum protocol")),
         (true, false) if h.proto != PROTO_TCP => Err(bad("checksum protocol")),
         (false, true) if h.proto != PROTO_UDP => Err(bad("checksum protocol")),
@@ -215,12 +220,16 @@ impl<'a> Segmenter<'a> {
         let first = self.index == 0;
         let len = self.hdr_len.saturating_add(chunk);
         let out_len = out.len();
-        let seg = out
-            .get_mut(..len)
-            .ok_or(Error::BufferTooSmall { need: len, len: out_len })?;
+        let seg = out.get_mut(..len).ok_or(Error::BufferTooSmall {
+            need: len,
+            len: out_len,
+        })?;
         let headers = self.frame.get(..self.hdr_len).ok_or(bad("tcp header"))?;
         let payload_end = self.next.saturating_add(chunk);
-        let payload = self.frame.get(self.next..payload_end).ok_or(bad("payload"))?;
+        let payload = self
+            .frame
+            .get(self.next..payload_end)
+            .ok_or(bad("payload"))?;
         let (seg_hdr, seg_payload) = seg.split_at_mut(self.hdr_len.min(len));
         super::wire::copy(seg_hdr, headers);
         super::wire::copy(seg_payload, payload);

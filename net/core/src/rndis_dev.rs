@@ -24,10 +24,10 @@ use core::mem::offset_of;
 
 use super::frame::{self, Addrs, PROTO_TCP, PROTO_UDP};
 use super::ndis::{
-    self, cap, hash, oid, rss_flag, CsumCaps, LsoV2Caps, MacList, ObjectHeader,
-    OffloadCaps, OffloadParams, RssCaps, RssParams, ETH_ALEN, HASH_KEY_SIZE, ITAB_NUM,
-    ITAB_NUM_MAX, OBJECT_TYPE_OFFLOAD, OBJECT_TYPE_RSS_CAPABILITIES, OFFLOAD_SIZE,
-    OFFLOAD_SIZE_6_0, RSS_CAPS_REVISION_2,
+    self, cap, hash, oid, rss_flag, CsumCaps, LsoV2Caps, MacList, ObjectHeader, OffloadCaps,
+    OffloadParams, RssCaps, RssParams, ETH_ALEN, HASH_KEY_SIZE, ITAB_NUM, ITAB_NUM_MAX,
+    OBJECT_TYPE_OFFLOAD, OBJECT_TYPE_RSS_CAPABILITIES, OFFLOAD_SIZE, OFFLOAD_SIZE_6_0,
+    RSS_CAPS_REVISION_2,
 };
 use super::netvsp::HostError;
 use super::ppi::{ChecksumInfo, LsoInfo, Ppi, RxInfo, VlanInfo};

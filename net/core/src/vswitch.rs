@@ -86,9 +86,7 @@ impl Port {
         let mut list = [[0; ETH_ALEN]; MULTICAST_MAX];
         let mut len = 0usize;
         for m in macs.iter().copied() {
-            let slot = list
-                .get_mut(len)
-                .ok_or(Error::BadField("multicast list"))?;
+            let slot = list.get_mut(len).ok_or(Error::BadField("multicast list"))?;
             *slot = m;
             len = len.saturating_add(1);
         }
@@ -233,7 +231,11 @@ impl Switch {
         if self.port(in_port).is_none() {
             return Err(Error::BadField("port"));
         }
-        let (Some(dst), Some(src)) = (dst_mac(frame), src_mac(frame)) else {
+        let (Some(dst), Some(src), true) = (
+            dst_mac(frame),
+            src_mac(frame),
+            frame.len() >= super::frame::ETH_HLEN,
+        ) else {
             return Err(Error::TooShort {
                 need: super::frame::ETH_HLEN,
                 len: frame.len(),
@@ -262,5 +264,32 @@ impl Switch {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_sets_ignore_ports_past_the_end() {
+        let mut s = PortSet::default();
+        s.insert(3);
+        s.insert(MAX_PORTS);
+        s.insert(usize::MAX);
+        assert_eq!(s.iter().count(), 1);
+        assert!(s.contains(3) && !s.contains(MAX_PORTS));
+    }
+
+    #[test]
+    fn ports_run_out() {
+        let mut sw = Switch::new();
+        for n in 0..MAX_PORTS {
+            assert_eq!(sw.add_port(Port::new(None, 0)), Some(n));
+        }
+        assert_eq!(sw.add_port(Port::new(None, 0)), None);
+        sw.remove_port(5);
+        assert_eq!(sw.add_port(Port::new(None, 0)), Some(5));
+        assert!(sw.forward(MAX_PORTS, &[0; 60]).is_err());
     }
 }
