@@ -18,7 +18,7 @@
 use super::bindings;
 use super::channel::{Channel, ChannelHandler, ChannelParams};
 use super::connection::Connection;
-use super::hv_glue::Buffer;
+use super::hv_glue::{msleep, now_ms, Buffer};
 use core::sync::atomic::Ordering;
 use super::vmbus_core::bus::{
     ChannelState,
@@ -69,7 +69,13 @@ pub(crate) struct DeviceState {
     link: Option<Arc<Connection>>,
     #[pin]
     channel: Mutex<Option<Arc<Channel>>>,
+    /// Relids of subchannels the host offered and no driver opened yet.
+    #[pin]
+    subchannels: Mutex<[Option<u32>; MAX_SUBCHANNELS]>,
 }
+
+/// Most subchannels a device may have offered and not yet opened.
+pub(crate) const MAX_SUBCHANNELS: usize = 16;
 
 impl DeviceState {
     /// The facts the host offered.
@@ -131,6 +137,8 @@ impl Drop for SharedBuffer {
 pub(crate) struct OpenChannel {
     state: Arc<DeviceState>,
     channel: Arc<Channel>,
+    /// The device's primary channel (else a subchannel).
+    primary: bool,
 }
 
 impl OpenChannel {
@@ -138,11 +146,69 @@ impl OpenChannel {
     pub(crate) fn channel(&self) -> &Arc<Channel> {
         &self.channel
     }
+
+    /// Opens `count` subchannels of this (primary) channel once the host
+    /// has offered them, waiting up to `timeout_ms` for the offers. The
+    /// driver asks for them in its own protocol first (netvsc: NVSP5
+    /// SUBCHANNEL; storvsc: CREATE_SUB_CHANNELS). Each gets `handler` and
+    /// a target CPU of its own.
+    pub(crate) fn open_subchannels(
+        &self,
+        count: usize,
+        send_ring: usize,
+        recv_ring: usize,
+        handler: &dyn Fn(usize) -> Result<Arc<dyn ChannelHandler>>,
+        timeout_ms: u32,
+    ) -> Result<KVec<OpenChannel>> {
+        let conn = self.state.link.as_ref().ok_or(ENODEV)?;
+        if count > MAX_SUBCHANNELS {
+            return Err(EINVAL);
+        }
+        let deadline = now_ms().saturating_add(u64::from(timeout_ms));
+        let mut relids = KVec::with_capacity(count, GFP_KERNEL)?;
+        while relids.len() < count {
+            if let Some(relid) = self.state.subchannels.lock().iter_mut().find_map(Option::take) {
+                relids.push(relid, GFP_KERNEL)?;
+                continue;
+            }
+            if now_ms() > deadline {
+                pr_err!(
+                    "vmbus: relid {}: {} of {} subchannels offered in {} ms\n",
+                    self.state.offer.relid,
+                    relids.len(),
+                    count,
+                    timeout_ms
+                );
+                return Err(super::connection::ETIMEDOUT());
+            }
+            msleep(1);
+        }
+        let mut opened = KVec::with_capacity(count, GFP_KERNEL)?;
+        for (i, relid) in relids.into_iter().enumerate() {
+            let params = ChannelParams {
+                send_ring,
+                recv_ring,
+                target_cpu: conn.pick_cpu(&self.state.offer.class),
+            };
+            let channel = conn.open_channel(relid, params, handler(i)?)?;
+            opened.push(
+                OpenChannel {
+                    state: self.state.clone(),
+                    channel,
+                    primary: false,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(opened)
+    }
 }
 
 impl Drop for OpenChannel {
     fn drop(&mut self) {
-        *self.state.channel.lock() = None;
+        if self.primary {
+            *self.state.channel.lock() = None;
+        }
         if let Some(conn) = &self.state.link {
             conn.close_channel(&self.channel);
         }
@@ -181,6 +247,7 @@ impl DeviceRegistration {
                 offer,
                 link,
                 channel <- new_mutex!(None, "vmbus_channel"),
+                subchannels <- new_mutex!([None; MAX_SUBCHANNELS], "vmbus_subchannels"),
             }),
             GFP_KERNEL,
         )?;
@@ -209,6 +276,19 @@ impl DeviceRegistration {
     /// The facts the device was offered with.
     pub(crate) fn offer(&self) -> &OfferFacts {
         self.state.offer()
+    }
+
+    /// Records a subchannel offer for the driver to open; false if the
+    /// device has too many waiting.
+    pub(crate) fn subchannel_offered(&self, relid: u32) -> bool {
+        let mut slots = self.state.subchannels.lock();
+        match slots.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => {
+                *slot = Some(relid);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Tells the bound driver, if any, that the host rescinded the device.
@@ -290,6 +370,7 @@ impl Device<'_> {
         Ok(OpenChannel {
             state: Arc::from(self.state),
             channel,
+            primary: true,
         })
     }
 }

@@ -85,6 +85,17 @@ impl Devices {
         Ok(())
     }
 
+    /// Tells the device with this instance GUID that the host offered one
+    /// of its subchannels; false if there is no such device.
+    pub(crate) fn subchannel_offered(&self, instance: &Guid, relid: u32) -> bool {
+        let table = self.table.lock();
+        let offered = table
+            .values()
+            .find(|d| d.offer().instance == *instance)
+            .is_some_and(|device| device.subchannel_offered(relid));
+        offered
+    }
+
     /// Removes the device of primary channel `relid`, calling its driver's
     /// rescind first.
     pub(crate) fn remove_relid(&self, relid: u32) -> Result {

@@ -102,6 +102,9 @@ pub(crate) struct Channel {
     handler: Arc<dyn ChannelHandler>,
     poisoned: AtomicBool,
     closed: AtomicBool,
+    /// Set by the first close; a second (rescind, then the driver) is a
+    /// no-op.
+    torn_down: AtomicBool,
     pub(crate) stats: ChannelStats,
     /// Views of the two rings for sysfs (header reads only).
     out_mem: SharedMem<'static>,
@@ -173,6 +176,7 @@ impl Channel {
                 handler,
                 poisoned: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
+                torn_down: AtomicBool::new(false),
                 stats: ChannelStats::default(),
                 out_mem,
                 in_mem,
@@ -197,6 +201,11 @@ impl Channel {
     /// The host may free the ring now (its GPADL is torn down).
     pub(crate) fn release_ring(&self) {
         self.ring.released.store(true, Ordering::Release);
+    }
+
+    /// Claims the channel's close; false if it was closed already.
+    pub(crate) fn begin_teardown(&self) -> bool {
+        !self.torn_down.swap(true, Ordering::AcqRel)
     }
 
     /// Marks the channel closed: senders and pollers stop.

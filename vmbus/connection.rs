@@ -218,10 +218,16 @@ impl Connection {
     fn apply(self: &Arc<Self>, d: Deferred) {
         match d {
             Deferred::Offer(offer) => {
-                if offer.sub_channel_index != 0 {
+                if self.inner.lock().status.closing {
                     return;
                 }
-                if self.inner.lock().status.closing {
+                if offer.sub_channel_index != 0 {
+                    if !self.devices.subchannel_offered(&offer.if_instance, offer.child_relid) {
+                        pr_err!(
+                            "vmbus: subchannel relid {} has no device to go to; ignored\n",
+                            offer.child_relid
+                        );
+                    }
                     return;
                 }
                 let facts = OfferFacts {
@@ -237,8 +243,15 @@ impl Connection {
             }
             Deferred::Rescind(relid) => {
                 // The driver's remove closes the channel and tears its
-                // GPADLs down (no answer needed once rescinded).
-                let _ = self.devices.remove_relid(relid);
+                // GPADLs down (no answer needed once rescinded). A
+                // rescinded subchannel is closed here; its driver's handle
+                // then finds it closed.
+                if self.devices.remove_relid(relid).is_err() {
+                    let open = self.open.lock().iter().flatten().find(|c| c.relid == relid).cloned();
+                    if let Some(channel) = open {
+                        self.close_channel(&channel);
+                    }
+                }
                 self.with_control(|c, sink| {
                     if let Err(e) = c.release_relid(now_ms(), relid, &mut |a| sink(a)) {
                         pr_err!("vmbus: cannot release relid {}: {:?}\n", relid, e);
@@ -251,7 +264,7 @@ impl Connection {
     /// A target CPU for a new device's channel: for bulk I/O classes,
     /// round robin over online CPUs where the backend allows; else (and on
     /// Hyper-V, which so far spreads nothing) [`CONNECT_CPU`].
-    fn pick_cpu(&self, class: &Guid) -> u32 {
+    pub(crate) fn pick_cpu(&self, class: &Guid) -> u32 {
         #[cfg(rustic_test_build)]
         let spread = guid::class::is_performance(class) || *class == super::sim::host::ECHO_CLASS;
         #[cfg(not(rustic_test_build))]
@@ -472,6 +485,9 @@ impl Connection {
     /// Closes an open channel: no more handler calls, CLOSECHANNEL (unless
     /// rescinded), then the ring's GPADL is torn down.
     pub(crate) fn close_channel(&self, channel: &Arc<Channel>) {
+        if !channel.begin_teardown() {
+            return;
+        }
         self.unlist(channel);
         let rescinded = self.with_control(|c, sink| {
             if c.channel_state(channel.relid) == Some(ChannelState::Rescinded) {

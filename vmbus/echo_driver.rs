@@ -17,6 +17,10 @@
 //!   number and echoes in-band.
 //! - `complete COUNT`: COUNT packets the host answers with a packet that
 //!   asks for a completion; the driver sends that completion.
+//! - `subchannels N COUNT`: asks the host (over the primary channel) for N
+//!   subchannels (at most 3), opens them as they are offered, each on a
+//!   CPU of its own, and sends COUNT packets spread over them. They stay
+//!   open until the device goes.
 //!
 //! A write returns when every echo is back and checked (type, transaction
 //! id, order, length, every data byte), with `-EIO` on any mismatch and
@@ -29,7 +33,7 @@ use super::channel::{Channel, ChannelHandler};
 use super::connection::ETIMEDOUT;
 use super::hv_glue::{msleep, now_ms};
 use super::sim::host::ECHO_CLASS;
-use super::sim::vsp::ECHO_WANTS_COMPLETION;
+use super::sim::vsp::{ECHO_WANTS_COMPLETION, ECHO_WANTS_SUBCHANNELS};
 use super::vmbus_bus::SharedBuffer;
 use super::vmbus_core::ring::{GpaBuffer, FLAG_COMPLETION_REQUESTED};
 use super::test_ctl::{Control, ControlHandler};
@@ -39,12 +43,15 @@ use super::vmbus_core::ring::{PacketInfo, PACKET_TYPE_COMPLETION, PACKET_TYPE_IN
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::c_str;
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::new_mutex;
+use kernel::sync::{Arc, Mutex};
 
 const MAGIC: u32 = 0xec40_ec40;
 /// The header magic of `complete` packets (the host answers them with a
 /// packet asking for a completion).
 const MAGIC_COMPLETE: u32 = ECHO_WANTS_COMPLETION;
+/// The header magic of a subchannel request (its length field is the count).
+const MAGIC_SUBCHANNELS: u32 = ECHO_WANTS_SUBCHANNELS;
 /// The shared buffer: slots of 17 pages (64 KiB of data and the header).
 const SHARED: usize = 2 * 1024 * 1024;
 const SLOT: usize = 17 * 4096;
@@ -84,6 +91,18 @@ struct Receiver {
 }
 
 impl Receiver {
+    fn new(relid: u32) -> Result<Arc<Self>> {
+        Ok(Arc::new(
+            Receiver {
+                relid,
+                next: AtomicU64::new(0),
+                received: AtomicU64::new(0),
+                failed: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
     fn fail(&self, seq: u64, what: &str) {
         ERRORS.fetch_add(1, Ordering::Relaxed);
         if !self.failed.swap(true, Ordering::Relaxed) {
@@ -104,6 +123,14 @@ impl Receiver {
         let head = word(0);
         let (magic, len) = (head as u32, (head >> 32) as usize);
         let seq = word(8);
+        if magic == MAGIC_SUBCHANNELS {
+            if seq != expected {
+                return self.fail(expected, "subchannel request echo out of order");
+            }
+            self.next.store(expected + 1, Ordering::Relaxed);
+            self.received.fetch_add(1, Ordering::Release);
+            return;
+        }
         if magic == MAGIC_COMPLETE {
             let asked = info.descriptor.flags & FLAG_COMPLETION_REQUESTED != 0;
             if seq != expected || info.descriptor.packet_type != PACKET_TYPE_INBAND || !asked {
@@ -156,8 +183,12 @@ impl ChannelHandler for Receiver {
 }
 
 /// One bound echo device.
+#[pin_data]
 pub(crate) struct EchoDevice {
     rx: Arc<Receiver>,
+    /// Open subchannels and their receivers (closed before the primary).
+    #[pin]
+    subs: Mutex<KVec<(OpenChannel, Arc<Receiver>)>>,
     open: OpenChannel,
     shared: SharedBuffer,
     /// Sequence number of the next packet sent.
@@ -253,6 +284,75 @@ impl EchoDevice {
     }
 }
 
+impl EchoDevice {
+    /// Asks for `n` subchannels, opens them and spreads `count` checked
+    /// round trips over them.
+    fn subchannels(&self, n: usize, count: u64) -> Result {
+        if n == 0 || n > 3 || !self.subs.lock().is_empty() {
+            return Err(EINVAL);
+        }
+        // The request: an echo packet whose length field is the count.
+        let seq = self.sent.load(Ordering::Relaxed);
+        let mut request = [0u8; HEADER];
+        let (h0, h1) = request.split_at_mut(8);
+        h0.copy_from_slice(&(u64::from(MAGIC_SUBCHANNELS) | (n as u64) << 32).to_le_bytes());
+        h1.copy_from_slice(&seq.to_le_bytes());
+        self.open.channel().send_inband(seq, false, &[&request], SEND_TIMEOUT_MS)?;
+        self.sent.store(seq + 1, Ordering::Relaxed);
+        self.wait_received(seq + 1)?;
+
+        let mut rxs = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            rxs.push(Receiver::new(self.rx.relid)?, GFP_KERNEL)?;
+        }
+        let handler = |i: usize| -> Result<Arc<dyn ChannelHandler>> {
+            let rx: Arc<dyn ChannelHandler> = rxs.get(i).cloned().ok_or(EINVAL)?;
+            Ok(rx)
+        };
+        let opened = self.open.open_subchannels(n, RING, RING, &handler, SEND_TIMEOUT_MS)?;
+        let mut buf = KVec::from_elem(0u8, HEADER + 1024, GFP_KERNEL)?;
+        let mut sent = [0u64; 3];
+        for i in 0..count {
+            if self.rescinded.load(Ordering::Relaxed) {
+                return Err(ENODEV);
+            }
+            let k = i.checked_rem(n as u64).unwrap_or(0) as usize;
+            let (Some(sub), Some(seq)) = (opened.get(k), sent.get_mut(k)) else {
+                return Err(EINVAL);
+            };
+            let len = i.checked_rem(1025).unwrap_or(0) as usize;
+            let packet = buf.get_mut(..HEADER + len).ok_or(EINVAL)?;
+            let (header, data) = packet.split_at_mut(HEADER);
+            let (h0, h1) = header.split_at_mut(8);
+            h0.copy_from_slice(&(u64::from(MAGIC) | (len as u64) << 32).to_le_bytes());
+            h1.copy_from_slice(&seq.to_le_bytes());
+            for (j, b) in data.iter_mut().enumerate() {
+                *b = pattern(*seq, j);
+            }
+            sub.channel().send_inband(*seq, *seq % 2 == 1, &[packet], SEND_TIMEOUT_MS)?;
+            *seq += 1;
+            SENT.fetch_add(1, Ordering::Relaxed);
+        }
+        let deadline = now_ms().saturating_add(u64::from(SEND_TIMEOUT_MS));
+        for (rx, &want) in rxs.iter().zip(sent.iter()) {
+            while rx.received.load(Ordering::Acquire) < want {
+                if rx.failed.load(Ordering::Relaxed) {
+                    return Err(EIO);
+                }
+                if now_ms() > deadline {
+                    return Err(ETIMEDOUT());
+                }
+                msleep(1);
+            }
+        }
+        let mut subs = self.subs.lock();
+        for (open, rx) in opened.into_iter().zip(rxs.into_iter()) {
+            subs.push((open, rx), GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+}
+
 /// What a command sends.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -274,6 +374,19 @@ impl ControlHandler for EchoDevice {
             Some("send") => Kind::Inband,
             Some("gpa") => Kind::Gpa,
             Some("complete") => Kind::Complete,
+            Some("subchannels") => {
+                let n = number(words.next())? as usize;
+                let count = number(words.next())?;
+                if words.next().is_some() {
+                    return Err(EINVAL);
+                }
+                if self.busy.swap(true, Ordering::Acquire) {
+                    return Err(EBUSY);
+                }
+                let r = self.subchannels(n, count);
+                self.busy.store(false, Ordering::Release);
+                return r;
+            }
             _ => return Err(EINVAL),
         };
         let count = number(words.next())?;
@@ -320,26 +433,19 @@ impl Driver for EchoDriver {
     fn probe(dev: &Device<'_>) -> Result<Self::Data> {
         let relid = dev.offer().relid;
         let name = relid.checked_sub(30).and_then(|i| NAMES.get(i as usize)).ok_or(ENODEV)?;
-        let rx = Arc::new(
-            Receiver {
-                relid,
-                next: AtomicU64::new(0),
-                received: AtomicU64::new(0),
-                failed: AtomicBool::new(false),
-            },
-            GFP_KERNEL,
-        )?;
+        let rx = Receiver::new(relid)?;
         let open = dev.open_channel(RING, RING, rx.clone())?;
         let shared = dev.share_buffer(SHARED)?;
-        let echo = Arc::new(
-            EchoDevice {
+        let echo = Arc::pin_init(
+            pin_init!(EchoDevice {
                 rx,
+                subs <- new_mutex!(KVec::new(), "echo_subchannels"),
                 open,
                 shared,
                 sent: AtomicU64::new(0),
                 rescinded: AtomicBool::new(false),
                 busy: AtomicBool::new(false),
-            },
+            }),
             GFP_KERNEL,
         )?;
         let control = Control::new(name, echo.clone())?;

@@ -25,6 +25,7 @@
 use super::super::hv_glue::sim::Mapping;
 use super::super::vmbus_core::guid::Guid;
 use super::super::vmbus_core::msg::{GpadlHeader, Message, Offer, OpenChannel, VersionResponse, USER_DEFINED_BYTES};
+use super::hypervisor::HostRequests;
 use super::vsp::{Echo, GuestInterrupts, HostChannel, Model, Sink};
 use super::super::hv_glue::Work;
 use kernel::new_spinlock;
@@ -249,11 +250,27 @@ pub(crate) struct Host {
     interrupts: Arc<GuestInterrupts>,
     /// Channels detached under the lock, to be dropped after it.
     pub(crate) retired: KVec<Retired>,
+    /// Subchannels offered: (parent device index, index, relid, presence).
+    subs: [Option<(usize, u16, u32, Presence)>; 16],
+    pub(crate) requests: Arc<HostRequests>,
+}
+
+/// Subchannels per device the host offers at most.
+const MAX_SUBCHANNELS: u16 = 3;
+
+/// The relid of subchannel `index` (1..=3) of device `parent`.
+fn sub_relid(parent: usize, index: u16) -> u32 {
+    100 + parent as u32 * 4 + u32::from(index)
 }
 
 impl Host {
     /// A host configured from the `sim_versions` and `sim_devices` text.
-    pub(crate) fn new(versions: &[u8], devices: &[u8], interrupts: Arc<GuestInterrupts>) -> Result<Host> {
+    pub(crate) fn new(
+        versions: &[u8],
+        devices: &[u8],
+        interrupts: Arc<GuestInterrupts>,
+        requests: Arc<HostRequests>,
+    ) -> Result<Host> {
         let mut host = Host {
             versions: [0; 8],
             version_count: 0,
@@ -265,6 +282,8 @@ impl Host {
             signals: SignalTable::new()?,
             interrupts,
             retired: KVec::new(),
+            subs: [None; 16],
+            requests,
         };
         match versions {
             b"all" => {
@@ -449,6 +468,15 @@ impl Host {
                 }
             }
             Message::RelidReleased { child_relid } => {
+                let sub = self
+                    .subs
+                    .iter_mut()
+                    .find(|s| s.is_some_and(|(_, _, r, p)| r == child_relid && p == Presence::Rescinded));
+                if let Some(sub) = sub {
+                    *sub = None;
+                    RELIDS_RELEASED.fetch_add(1, Relaxed);
+                    return;
+                }
                 match DEVICES.iter().position(|d| d.relid == child_relid) {
                     Some(i) if self.presence.get(i) == Some(&Presence::Rescinded) => {
                         if let Some(p) = self.presence.get_mut(i) {
@@ -494,7 +522,11 @@ impl Host {
         OFFERS_SENT.fetch_add(1, Relaxed);
     }
 
+    /// The device of an offered channel (primary or subchannel).
     fn offered_relid(&self, relid: u32) -> Option<&'static Device> {
+        if let Some((parent, ..)) = self.subs.iter().flatten().find(|s| s.2 == relid && s.3 == Presence::Offered) {
+            return DEVICES.get(*parent);
+        }
         let i = DEVICES.iter().position(|d| d.relid == relid)?;
         (self.presence.get(i) == Some(&Presence::Offered)).then(|| DEVICES.get(i)).flatten()
     }
@@ -579,7 +611,7 @@ impl Host {
             .find(|g| g.handle == o.ring_gpadl && g.relid == o.child_relid)
             .and_then(|g| g.mapping.clone())
             .ok_or(ENOENT)?;
-        let vsp = if device.class == ECHO_CLASS { Model::Echo(Echo::new()?) } else { Model::Sink(Sink) };
+        let vsp = if device.class == ECHO_CLASS { Model::Echo(Echo::new(o.child_relid, self.requests.clone())?) } else { Model::Sink(Sink) };
         // The simulator's VP indexes are CPU numbers.
         let channel = HostChannel::new(
             o.child_relid,
@@ -597,6 +629,10 @@ impl Host {
         for d in DEVICES.iter() {
             self.retire(d.relid);
         }
+        for (_, _, relid, _) in self.subs.into_iter().flatten() {
+            self.retire(relid);
+        }
+        self.subs = [None; 16];
         self.gpadls = Default::default();
         self.presence = [Presence::Absent; DEVICES.len()];
     }
@@ -637,6 +673,21 @@ impl Host {
         if self.presence.get(i) != Some(&Presence::Offered) {
             return Err(ENOENT);
         }
+        // Its subchannels go first, as Hyper-V rescinds them.
+        for k in 0..self.subs.len() {
+            let Some(Some((parent, _, sub, Presence::Offered))) = self.subs.get(k).copied() else {
+                continue;
+            };
+            if parent != i {
+                continue;
+            }
+            self.retire(sub);
+            self.drop_gpadls(sub);
+            if let Some(Some(entry)) = self.subs.get_mut(k) {
+                entry.3 = Presence::Rescinded;
+            }
+            send(&Message::Rescind { child_relid: sub });
+        }
         self.retire(relid);
         for slot in self.gpadls.iter_mut() {
             if slot.as_ref().is_some_and(|g| g.relid == relid) {
@@ -648,6 +699,48 @@ impl Host {
         }
         RESCINDS.fetch_add(1, Relaxed);
         send(&Message::Rescind { child_relid: relid });
+        Ok(())
+    }
+
+    fn drop_gpadls(&mut self, relid: u32) {
+        for slot in self.gpadls.iter_mut() {
+            if slot.as_ref().is_some_and(|g| g.relid == relid) {
+                *slot = None;
+            }
+        }
+    }
+
+    /// A device model asked for `count` subchannels of channel `relid`:
+    /// offers those not offered yet, up to [`MAX_SUBCHANNELS`].
+    pub(crate) fn offer_subchannels(&mut self, relid: u32, count: u16, send: &mut impl FnMut(&Message)) -> Result {
+        let parent = DEVICES.iter().position(|d| d.relid == relid).ok_or(ENOENT)?;
+        let device = DEVICES.get(parent).ok_or(ENOENT)?;
+        if self.presence.get(parent) != Some(&Presence::Offered) {
+            return Err(ENOENT);
+        }
+        for index in 1..=count.min(MAX_SUBCHANNELS) {
+            if self.subs.iter().flatten().any(|s| s.0 == parent && s.1 == index) {
+                continue;
+            }
+            let sub = sub_relid(parent, index);
+            let Some(slot) = self.subs.iter_mut().find(|s| s.is_none()) else {
+                return Err(ENOSPC);
+            };
+            *slot = Some((parent, index, sub, Presence::Offered));
+            send(&Message::Offer(Offer {
+                if_type: device.class,
+                if_instance: device.instance,
+                chn_flags: 0,
+                mmio_megabytes: 0,
+                user_def: [0; USER_DEFINED_BYTES],
+                sub_channel_index: index,
+                child_relid: sub,
+                monitor_id: None,
+                dedicated_interrupt: false,
+                connection_id: signal_id(sub),
+            }));
+            OFFERS_SENT.fetch_add(1, Relaxed);
+        }
         Ok(())
     }
 

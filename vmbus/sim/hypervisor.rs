@@ -23,9 +23,9 @@ use super::super::vmbus_core::version::MESSAGE_SINT;
 use super::host::{Host, SignalTable, SIGNALS, UNEXPECTED};
 use super::vsp::GuestInterrupts;
 use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::{Arc, ArcBorrow, Mutex};
+use kernel::sync::{Arc, ArcBorrow, Mutex, SpinLock};
+use kernel::{new_mutex, new_spinlock};
 
 /// Faults injected into the host's next control message (debugfs).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -86,10 +86,65 @@ pub(crate) struct Hypervisor {
     signals: Arc<SignalTable>,
     #[pin]
     inner: Mutex<Inner>,
-    /// Delivers delayed messages; taken out at stop (it holds a reference
-    /// to the hypervisor).
+    /// Requests from device models, and the work that delivers delayed
+    /// messages and carries the requests out.
+    requests: Arc<HostRequests>,
+}
+
+/// What device models ask of the host's control plane (subchannel offers),
+/// and the hypervisor's work that carries it out; the work is taken out at
+/// stop (it holds a reference to the hypervisor).
+#[pin_data]
+pub(crate) struct HostRequests {
     #[pin]
-    delay_work: Mutex<Option<Work<Hypervisor>>>,
+    subchannels: SpinLock<[Option<(u32, u16)>; 8]>,
+    #[pin]
+    work: Mutex<Option<Work<Hypervisor>>>,
+}
+
+impl HostRequests {
+    fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(HostRequests {
+                subchannels <- new_spinlock!([None; 8], "sim_host_requests"),
+                work <- new_mutex!(None, "sim_host_work"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn kick_after(&self, ms: u32) {
+        if let Some(w) = self.work.lock().as_ref() {
+            if ms == 0 {
+                w.queue_on(u32::MAX);
+            } else {
+                w.queue_after(ms);
+            }
+        }
+    }
+
+    /// A device model asks for `count` subchannels of channel `relid`.
+    pub(crate) fn offer_subchannels(&self, relid: u32, count: u16) {
+        let queued = {
+            let mut slots = self.subchannels.lock();
+            match slots.iter_mut().find(|s| s.is_none()) {
+                Some(slot) => {
+                    *slot = Some((relid, count));
+                    true
+                }
+                None => false,
+            }
+        };
+        if !queued {
+            pr_err!("sim: too many subchannel requests; relid {}'s dropped\n", relid);
+            return;
+        }
+        self.kick_after(0);
+    }
+
+    fn take(&self) -> Option<(u32, u16)> {
+        self.subchannels.lock().iter_mut().find_map(Option::take)
+    }
 }
 
 impl Hypervisor {
@@ -100,8 +155,10 @@ impl Hypervisor {
             sim::versions_param().as_bytes(),
             sim::devices_param().as_bytes(),
             interrupts.clone(),
+            HostRequests::new()?,
         )?;
         let signals = host.signals.clone();
+        let requests = host.requests.clone();
         let page = Page::new()?;
         let hv = Arc::pin_init(
             pin_init!(Hypervisor {
@@ -117,11 +174,11 @@ impl Hypervisor {
                     delayed: None,
                     silent: false,
                 }, "sim_hypervisor"),
-                delay_work <- new_mutex!(None, "sim_delay_work"),
+                requests,
             }),
             GFP_KERNEL,
         )?;
-        *hv.delay_work.lock() = Some(Work::new(hv.clone())?);
+        *hv.requests.work.lock() = Some(Work::new(hv.clone())?);
         Ok(hv)
     }
 
@@ -142,9 +199,7 @@ impl Hypervisor {
             }
             Fault::Delay(ms) => {
                 inner.delayed = Some((msg, now_ms().saturating_add(u64::from(ms))));
-                if let Some(w) = self.delay_work.lock().as_ref() {
-                    w.queue_after(ms);
-                }
+                self.requests.kick_after(ms.max(1));
                 return Ok(());
             }
             // Byte 0..4 of a channel message is its type.
@@ -303,7 +358,7 @@ impl Hypervisor {
     /// Stops raising interrupts and waits (up to a second) until none is
     /// in flight; stops the delayed deliveries.
     pub(crate) fn stop(&self) {
-        let work = self.delay_work.lock().take();
+        let work = self.requests.work.lock().take();
         drop(work);
         self.interrupts.stop();
     }
@@ -349,8 +404,14 @@ impl Hypervisor {
 }
 
 impl WorkFn for Hypervisor {
-    /// Delivers a delayed message once it is due.
+    /// Delivers a delayed message once it is due; offers the subchannels
+    /// device models asked for.
     fn work(this: ArcBorrow<'_, Self>) {
+        while let Some((relid, count)) = this.requests.take() {
+            if let Err(e) = this.with_host(|h, send| h.offer_subchannels(relid, count, &mut |m| send(m))) {
+                pr_err!("sim: subchannels of relid {}: {:?}\n", relid, e);
+            }
+        }
         let mut guard = this.inner.lock();
         match guard.delayed {
             Some((msg, due)) if due <= now_ms() => {
@@ -363,9 +424,7 @@ impl WorkFn for Hypervisor {
             Some((_, due)) => {
                 let left = due.saturating_sub(now_ms()).min(60_000) as u32;
                 drop(guard);
-                if let Some(w) = this.delay_work.lock().as_ref() {
-                    w.queue_after(left.max(1));
-                }
+                this.requests.kick_after(left.max(1));
             }
             None => {}
         }

@@ -25,6 +25,7 @@ use super::super::vmbus_core::ring::{
 };
 use super::super::vmbus_core::shared::SharedMem;
 use super::host::{COMPLETIONS, ECHOED};
+use super::hypervisor::HostRequests;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -115,6 +116,9 @@ pub(crate) trait Vsp: Send {
 /// The first word of an echo payload that asks the host to answer with a
 /// packet requesting a completion (the echo driver's `complete` command).
 pub(crate) const ECHO_WANTS_COMPLETION: u32 = 0xc0de_ec40;
+/// The first word of an echo payload that asks for subchannels (as many
+/// as its second word says); echoed like any other.
+pub(crate) const ECHO_WANTS_SUBCHANNELS: u32 = 0x5eb0_ec40;
 
 /// Echoes what the guest sends: in-band packets as they are, GPA-direct
 /// packets as the bytes of the guest pages they name; as a completion when
@@ -122,12 +126,16 @@ pub(crate) const ECHO_WANTS_COMPLETION: u32 = 0xc0de_ec40;
 pub(crate) struct Echo {
     /// The bytes of a GPA-direct packet's pages.
     gpa: VVec<u8>,
+    relid: u32,
+    requests: Arc<HostRequests>,
 }
 
 impl Echo {
-    pub(crate) fn new() -> Result<Self> {
+    pub(crate) fn new(relid: u32, requests: Arc<HostRequests>) -> Result<Self> {
         Ok(Echo {
             gpa: VVec::from_elem(0u8, 65536 + 4096, GFP_KERNEL)?,
+            relid,
+            requests,
         })
     }
 
@@ -163,6 +171,14 @@ impl Vsp for Echo {
                 if payload.get(..4) == Some(&ECHO_WANTS_COMPLETION.to_le_bytes()[..]) {
                     ECHOED.fetch_add(1, Ordering::Relaxed);
                     return Answer::Inband(tid, true, payload);
+                }
+                if payload.get(..4) == Some(&ECHO_WANTS_SUBCHANNELS.to_le_bytes()[..]) {
+                    // The count is the header's length field.
+                    let count = payload
+                        .get(4..6)
+                        .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                        .map_or(0, u16::from_le_bytes);
+                    self.requests.offer_subchannels(self.relid, count);
                 }
                 payload
             }
