@@ -388,10 +388,6 @@ impl Page {
     }
 
     /// The page, as shared memory.
-    #[cfg_attr(
-        not(rustic_test_build),
-        expect(dead_code, reason = "only the simulator reads a page through Rust so far")
-    )]
     pub(crate) fn shared(&self) -> SharedMem<'_> {
         // SAFETY: a page is 8-aligned and valid for `SIZE` bytes while
         // `self` lives; nothing takes references into it (invariant).

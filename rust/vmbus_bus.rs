@@ -86,6 +86,9 @@ impl DeviceState {
     /// A snapshot of the primary channel's state.
     pub(crate) fn channel(&self) -> ChannelView {
         let mut view = ChannelView::closed(self.offer.target_cpu);
+        if let (Some(conn), Some(id)) = (&self.link, self.offer.monitor_id) {
+            view.monitor = conn.monitor_view(id);
+        }
         if let Some(channel) = self.channel.lock().as_ref() {
             let (inbound, outbound) = channel.ring_views();
             view.state = ChannelState::Opened;

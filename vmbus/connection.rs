@@ -27,7 +27,7 @@ use super::bus::Devices;
 use super::channel::{Channel, ChannelHandler, ChannelParams};
 use super::hv::{take_message, Backend, CONNECT_CPU, VMBUS_MESSAGE_TYPE};
 use super::hv_glue::{cpu_online, msleep, now_ms, nr_cpu_ids, Buffer, Dpc, IsrRegistration, Page, Work, WorkFn};
-use super::vmbus_core::bus::OfferFacts;
+use super::vmbus_core::bus::{monitor_view, MonitorView, OfferFacts};
 use super::vmbus_core::control::{
     encode, Action, ChannelState, Config, ConnectionState, Control, Error, OpenRequest, RequestId,
 };
@@ -139,6 +139,9 @@ pub(crate) struct Connection {
     /// reference cycle it makes).
     #[pin]
     device_work: Mutex<Option<Work<Connection>>>,
+    /// The two monitor pages given to the host (server, client), which it
+    /// fills for monitored channels; the sysfs monitor attributes read them.
+    monitor_pages: [Page; 2],
 }
 
 impl Connection {
@@ -335,6 +338,12 @@ impl Connection {
             return Err(Error::Timeout);
         }
         result
+    }
+
+    /// What the monitor pages say about `monitor_id`.
+    pub(crate) fn monitor_view(&self, monitor_id: u8) -> MonitorView {
+        let [server, client] = &self.monitor_pages;
+        monitor_view(server.shared(), client.shared(), monitor_id)
     }
 
     /// HvSignalEvent on a channel's connection id.
@@ -604,10 +613,10 @@ pub(crate) struct Vmbus {
     sim_control: Option<super::test_ctl::Control<super::sim::Hypervisor>>,
     conn: Arc<Connection>,
     isr: Option<IsrRegistration<Connection>>,
-    // The interrupt page (used before 5.0) and the two monitor pages, whose
-    // addresses INITIATE_CONTACT gives the host, as the C driver does; freed
-    // after the unload (fields drop after `Drop::drop`).
-    _pages: [Page; 3],
+    // The interrupt page (used before 5.0), whose address INITIATE_CONTACT
+    // gives the host, as the C driver does; freed after the unload (fields
+    // drop after `Drop::drop`). The monitor pages live in the connection.
+    _interrupt_page: Page,
 }
 
 impl Vmbus {
@@ -617,12 +626,13 @@ impl Vmbus {
             pr_info!("vmbus: no hypervisor backend (not Hyper-V, no simulator): the bus stays empty\n");
             return Ok(None);
         };
-        let pages = [Page::new()?, Page::new()?, Page::new()?];
+        let interrupt_page = Page::new()?;
+        let monitor_pages = [Page::new()?, Page::new()?];
         let config = Config {
             max_version: Version::WIN10_V5_3,
             target_vcpu: backend.vp_index(CONNECT_CPU),
-            interrupt_page: pages[0].phys(),
-            monitor_pages: [pages[1].phys(), pages[2].phys()],
+            interrupt_page: interrupt_page.phys(),
+            monitor_pages: [monitor_pages[0].phys(), monitor_pages[1].phys()],
             vtl: 0,
             timeout: REQUEST_TIMEOUT_MS,
         };
@@ -639,6 +649,7 @@ impl Vmbus {
                 device_changes <- new_mutex!(KVec::new(), "vmbus_device_changes"),
                 device_changes_pending: AtomicU32::new(0),
                 device_work <- new_mutex!(None, "vmbus_device_work"),
+                monitor_pages,
             }),
             GFP_KERNEL,
         )?;
@@ -653,7 +664,7 @@ impl Vmbus {
             sim_control,
             isr: Some(IsrRegistration::new(conn.clone())),
             conn,
-            _pages: pages,
+            _interrupt_page: interrupt_page,
         };
         let conn = vmbus.conn.clone();
         conn.with_control(|c, sink| c.connect(now_ms(), CONNECT, &mut |a| sink(a)))

@@ -27,6 +27,13 @@ check_dev() {
   [ -d "$d/channels/$3" ] || fail "$1: no channels/$3"
   if [ -n "$4" ]; then
     expect_eq "$1 monitor_id" "$4" "$(cat $d/monitor_id)"
+    # The host filled both monitor pages for the channel: latency 100
+    # (x 100 ns) and the connection id it signals on (0x10000 + relid).
+    for side in server client; do
+      expect_eq "$1 ${side}_monitor_latency" 100 "$(cat $d/${side}_monitor_latency)"
+      expect_eq "$1 ${side}_monitor_conn_id" $((65536 + $3)) "$(cat $d/${side}_monitor_conn_id)"
+      expect_eq "$1 ${side}_monitor_pending" 0 "$(cat $d/${side}_monitor_pending)"
+    done
   else
     [ ! -e "$d/monitor_id" ] || fail "$1 has a monitor_id without a monitor"
   fi

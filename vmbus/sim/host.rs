@@ -23,6 +23,7 @@
 //! - UNLOAD: forgets the connection and answers UNLOAD_RESPONSE.
 
 use super::super::hv_glue::sim::Mapping;
+use super::super::vmbus_core::bus as monitor;
 use super::super::vmbus_core::guid::Guid;
 use super::super::vmbus_core::msg::{GpadlHeader, Message, Offer, OpenChannel, VersionResponse, USER_DEFINED_BYTES};
 use super::hypervisor::HostRequests;
@@ -250,10 +251,15 @@ pub(crate) struct Host {
     interrupts: Arc<GuestInterrupts>,
     /// Channels detached under the lock, to be dropped after it.
     pub(crate) retired: KVec<Retired>,
+    /// The guest's two monitor pages, mapped at INITIATE_CONTACT.
+    monitor_pages: Option<[Mapping; 2]>,
     /// Subchannels offered: (parent device index, index, relid, presence).
     subs: [Option<(usize, u16, u32, Presence)>; 16],
     pub(crate) requests: Arc<HostRequests>,
 }
+
+/// The latency (in 100 ns units) the host writes for monitored channels.
+pub(crate) const MONITOR_LATENCY: u16 = 100;
 
 /// Subchannels per device the host offers at most.
 const MAX_SUBCHANNELS: u16 = 3;
@@ -284,6 +290,7 @@ impl Host {
             retired: KVec::new(),
             subs: [None; 16],
             requests,
+            monitor_pages: None,
         };
         match versions {
             b"all" => {
@@ -369,6 +376,15 @@ impl Host {
                 if self.silent {
                     return;
                 }
+                // Hyper-V writes monitored channels' parameters into the
+                // pages the guest named.
+                self.monitor_pages = match (
+                    Mapping::new(&[ic.monitor_page1 >> 12]),
+                    Mapping::new(&[ic.monitor_page2 >> 12]),
+                ) {
+                    (Ok(server), Ok(client)) => Some([server, client]),
+                    _ => None,
+                };
                 let supported = self.accepts(ic.version);
                 let mut msg_conn_id = 0;
                 if supported {
@@ -504,6 +520,13 @@ impl Host {
 
     fn offer(&mut self, i: usize, send: &mut impl FnMut(&Message)) {
         let Some(d) = DEVICES.get(i) else { return };
+        if let (Some(pages), Some(id)) = (&self.monitor_pages, d.monitor_id) {
+            for page in pages {
+                // SAFETY: used only here, while the mapping lives.
+                let mem = unsafe { page.shared_static() };
+                let _ = monitor::write_monitor(mem, id, MONITOR_LATENCY, signal_id(d.relid));
+            }
+        }
         if let Some(p) = self.presence.get_mut(i) {
             *p = Presence::Offered;
         }

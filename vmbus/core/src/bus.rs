@@ -9,7 +9,10 @@
 //! reports running out of room as an error; parsing never panics.
 
 use super::guid::Guid;
+use super::msg::HvMonitorPage;
+use super::shared::{OutOfBounds, SharedMem};
 use core::fmt::{self, Write};
+use core::sync::atomic::Ordering;
 
 /// Microsoft's PCI vendor id, which the C driver shows as every device's
 /// `vendor`.
@@ -218,6 +221,71 @@ pub struct MonitorView {
     pub server_conn_id: u32,
     /// The connection id in the guest page.
     pub client_conn_id: u32,
+}
+
+/// Where a monitor id's fields lie in a monitor page
+/// ([`super::msg::HvMonitorPage`]): its trigger group, and its slot in the
+/// latency and parameter tables.
+fn monitor_slot(monitor_id: u8) -> Option<(usize, usize)> {
+    if monitor_id >= MAX_MONITOR_ID {
+        return None;
+    }
+    Some((usize::from(monitor_id / 32), usize::from(monitor_id % 32)))
+}
+
+fn latency_offset(group: usize, slot: usize) -> usize {
+    core::mem::offset_of!(HvMonitorPage, latency) + (group * 32 + slot) * 2
+}
+
+fn parameter_offset(group: usize, slot: usize) -> usize {
+    core::mem::offset_of!(HvMonitorPage, parameter) + (group * 32 + slot) * 8
+}
+
+fn pending_offset(group: usize) -> usize {
+    core::mem::offset_of!(HvMonitorPage, trigger_group) + group * 8
+}
+
+/// Reads one monitor page's view of `monitor_id`: the trigger group's
+/// pending word, the latency, the connection id (the C driver's
+/// `channel_pending`, `channel_latency`, `channel_conn_id`).
+pub fn read_monitor(page: SharedMem<'_>, monitor_id: u8) -> (u32, u32, u32) {
+    let Some((group, slot)) = monitor_slot(monitor_id) else {
+        return (0, 0, 0);
+    };
+    let load = |at: usize| page.load_u32(at, Ordering::Relaxed).unwrap_or(0);
+    let latency_at = latency_offset(group, slot);
+    let latency = load(latency_at & !3) >> ((latency_at & 2) * 8) & 0xffff;
+    let conn_id = load(parameter_offset(group, slot)) & 0x00ff_ffff;
+    (load(pending_offset(group)), latency, conn_id)
+}
+
+/// Both monitor pages' view of `monitor_id` (server: the first page,
+/// client: the second, as the C driver's sysfs reads them).
+pub fn monitor_view(server: SharedMem<'_>, client: SharedMem<'_>, monitor_id: u8) -> MonitorView {
+    let (server_pending, server_latency, server_conn_id) = read_monitor(server, monitor_id);
+    let (client_pending, client_latency, client_conn_id) = read_monitor(client, monitor_id);
+    MonitorView {
+        server_pending,
+        client_pending,
+        server_latency,
+        client_latency,
+        server_conn_id,
+        client_conn_id,
+    }
+}
+
+/// Host side: enables `monitor_id`'s trigger group and writes its latency
+/// and connection id into a monitor page, as Hyper-V fills the pages for
+/// monitored channels.
+pub fn write_monitor(page: SharedMem<'_>, monitor_id: u8, latency: u16, connection_id: u32) -> Result<(), OutOfBounds> {
+    let (group, slot) = monitor_slot(monitor_id).ok_or(OutOfBounds)?;
+    page.fetch_or_u32(0, 1 << group, Ordering::Relaxed)?;
+    let at = latency_offset(group, slot);
+    let shift = (at & 2) * 8;
+    let word = page.load_u32(at & !3, Ordering::Relaxed)?;
+    let word = word & !(0xffff << shift) | u32::from(latency) << shift;
+    page.store_u32(at & !3, word, Ordering::Relaxed)?;
+    page.store_u32(parameter_offset(group, slot), connection_id & 0x00ff_ffff, Ordering::Relaxed)
 }
 
 /// The state of one channel that its attributes show.
@@ -995,5 +1063,28 @@ mod tests {
         for end in 0..=full.len() {
             let _ = Command::parse(&full[..end]);
         }
+    }
+
+    #[test]
+    fn monitor_pages_round_trip_every_monitor_id() {
+        let mut server = [0u64; 512];
+        let mut client = [0u64; 512];
+        let server = SharedMem::from_slice(&mut server);
+        let client = SharedMem::from_slice(&mut client);
+        for id in 0..MAX_MONITOR_ID {
+            write_monitor(server, id, 100 + u16::from(id), 0x1_0000 + u32::from(id)).unwrap();
+            write_monitor(client, id, 7, 0xff00_0000 | u32::from(id)).unwrap();
+        }
+        for id in 0..MAX_MONITOR_ID {
+            let view = monitor_view(server, client, id);
+            assert_eq!(view.server_latency, 100 + u32::from(id), "id {id}");
+            assert_eq!(view.server_conn_id, 0x1_0000 + u32::from(id));
+            assert_eq!(view.client_latency, 7);
+            assert_eq!(view.client_conn_id, u32::from(id), "24-bit connection id");
+            assert_eq!(view.server_pending, 0);
+        }
+        assert_eq!(server.load_u32(0, Ordering::Relaxed), Ok(0b1111), "all four groups enabled");
+        assert_eq!(write_monitor(server, MAX_MONITOR_ID, 1, 1), Err(OutOfBounds));
+        assert_eq!(read_monitor(server, 200), (0, 0, 0));
     }
 }
