@@ -91,6 +91,7 @@ impl DeviceState {
         }
         if let Some(channel) = self.channel.lock().as_ref() {
             let (inbound, outbound) = channel.ring_views();
+            view.target_cpu = channel.target_cpu();
             view.state = ChannelState::Opened;
             view.inbound = Some(inbound);
             view.outbound = Some(outbound);
@@ -148,6 +149,11 @@ impl OpenChannel {
     /// The channel.
     pub(crate) fn channel(&self) -> &Arc<Channel> {
         &self.channel
+    }
+
+    /// Aims the channel's interrupts at `cpu`.
+    pub(crate) fn set_target_cpu(&self, cpu: u32) -> Result {
+        self.state.link.as_ref().ok_or(ENODEV)?.retarget(&self.channel, cpu)
     }
 
     /// Opens `count` subchannels of this (primary) channel once the host

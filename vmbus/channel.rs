@@ -31,7 +31,7 @@ use super::vmbus_core::ring::{
     self, Consumer, GpaBuffer, PacketInfo, Producer, ReadError, Signal, WriteError,
 };
 use super::vmbus_core::shared::SharedMem;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, SpinLock};
 use kernel::{new_condvar, new_spinlock};
@@ -89,7 +89,8 @@ pub(crate) struct Channel {
     pub(crate) relid: u32,
     /// Connection id of HvSignalEvent for this channel.
     signal_id: u32,
-    pub(crate) target_cpu: u32,
+    /// The CPU the host interrupts for this channel.
+    target_cpu: AtomicU32,
     pub(crate) ring_gpadl: u32,
     conn: Arc<Connection>,
     #[pin]
@@ -167,7 +168,7 @@ impl Channel {
             pin_init!(Channel {
                 relid,
                 signal_id,
-                target_cpu: params.target_cpu,
+                target_cpu: AtomicU32::new(params.target_cpu),
                 ring_gpadl,
                 conn,
                 outbound <- new_spinlock!(producer, "vmbus_channel_out"),
@@ -184,6 +185,15 @@ impl Channel {
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// The CPU the host interrupts for this channel.
+    pub(crate) fn target_cpu(&self) -> u32 {
+        self.target_cpu.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_target_cpu(&self, cpu: u32) {
+        self.target_cpu.store(cpu, Ordering::Relaxed);
     }
 
     /// Whether the ring was found corrupt.

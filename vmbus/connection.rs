@@ -474,6 +474,22 @@ impl Connection {
         Ok(channel)
     }
 
+    /// Aims an open channel's interrupts at `cpu` (CHANNELMSG_MODIFYCHANNEL,
+    /// VMBus 4.1 and newer; from 5.3 the host confirms it).
+    pub(crate) fn retarget(&self, channel: &Channel, cpu: u32) -> Result {
+        if !cpu_online(cpu) || (!self.backend.all_cpus() && cpu != CONNECT_CPU) {
+            return Err(EINVAL);
+        }
+        let vp = self.backend.vp_index(cpu);
+        self.request(|c, id, sink| c.modify_channel(now_ms(), id, channel.relid, vp, &mut |a| sink(a)))
+            .map_err(|e| {
+                pr_err!("vmbus: relid {}: cannot move to CPU {}: {:?}\n", channel.relid, cpu, e);
+                request_errno(e)
+            })?;
+        channel.set_target_cpu(cpu);
+        Ok(())
+    }
+
     /// Takes `channel` out of the event dispatch.
     fn unlist(&self, channel: &Arc<Channel>) {
         channel.mark_closed();

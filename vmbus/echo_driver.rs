@@ -17,6 +17,7 @@
 //!   number and echoes in-band.
 //! - `complete COUNT`: COUNT packets the host answers with a packet that
 //!   asks for a completion; the driver sends that completion.
+//! - `retarget CPU`: moves the primary channel's interrupts to CPU.
 //! - `subchannels N COUNT`: asks the host (over the primary channel) for N
 //!   subchannels (at most 3), opens them as they are offered, each on a
 //!   CPU of its own, and sends COUNT packets spread over them. They stay
@@ -374,6 +375,10 @@ impl ControlHandler for EchoDevice {
             Some("send") => Kind::Inband,
             Some("gpa") => Kind::Gpa,
             Some("complete") => Kind::Complete,
+            Some("retarget") => {
+                let cpu = u32::try_from(number(words.next())?).map_err(|_| EINVAL)?;
+                return self.open.set_target_cpu(cpu);
+            }
             Some("subchannels") => {
                 let n = number(words.next())? as usize;
                 let count = number(words.next())?;

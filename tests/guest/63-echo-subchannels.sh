@@ -3,7 +3,7 @@
 # channel, opens each as it is offered and spreads checked traffic over
 # them. A rescind of the device takes the subchannels first (each answered
 # with RELID_RELEASED); the relids are offered again afterwards; unbinding
-# closes every channel; nothing leaks.
+# closes every channel; nothing leaks. A channel moves between CPUs.
 . /tests/lib.sh
 . /tests/vmbus-lib.sh
 . /tests/sim-lib.sh
@@ -19,6 +19,17 @@ echo_cmd 0 "send 1000 0 1024"
 echo_cmd 1 "subchannels 2 10000"
 expect_eq "echo errors" 0 "$(echo_counter errors)"
 dmesg | grep -q "subchannel relid .* has no device" && fail "a subchannel offer went astray"
+
+# A channel moved to another CPU (MODIFYCHANNEL, answered from 5.3) keeps
+# working there.
+map=$VMBUS_DEVICES/$(echo_id 0)/channel_vp_mapping
+for cpu in $(( $(nproc) - 1 )) 0; do
+  echo_cmd 0 "retarget $cpu"
+  expect_eq "echo0 CPU after retarget" "30:$cpu" "$(cat $map)"
+  echo_cmd 0 "send 2000 0 1024"
+done
+expect_eq "MODIFYCHANNEL messages" 2 "$(sim_counter modifies)"
+echo "retarget 4096" > $SIM_DEBUGFS/echo30 2> /dev/null && fail "retarget to a CPU that is not there succeeded"
 
 # Rescind echo0 with its subchannels open: four relids come back.
 released=$(sim_counter relids_released)

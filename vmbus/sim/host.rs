@@ -52,9 +52,10 @@ pub(crate) static RESCINDS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static RELIDS_RELEASED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static ECHOED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static COMPLETIONS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static MODIFIES: AtomicU64 = AtomicU64::new(0);
 
 /// The counters, by their debugfs names.
-pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 17] = [
+pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 18] = [
     (kernel::c_str!("sim_initiate_contact"), &INITIATE_CONTACT),
     (kernel::c_str!("sim_version"), &VERSION),
     (kernel::c_str!("sim_request_offers"), &REQUEST_OFFERS),
@@ -70,6 +71,7 @@ pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 17] = [
     (kernel::c_str!("sim_relids_released"), &RELIDS_RELEASED),
     (kernel::c_str!("sim_echoed"), &ECHOED),
     (kernel::c_str!("sim_completions"), &COMPLETIONS),
+    (kernel::c_str!("sim_modifies"), &MODIFIES),
     (kernel::c_str!("sim_faults_injected"), &super::hypervisor::FAULTS_INJECTED),
     (kernel::c_str!("sim_packets_served"), &super::vsp::PACKETS_SERVED),
 ];
@@ -475,6 +477,18 @@ impl Host {
                     openid: o.openid,
                     status,
                 });
+            }
+            Message::ModifyChannel { child_relid, target_vp } => {
+                let Some(channel) = self.signals.channel(child_relid) else {
+                    UNEXPECTED.fetch_add(1, Relaxed);
+                    return;
+                };
+                // The simulator's VP indexes are CPU numbers.
+                channel.retarget(target_vp);
+                MODIFIES.fetch_add(1, Relaxed);
+                if VERSION.load(Relaxed) >= u64::from(Version::WIN10_V5_3.raw()) {
+                    send(&Message::ModifyChannelResponse { child_relid, status: 0 });
+                }
             }
             Message::CloseChannel { child_relid } => {
                 if self.retire(child_relid) {

@@ -26,7 +26,7 @@ use super::super::vmbus_core::ring::{
 use super::super::vmbus_core::shared::SharedMem;
 use super::host::{COMPLETIONS, ECHOED};
 use super::hypervisor::HostRequests;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow, Mutex};
@@ -254,7 +254,7 @@ struct Ends {
 pub(crate) struct HostChannel {
     pub(crate) relid: u32,
     /// The guest CPU its signals go to.
-    target_cpu: u32,
+    target_cpu: AtomicU32,
     interrupts: Arc<GuestInterrupts>,
     /// Set on close or rescind: the work stops touching the rings.
     closed: AtomicBool,
@@ -303,7 +303,7 @@ impl HostChannel {
         Arc::pin_init(
             pin_init!(HostChannel {
                 relid,
-                target_cpu,
+                target_cpu: AtomicU32::new(target_cpu),
                 interrupts,
                 closed: AtomicBool::new(false),
                 stalled: AtomicBool::new(false),
@@ -318,13 +318,18 @@ impl HostChannel {
         )
     }
 
+    /// CHANNELMSG_MODIFYCHANNEL: signals go to `cpu` from now on.
+    pub(crate) fn retarget(&self, cpu: u32) {
+        self.target_cpu.store(cpu, Ordering::Relaxed);
+    }
+
     /// Stops serving (close, rescind): the work returns at once from now.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
     }
 
     fn signal_guest(&self) {
-        self.interrupts.signal(self.relid, self.target_cpu);
+        self.interrupts.signal(self.relid, self.target_cpu.load(Ordering::Relaxed));
     }
 
     /// Fault injection: makes the guest's inbound write index invalid and
