@@ -115,6 +115,8 @@ void rustic_work_free(struct rustic_work *w);
 /* Zeroed, page-aligned memory of @size bytes (vmalloc), or NULL. */
 void *rustic_buf_alloc(u64 size);
 void rustic_buf_free(void *buf);
+/* Gives up @buf for good (the host may still map it), telling kmemleak. */
+void rustic_buf_leak(void *buf);
 /* The page frame number of the page at @offset in a rustic_buf_alloc(). */
 u64 rustic_buf_pfn(const void *buf, u64 offset);
 u32 rustic_nr_cpu_ids(void);

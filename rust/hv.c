@@ -14,6 +14,7 @@
 #include <linux/gfp.h>
 #include <linux/io.h>
 #include <linux/jiffies.h>
+#include <linux/kmemleak.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/smp.h>
@@ -137,6 +138,12 @@ void *rustic_buf_alloc(u64 size)
 void rustic_buf_free(void *buf)
 {
 	vfree(buf);
+}
+
+void rustic_buf_leak(void *buf)
+{
+	/* Kept on purpose: the host may still map it. Not a leak to report. */
+	kmemleak_not_leak(buf);
 }
 
 u64 rustic_buf_pfn(const void *buf, u64 offset)

@@ -216,6 +216,16 @@ impl Buffer {
         Some(unsafe { bindings::rustic_buf_pfn(self.ptr.as_ptr().cast(), offset as u64) })
     }
 
+    /// Gives the memory up for good, because the host may still map it
+    /// (its GPADL teardown was not confirmed): never freed, never reused,
+    /// and not reported by kmemleak.
+    pub(crate) fn leak(self, relid: u32) {
+        pr_warn!("vmbus: relid {}: leaking {} bytes the host may still map\n", relid, self.len);
+        // SAFETY: from `rustic_buf_alloc` (invariant); only marks it.
+        unsafe { bindings::rustic_buf_leak(self.ptr.as_ptr().cast()) };
+        core::mem::forget(self);
+    }
+
     /// Copies `bytes` into the buffer at `offset`.
     #[cfg_attr(not(rustic_test_build), expect(dead_code, reason = "only the echo driver fills buffers so far"))]
     pub(crate) fn write(&self, offset: usize, bytes: &[u8]) -> Result {

@@ -130,8 +130,7 @@ impl Drop for SharedBuffer {
     fn drop(&mut self) {
         if self.conn.teardown_gpadl(self.relid, self.handle).is_err() {
             if let Some(buffer) = self.buffer.take() {
-                pr_warn!("vmbus: relid {}: leaking a buffer the host may map\n", self.relid);
-                core::mem::forget(buffer);
+                buffer.leak(self.relid);
             }
         }
     }
@@ -341,8 +340,7 @@ impl Device<'_> {
             Ok(handle) => handle,
             Err(e) => {
                 if e == super::connection::ETIMEDOUT() {
-                    pr_warn!("vmbus: relid {}: leaking a buffer the host may map\n", relid);
-                    core::mem::forget(buffer);
+                    buffer.leak(relid);
                 }
                 return Err(e);
             }

@@ -129,12 +129,7 @@ impl Drop for RingMemory {
             return;
         }
         if let Some(ring) = self.buffer.take() {
-            pr_warn!(
-                "vmbus: relid {}: the host may still map the ring ({} bytes); leaking it\n",
-                self.relid,
-                ring.len()
-            );
-            core::mem::forget(ring);
+            ring.leak(self.relid);
         }
     }
 }

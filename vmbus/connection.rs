@@ -70,6 +70,9 @@ struct Status {
     unload: Option<core::result::Result<(), Error>>,
     all_offers: bool,
     closing: bool,
+    /// A request timed out while closing: the host stopped answering, so
+    /// the rest of the unload does not wait for it.
+    host_gone: bool,
     /// Finished driver requests not yet collected by their waiters.
     completed: [Option<(RequestId, core::result::Result<(), Error>)>; CHANNELS],
     /// Each offered channel's relid and HvSignalEvent connection id.
@@ -318,6 +321,12 @@ impl Connection {
         start: impl FnOnce(&mut Control<CHANNELS, GPADLS>, RequestId, &mut dyn FnMut(Action)) -> core::result::Result<(), Error>,
     ) -> core::result::Result<(), Error> {
         let id = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
+        {
+            let status = &self.inner.lock().status;
+            if status.closing && status.host_gone {
+                return Err(Error::Unloaded);
+            }
+        }
         self.with_control(|c, sink| start(c, id, sink))?;
         let mut result = Err(Error::Timeout);
         // The core fails the request at its deadline; the extra second only
@@ -335,7 +344,14 @@ impl Connection {
             false
         });
         if !finished {
-            return Err(Error::Timeout);
+            result = Err(Error::Timeout);
+        }
+        if result == Err(Error::Timeout) {
+            let status = &mut self.inner.lock().status;
+            if status.closing && !status.host_gone {
+                status.host_gone = true;
+                pr_err!("vmbus: the host stopped answering during unload; not waiting for it any more\n");
+            }
         }
         result
     }
@@ -435,8 +451,7 @@ impl Connection {
             Err(e) => {
                 if e == ETIMEDOUT() {
                     // The host may have mapped the pages and not said so.
-                    pr_warn!("vmbus: relid {}: leaking the ring the host may map\n", relid);
-                    core::mem::forget(ring);
+                    ring.leak(relid);
                 }
                 return Err(e);
             }
@@ -733,7 +748,9 @@ impl Drop for Vmbus {
         drop(work);
         conn.devices.clear();
         let connected = conn.inner.lock().control.state() == ConnectionState::Connected;
-        if connected {
+        if conn.inner.lock().status.host_gone {
+            pr_err!("vmbus: unloading without UNLOAD: the host stopped answering\n");
+        } else if connected {
             let started = conn.with_control(|c, sink| c.unload(now_ms(), UNLOAD, &mut |a| sink(a)));
             if started.is_ok() && conn.wait(REQUEST_TIMEOUT_MS.saturating_add(1000), |s| s.unload.is_some()) {
                 match conn.inner.lock().status.unload {

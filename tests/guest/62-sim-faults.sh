@@ -3,7 +3,8 @@
 # the device being bound (probe opens its channel) while a second echo
 # device carries traffic. No oops; the faulted device fails or goes away
 # with a clear message, or works after a harmless fault; the other device
-# keeps working; the module unloads cleanly, even from a silent host.
+# keeps working; the module unloads cleanly, even from a silent host, in
+# bounded time.
 . /tests/lib.sh
 . /tests/vmbus-lib.sh
 . /tests/sim-lib.sh
@@ -64,9 +65,9 @@ echo "send 100000 0 4096" > $SIM_DEBUGFS/echo33 2> /dev/null && fail "traffic on
 took=$(( $(date +%s) - start ))
 [ $took -le 30 ] || fail "a stalled channel took $took s to fail"
 healthy
-# A host that stops answering: binding times out; the unload gives up on
-# each unanswered request after its 5 s timeout (three open channels'
-# GPADL teardowns, then UNLOAD): about 20 s, bounded.
+# A host that stops answering: binding times out. The unload waits for the
+# first unanswered request (a GPADL teardown, 5 s), then stops waiting for
+# the host: buffers it may still map are kept, not freed.
 unbind
 dmesg -c > /dev/null
 sim_ctl silent
@@ -75,8 +76,10 @@ grep -q "timed out" /tmp/bind.err || { cat /tmp/bind.err; fail "silent host: exp
 start=$(date +%s)
 rustic_unload
 took=$(( $(date +%s) - start ))
-[ $took -le 30 ] || fail "unload from a silent host took $took s"
-[ "$(dmesg | grep -c 'GPADL teardown failed: Timeout')" -eq 3 ] || fail "expected 3 timed-out teardowns"
-dmesg | grep -q "no UNLOAD_RESPONSE within 5000 ms; giving up" || fail "no message for the unanswered UNLOAD"
+[ $took -le 12 ] || fail "unload from a silent host took $took s"
+expect_eq "teardowns waited for" 1 "$(dmesg | grep -c 'GPADL teardown failed: Timeout')"
+dmesg | grep -q "the host stopped answering during unload" || fail "no message for the silent host"
+dmesg | grep -q "unloading without UNLOAD: the host stopped answering" || fail "no message for the skipped UNLOAD"
+dmesg | grep -q "leaking .* bytes the host may still map" || fail "buffers the host may map were freed"
 kmemleak_check
 echo "every fault: no oops, the other device kept working, unload in $took s"
