@@ -57,6 +57,8 @@ const MAGIC_SUBCHANNELS: u32 = ECHO_WANTS_SUBCHANNELS;
 const SHARED: usize = 2 * 1024 * 1024;
 const SLOT: usize = 17 * 4096;
 const SLOTS: u64 = (SHARED / SLOT) as u64;
+/// `complete` requests outstanding at most.
+const COMPLETE_WINDOW: u64 = 32;
 const HEADER: usize = 16;
 /// Most data bytes in one packet.
 const MAX_DATA: usize = 65536;
@@ -229,7 +231,14 @@ impl EchoDevice {
             }
             match kind {
                 Kind::Inband => channel.send_inband(seq, seq % 2 == 1, &[packet], SEND_TIMEOUT_MS)?,
-                Kind::Complete => channel.send_inband(seq, false, &[packet], SEND_TIMEOUT_MS)?,
+                Kind::Complete => {
+                    // The receiver sends its completions into this same
+                    // ring and must not wait (it holds the inbound ring),
+                    // so few requests may be outstanding: their answers
+                    // always find room.
+                    self.wait_received(seq.saturating_sub(COMPLETE_WINDOW))?;
+                    channel.send_inband(seq, false, &[packet], SEND_TIMEOUT_MS)?
+                }
                 Kind::Gpa => {
                     // A slot is free again once the echo of its last
                     // packet is back.

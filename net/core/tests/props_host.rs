@@ -168,7 +168,7 @@ proptest! {
         off in 0u32..80,
     ) {
         // Often make it look like IP.
-        if f.len() > 20 && csum & 1 == 0 {
+        if f.len() > 24 && csum & 1 == 0 {
             let (et, v) = if ipv6 { (0x86ddu16, 0x60u8) } else { (0x0800, 0x45) };
             f[12..14].copy_from_slice(&et.to_be_bytes());
             f[14] = v;
