@@ -108,17 +108,23 @@ struct rustic_work *rustic_work_new(void (*fn)(const void *data),
 	return w;
 }
 
+/*
+ * Work for "any CPU" goes to the unbound workqueue: it is not concurrency
+ * managed per CPU, so a long-running item (the simulated host serving a
+ * busy channel) cannot hold up the per-CPU interrupt work or the device
+ * changes queued behind it on the same CPU.
+ */
 void rustic_work_queue(struct rustic_work *w, u32 cpu)
 {
 	if (cpu < nr_cpu_ids && cpu_online(cpu))
 		queue_delayed_work_on(cpu, system_highpri_wq, &w->dwork, 0);
 	else
-		queue_delayed_work(system_highpri_wq, &w->dwork, 0);
+		queue_delayed_work(system_unbound_wq, &w->dwork, 0);
 }
 
 void rustic_work_queue_delayed(struct rustic_work *w, u32 ms)
 {
-	queue_delayed_work(system_highpri_wq, &w->dwork, msecs_to_jiffies(ms));
+	queue_delayed_work(system_unbound_wq, &w->dwork, msecs_to_jiffies(ms));
 }
 
 void rustic_work_free(struct rustic_work *w)

@@ -258,10 +258,9 @@ impl Connection {
                         self.close_channel(&channel);
                     }
                 }
-                self.with_control(|c, sink| {
-                    if let Err(e) = c.release_relid(now_ms(), relid, &mut |a| sink(a)) {
-                        pr_err!("vmbus: cannot release relid {}: {:?}\n", relid, e);
-                    }
+                self.with_control(|c, sink| match c.release_relid(now_ms(), relid, &mut |a| sink(a)) {
+                    Ok(()) => pr_info!("vmbus: relid {} rescinded and released\n", relid),
+                    Err(e) => pr_err!("vmbus: cannot release relid {}: {:?}\n", relid, e),
                 });
             }
         }

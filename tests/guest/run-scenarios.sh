@@ -25,6 +25,10 @@ for script in "$@"; do
   case "$status" in
     0) echo "ok $n $name" ;;
     77) echo "ok $n $name # SKIP" ;;
-    *) echo "not ok $n $name # exit status $status" ;;
+    *)
+      echo "not ok $n $name # exit status $status"
+      # Leave no module behind for the next scenario to trip over.
+      [ -d /sys/module/hv_rustic ] && rmmod hv_rustic 2>&1 | sed 's/^/# cleanup: /'
+      ;;
   esac
 done

@@ -38,6 +38,23 @@ echo_send() {
 
 echo_counter() { cat $SIM_DEBUGFS/echo_$1; }
 
+# stuck_tasks: what the module's and the kernel's worker threads are doing,
+# for the log of a scenario that timed out.
+stuck_tasks() {
+  local p
+  for p in $SIM_DEBUGFS/sim_*; do
+    [ -f $p ] && echo "${p##*/} $(cat $p)"
+  done
+  for p in /proc/[0-9]*; do
+    case "$(cat $p/comm 2> /dev/null)" in
+      kworker*|bash|sh) ;;
+      *) continue ;;
+    esac
+    echo "task ${p#/proc/} $(cat $p/comm) $(cut -d' ' -f3 $p/stat) wchan=$(cat $p/wchan 2> /dev/null)"
+    sed 's/^/    /' $p/stack 2> /dev/null | head -n 12
+  done
+}
+
 # wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.1 s until it
 # succeeds; fails the scenario after SECONDS.
 wait_for() {
@@ -45,7 +62,10 @@ wait_for() {
   shift 2
   until "$@"; do
     n=$((n + 1))
-    [ $n -lt $limit ] || fail "timed out waiting for $what"
+    if [ $n -ge $limit ]; then
+      stuck_tasks
+      fail "timed out waiting for $what"
+    fi
     sleep 0.1
   done
 }
