@@ -336,15 +336,7 @@ impl Device<'_> {
         let conn = self.state.link.as_ref().ok_or(ENODEV)?;
         let buffer = Buffer::new(len)?;
         let relid = self.state.offer.relid;
-        let handle = match conn.create_gpadl(relid, &buffer) {
-            Ok(handle) => handle,
-            Err(e) => {
-                if e == super::connection::ETIMEDOUT() {
-                    buffer.leak(relid);
-                }
-                return Err(e);
-            }
-        };
+        let (handle, buffer) = conn.share(relid, buffer)?;
         Ok(SharedBuffer {
             conn: conn.clone(),
             relid,

@@ -100,6 +100,8 @@ pub(crate) struct Channel {
     /// Senders waiting for outbound space sleep here.
     #[pin]
     space: CondVar,
+    /// How many senders wait (or are about to) for outbound space.
+    space_waiters: AtomicU32,
     handler: Arc<dyn ChannelHandler>,
     poisoned: AtomicBool,
     closed: AtomicBool,
@@ -169,6 +171,7 @@ impl Channel {
                 outbound <- new_spinlock!(producer, "vmbus_channel_out"),
                 inbound <- new_spinlock!(Inbound { consumer, scratch }, "vmbus_channel_in"),
                 space <- new_condvar!("vmbus_channel_space"),
+                space_waiters: AtomicU32::new(0),
                 handler,
                 poisoned: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
@@ -232,7 +235,8 @@ impl Channel {
         timeout_ms: u32,
         write: impl Fn(&mut Producer<'static>) -> core::result::Result<Signal, WriteError>,
     ) -> Result {
-        let deadline = now_ms().saturating_add(u64::from(timeout_ms));
+        // Set the first time the ring is full: sends that fit pay nothing.
+        let mut deadline = None;
         let mut first = true;
         loop {
             if self.closed.load(Ordering::Acquire) {
@@ -263,25 +267,34 @@ impl Channel {
             let counter = if first { &self.stats.out_full_first } else { &self.stats.out_full_total };
             counter.fetch_add(1, Ordering::Relaxed);
             first = false;
-            match out.request_space(needed) {
-                Ok(true) => continue,
-                Ok(false) => {}
+            let now = now_ms();
+            let deadline = *deadline.get_or_insert(now.saturating_add(u64::from(timeout_ms)));
+            // Counted before asking, so that the signal the host sends for
+            // the space finds this waiter (`dispatch`).
+            self.space_waiters.fetch_add(1, Ordering::SeqCst);
+            let asked = out.request_space(needed);
+            let res = match asked {
+                Ok(true) => None,
                 Err(_) => {
+                    self.space_waiters.fetch_sub(1, Ordering::SeqCst);
                     drop(out);
                     return Err(self.poison("outbound"));
                 }
-            }
-            let now = now_ms();
-            if timeout_ms == 0 || now >= deadline {
-                return Err(if timeout_ms == 0 { EAGAIN } else { super::connection::ETIMEDOUT() });
-            }
-            // The host signals when the space is free; the signal wakes
-            // this wait (Connection dispatch). Re-check at least every
-            // 100 ms in case the host never does.
-            let wait = (deadline - now).min(100) as u32;
-            let res = self.space.wait_interruptible_timeout(&mut out, kernel::time::msecs_to_jiffies(wait));
+                Ok(false) if timeout_ms == 0 || now >= deadline => {
+                    self.space_waiters.fetch_sub(1, Ordering::SeqCst);
+                    return Err(if timeout_ms == 0 { EAGAIN } else { super::connection::ETIMEDOUT() });
+                }
+                // The host signals when the space is free; the signal wakes
+                // this wait. Re-check at least every 100 ms in case the
+                // host never does.
+                Ok(false) => {
+                    let wait = (deadline - now).min(100) as u32;
+                    Some(self.space.wait_interruptible_timeout(&mut out, kernel::time::msecs_to_jiffies(wait)))
+                }
+            };
+            self.space_waiters.fetch_sub(1, Ordering::SeqCst);
             drop(out);
-            if matches!(res, kernel::sync::CondVarTimeoutResult::Signal { .. }) {
+            if matches!(res, Some(kernel::sync::CondVarTimeoutResult::Signal { .. })) {
                 msleep(1);
             }
         }
@@ -383,7 +396,12 @@ impl Channel {
     /// The host signalled: wake blocked senders, run the driver's handler.
     pub(crate) fn dispatch(&self) {
         self.stats.interrupts.fetch_add(1, Ordering::Relaxed);
-        self.space.notify_all();
+        if self.space_waiters.load(Ordering::SeqCst) != 0 {
+            // Taking the lock orders this wake-up after a waiter's check
+            // of the ring: it is either asleep already or sees the space.
+            drop(self.outbound.lock());
+            self.space.notify_all();
+        }
         if !self.closed.load(Ordering::Acquire) {
             self.handler.on_event(self);
         }
@@ -391,22 +409,6 @@ impl Channel {
 
     /// The rings' header fields, as sysfs shows them.
     pub(crate) fn ring_views(&self) -> (RingView, RingView) {
-        (ring_view(self.in_mem), ring_view(self.out_mem))
-    }
-}
-
-/// A ring's header as the C driver's sysfs shows it (`hv_ringbuffer_get_debuginfo`).
-fn ring_view(mem: SharedMem<'_>) -> RingView {
-    let load = |at| mem.load_u32(at, Ordering::Relaxed).unwrap_or(0);
-    let size = (mem.len() - ring::HEADER_SIZE) as u32;
-    let read = load(ring::READ_INDEX_OFFSET);
-    let write = load(ring::WRITE_INDEX_OFFSET);
-    let readable = if write >= read { write - read } else { size.wrapping_sub(read).wrapping_add(write) };
-    RingView {
-        interrupt_mask: load(ring::INTERRUPT_MASK_OFFSET),
-        read_index: read,
-        write_index: write,
-        bytes_to_read: readable.min(size),
-        bytes_to_write: size.saturating_sub(readable.min(size)),
+        (RingView::of(self.in_mem), RingView::of(self.out_mem))
     }
 }

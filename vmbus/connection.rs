@@ -367,8 +367,22 @@ impl Connection {
     }
 
     /// Describes `buffer` to the host as a GPADL of channel `relid` and
-    /// waits until the host has mapped it; returns the handle.
-    pub(crate) fn create_gpadl(&self, relid: u32, buffer: &Buffer) -> Result<u32> {
+    /// waits until the host has mapped it; returns the handle and the
+    /// buffer. If the host did not answer in time it may have mapped the
+    /// pages anyway, so the buffer is then given up ([`Buffer::leak`]).
+    pub(crate) fn share(&self, relid: u32, buffer: Buffer) -> Result<(u32, Buffer)> {
+        match self.create_gpadl(relid, &buffer) {
+            Ok(handle) => Ok((handle, buffer)),
+            Err(e) => {
+                if e == ETIMEDOUT() {
+                    buffer.leak(relid);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn create_gpadl(&self, relid: u32, buffer: &Buffer) -> Result<u32> {
         let pages = buffer.pages();
         let mut pfns = KVec::with_capacity(pages, GFP_KERNEL)?;
         for i in 0..pages {
@@ -445,16 +459,7 @@ impl Connection {
         };
         let pages = params.pages()?;
         let ring = Buffer::new(pages * Page::SIZE)?;
-        let gpadl = match self.create_gpadl(relid, &ring) {
-            Ok(gpadl) => gpadl,
-            Err(e) => {
-                if e == ETIMEDOUT() {
-                    // The host may have mapped the pages and not said so.
-                    ring.leak(relid);
-                }
-                return Err(e);
-            }
-        };
+        let (gpadl, ring) = self.share(relid, ring)?;
         let channel = match Channel::new(self.clone(), relid, signal_id, gpadl, params, ring, handler) {
             Ok(c) => c,
             Err(e) => {

@@ -84,6 +84,20 @@ fn pattern(seq: u64, i: usize) -> u8 {
     (seq as u8).wrapping_mul(31).wrapping_add(i as u8)
 }
 
+/// Writes packet `seq` into `buf`: the header (magic, `len`, `seq`), then
+/// `len` data bytes of its pattern; returns the packet.
+fn fill_packet(buf: &mut [u8], magic: u32, seq: u64, len: usize) -> Result<&[u8]> {
+    let packet = buf.get_mut(..HEADER + len).ok_or(EINVAL)?;
+    let (header, data) = packet.split_at_mut(HEADER);
+    let (h0, h1) = header.split_at_mut(8);
+    h0.copy_from_slice(&(u64::from(magic) | (len as u64) << 32).to_le_bytes());
+    h1.copy_from_slice(&seq.to_le_bytes());
+    for (j, b) in data.iter_mut().enumerate() {
+        *b = pattern(seq, j);
+    }
+    Ok(packet)
+}
+
 /// The receiving side: checks each echo against what was sent.
 struct Receiver {
     relid: u32,
@@ -94,6 +108,33 @@ struct Receiver {
 }
 
 impl Receiver {
+    /// Waits until `target` echoes are back, or no progress for
+    /// SEND_TIMEOUT_MS; `ENODEV` once `gone` is set.
+    fn wait_for(&self, target: u64, gone: &AtomicBool) -> Result {
+        let mut last_seen = self.received.load(Ordering::Acquire);
+        let mut last_progress = now_ms();
+        loop {
+            if self.failed.load(Ordering::Relaxed) {
+                return Err(EIO);
+            }
+            let got = self.received.load(Ordering::Acquire);
+            if got >= target {
+                return Ok(());
+            }
+            if got != last_seen {
+                last_seen = got;
+                last_progress = now_ms();
+            } else if now_ms().saturating_sub(last_progress) > u64::from(SEND_TIMEOUT_MS) {
+                pr_err!("echo {}: {} of {} echoes back; the rest stopped coming\n", self.relid, got, target);
+                return Err(ETIMEDOUT());
+            }
+            if gone.load(Ordering::Relaxed) {
+                return Err(ENODEV);
+            }
+            msleep(1);
+        }
+    }
+
     fn new(relid: u32) -> Result<Arc<Self>> {
         Ok(Arc::new(
             Receiver {
@@ -219,16 +260,8 @@ impl EchoDevice {
                 Kind::Complete => 0,
                 _ => first + i.checked_rem(span).unwrap_or(0) as usize,
             };
-            let packet = buf.get_mut(..HEADER + len).ok_or(EINVAL)?;
             let magic = if kind == Kind::Complete { MAGIC_COMPLETE } else { MAGIC };
-            let head = u64::from(magic) | (len as u64) << 32;
-            let (header, data) = packet.split_at_mut(HEADER);
-            let (h0, h1) = header.split_at_mut(8);
-            h0.copy_from_slice(&head.to_le_bytes());
-            h1.copy_from_slice(&seq.to_le_bytes());
-            for (j, b) in data.iter_mut().enumerate() {
-                *b = pattern(seq, j);
-            }
+            let packet = fill_packet(&mut buf, magic, seq, len)?;
             match kind {
                 Kind::Inband => channel.send_inband(seq, seq % 2 == 1, &[packet], SEND_TIMEOUT_MS)?,
                 Kind::Complete => {
@@ -266,31 +299,9 @@ impl EchoDevice {
         self.wait_received(self.sent.load(Ordering::Relaxed))
     }
 
-    /// Waits until `target` echoes are back, or no progress for
-    /// SEND_TIMEOUT_MS.
+    /// Waits until `target` echoes are back on the primary channel.
     fn wait_received(&self, target: u64) -> Result {
-        let mut last_seen = self.rx.received.load(Ordering::Acquire);
-        let mut last_progress = now_ms();
-        loop {
-            if self.rx.failed.load(Ordering::Relaxed) {
-                return Err(EIO);
-            }
-            let got = self.rx.received.load(Ordering::Acquire);
-            if got >= target {
-                return Ok(());
-            }
-            if got != last_seen {
-                last_seen = got;
-                last_progress = now_ms();
-            } else if now_ms().saturating_sub(last_progress) > u64::from(SEND_TIMEOUT_MS) {
-                pr_err!("echo {}: {} of {} echoes back; the rest stopped coming\n", self.rx.relid, got, target);
-                return Err(ETIMEDOUT());
-            }
-            if self.rescinded.load(Ordering::Relaxed) {
-                return Err(ENODEV);
-            }
-            msleep(1);
-        }
+        self.rx.wait_for(target, &self.rescinded)
     }
 }
 
@@ -303,11 +314,9 @@ impl EchoDevice {
         }
         // The request: an echo packet whose length field is the count.
         let seq = self.sent.load(Ordering::Relaxed);
-        let mut request = [0u8; HEADER];
-        let (h0, h1) = request.split_at_mut(8);
-        h0.copy_from_slice(&(u64::from(MAGIC_SUBCHANNELS) | (n as u64) << 32).to_le_bytes());
-        h1.copy_from_slice(&seq.to_le_bytes());
-        self.open.channel().send_inband(seq, false, &[&request], SEND_TIMEOUT_MS)?;
+        let mut request = [0u8; HEADER + 3];
+        let request = fill_packet(&mut request, MAGIC_SUBCHANNELS, seq, n)?;
+        self.open.channel().send_inband(seq, false, &[request], SEND_TIMEOUT_MS)?;
         self.sent.store(seq + 1, Ordering::Relaxed);
         self.wait_received(seq + 1)?;
 
@@ -331,29 +340,13 @@ impl EchoDevice {
                 return Err(EINVAL);
             };
             let len = i.checked_rem(1025).unwrap_or(0) as usize;
-            let packet = buf.get_mut(..HEADER + len).ok_or(EINVAL)?;
-            let (header, data) = packet.split_at_mut(HEADER);
-            let (h0, h1) = header.split_at_mut(8);
-            h0.copy_from_slice(&(u64::from(MAGIC) | (len as u64) << 32).to_le_bytes());
-            h1.copy_from_slice(&seq.to_le_bytes());
-            for (j, b) in data.iter_mut().enumerate() {
-                *b = pattern(*seq, j);
-            }
+            let packet = fill_packet(&mut buf, MAGIC, *seq, len)?;
             sub.channel().send_inband(*seq, *seq % 2 == 1, &[packet], SEND_TIMEOUT_MS)?;
             *seq += 1;
             SENT.fetch_add(1, Ordering::Relaxed);
         }
-        let deadline = now_ms().saturating_add(u64::from(SEND_TIMEOUT_MS));
         for (rx, &want) in rxs.iter().zip(sent.iter()) {
-            while rx.received.load(Ordering::Acquire) < want {
-                if rx.failed.load(Ordering::Relaxed) {
-                    return Err(EIO);
-                }
-                if now_ms() > deadline {
-                    return Err(ETIMEDOUT());
-                }
-                msleep(1);
-            }
+            rx.wait_for(want, &self.rescinded)?;
         }
         let mut subs = self.subs.lock();
         for (open, rx) in opened.into_iter().zip(rxs.into_iter()) {

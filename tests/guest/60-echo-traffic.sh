@@ -52,10 +52,9 @@ done
 # Each probe shared two GPADLs (rings, buffer).
 expect_eq "GPADLs created" 8 "$(sim_counter gpadls_created)"
 sent=$(echo_counter sent)
-echo_send_kind() { echo "$2 $3" > $SIM_DEBUGFS/echo$((30 + $1)) || fail "echo$((30 + $1)): $2 $3 failed"; }
-echo_send_kind 1 "gpa 65537" "0 65536" &
+echo_cmd 1 "gpa 65537 0 65536" &
 gpa=$!
-echo_send_kind 2 complete 10000 &
+echo_cmd 2 "complete 10000" &
 complete=$!
 wait $gpa || fail "GPA-direct sweep failed"
 wait $complete || fail "completions failed"

@@ -10,7 +10,6 @@
 
 kmemleak_reset
 sim_load sim_devices=echo0,echo1
-echo_cmd() { echo "$2" > $SIM_DEBUGFS/echo$((30 + $1)) || fail "echo$((30 + $1)): '$2' failed"; }
 offers=$(sim_counter offers_sent)
 echo_cmd 0 "subchannels 3 30000"
 expect_eq "subchannel offers" $((offers + 3)) "$(sim_counter offers_sent)"

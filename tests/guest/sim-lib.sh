@@ -30,10 +30,17 @@ sim_ctl() {
   echo "$1" > $SIM_DEBUGFS/sim || fail "sim command '$1' refused"
 }
 
+# echo_cmd N COMMAND: a command to echo device N's driver (send, gpa,
+# complete, subchannels, retarget: vmbus/echo_driver.rs); fails the
+# scenario if it fails.
+echo_cmd() {
+  echo "$2" > $SIM_DEBUGFS/echo$((30 + $1)) || fail "echo$((30 + $1)): '$2' failed"
+}
+
 # echo_send N COUNT FIRST LAST: COUNT echo round trips on echo device N,
-# data sizes FIRST..LAST; fails the scenario on any error.
+# data sizes FIRST..LAST.
 echo_send() {
-  echo "send $2 $3 $4" > $SIM_DEBUGFS/echo$((30 + $1)) || fail "echo$((30 + $1)): send $2 $3 $4 failed"
+  echo_cmd $1 "send $2 $3 $4"
 }
 
 echo_counter() { cat $SIM_DEBUGFS/echo_$1; }

@@ -544,19 +544,7 @@ impl Host {
         if let Some(p) = self.presence.get_mut(i) {
             *p = Presence::Offered;
         }
-        send(&Message::Offer(Offer {
-            if_type: d.class,
-            if_instance: d.instance,
-            chn_flags: 0,
-            mmio_megabytes: 0,
-            user_def: [0; USER_DEFINED_BYTES],
-            sub_channel_index: 0,
-            child_relid: d.relid,
-            monitor_id: d.monitor_id,
-            dedicated_interrupt: false,
-            connection_id: signal_id(d.relid),
-        }));
-        OFFERS_SENT.fetch_add(1, Relaxed);
+        send_offer(d, 0, d.relid, d.monitor_id, send);
     }
 
     /// The device of an offered channel (primary or subchannel).
@@ -726,11 +714,7 @@ impl Host {
             send(&Message::Rescind { child_relid: sub });
         }
         self.retire(relid);
-        for slot in self.gpadls.iter_mut() {
-            if slot.as_ref().is_some_and(|g| g.relid == relid) {
-                *slot = None;
-            }
-        }
+        self.drop_gpadls(relid);
         if let Some(p) = self.presence.get_mut(i) {
             *p = Presence::Rescinded;
         }
@@ -764,19 +748,7 @@ impl Host {
                 return Err(ENOSPC);
             };
             *slot = Some((parent, index, sub, Presence::Offered));
-            send(&Message::Offer(Offer {
-                if_type: device.class,
-                if_instance: device.instance,
-                chn_flags: 0,
-                mmio_megabytes: 0,
-                user_def: [0; USER_DEFINED_BYTES],
-                sub_channel_index: index,
-                child_relid: sub,
-                monitor_id: None,
-                dedicated_interrupt: false,
-                connection_id: signal_id(sub),
-            }));
-            OFFERS_SENT.fetch_add(1, Relaxed);
+            send_offer(device, index, sub, None, send);
         }
         Ok(())
     }
@@ -785,6 +757,24 @@ impl Host {
     pub(crate) fn relid_of(name: &[u8]) -> Option<u32> {
         DEVICES.iter().find(|d| d.name.as_bytes() == name).map(|d| d.relid)
     }
+}
+
+/// Sends the OFFERCHANNEL of channel `relid` of `device` (subchannel
+/// `index`, 0 for the primary).
+fn send_offer(device: &Device, index: u16, relid: u32, monitor_id: Option<u8>, send: &mut impl FnMut(&Message)) {
+    send(&Message::Offer(Offer {
+        if_type: device.class,
+        if_instance: device.instance,
+        chn_flags: 0,
+        mmio_megabytes: 0,
+        user_def: [0; USER_DEFINED_BYTES],
+        sub_channel_index: index,
+        child_relid: relid,
+        monitor_id,
+        dedicated_interrupt: false,
+        connection_id: signal_id(relid),
+    }));
+    OFFERS_SENT.fetch_add(1, Relaxed);
 }
 
 /// The connection id a channel's HvSignalEvent uses.

@@ -74,7 +74,7 @@ impl VersionSet {
     /// No version.
     pub const NONE: VersionSet = VersionSet(0);
 
-    fn bit(v: Version) -> u8 {
+    const fn bit(v: Version) -> u8 {
         match v {
             Version::V61 => 1,
             Version::V6 => 2,
@@ -87,17 +87,7 @@ impl VersionSet {
 
     /// The set with `v` added.
     pub const fn with(self, v: Version) -> VersionSet {
-        VersionSet(
-            self.0
-                | match v {
-                    Version::V61 => 1,
-                    Version::V6 => 2,
-                    Version::V5 => 4,
-                    Version::V4 => 8,
-                    Version::V2 => 16,
-                    Version::V1 => 32,
-                },
-        )
+        VersionSet(self.0 | Self::bit(v))
     }
 
     /// Whether `v` is in the set.

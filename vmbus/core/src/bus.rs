@@ -10,6 +10,7 @@
 
 use super::guid::Guid;
 use super::msg::HvMonitorPage;
+use super::ring;
 use super::shared::{OutOfBounds, SharedMem};
 use core::fmt::{self, Write};
 use core::sync::atomic::Ordering;
@@ -204,6 +205,31 @@ pub struct RingView {
     pub bytes_to_read: u32,
     /// Bytes the writer may write.
     pub bytes_to_write: u32,
+}
+
+impl RingView {
+    /// The header of the ring in `mem` (header page, then data) as the C
+    /// driver's sysfs shows it (`hv_ringbuffer_get_debuginfo`): indices
+    /// as the peers wrote them, clamped room, never a panic.
+    pub fn of(mem: SharedMem<'_>) -> RingView {
+        let load = |at| mem.load_u32(at, Ordering::Relaxed).unwrap_or(0);
+        let size = mem.len().saturating_sub(ring::HEADER_SIZE) as u32;
+        let read = load(ring::READ_INDEX_OFFSET);
+        let write = load(ring::WRITE_INDEX_OFFSET);
+        let readable = if write >= read {
+            write - read
+        } else {
+            size.wrapping_sub(read).wrapping_add(write)
+        }
+        .min(size);
+        RingView {
+            interrupt_mask: load(ring::INTERRUPT_MASK_OFFSET),
+            read_index: read,
+            write_index: write,
+            bytes_to_read: readable,
+            bytes_to_write: size - readable,
+        }
+    }
 }
 
 /// What the monitor pages say about a channel.
@@ -1086,5 +1112,22 @@ mod tests {
         assert_eq!(server.load_u32(0, Ordering::Relaxed), Ok(0b1111), "all four groups enabled");
         assert_eq!(write_monitor(server, MAX_MONITOR_ID, 1, 1), Err(OutOfBounds));
         assert_eq!(read_monitor(server, 200), (0, 0, 0));
+    }
+
+    #[test]
+    fn ring_view_reads_the_header_and_wraps() {
+        let mut mem = [0u64; (ring::HEADER_SIZE + 64) / 8];
+        let mem = SharedMem::from_slice(&mut mem);
+        mem.store_u32(ring::READ_INDEX_OFFSET, 48, Ordering::Relaxed).unwrap();
+        mem.store_u32(ring::WRITE_INDEX_OFFSET, 8, Ordering::Relaxed).unwrap();
+        mem.store_u32(ring::INTERRUPT_MASK_OFFSET, 1, Ordering::Relaxed).unwrap();
+        let view = RingView::of(mem);
+        assert_eq!((view.read_index, view.write_index, view.interrupt_mask), (48, 8, 1));
+        assert_eq!((view.bytes_to_read, view.bytes_to_write), (24, 40), "wrapped");
+        // A peer's nonsense index is shown, with the room clamped.
+        mem.store_u32(ring::WRITE_INDEX_OFFSET, 1000, Ordering::Relaxed).unwrap();
+        let view = RingView::of(mem);
+        assert_eq!((view.bytes_to_read, view.bytes_to_write), (64, 0));
+        assert_eq!(RingView::of(SharedMem::from_slice(&mut [])).bytes_to_write, 0);
     }
 }
