@@ -85,6 +85,11 @@ if [ -n "$kdir" ]; then
   "$RUSTIC_ROOT/target/debug/rustic-runner" guest --console "$logs/guest-console.log" \
     -- bash qemu/boot.sh test "$logs/guest-console.log" > "$logs/guest.log" 2>&1
   grep -E '^(not ok|ok|# FAILED|# console)' "$logs/guest.log" | grep -v '^ok' | head -n 40
+  # What each failed scenario said last, so that a CI log alone explains it.
+  awk '/^# rustic-test-start /{name=$3; n=0} {buf[n++ % 40]=$0}
+       /^not ok /{print "== output of " name " (last 40 lines):";
+                  for (i = (n > 40 ? n - 40 : 0); i < n; i++) print "  " buf[i % 40]}' \
+    "$logs/guest.log" | head -n 130
   line=$(grep -E '^runner: ' "$logs/guest.log" | tail -n 1)
   passed=$(echo "$line" | sed -n 's/^runner: \([0-9]*\) passed.*/\1/p')
   failed=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')

@@ -131,6 +131,9 @@ impl Receiver {
             if gone.load(Ordering::Relaxed) {
                 return Err(ENODEV);
             }
+            if kernel::current!().signal_pending() {
+                return Err(EINTR);
+            }
             msleep(1);
         }
     }
@@ -252,9 +255,7 @@ impl EchoDevice {
         let span = (last - first + 1) as u64;
         let channel = self.open.channel();
         for i in 0..count {
-            if self.rescinded.load(Ordering::Relaxed) {
-                return Err(ENODEV);
-            }
+            self.check_going_on()?;
             let seq = self.sent.load(Ordering::Relaxed);
             let len = match kind {
                 Kind::Complete => 0,
@@ -299,6 +300,18 @@ impl EchoDevice {
         self.wait_received(self.sent.load(Ordering::Relaxed))
     }
 
+    /// `ENODEV` once the device is rescinded, `EINTR` when the writer was
+    /// signalled (a killed test must not leave a sender holding the module).
+    fn check_going_on(&self) -> Result {
+        if self.rescinded.load(Ordering::Relaxed) {
+            return Err(ENODEV);
+        }
+        if kernel::current!().signal_pending() {
+            return Err(EINTR);
+        }
+        Ok(())
+    }
+
     /// Waits until `target` echoes are back on the primary channel.
     fn wait_received(&self, target: u64) -> Result {
         self.rx.wait_for(target, &self.rescinded)
@@ -332,9 +345,7 @@ impl EchoDevice {
         let mut buf = KVec::from_elem(0u8, HEADER + 1024, GFP_KERNEL)?;
         let mut sent = [0u64; 3];
         for i in 0..count {
-            if self.rescinded.load(Ordering::Relaxed) {
-                return Err(ENODEV);
-            }
+            self.check_going_on()?;
             let k = i.checked_rem(n as u64).unwrap_or(0) as usize;
             let (Some(sub), Some(seq)) = (opened.get(k), sent.get_mut(k)) else {
                 return Err(EINVAL);

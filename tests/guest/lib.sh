@@ -8,6 +8,11 @@ fail() {
   exit 1
 }
 
+# A scenario that ends, however it ends, leaves no background job behind: a
+# writer still in a debugfs file holds the module and fails the next
+# scenario's insmod.
+trap 'kill -KILL $(jobs -p) 2> /dev/null' EXIT
+
 # expect_eq WHAT EXPECTED ACTUAL
 expect_eq() {
   [ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"

@@ -71,6 +71,7 @@ wait_for() {
     n=$((n + 1))
     if [ $n -ge $limit ]; then
       stuck_tasks
+      dmesg | tail -n 30
       fail "timed out waiting for $what"
     fi
     sleep 0.1
