@@ -27,7 +27,7 @@ while [ $i -lt 100 ]; do
   released=$(sim_counter relids_released)
   sim_ctl "rescind echo0"
   wait_for 10 "echo0 to go (cycle $i)" absent
-  wait_for 10 "RELID_RELEASED (cycle $i)" [ "$(sim_counter relids_released)" -gt "$released" ]
+  wait_for 10 "RELID_RELEASED (cycle $i)" sim_counter_above relids_released "$released"
   wait $sender
   sim_ctl "offer echo0"
   i=$((i + 1))

@@ -34,7 +34,7 @@ echo "retarget 4096" > $SIM_DEBUGFS/echo30 2> /dev/null && fail "retarget to a C
 released=$(sim_counter relids_released)
 sim_ctl "rescind echo0"
 wait_for 10 "echo0 to go" [ ! -e $VMBUS_DEVICES/$(echo_id 0) ]
-wait_for 10 "four RELID_RELEASED" [ "$(sim_counter relids_released)" -eq $((released + 4)) ]
+wait_for 10 "four RELID_RELEASED" sim_counter_is relids_released $((released + 4))
 sim_ctl "offer echo0"
 wait_for 10 "echo0 back" [ -e $SIM_DEBUGFS/echo30 ]
 echo_cmd 0 "subchannels 3 3000"

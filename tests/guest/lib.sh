@@ -11,7 +11,7 @@ fail() {
 # A scenario that ends, however it ends, leaves no background job behind: a
 # writer still in a debugfs file holds the module and fails the next
 # scenario's insmod.
-trap 'kill -KILL $(jobs -p) 2> /dev/null' EXIT
+trap 'kill -KILL $(jobs -p) 2> /dev/null; wait' EXIT
 
 # expect_eq WHAT EXPECTED ACTUAL
 expect_eq() {

@@ -28,7 +28,12 @@ for script in "$@"; do
     *)
       echo "not ok $n $name # exit status $status"
       # Leave no module behind for the next scenario to trip over.
-      [ -d /sys/module/hv_rustic ] && rmmod hv_rustic 2>&1 | sed 's/^/# cleanup: /'
+      # (A killed writer may take a moment to leave the module.)
+      for try in 1 2 3 4 5 6 7 8 9 10; do
+        [ -d /sys/module/hv_rustic ] || break
+        rmmod hv_rustic 2>&1 | sed 's/^/# cleanup: /'
+        sleep 0.5
+      done
       ;;
   esac
 done

@@ -13,6 +13,10 @@ sim_counter() {
   cat "/sys/kernel/debug/hv_rustic/sim_$1"
 }
 
+# sim_counter_above NAME VALUE, sim_counter_is NAME VALUE: for wait_for.
+sim_counter_above() { [ "$(sim_counter $1)" -gt "$2" ]; }
+sim_counter_is() { [ "$(sim_counter $1)" -eq "$2" ]; }
+
 # sim_load [PARAM=VALUE...]: insmod with the simulator and the given
 # parameters, after clearing the kernel log.
 sim_load() {
@@ -63,7 +67,9 @@ stuck_tasks() {
 }
 
 # wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.1 s until it
-# succeeds; fails the scenario after SECONDS.
+# succeeds; fails the scenario after SECONDS. COMMAND's arguments are
+# expanded once, at the call: a value that changes must be read inside
+# COMMAND (sim_counter_above, say), not passed as "$(...)".
 wait_for() {
   local limit=$(( $1 * 10 )) what=$2 n=0
   shift 2
