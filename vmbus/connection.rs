@@ -656,6 +656,8 @@ pub(crate) struct Vmbus {
 
 impl Vmbus {
     /// Connects when a backend is available; `Ok(None)` when there is none.
+    // Never inlined into the module's init: its frame is large.
+    #[inline(never)]
     pub(crate) fn start(devices: Arc<Devices>) -> Result<Option<Vmbus>> {
         let Some(backend) = Backend::probe()? else {
             pr_info!("vmbus: no hypervisor backend (not Hyper-V, no simulator): the bus stays empty\n");
@@ -671,7 +673,18 @@ impl Vmbus {
             vtl: 0,
             timeout: REQUEST_TIMEOUT_MS,
         };
-        let control = KBox::<Control<CHANNELS, GPADLS>>::new_uninit(GFP_KERNEL)?.write(Control::new(config));
+        // Copied from a constant and configured in place: the table is
+        // kilobytes, too big for the stack.
+        const UNCONFIGURED: Control<CHANNELS, GPADLS> = Control::new(Config {
+            max_version: Version::WIN10_V5_3,
+            target_vcpu: 0,
+            interrupt_page: 0,
+            monitor_pages: [0; 2],
+            vtl: 0,
+            timeout: REQUEST_TIMEOUT_MS,
+        });
+        let mut control = KBox::<Control<CHANNELS, GPADLS>>::new_uninit(GFP_KERNEL)?.write(UNCONFIGURED);
+        control.configure(config).map_err(|_| EINVAL)?;
         let conn = Arc::pin_init(
             pin_init!(Connection {
                 backend,

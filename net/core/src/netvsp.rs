@@ -391,7 +391,7 @@ impl Slots {
 
     fn in_use(&self) -> usize {
         let mut n = 0usize;
-        for w in self.used {
+        for w in self.used.iter() {
             n = n.saturating_add(w.count_ones() as usize);
         }
         n
@@ -443,6 +443,31 @@ impl Netvsp {
             datapath: DataPath::Synthetic,
             slots: Slots::new(),
         }
+    }
+
+    /// A host with Hyper-V's defaults ([`HostConfig::default`]), as a
+    /// constant: the state is kilobytes, and kernel code copies this into
+    /// its allocation rather than building it on its small stack.
+    pub const DEFAULT: Netvsp = Netvsp {
+        config: HostConfig {
+            versions: VersionSet::ALL,
+            max_subchannels: 7,
+            recv_section_size: RECV_SECTION_SIZE,
+            send_section_size: SEND_SECTION_SIZE,
+        },
+        version: None,
+        ndis_version: None,
+        ndis_config: None,
+        recv: None,
+        send: None,
+        subchannels: None,
+        datapath: DataPath::Synthetic,
+        slots: Slots::new(),
+    };
+
+    /// Sets the most sub-channels the host allocates (before INIT).
+    pub fn set_max_subchannels(&mut self, n: u32) {
+        self.config.max_subchannels = n;
     }
 
     /// The negotiated version.
@@ -825,6 +850,17 @@ impl Netvsp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_constant_is_the_default_config() {
+        let d = Netvsp::DEFAULT;
+        let n = Netvsp::new(HostConfig::default());
+        assert_eq!(d.config, n.config);
+        assert_eq!(d.receive_slots_in_use(), 0);
+        let mut d = d;
+        d.set_max_subchannels(0);
+        assert_eq!(d.config.max_subchannels, 0);
+    }
 
     #[test]
     fn version_sets_list_newest_first() {

@@ -134,12 +134,6 @@ pub struct Switch {
     clock: u64,
 }
 
-impl Default for Switch {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Switch {
     /// A switch with no ports.
     pub const fn new() -> Switch {

@@ -278,6 +278,18 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         }
     }
 
+    /// Replaces the configuration of a control plane that has not
+    /// connected yet (kernel code copies a constant [`Control::new`] into
+    /// its allocation, then configures it: the table is kilobytes, too big
+    /// to build on a kernel stack). Refused once a connection started.
+    pub fn configure(&mut self, config: Config) -> Result<(), Error> {
+        if !matches!(self.conn, Conn::Disconnected) || self.version.is_some() {
+            return Err(Error::InvalidState);
+        }
+        self.config = config;
+        Ok(())
+    }
+
     // ----- queries -------------------------------------------------------
 
     /// The connection state.

@@ -1029,3 +1029,21 @@ fn table_sizes_stay_small_enough_for_the_kernel() {
         timeout: 1,
     });
 }
+
+#[test]
+fn configure_applies_before_connecting_only() {
+    // The kernel copies a constant `Control::new` into its allocation and
+    // configures it there; the configuration must be the one used.
+    let mut c = C::new(config(Version::WIN8));
+    c.configure(config(Version::WIN10_V5_3)).unwrap();
+    let (r, actions) = run(|s| c.connect(0, RequestId(1000), &mut |a| s(a)));
+    r.unwrap();
+    let proposed = actions.iter().find_map(|a| match a {
+        Action::Send { message: Message::InitiateContact(ic), .. } => Some(ic.version),
+        _ => None,
+    });
+    assert_eq!(proposed, Some(Version::WIN10_V5_3.raw()));
+    assert_eq!(c.configure(config(Version::WIN8)), Err(Error::InvalidState));
+    let mut c = connected(Version::WIN10_V5_3);
+    assert_eq!(c.configure(config(Version::WIN8)), Err(Error::InvalidState));
+}
