@@ -6,7 +6,7 @@
 #                   exit 2 on failure, `qemu/boot.sh cmd` exits with N exactly)
 #   make test       every test layer; ends with "N passed, N failed"
 #   make            build hv_rustic.ko (against KDIR, or the cached test kernel)
-#   make deps | kernel | bench | fuzz | clean
+#   make deps | kernel | bench | bench-net | fuzz | clean
 #
 # KDIR=/path/to/linux builds against another Rust-enabled 6.12 tree; nothing
 # is installed then. Both `run` and `test` install what they need first.
@@ -23,7 +23,7 @@ ifneq ($(strip $(KDIR)),)
   endif
 endif
 
-.PHONY: all module deps kernel run test bench fuzz clean
+.PHONY: all module deps kernel run test bench bench-net fuzz clean
 
 all: module
 
@@ -51,6 +51,11 @@ test: deps
 
 bench:
 	@bash vmbus/bench/run.sh
+
+# iperf3 between two netvsc NICs through the simulated switch against a
+# veth pair, in one guest boot; prints the ratios (net/bench/guest.sh).
+bench-net: deps
+	@bash qemu/boot.sh cmd "$$(cat net/bench/guest.sh)"
 
 fuzz:
 	@bash scripts/fuzz.sh $(or $(FUZZ_SECONDS),300)

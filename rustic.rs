@@ -5,6 +5,10 @@
 //! compiled in from `vmbus/core/src` (the same files Cargo builds for host
 //! tests); the kernel layer lives in `rust/`.
 
+// `pin_init!` of structs with many fields (the netvsc NIC) recurses deeper
+// than the default allows.
+#![recursion_limit = "256"]
+
 use kernel::prelude::*;
 
 #[path = "rust/bindings.rs"]
@@ -15,6 +19,13 @@ mod kernel_glue;
 
 #[path = "rust/vmbus_bus.rs"]
 mod vmbus_bus;
+
+#[path = "rust/netdev.rs"]
+mod netdev;
+
+/// The synthetic network driver (netvsc).
+#[path = "net/netvsc.rs"]
+mod netvsc;
 
 #[cfg(rustic_test_build)]
 #[path = "rust/test_ctl.rs"]
@@ -69,11 +80,9 @@ pub mod vmbus_core {
 }
 
 /// The kernel-independent netvsc protocols: NVSP, RNDIS, per-packet info,
-/// NDIS objects, Toeplitz; and the simulated host's side of them (netvsp,
-/// the RNDIS device, the virtual switch, transmit offloads). Not used by
-/// the module yet (the network driver and the simulator's device come
-/// later); compiled in now so that it keeps building, warning-free and free
-/// of objtool complaints, as kernel code.
+/// NDIS objects, Toeplitz (used by the netvsc driver); and the simulated
+/// host's side of them (netvsp, the RNDIS device, the virtual switch,
+/// transmit offloads), which the test builds' simulated NICs use.
 ///
 /// Module list kept in step with `net/core/src/lib.rs`
 /// (`tests/build/core-modules.sh` checks it).

@@ -68,6 +68,227 @@ void rustic_vmbus_driver_unregister(struct rustic_vmbus_driver *drv);
 bool rustic_cpu_possible(u32 cpu);
 int rustic_cpu_to_node(u32 cpu);
 
+/*
+ * The struct device of a vmbus device (to parent other devices on it, such
+ * as a net_device); valid while the device is.
+ */
+struct device;
+struct device *rustic_vmbus_device_dev(struct rustic_vmbus_device *dev);
+
+/* --- network devices (rust/netdev.c) --- */
+
+/*
+ * A net_device driven from Rust: the shim owns the kernel objects (the
+ * net_device, one NAPI context and the statistics per queue, the ethtool
+ * ops) and calls the driver's ops with its opaque @owner pointer. Queue q
+ * is TX queue q, RX queue q and NAPI context q at once: one per channel.
+ */
+struct rustic_netdev;
+struct sk_buff;
+
+/* Most queues a device may have (rustic_netdev_new caps @max_queues). */
+#define RUSTIC_NETDEV_MAX_QUEUES 64
+
+/* xmit's answers besides 0 (sent: the skb was copied) and -errno (dropped). */
+#define RUSTIC_TX_BUSY 1
+
+/* Features for rustic_netdev_set_features (user-switchable offloads). */
+#define RUSTIC_NETDEV_F_TX_CSUM (1U << 0)	/* IPv4 and IPv6 TX checksum */
+#define RUSTIC_NETDEV_F_RX_CSUM (1U << 1)
+#define RUSTIC_NETDEV_F_TSO (1U << 2)		/* TSO for IPv4 and IPv6 */
+#define RUSTIC_NETDEV_F_SG (1U << 3)
+#define RUSTIC_NETDEV_F_VLAN_TX (1U << 4)
+#define RUSTIC_NETDEV_F_VLAN_RX (1U << 5)
+#define RUSTIC_NETDEV_F_RXHASH (1U << 6)
+
+/* rustic_netdev_rx flags. */
+#define RUSTIC_RX_CSUM_OK (1U << 0)	/* the host checked the L3/L4 checksums */
+#define RUSTIC_RX_VLAN (1U << 1)	/* @vlan_tci holds the stripped 802.1Q tag */
+#define RUSTIC_RX_HASH (1U << 2)	/* @hash is the host's L4 RSS hash */
+
+/* dev->flags bits that set_rx_mode passes on (the kernel's IFF_* values,
+ * checked in rust/netdev.c). */
+#define RUSTIC_IFF_BROADCAST (1U << 1)
+#define RUSTIC_IFF_PROMISC (1U << 8)
+#define RUSTIC_IFF_ALLMULTI (1U << 9)
+#define RUSTIC_IFF_MULTICAST (1U << 12)
+
+/* rustic_skb_info.gso_type bits. */
+#define RUSTIC_GSO_TCPV4 (1U << 0)
+#define RUSTIC_GSO_TCPV6 (1U << 1)
+
+/*
+ * What the driver does. Every op gets the @owner given to rustic_netdev_new
+ * and the device. The ops run from register until rustic_netdev_unregister
+ * returns; poll (and poll_done) while the queue's NAPI is enabled.
+ */
+struct rustic_netdev_ops {
+	/* ndo_open (process context, rtnl held), after the shim started the
+	 * TX queues; an error fails the open (the shim stops them again). */
+	int (*open)(void *owner, struct rustic_netdev *dev);
+	/* ndo_stop (process context, rtnl held), after netif_tx_disable. */
+	void (*stop)(void *owner, struct rustic_netdev *dev);
+	/*
+	 * ndo_start_xmit of @queue (BH disabled, the queue's TX lock held).
+	 * 0: the driver copied @skb, the shim consumes it. RUSTIC_TX_BUSY: the
+	 * driver did nothing; the shim stops the queue, calls xmit once more
+	 * (space may have come back meanwhile) and, if it is busy again,
+	 * returns NETDEV_TX_BUSY keeping @skb. -errno: dropped, the shim
+	 * frees @skb and counts tx_dropped.
+	 */
+	int (*xmit)(void *owner, struct rustic_netdev *dev, u16 queue,
+		    struct sk_buff *skb);
+	/* NAPI poll of @queue (softirq or NAPI thread, BH disabled): at most
+	 * @budget packets through rustic_netdev_rx; returns how many. @budget
+	 * may be 0 (netpoll): then no rustic_netdev_rx at all. */
+	int (*poll)(void *owner, struct rustic_netdev *dev, u16 queue,
+		    int budget);
+	/* After the poll completed NAPI (it used less than its budget and
+	 * NAPI was not rescheduled meanwhile): re-enable the queue's
+	 * interrupt, then re-check for work and rustic_netdev_napi_schedule()
+	 * if some came in. May be NULL. */
+	void (*poll_done)(void *owner, struct rustic_netdev *dev, u16 queue);
+	/* ndo_change_mtu (process context, rtnl held); @mtu is within
+	 * min_mtu..max_mtu. 0: the shim sets dev->mtu; -errno refuses. */
+	int (*change_mtu)(void *owner, struct rustic_netdev *dev,
+			  unsigned int mtu);
+	/* ethtool -L combined @count, 1..max_queues (process context, rtnl
+	 * held). May be NULL (-EOPNOTSUPP). */
+	int (*set_channels)(void *owner, struct rustic_netdev *dev,
+			    unsigned int count);
+	/* ndo_set_rx_mode (atomic: the address list lock is held) with
+	 * dev->flags (IFF_PROMISC, IFF_ALLMULTI, IFF_BROADCAST, IFF_MULTICAST
+	 * among them): schedule work to tell the host. May be NULL. */
+	void (*set_rx_mode)(void *owner, struct rustic_netdev *dev,
+			    unsigned int flags);
+};
+
+/*
+ * Allocates an Ethernet device with @max_queues queues (1..64) and NAPI
+ * contexts (disabled), 1 queue in use, MAC @mac (6 bytes), carrier off, MTU
+ * range 68..65521, parented (SET_NETDEV_DEV, holding a reference) on
+ * @parent if not NULL. @ops must outlive the device. NULL on failure.
+ */
+struct rustic_netdev *rustic_netdev_new(void *owner,
+					const struct rustic_netdev_ops *ops,
+					const u8 *mac, unsigned int max_queues,
+					struct device *parent);
+/* register_netdev (process context, rtnl not held); at most once. */
+int rustic_netdev_register(struct rustic_netdev *dev);
+/* unregister_netdev (process context, rtnl not held): stops the device
+ * (ops->stop) if it is up; afterwards only the polls of queues whose NAPI
+ * is still enabled run. */
+void rustic_netdev_unregister(struct rustic_netdev *dev);
+/* Disables every enabled NAPI context and frees the device (process
+ * context); after rustic_netdev_unregister if it was registered. */
+void rustic_netdev_free(struct rustic_netdev *dev);
+/* dev->name (ethN once registered); it may change (rename) under rtnl. */
+const char *rustic_netdev_name(struct rustic_netdev *dev);
+/* Copies dev->name into @buf (IFNAMSIZ = 16 bytes, NUL-terminated). */
+void rustic_netdev_name_copy(struct rustic_netdev *dev, char *buf);
+u16 rustic_netdev_max_queues(struct rustic_netdev *dev);
+
+/* NAPI of queue @q. enable and disable: process context (disable sleeps
+ * until a running poll ends), both idempotent. schedule: any context.
+ * An out-of-range @q is ignored. */
+void rustic_netdev_napi_enable(struct rustic_netdev *dev, u16 q);
+void rustic_netdev_napi_disable(struct rustic_netdev *dev, u16 q);
+void rustic_netdev_napi_schedule(struct rustic_netdev *dev, u16 q);
+
+void rustic_netdev_carrier(struct rustic_netdev *dev, bool on);
+/*
+ * Queues in use, 1..max_queues. Process context. It and the setters below
+ * that say "rtnl" take rtnl, except when called from inside open, stop,
+ * change_mtu or set_channels, which the core calls with rtnl held: there
+ * they use it as held. So the caller must not hold rtnl otherwise.
+ */
+int rustic_netdev_set_queues(struct rustic_netdev *dev, unsigned int n);
+/* The queues in use. */
+unsigned int rustic_netdev_queues(struct rustic_netdev *dev);
+/* TX queue state, any context. wake does nothing while the device is
+ * down or the queue is not stopped, and orders the caller's earlier
+ * writes (freed ring space) before its check (pairs with the xmit retry). */
+void rustic_netdev_stop_queue(struct rustic_netdev *dev, u16 q);
+void rustic_netdev_wake_queue(struct rustic_netdev *dev, u16 q);
+bool rustic_netdev_queue_stopped(struct rustic_netdev *dev, u16 q);
+
+/* Before register (process context): the offloads the device has (all on);
+ * ignored, with a warning, after. */
+void rustic_netdev_set_features(struct rustic_netdev *dev, u64 features);
+/* 68..65521, else ignored. Process context, rtnl. */
+/* The address, before registration (-EINVAL after, or for a bad one). */
+int rustic_netdev_set_mac(struct rustic_netdev *dev, const u8 *mac);
+void rustic_netdev_set_max_mtu(struct rustic_netdev *dev, unsigned int mtu);
+/* Largest TSO packet (bytes) and segment count the host takes. Process
+ * context, rtnl. */
+void rustic_netdev_set_tso_max(struct rustic_netdev *dev, unsigned int size,
+			       unsigned int segs);
+/* What ethtool shows: link speed (0: unknown) and ring sizes (any
+ * context), bus_info (process context, rtnl). */
+void rustic_netdev_set_link_speed(struct rustic_netdev *dev, u32 mbps);
+void rustic_netdev_set_ring(struct rustic_netdev *dev, u32 rx_pending,
+			    u32 tx_pending);
+void rustic_netdev_set_info(struct rustic_netdev *dev, const char *bus_info);
+
+/*
+ * Hands a received frame (@len bytes from the Ethernet header on) to the
+ * stack: only from the NAPI poll of @q (else -EINVAL, warned once).
+ * RUSTIC_RX_* @flags. 0, -EINVAL (not in that poll, or shorter than an
+ * Ethernet header) or -ENOMEM; failures count as rx_dropped.
+ */
+int rustic_netdev_rx(struct rustic_netdev *dev, u16 q, const void *data,
+		     unsigned int len, u32 flags, u16 vlan_tci, u32 hash);
+/* Counts @packets / @bytes sent on TX queue @q (any context). */
+void rustic_netdev_tx_done(struct rustic_netdev *dev, u16 q, u32 packets,
+			   u64 bytes);
+
+/* An skb handed to xmit, as the driver needs it to build a send. */
+struct rustic_skb_info {
+	u32 len;
+	/* CHECKSUM_PARTIAL: fill the checksum at csum_start + csum_offset. */
+	bool csum_partial;
+	/* From skb->data: where checksumming starts; where it goes. */
+	u32 csum_start;
+	u32 csum_offset;
+	/* Nonzero for a GSO skb: segment payload size, segments, RUSTIC_GSO_*
+	 * (0 for a type the driver cannot offload). */
+	u32 gso_size;
+	u32 gso_segs;
+	u32 gso_type;
+	bool vlan_present;
+	/* The 802.1Q TCI (PCP, DEI, VID) to insert. */
+	u16 vlan_tci;
+	/* skb->protocol in host order (the inner one if vlan_present). */
+	u16 protocol;
+	/* Header offsets from skb->data; -1 when not set. */
+	int network_offset;
+	int transport_offset;
+	/* IPPROTO_* of the IPv4 protocol / IPv6 next header; 0 if not IP. */
+	u8 l4_proto;
+	u32 hash;
+	u16 queue_mapping;
+};
+unsigned int rustic_skb_len(const struct sk_buff *skb);
+/* skb_copy_bits: 0 or -EFAULT when [@offset, @offset + @len) is not in it. */
+int rustic_skb_copy(const struct sk_buff *skb, unsigned int offset, void *dst,
+		    unsigned int len);
+void rustic_skb_info(const struct sk_buff *skb, struct rustic_skb_info *out);
+
+/* KUnit builds only (tests/kunit/suite.c): drive a rustic_netdev as the
+ * stack would. */
+/* dev_open under rtnl. */
+int rustic_kunit_netdev_open(struct rustic_netdev *dev);
+/* dev_queue_xmit of a copy of @frame, steered to TX queue @queue. */
+int rustic_kunit_netdev_xmit(struct rustic_netdev *dev, u16 queue,
+			     const u8 *frame, unsigned int len);
+/* dev_get_stats: tx packets, tx bytes, rx packets, rx bytes, in @out. */
+void rustic_kunit_netdev_stats(struct rustic_netdev *dev, u64 *out);
+/* Under rtnl, into @out: ethtool set_channels(@count)'s result, then the
+ * ETH_SS_STATS count, max_combined and combined_count; dev_set_mtu(9000)'s
+ * result and the MTU; dev_set_promiscuity(1)'s result. */
+void rustic_kunit_netdev_ethtool(struct rustic_netdev *dev, unsigned int count,
+				 s64 *out);
+
 /* --- test builds only: debugfs control (rust/test_ctl.c) --- */
 
 /*
@@ -123,6 +344,12 @@ u32 rustic_nr_cpu_ids(void);
 /* A scheduling point for long loops in process context. */
 void rustic_cond_resched(void);
 bool rustic_cpu_online(u32 cpu);
+/* Softirqs off and on again on this CPU (nests), for locks that softirq
+ * code (NAPI, transmit) takes too. */
+void rustic_local_bh_disable(void);
+void rustic_local_bh_enable(void);
+/* Whether this is task context, where sleeping is allowed in principle. */
+bool rustic_in_task(void);
 
 /* --- the real Hyper-V backend (rust/hv_real.c; built, never run here) --- */
 

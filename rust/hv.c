@@ -167,6 +167,21 @@ u32 rustic_nr_cpu_ids(void)
 	return nr_cpu_ids;
 }
 
+void rustic_local_bh_disable(void)
+{
+	local_bh_disable();
+}
+
+void rustic_local_bh_enable(void)
+{
+	local_bh_enable();
+}
+
+bool rustic_in_task(void)
+{
+	return in_task();
+}
+
 bool rustic_cpu_online(u32 cpu)
 {
 	return cpu < nr_cpu_ids && cpu_online(cpu);

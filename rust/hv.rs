@@ -156,6 +156,33 @@ pub(crate) fn cond_resched() {
 }
 
 /// The number of CPU ids (CPUs are numbered below it).
+/// Softirqs off on this CPU while it lives: taken around every spinlock
+/// that softirq code (NAPI polls, transmits) also takes, so that such a
+/// lock is never held by a task a softirq interrupts on the same CPU.
+pub(crate) struct BhOff(core::marker::PhantomData<*mut ()>);
+
+impl BhOff {
+    pub(crate) fn new() -> Self {
+        // SAFETY: no preconditions; paired with the enable in drop.
+        unsafe { bindings::rustic_local_bh_disable() };
+        BhOff(core::marker::PhantomData)
+    }
+}
+
+impl Drop for BhOff {
+    fn drop(&mut self) {
+        // SAFETY: paired with the disable in `new`, on the same CPU (the
+        // type is not `Send`, and softirqs off pins the task).
+        unsafe { bindings::rustic_local_bh_enable() };
+    }
+}
+
+/// Whether this is task context (not interrupt or softirq).
+pub(crate) fn in_task() -> bool {
+    // SAFETY: reads the preempt count.
+    unsafe { bindings::rustic_in_task() }
+}
+
 pub(crate) fn nr_cpu_ids() -> u32 {
     // SAFETY: reads a kernel variable.
     unsafe { bindings::rustic_nr_cpu_ids() }
@@ -227,12 +254,20 @@ impl Buffer {
     }
 
     /// Copies `bytes` into the buffer at `offset`.
-    #[cfg_attr(not(rustic_test_build), expect(dead_code, reason = "only the echo driver fills buffers so far"))]
     pub(crate) fn write(&self, offset: usize, bytes: &[u8]) -> Result {
         // SAFETY: the handle is used only within this call, while `self`
         // lives.
         let mem = unsafe { self.shared_static() };
         mem.write_bytes(offset, bytes).map_err(|_| EINVAL)
+    }
+
+    /// Copies `dst.len()` bytes at `offset` out of the buffer (which the
+    /// host may be writing: the copy is what gets checked).
+    pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> Result {
+        // SAFETY: the handle is used only within this call, while `self`
+        // lives.
+        let mem = unsafe { self.shared_static() };
+        mem.read_bytes(offset, dst).map_err(|_| EINVAL)
     }
 
     /// The memory, as shared memory not tied to a borrow of `self`.
@@ -331,6 +366,11 @@ pub(crate) mod sim {
                 ptr,
                 len: pfns.len() * super::Page::SIZE,
             })
+        }
+
+        /// Bytes mapped.
+        pub(crate) fn len(&self) -> usize {
+            self.len
         }
 
         /// The mapped pages, as shared memory not tied to a borrow.

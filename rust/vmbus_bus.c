@@ -445,6 +445,11 @@ void *rustic_vmbus_device_drvdata(const struct rustic_vmbus_device *rdev)
 	return dev_get_drvdata(&rdev->dev);
 }
 
+struct device *rustic_vmbus_device_dev(struct rustic_vmbus_device *rdev)
+{
+	return &rdev->dev;
+}
+
 /* --- drivers --- */
 
 int rustic_vmbus_driver_register(const char *name,

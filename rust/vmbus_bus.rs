@@ -315,11 +315,24 @@ impl Drop for DeviceRegistration {
 }
 
 /// A device as a driver sees it during a callback.
+///
+/// # Invariants
+///
+/// `raw` is the live C device whose state `state` borrows, for `'a`.
 pub(crate) struct Device<'a> {
     state: ArcBorrow<'a, DeviceState>,
+    raw: *mut bindings::rustic_vmbus_device,
 }
 
 impl Device<'_> {
+    /// The device's `struct device`, to parent other kernel devices on it
+    /// (a net_device's /sys/class/net/*/device link). Valid during the
+    /// callback; whoever keeps it longer takes a reference (`get_device`).
+    pub(crate) fn raw_device(&self) -> *mut bindings::device {
+        // SAFETY: `raw` is a live device (type invariant).
+        unsafe { bindings::rustic_vmbus_device_dev(self.raw) }
+    }
+
     /// The facts the host offered.
     pub(crate) fn offer(&self) -> &OfferFacts {
         self.state.offer()
@@ -458,7 +471,8 @@ impl<T: Driver> Adapter<T> {
         // SAFETY: a live device's state pointer came from
         // `Arc::into_foreign` and is released only with the device.
         let state = unsafe { Arc::<DeviceState>::borrow(bindings::rustic_vmbus_device_state(dev)) };
-        Device { state }
+        // INVARIANT: the bus passes a live device, for the callback.
+        Device { state, raw: dev }
     }
 
     /// # Safety

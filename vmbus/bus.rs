@@ -139,6 +139,7 @@ pub(crate) struct Bus {
     _test_driver: super::vmbus_bus::DriverRegistration<super::test_driver::TestDriver>,
     #[cfg(rustic_test_build)]
     _echo_driver: super::vmbus_bus::DriverRegistration<super::echo_driver::EchoDriver>,
+    _netvsc: super::vmbus_bus::DriverRegistration<super::netvsc::NetvscDriver>,
     devices: Arc<Devices>,
     _bus: BusRegistration,
 }
@@ -153,6 +154,7 @@ impl Bus {
         let _test_driver = super::vmbus_bus::DriverRegistration::new()?;
         #[cfg(rustic_test_build)]
         let _echo_driver = super::vmbus_bus::DriverRegistration::new()?;
+        let _netvsc = super::vmbus_bus::DriverRegistration::new()?;
         #[cfg(rustic_test_build)]
         let control = {
             let control = super::test_ctl::Control::new(kernel::c_str!("bus"), devices.clone())?;
@@ -167,6 +169,7 @@ impl Bus {
             _test_driver,
             #[cfg(rustic_test_build)]
             _echo_driver,
+            _netvsc,
             devices,
             _bus: bus,
         })

@@ -16,16 +16,13 @@
 //! - A ring the host corrupts poisons the channel: every later call fails
 //!   with `EIO`, with one message in the log.
 //!
-//! Locks are spinlocks taken from process context only so far; a driver
-//! that sends from softirq (netvsc) will need them taken with BHs off.
+//! The ring locks are spinlocks that netvsc takes in softirq (transmit,
+//! NAPI), so everyone takes them with softirqs off ([`BhOff`]). Senders
+//! waiting for room sleep without them ([`SpaceWait`]).
 
-#![cfg_attr(
-    not(rustic_test_build),
-    expect(dead_code, reason = "until netvsc lands, only the test builds' echo driver opens channels")
-)]
 
 use super::connection::Connection;
-use super::hv_glue::{msleep, now_ms, Buffer, Page};
+use super::hv_glue::{in_task, msleep, now_ms, BhOff, Buffer, Page};
 use super::vmbus_core::bus::RingView;
 use super::vmbus_core::ring::{
     self, Consumer, GpaBuffer, PacketInfo, Producer, ReadError, Signal, WriteError,
@@ -33,8 +30,8 @@ use super::vmbus_core::ring::{
 use super::vmbus_core::shared::SharedMem;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{Arc, CondVar, SpinLock};
-use kernel::{new_condvar, new_spinlock};
+use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
+use kernel::{new_condvar, new_mutex, new_spinlock};
 
 /// What a driver does when the host signals its channel.
 pub(crate) trait ChannelHandler: Send + Sync + 'static {
@@ -97,11 +94,9 @@ pub(crate) struct Channel {
     outbound: SpinLock<Producer<'static>>,
     #[pin]
     inbound: SpinLock<Inbound>,
-    /// Senders waiting for outbound space sleep here.
+    /// Senders waiting for outbound space.
     #[pin]
-    space: CondVar,
-    /// How many senders wait (or are about to) for outbound space.
-    space_waiters: AtomicU32,
+    space: SpaceWait,
     handler: Arc<dyn ChannelHandler>,
     poisoned: AtomicBool,
     closed: AtomicBool,
@@ -115,6 +110,43 @@ pub(crate) struct Channel {
     /// The ring buffer; the handles above point into it (dropped after
     /// them).
     ring: RingMemory,
+}
+
+/// Where senders wait for outbound space: they sleep on `wake` with `lock`
+/// held (not the ring's spinlock, which is taken with softirqs off).
+#[pin_data]
+struct SpaceWait {
+    #[pin]
+    lock: Mutex<()>,
+    #[pin]
+    wake: CondVar,
+    /// How many senders wait (or are about to).
+    waiters: AtomicU32,
+    /// Bumped by every host signal; a waiter sleeps only while it is
+    /// unchanged since it last found the ring full.
+    signals: AtomicU32,
+}
+
+impl SpaceWait {
+    fn new() -> impl PinInit<Self> {
+        pin_init!(SpaceWait {
+            lock <- new_mutex!((), "vmbus_channel_space_lock"),
+            wake <- new_condvar!("vmbus_channel_space"),
+            waiters: AtomicU32::new(0),
+            signals: AtomicU32::new(0),
+        })
+    }
+
+    /// The host signalled (or the channel closed): wakes the waiters.
+    fn notify(&self) {
+        self.signals.fetch_add(1, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) != 0 {
+            // A waiter checks `signals` under the lock before it sleeps:
+            // it is either asleep already or sees the bump.
+            drop(self.lock.lock());
+            self.wake.notify_all();
+        }
+    }
 }
 
 /// A channel's ring buffer, which the host maps until its GPADL is torn
@@ -170,8 +202,7 @@ impl Channel {
                 conn,
                 outbound <- new_spinlock!(producer, "vmbus_channel_out"),
                 inbound <- new_spinlock!(Inbound { consumer, scratch }, "vmbus_channel_in"),
-                space <- new_condvar!("vmbus_channel_space"),
-                space_waiters: AtomicU32::new(0),
+                space <- SpaceWait::new(),
                 handler,
                 poisoned: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
@@ -219,7 +250,7 @@ impl Channel {
     /// Marks the channel closed: senders and pollers stop.
     pub(crate) fn mark_closed(&self) {
         self.closed.store(true, Ordering::Release);
-        self.space.notify_all();
+        self.space.notify();
     }
 
     fn signal_host(&self) {
@@ -229,12 +260,14 @@ impl Channel {
         }
     }
 
-    /// Writes one packet with `write`, waiting up to `timeout_ms` for room.
+    /// Writes one packet with `write`, waiting up to `timeout_ms` for room
+    /// (in task context only: elsewhere a full ring fails at once).
     fn send_with(
         &self,
         timeout_ms: u32,
         write: impl Fn(&mut Producer<'static>) -> core::result::Result<Signal, WriteError>,
     ) -> Result {
+        let timeout_ms = if in_task() { timeout_ms } else { 0 };
         // Set the first time the ring is full: sends that fit pay nothing.
         let mut deadline = None;
         let mut first = true;
@@ -245,6 +278,7 @@ impl Channel {
             if self.is_poisoned() {
                 return Err(EIO);
             }
+            let bh = BhOff::new();
             let mut out = self.outbound.lock();
             let needed = match write(&mut out) {
                 Ok(signal) => {
@@ -252,6 +286,7 @@ impl Channel {
                         let _ = out.clear_space_request();
                     }
                     drop(out);
+                    drop(bh);
                     if signal == Signal::Yes {
                         self.signal_host();
                     }
@@ -269,34 +304,38 @@ impl Channel {
             first = false;
             let now = now_ms();
             let deadline = *deadline.get_or_insert(now.saturating_add(u64::from(timeout_ms)));
-            // Counted before asking, so that the signal the host sends for
-            // the space finds this waiter (`dispatch`).
-            self.space_waiters.fetch_add(1, Ordering::SeqCst);
+            if timeout_ms == 0 || now >= deadline {
+                return Err(if timeout_ms == 0 { EAGAIN } else { super::connection::ETIMEDOUT() });
+            }
+            // Counted and noted before asking, so that the signal the host
+            // sends for the space finds this waiter (`dispatch`).
+            self.space.waiters.fetch_add(1, Ordering::SeqCst);
+            let seen = self.space.signals.load(Ordering::SeqCst);
             let asked = out.request_space(needed);
-            let res = match asked {
-                Ok(true) => None,
+            drop(out);
+            drop(bh);
+            match asked {
+                Ok(true) => {}
                 Err(_) => {
-                    self.space_waiters.fetch_sub(1, Ordering::SeqCst);
-                    drop(out);
+                    self.space.waiters.fetch_sub(1, Ordering::SeqCst);
                     return Err(self.poison("outbound"));
-                }
-                Ok(false) if timeout_ms == 0 || now >= deadline => {
-                    self.space_waiters.fetch_sub(1, Ordering::SeqCst);
-                    return Err(if timeout_ms == 0 { EAGAIN } else { super::connection::ETIMEDOUT() });
                 }
                 // The host signals when the space is free; the signal wakes
                 // this wait. Re-check at least every 100 ms in case the
                 // host never does.
                 Ok(false) => {
                     let wait = (deadline - now).min(100) as u32;
-                    Some(self.space.wait_interruptible_timeout(&mut out, kernel::time::msecs_to_jiffies(wait)))
+                    let mut guard = self.space.lock.lock();
+                    if self.space.signals.load(Ordering::SeqCst) == seen {
+                        let res = self.space.wake.wait_interruptible_timeout(&mut guard, kernel::time::msecs_to_jiffies(wait));
+                        drop(guard);
+                        if matches!(res, kernel::sync::CondVarTimeoutResult::Signal { .. }) {
+                            msleep(1);
+                        }
+                    }
                 }
-            };
-            self.space_waiters.fetch_sub(1, Ordering::SeqCst);
-            drop(out);
-            if matches!(res, Some(kernel::sync::CondVarTimeoutResult::Signal { .. })) {
-                msleep(1);
             }
+            self.space.waiters.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -333,6 +372,7 @@ impl Channel {
         if self.closed.load(Ordering::Acquire) {
             return Ok(false);
         }
+        let bh = BhOff::new();
         let mut guard = self.inbound.lock();
         let Inbound { consumer, scratch } = &mut *guard;
         if consumer.begin_poll().is_err() {
@@ -387,6 +427,7 @@ impl Channel {
             }
         };
         drop(guard);
+        drop(bh);
         if signal {
             self.signal_host();
         }
@@ -396,12 +437,7 @@ impl Channel {
     /// The host signalled: wake blocked senders, run the driver's handler.
     pub(crate) fn dispatch(&self) {
         self.stats.interrupts.fetch_add(1, Ordering::Relaxed);
-        if self.space_waiters.load(Ordering::SeqCst) != 0 {
-            // Taking the lock orders this wake-up after a waiter's check
-            // of the ring: it is either asleep already or sees the space.
-            drop(self.outbound.lock());
-            self.space.notify_all();
-        }
+        self.space.notify();
         if !self.closed.load(Ordering::Acquire) {
             self.handler.on_event(self);
         }

@@ -16,14 +16,14 @@ expect_eq "offers sent" 5 "$(sim_counter offers_sent)"
 expect_eq "unexpected messages at the host" 0 "$(sim_counter unexpected)"
 expect_eq "devices" "$(printf '%s\n' $SIM_NET_ID $SIM_SCSI_ID $SIM_KBD_ID $SIM_HB_ID $SIM_TEST_ID | sort)" "$(ls $VMBUS_DEVICES | sort)"
 
-# check_dev ID CLASS RELID MONITOR ("" for none)
+# check_dev ID CLASS RELID MONITOR ("" for none) [STATE]
 check_dev() {
   local d=$VMBUS_DEVICES/$1
   expect_eq "$1 class_id" "{$2}" "$(cat $d/class_id)"
   expect_eq "$1 device_id" "{$1}" "$(cat $d/device_id)"
   expect_eq "$1 id" "$3" "$(cat $d/id)"
   expect_eq "$1 modalias" "$(modalias_of $2)" "$(cat $d/modalias)"
-  expect_eq "$1 state" 0 "$(cat $d/state)"
+  expect_eq "$1 state" "${5:-0}" "$(cat $d/state)"
   [ -d "$d/channels/$3" ] || fail "$1: no channels/$3"
   if [ -n "$4" ]; then
     expect_eq "$1 monitor_id" "$4" "$(cat $d/monitor_id)"
@@ -38,7 +38,9 @@ check_dev() {
     [ ! -e "$d/monitor_id" ] || fail "$1 has a monitor_id without a monitor"
   fi
 }
-check_dev $SIM_NET_ID $NET_CLASS 14 0
+# The netvsc driver bound the NIC and opened its channel (state 3, open).
+check_dev $SIM_NET_ID $NET_CLASS 14 0 3
+expect_eq "the NIC's driver" hv_netvsc "$(basename "$(readlink $VMBUS_DEVICES/$SIM_NET_ID/driver)")"
 check_dev $SIM_SCSI_ID $SCSI_CLASS 15 1
 check_dev $SIM_KBD_ID $KBD_CLASS 3 ""
 check_dev $SIM_HB_ID $HEARTBEAT_CLASS 7 ""

@@ -27,8 +27,9 @@ use super::super::vmbus_core::bus as monitor;
 use super::super::vmbus_core::guid::Guid;
 use super::super::vmbus_core::msg::{GpadlHeader, Message, Offer, OpenChannel, VersionResponse, USER_DEFINED_BYTES};
 use super::hypervisor::HostRequests;
+use super::netvsp::{NetSwitch, Nic, NicPort};
 use super::vsp::{Echo, GuestInterrupts, HostChannel, Model, Sink};
-use super::super::hv_glue::Work;
+use super::super::hv_glue::{BhOff, Work};
 use kernel::new_spinlock;
 use kernel::sync::{Arc, SpinLock};
 use super::super::vmbus_core::version::{
@@ -55,7 +56,7 @@ pub(crate) static COMPLETIONS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static MODIFIES: AtomicU64 = AtomicU64::new(0);
 
 /// The counters, by their debugfs names.
-pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 18] = [
+pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 22] = [
     (kernel::c_str!("sim_initiate_contact"), &INITIATE_CONTACT),
     (kernel::c_str!("sim_version"), &VERSION),
     (kernel::c_str!("sim_request_offers"), &REQUEST_OFFERS),
@@ -74,6 +75,10 @@ pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 18] = [
     (kernel::c_str!("sim_modifies"), &MODIFIES),
     (kernel::c_str!("sim_faults_injected"), &super::hypervisor::FAULTS_INJECTED),
     (kernel::c_str!("sim_packets_served"), &super::vsp::PACKETS_SERVED),
+    (kernel::c_str!("sim_net_errors"), &super::netvsp::NET_ERRORS),
+    (kernel::c_str!("sim_net_switched"), &super::netvsp::NET_FRAMES_SWITCHED),
+    (kernel::c_str!("sim_net_delivered"), &super::netvsp::NET_FRAMES_DELIVERED),
+    (kernel::c_str!("sim_net_dropped"), &super::netvsp::NET_FRAMES_DROPPED),
 ];
 
 /// The class GUID of the simulator's echo device:
@@ -86,7 +91,8 @@ pub(crate) const ECHO_CLASS: Guid = Guid::from_fields(
 );
 
 /// Open host channels by their signal connection id, for HvSignalEvent
-/// (which may come from any context, hence a spinlock).
+/// (which may come from any context, softirq included: hence a spinlock
+/// taken with softirqs off).
 #[pin_data]
 pub(crate) struct SignalTable {
     #[pin]
@@ -100,6 +106,7 @@ impl SignalTable {
 
     /// Queues the work of the channel signalled on `connection_id`.
     pub(crate) fn signal(&self, connection_id: u32) -> bool {
+        let _bh = BhOff::new();
         let slots = self.slots.lock();
         match slots.iter().flatten().find(|(id, _, _)| *id == connection_id) {
             Some((_, _, work)) => {
@@ -112,15 +119,20 @@ impl SignalTable {
 
     /// The open channel of `relid`, if any.
     pub(crate) fn channel(&self, relid: u32) -> Option<Arc<HostChannel>> {
-        self.slots.lock().iter().flatten().find(|(_, c, _)| c.relid == relid).map(|(_, c, _)| c.clone())
+        let _bh = BhOff::new();
+        // A named guard: a temporary in the tail would outlive `_bh`.
+        let slots = self.slots.lock();
+        slots.iter().flatten().find(|(_, c, _)| c.relid == relid).map(|(_, c, _)| c.clone())
     }
 
-    fn insert(&self, connection_id: u32, channel: Arc<HostChannel>) -> Result {
+    /// Serves `channel` from now on; returns its work.
+    fn insert(&self, connection_id: u32, channel: Arc<HostChannel>) -> Result<Arc<Work<HostChannel>>> {
         let work = Arc::new(Work::new(channel.clone())?, GFP_KERNEL)?;
+        let _bh = BhOff::new();
         let mut slots = self.slots.lock();
         let slot = slots.iter_mut().find(|s| s.is_none()).ok_or(ENOSPC)?;
-        *slot = Some((connection_id, channel, work));
-        Ok(())
+        *slot = Some((connection_id, channel, work.clone()));
+        Ok(work)
     }
 
     /// Detaches the channel of `relid`: it stops serving at once. Its work
@@ -128,6 +140,7 @@ impl SignalTable {
     /// do outside its locks (cancelling waits for a running work).
     fn remove(&self, relid: u32) -> Option<Retired> {
         let taken = {
+            let _bh = BhOff::new();
             let mut slots = self.slots.lock();
             slots
                 .iter_mut()
@@ -138,6 +151,55 @@ impl SignalTable {
             channel.close();
             Retired { _channel: channel, _work: work }
         })
+    }
+}
+
+/// The GPADLs the host has mapped, by handle, for the device models that
+/// use guest buffers beyond the rings (netvsp's receive and send buffers).
+/// A torn-down GPADL leaves the table at once; a model holding its mapping
+/// keeps the pages mapped only until it lets go.
+#[pin_data]
+pub(crate) struct GpadlMaps {
+    #[pin]
+    slots: SpinLock<[Option<(u32, u32, Arc<Mapping>)>; 32]>,
+}
+
+impl GpadlMaps {
+    fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(pin_init!(GpadlMaps { slots <- new_spinlock!(Default::default(), "sim_gpadl_maps") }), GFP_KERNEL)
+    }
+
+    fn insert(&self, handle: u32, relid: u32, mapping: Arc<Mapping>) -> Result {
+        let mut slots = self.slots.lock();
+        let slot = slots.iter_mut().find(|s| s.is_none()).ok_or(ENOSPC)?;
+        *slot = Some((handle, relid, mapping));
+        Ok(())
+    }
+
+    /// Forgets GPADL `handle`, or with `None` every GPADL of `relid`, or
+    /// with both `None`, all.
+    fn remove(&self, handle: Option<u32>, relid: Option<u32>) {
+        let mut gone: [Option<Arc<Mapping>>; 32] = Default::default();
+        {
+            let mut slots = self.slots.lock();
+            for (slot, g) in slots.iter_mut().zip(gone.iter_mut()) {
+                if slot.as_ref().is_some_and(|(h, r, _)| handle.map_or(true, |x| x == *h) && relid.map_or(true, |x| x == *r)) {
+                    *g = slot.take().map(|(_, _, m)| m);
+                }
+            }
+        }
+        // Unmapped here, outside the spinlock (vunmap may sleep).
+        drop(gone);
+    }
+
+    /// The mapping of GPADL `handle` of channel `relid`.
+    pub(crate) fn get(&self, handle: u32, relid: u32) -> Option<Arc<Mapping>> {
+        self.slots.lock().iter().flatten().find(|(h, r, _)| *h == handle && *r == relid).map(|(_, _, m)| m.clone())
+    }
+
+    /// The size in bytes of GPADL `handle` of channel `relid`.
+    pub(crate) fn size(&self, handle: u32, relid: u32) -> Option<u32> {
+        self.get(handle, relid).and_then(|m| u32::try_from(m.len()).ok())
     }
 }
 
@@ -168,11 +230,26 @@ const fn echo(name: &'static str, n: u8) -> Device {
     }
 }
 
+/// The class GUID of Hyper-V's synthetic NIC.
+pub(crate) const NET_CLASS: Guid =
+    Guid::from_fields(0xf8615163, 0xdf3e, 0x46c5, [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e]);
+
+/// A simulated NIC's entry (nic0..nic3: relids 40..43).
+const fn nic(name: &'static str, n: u8) -> Device {
+    Device {
+        name,
+        class: NET_CLASS,
+        instance: Guid::from_fields(0x5151ae00 + n as u32, 0x00ae, 0x4e7e, [0x8a, 0x11, 0x00, 0x15, 0x5d, 0x00, 0xae, n]),
+        relid: 40 + n as u32,
+        monitor_id: None,
+    }
+}
+
 /// The devices the simulator knows, in offer order.
-const DEVICES: [Device; 9] = [
+const DEVICES: [Device; 13] = [
     Device {
         name: "net",
-        class: Guid::from_fields(0xf8615163, 0xdf3e, 0x46c5, [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e]),
+        class: NET_CLASS,
         instance: Guid::from_fields(0x5151a001, 0x0001, 0x4e7e, [0x8a, 0x11, 0x00, 0x15, 0x5d, 0x00, 0x00, 0x01]),
         relid: 14,
         monitor_id: Some(0),
@@ -209,6 +286,10 @@ const DEVICES: [Device; 9] = [
     echo("echo1", 1),
     echo("echo2", 2),
     echo("echo3", 3),
+    nic("nic0", 0),
+    nic("nic1", 1),
+    nic("nic2", 2),
+    nic("nic3", 3),
 ];
 
 /// Where a device stands with the guest.
@@ -247,7 +328,9 @@ pub(crate) struct Host {
     /// Which of [`DEVICES`] are offered at connect.
     offered: [bool; DEVICES.len()],
     presence: [Presence; DEVICES.len()],
-    gpadls: [Option<HostGpadl>; 32],
+    /// The guest's GPADLs, 32 slots (on the heap: the host is built on
+    /// the module's init stack).
+    gpadls: KVec<Option<HostGpadl>>,
     state: State,
     pub(crate) signals: Arc<SignalTable>,
     interrupts: Arc<GuestInterrupts>,
@@ -258,6 +341,10 @@ pub(crate) struct Host {
     /// Subchannels offered: (parent device index, index, relid, presence).
     subs: [Option<(usize, u16, u32, Presence)>; 16],
     pub(crate) requests: Arc<HostRequests>,
+    /// Mapped GPADLs, shared with the device models.
+    maps: Arc<GpadlMaps>,
+    /// The switch joining the simulated NICs.
+    pub(crate) switch: Arc<NetSwitch>,
 }
 
 /// The latency (in 100 ns units) the host writes for monitored channels.
@@ -285,7 +372,7 @@ impl Host {
             silent: false,
             offered: [false; DEVICES.len()],
             presence: [Presence::Absent; DEVICES.len()],
-            gpadls: Default::default(),
+            gpadls: KVec::with_capacity(32, GFP_KERNEL)?,
             state: State::Disconnected,
             signals: SignalTable::new()?,
             interrupts,
@@ -293,7 +380,12 @@ impl Host {
             subs: [None; 16],
             requests,
             monitor_pages: None,
+            maps: GpadlMaps::new()?,
+            switch: NetSwitch::new()?,
         };
+        for _ in 0..32 {
+            host.gpadls.push(None, GFP_KERNEL)?;
+        }
         match versions {
             b"all" => {
                 for v in super::super::vmbus_core::version::SUPPORTED {
@@ -315,7 +407,7 @@ impl Host {
         match devices {
             b"default" => {
                 for (o, d) in host.offered.iter_mut().zip(DEVICES.iter()) {
-                    *o = d.class != ECHO_CLASS;
+                    *o = d.class != ECHO_CLASS && !d.name.starts_with("nic");
                 }
             }
             b"none" => {}
@@ -452,6 +544,7 @@ impl Host {
                 match slot {
                     Some(slot) => {
                         *slot = None;
+                        self.maps.remove(Some(gpadl), Some(child_relid));
                         GPADLS_TORN_DOWN.fetch_add(1, Relaxed);
                         send(&Message::GpadlTorndown { gpadl });
                     }
@@ -604,7 +697,9 @@ impl Host {
             return;
         }
         let relid = g.relid;
-        let mapped = Mapping::new(&g.pfns).and_then(|m| Ok(Arc::new(m, GFP_KERNEL)?));
+        let mapped = Mapping::new(&g.pfns)
+            .and_then(|m| Ok(Arc::new(m, GFP_KERNEL)?))
+            .and_then(|m| self.maps.insert(handle, relid, m.clone()).map(|()| m));
         let status = match mapped {
             Ok(m) => {
                 g.mapping = Some(m);
@@ -636,7 +731,16 @@ impl Host {
             .find(|g| g.handle == o.ring_gpadl && g.relid == o.child_relid)
             .and_then(|g| g.mapping.clone())
             .ok_or(ENOENT)?;
-        let vsp = if device.class == ECHO_CLASS { Model::Echo(Echo::new(o.child_relid, self.requests.clone())?) } else { Model::Sink(Sink) };
+        let mut port: Option<Arc<NicPort>> = None;
+        let vsp = if device.class == ECHO_CLASS {
+            Model::Echo(Echo::new(o.child_relid, self.requests.clone())?)
+        } else if device.class == NET_CLASS {
+            let nic = Nic::new(o.child_relid, &self.switch, self.maps.clone(), self.requests.clone())?;
+            port = Some(nic.port());
+            Model::Net(nic)
+        } else {
+            Model::Sink(Sink)
+        };
         // The simulator's VP indexes are CPU numbers.
         let channel = HostChannel::new(
             o.child_relid,
@@ -645,8 +749,20 @@ impl Host {
             rings,
             o.downstream_page_offset as usize,
             vsp,
-        )?;
-        self.signals.insert(signal_id(o.child_relid), channel)
+            port.clone(),
+        );
+        let work = channel.and_then(|c| self.signals.insert(signal_id(o.child_relid), c));
+        match (work, port) {
+            (Ok(work), Some(port)) => port.attach(work),
+            (Ok(_), None) => {}
+            (Err(e), port) => {
+                if let Some(p) = port {
+                    p.detach();
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Detaches every channel and drops every GPADL (unload).
@@ -658,7 +774,10 @@ impl Host {
             self.retire(relid);
         }
         self.subs = [None; 16];
-        self.gpadls = Default::default();
+        for g in self.gpadls.iter_mut() {
+            *g = None;
+        }
+        self.maps.remove(None, None);
         self.presence = [Presence::Absent; DEVICES.len()];
     }
 
@@ -729,6 +848,7 @@ impl Host {
                 *slot = None;
             }
         }
+        self.maps.remove(None, Some(relid));
     }
 
     /// A device model asked for `count` subchannels of channel `relid`:

@@ -149,6 +149,8 @@ impl HostRequests {
 
 impl Hypervisor {
     /// A hypervisor whose host is configured by the module parameters.
+    // Not inlined into the connection's start: the host is kilobytes.
+    #[inline(never)]
     pub(crate) fn new() -> Result<Arc<Self>> {
         let interrupts = GuestInterrupts::new()?;
         let host = Host::new(
@@ -260,7 +262,7 @@ impl Hypervisor {
     }
 
     /// debugfs `sim` commands:
-    /// `offer NAME`, `rescind NAME`, `corrupt-ring NAME`, `stall NAME`,
+    /// `offer NAME`, `rescind NAME`, `link NIC up|down`, `corrupt-ring NAME`, `stall NAME`,
     /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`,
     /// `silent` (stop answering), `clear`.
     pub(crate) fn command(&self, input: &[u8]) -> Result {
@@ -294,6 +296,19 @@ impl Hypervisor {
                     },
                 };
                 self.inner.lock().fault = fault;
+                Ok(())
+            }
+            "link" => {
+                // `link NIC up|down`
+                let (name, state) = arg.split_once(' ').ok_or(EINVAL)?;
+                let up = match state.trim() {
+                    "up" => true,
+                    "down" => false,
+                    _ => return Err(EINVAL),
+                };
+                let relid = Host::relid_of(name.as_bytes()).ok_or(ENOENT)?;
+                let switch = self.inner.lock().host.switch.clone();
+                switch.port_of(relid).ok_or(ENOENT)?.set_link(up);
                 Ok(())
             }
             "silent" => {

@@ -20,8 +20,8 @@
 use super::super::hv_glue::{cond_resched, msleep, nr_cpu_ids, sim, Page, WorkFn};
 use super::super::vmbus_core::event;
 use super::super::vmbus_core::ring::{
-    self, Consumer, PacketInfo, Producer, ReadError, Signal, WriteError, FLAG_COMPLETION_REQUESTED,
-    PACKET_TYPE_COMPLETION, PACKET_TYPE_GPA_DIRECT, PACKET_TYPE_INBAND,
+    self, Consumer, PacketInfo, Producer, ReadError, Signal, TransferPageRange, WriteError,
+    FLAG_COMPLETION_REQUESTED, PACKET_TYPE_COMPLETION, PACKET_TYPE_GPA_DIRECT, PACKET_TYPE_INBAND,
 };
 use super::super::vmbus_core::shared::SharedMem;
 use super::host::{COMPLETIONS, ECHOED};
@@ -96,21 +96,106 @@ impl GuestInterrupts {
     }
 }
 
-/// What a device model answers to one guest packet.
-pub(crate) enum Answer<'p> {
-    /// Nothing.
-    None,
-    /// An in-band packet with this transaction id and payload; the bool
-    /// asks the guest for a completion.
-    Inband(u64, bool, &'p [u8]),
-    /// A completion for this transaction id, with this payload.
-    Completion(u64, &'p [u8]),
+/// How the host writes one packet to the guest.
+#[derive(Clone, Copy)]
+pub(crate) enum OutKind {
+    /// In-band; the bool asks the guest for a completion.
+    Inband(bool),
+    /// A completion of the guest's packet.
+    Completion,
+    /// A transfer-page packet naming one range of transfer page set
+    /// `set_id` (the guest's receive buffer).
+    TransferPages { set_id: u16, offset: u32, len: u32 },
+}
+
+/// Packets a device model has for the guest, written in order as the
+/// guest's inbound ring has room; what does not fit waits here and the
+/// host reads nothing more from the guest until it is out.
+pub(crate) struct Outbox {
+    /// (kind, transaction id, payload start, payload length) in `bytes`.
+    packets: [Option<(OutKind, u64, usize, usize)>; Outbox::PACKETS],
+    /// Packets queued (written ones included) since the outbox was last
+    /// empty: the next goes after them, so the order holds.
+    queued: usize,
+    bytes: VVec<u8>,
+    used: usize,
+}
+
+impl Outbox {
+    const PACKETS: usize = 8;
+
+    fn new(capacity: usize) -> Result<Self> {
+        Ok(Outbox { packets: [None; Outbox::PACKETS], queued: 0, bytes: VVec::from_elem(0u8, capacity, GFP_KERNEL)?, used: 0 })
+    }
+
+    /// Queues one packet; `ENOSPC` when the outbox is full (the model
+    /// produced more for one guest packet than it may).
+    pub(crate) fn push(&mut self, kind: OutKind, transaction_id: u64, payload: &[u8]) -> Result {
+        let slot = self.packets.get_mut(self.queued).ok_or(ENOSPC)?;
+        let end = self.used.checked_add(payload.len()).ok_or(ENOSPC)?;
+        self.bytes.get_mut(self.used..end).ok_or(ENOSPC)?.copy_from_slice(payload);
+        *slot = Some((kind, transaction_id, self.used, payload.len()));
+        self.queued += 1;
+        self.used = end;
+        Ok(())
+    }
+
+    /// Room left, in packets.
+    pub(crate) fn room(&self) -> usize {
+        Outbox::PACKETS.saturating_sub(self.queued)
+    }
+
+    /// Writes the queued packets in order; Ok(false) when the ring filled
+    /// first (the guest is asked to signal when it has room).
+    fn flush(&mut self, to_guest: &mut Producer<'_>, signal: &mut bool) -> core::result::Result<bool, ()> {
+        for i in 0..Outbox::PACKETS {
+            let Some(Some((kind, tid, start, len))) = self.packets.get(i).copied() else {
+                continue;
+            };
+            let payload = self.bytes.get(start..start + len).unwrap_or(&[]);
+            let written = match kind {
+                OutKind::Completion => to_guest.write_completion(tid, &[payload]),
+                OutKind::Inband(c) => to_guest.write_inband(tid, c, &[payload]),
+                OutKind::TransferPages { set_id, offset, len } => {
+                    let range = [TransferPageRange { byte_count: len, byte_offset: offset }];
+                    to_guest.write_transfer_pages(tid, set_id, &range, &[payload])
+                }
+            };
+            match written {
+                Ok(s) => {
+                    *signal |= s == Signal::Yes;
+                    if let Some(p) = self.packets.get_mut(i) {
+                        *p = None;
+                    }
+                    let _ = to_guest.clear_space_request();
+                }
+                Err(WriteError::Full { needed }) => match to_guest.request_space(needed) {
+                    // Room appeared meanwhile: go round again.
+                    Ok(true) => return self.flush(to_guest, signal),
+                    Ok(false) => return Ok(false),
+                    Err(_) => return Err(()),
+                },
+                Err(_) => return Err(()),
+            }
+        }
+        self.used = 0;
+        self.queued = 0;
+        Ok(true)
+    }
 }
 
 /// A device model behind a channel.
 pub(crate) trait Vsp: Send {
-    /// The answer to one guest packet (`bytes` is the whole packet).
-    fn packet<'p>(&'p mut self, info: &PacketInfo, bytes: &'p [u8]) -> Answer<'p>;
+    /// Takes one guest packet (`bytes` is the whole packet); what the host
+    /// answers goes to `out`.
+    fn packet(&mut self, info: &PacketInfo, bytes: &[u8], out: &mut Outbox);
+
+    /// Packets the device has for the guest unasked (received frames,
+    /// indications), put in `out` as room allows; returns whether more
+    /// are waiting.
+    fn pending(&mut self, _out: &mut Outbox) -> bool {
+        false
+    }
 }
 
 /// The first word of an echo payload that asks the host to answer with a
@@ -162,7 +247,7 @@ impl Echo {
 }
 
 impl Vsp for Echo {
-    fn packet<'p>(&'p mut self, info: &PacketInfo, bytes: &'p [u8]) -> Answer<'p> {
+    fn packet(&mut self, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
         let tid = info.descriptor.transaction_id;
         let wants_completion = info.descriptor.flags & FLAG_COMPLETION_REQUESTED != 0;
         let payload = match info.descriptor.packet_type {
@@ -170,7 +255,8 @@ impl Vsp for Echo {
                 let payload = info.payload(bytes);
                 if payload.get(..4) == Some(&ECHO_WANTS_COMPLETION.to_le_bytes()[..]) {
                     ECHOED.fetch_add(1, Ordering::Relaxed);
-                    return Answer::Inband(tid, true, payload);
+                    let _ = out.push(OutKind::Inband(true), tid, payload);
+                    return;
                 }
                 if payload.get(..4) == Some(&ECHO_WANTS_SUBCHANNELS.to_le_bytes()[..]) {
                     // The count is the header's length field.
@@ -185,22 +271,19 @@ impl Vsp for Echo {
             PACKET_TYPE_GPA_DIRECT => {
                 let Some(len) = self.read_gpa(info.header(bytes)) else {
                     pr_err!("sim: echo: malformed GPA-direct packet dropped\n");
-                    return Answer::None;
+                    return;
                 };
                 self.gpa.get(..len).unwrap_or(&[])
             }
             PACKET_TYPE_COMPLETION => {
                 COMPLETIONS.fetch_add(1, Ordering::Relaxed);
-                return Answer::None;
+                return;
             }
-            _ => return Answer::None,
+            _ => return,
         };
         ECHOED.fetch_add(1, Ordering::Relaxed);
-        if wants_completion {
-            Answer::Completion(tid, payload)
-        } else {
-            Answer::Inband(tid, false, payload)
-        }
+        let kind = if wants_completion { OutKind::Completion } else { OutKind::Inband(false) };
+        let _ = out.push(kind, tid, payload);
     }
 }
 
@@ -208,31 +291,24 @@ impl Vsp for Echo {
 pub(crate) struct Sink;
 
 impl Vsp for Sink {
-    fn packet<'p>(&'p mut self, _info: &PacketInfo, _bytes: &'p [u8]) -> Answer<'p> {
-        Answer::None
-    }
+    fn packet(&mut self, _info: &PacketInfo, _bytes: &[u8], _out: &mut Outbox) {}
 }
 
 /// The device model of a channel.
 pub(crate) enum Model {
     Echo(Echo),
+    Net(KBox<super::netvsp::Nic>),
     Sink(Sink),
 }
 
 impl Model {
-    fn packet<'p>(&'p mut self, info: &PacketInfo, bytes: &'p [u8]) -> Answer<'p> {
+    fn vsp(&mut self) -> &mut dyn Vsp {
         match self {
-            Model::Echo(m) => m.packet(info, bytes),
-            Model::Sink(m) => m.packet(info, bytes),
+            Model::Echo(m) => m,
+            Model::Net(m) => &mut **m,
+            Model::Sink(m) => m,
         }
     }
-}
-
-/// The kind of a held answer.
-#[derive(Clone, Copy)]
-enum Held {
-    Inband { completion_requested: bool },
-    Completion,
 }
 
 /// The host's end of one open channel.
@@ -244,9 +320,8 @@ struct Ends {
     vsp: Model,
     /// The packet being handled (copied out of the ring).
     scratch: VVec<u8>,
-    /// An answer that did not fit yet: (kind, transaction id, len).
-    held: Option<(Held, u64, usize)>,
-    held_bytes: VVec<u8>,
+    /// Answers not written yet.
+    out: Outbox,
 }
 
 /// An open channel on the host side.
@@ -264,6 +339,8 @@ pub(crate) struct HostChannel {
     ends: Mutex<Ends>,
     /// The guest's inbound ring, for fault injection.
     in_ring: SharedMem<'static>,
+    /// A NIC's switch port, which leaves the switch when the channel goes.
+    port: Option<Arc<super::netvsp::NicPort>>,
     /// The guest's ring buffer as the host mapped it (the handles in
     /// `ends` point into it; dropped after them).
     _rings: Arc<sim::Mapping>,
@@ -285,6 +362,7 @@ impl HostChannel {
         rings: Arc<sim::Mapping>,
         downstream: usize,
         vsp: Model,
+        port: Option<Arc<super::netvsp::NicPort>>,
     ) -> Result<Arc<Self>> {
         // SAFETY: `rings` is kept in the channel, after the handles made
         // from it, so they never outlive the mapping.
@@ -299,7 +377,7 @@ impl HostChannel {
         let from_guest = Consumer::new(out_ring).map_err(|_| EINVAL)?;
         let to_guest = Producer::new(in_ring).map_err(|_| EINVAL)?;
         let scratch = VVec::from_elem(0u8, from_guest.data_size() as usize, GFP_KERNEL)?;
-        let held_bytes = VVec::from_elem(0u8, from_guest.data_size() as usize, GFP_KERNEL)?;
+        let out = Outbox::new(from_guest.data_size() as usize)?;
         Arc::pin_init(
             pin_init!(HostChannel {
                 relid,
@@ -308,10 +386,11 @@ impl HostChannel {
                 closed: AtomicBool::new(false),
                 stalled: AtomicBool::new(false),
                 ends <- new_mutex!(
-                    Ends { from_guest, to_guest, vsp, scratch, held: None, held_bytes },
+                    Ends { from_guest, to_guest, vsp, scratch, out },
                     "sim_host_channel"
                 ),
                 in_ring,
+                port,
                 _rings: rings,
             }),
             GFP_KERNEL,
@@ -326,6 +405,9 @@ impl HostChannel {
     /// Stops serving (close, rescind): the work returns at once from now.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+        if let Some(port) = &self.port {
+            port.detach();
+        }
     }
 
     fn signal_guest(&self) {
@@ -343,47 +425,21 @@ impl HostChannel {
         self.signal_guest();
     }
 
-    /// Writes the held answer; false if it still does not fit (the guest
-    /// will signal when it has room).
-    fn flush_held(ends: &mut Ends, signal: &mut bool) -> core::result::Result<bool, ()> {
-        let Some((kind, tid, len)) = ends.held else {
-            return Ok(true);
-        };
-        let payload = ends.held_bytes.get(..len).unwrap_or(&[]);
-        let written = match kind {
-            Held::Completion => ends.to_guest.write_completion(tid, &[payload]),
-            Held::Inband { completion_requested } => ends.to_guest.write_inband(tid, completion_requested, &[payload]),
-        };
-        match written {
-            Ok(s) => {
-                *signal |= s == Signal::Yes;
-                ends.held = None;
-                let _ = ends.to_guest.clear_space_request();
-                Ok(true)
-            }
-            Err(WriteError::Full { needed }) => match ends.to_guest.request_space(needed) {
-                Ok(true) => Self::flush_held(ends, signal),
-                Ok(false) => Ok(false),
-                Err(_) => Err(()),
-            },
-            Err(_) => Err(()),
-        }
-    }
-
-    /// One round of service: answers what the guest sent, as far as the
-    /// guest's inbound ring has room. Returns whether to go on at once
-    /// (the batch limit was reached with packets left).
+    /// One round of service: answers what the guest sent and writes what
+    /// the device has for it, as far as the guest's inbound ring has room.
+    /// Returns whether to go on at once (a batch limit was reached with
+    /// work left).
     fn serve(&self) -> bool {
         if self.closed.load(Ordering::SeqCst) || self.stalled.load(Ordering::SeqCst) {
             return false;
         }
         let mut more = false;
         let mut guard = self.ends.lock();
-        let ends = &mut *guard;
+        let Ends { from_guest, to_guest, vsp, scratch, out } = &mut *guard;
         let mut signal_guest = false;
         let mut broken = false;
         'rounds: for _ in 0..4 {
-            match Self::flush_held(ends, &mut signal_guest) {
+            match out.flush(to_guest, &mut signal_guest) {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(()) => {
@@ -391,13 +447,14 @@ impl HostChannel {
                     break;
                 }
             }
-            if ends.from_guest.begin_poll().is_err() {
+            if from_guest.begin_poll().is_err() {
                 broken = true;
                 break;
             }
             let mut handled = 0;
+            let mut ring_full = false;
             while handled < BATCH {
-                let info = match ends.from_guest.read_packet(&mut ends.scratch) {
+                let info = match from_guest.read_packet(scratch) {
                     Ok(info) => info,
                     Err(ReadError::Empty) => break,
                     Err(_) => {
@@ -407,22 +464,13 @@ impl HostChannel {
                 };
                 handled += 1;
                 PACKETS_SERVED.fetch_add(1, Ordering::Relaxed);
-                let bytes = ends.scratch.get(..info.len).unwrap_or(&[]);
-                let (kind, tid, payload) = match ends.vsp.packet(&info, bytes) {
-                    Answer::None => continue,
-                    Answer::Inband(tid, c, p) => (Held::Inband { completion_requested: c }, tid, p),
-                    Answer::Completion(tid, p) => (Held::Completion, tid, p),
-                };
-                let len = payload.len();
-                let Some(dst) = ends.held_bytes.get_mut(..len) else {
-                    broken = true;
-                    break 'rounds;
-                };
-                dst.copy_from_slice(payload);
-                ends.held = Some((kind, tid, len));
-                match Self::flush_held(ends, &mut signal_guest) {
+                vsp.vsp().packet(&info, scratch.get(..info.len).unwrap_or(&[]), out);
+                match out.flush(to_guest, &mut signal_guest) {
                     Ok(true) => {}
-                    Ok(false) => break,
+                    Ok(false) => {
+                        ring_full = true;
+                        break;
+                    }
                     Err(()) => {
                         broken = true;
                         break 'rounds;
@@ -431,18 +479,31 @@ impl HostChannel {
             }
             // Commit what was read: a guest waiting for outbound room is
             // signalled when this frees what it asked for.
-            match ends.from_guest.end_poll() {
+            match from_guest.end_poll() {
                 Ok(end) => {
                     signal_guest |= end.signal_writer == Signal::Yes;
-                    more = end.more && ends.held.is_none();
-                    if !more {
-                        break;
-                    }
+                    more = end.more && !ring_full;
                 }
                 Err(_) => {
                     broken = true;
                     break;
                 }
+            }
+            if ring_full {
+                break;
+            }
+            // Then what the device has unasked.
+            let unasked = vsp.vsp().pending(out);
+            match out.flush(to_guest, &mut signal_guest) {
+                Ok(true) => more |= unasked,
+                Ok(false) => break,
+                Err(()) => {
+                    broken = true;
+                    break;
+                }
+            }
+            if !more {
+                break;
             }
         }
         drop(guard);

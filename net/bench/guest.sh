@@ -1,0 +1,41 @@
+# `make bench-net`, run in the guest (qemu/boot.sh cmd): iperf3 TCP
+# throughput and 64-byte UDP packets per second between two netvsc NICs
+# through the simulated switch, then the same over a veth pair, in one
+# boot; prints each figure and the netvsc/veth ratios.
+set -u
+rmmod hv_rustic 2> /dev/null
+insmod /lib/modules/rustic/hv_rustic.ko simulate=1 sim_devices=nic0,nic1 || exit 1
+secs=${BENCH_SECONDS:-5}
+ifname() { ls /sys/bus/vmbus/devices/$(printf '5151ae%02x-00ae-4e7e-8a11-00155d00ae%02x' $1 $1)/net 2> /dev/null; }
+for i in $(seq 100); do [ -n "$(ifname 0)" ] && [ -n "$(ifname 1)" ] && break; sleep 0.1; done
+
+# pair NAME A_IF B_IF: puts A_IF in namespace NAME-a (10.9.0.1), B_IF in
+# NAME-b (10.9.0.2), both up.
+pair() {
+  ip netns add $1-a; ip netns add $1-b
+  ip link set $2 netns $1-a; ip link set $3 netns $1-b
+  ip -n $1-a addr add 10.9.0.1/24 dev $2; ip -n $1-b addr add 10.9.0.2/24 dev $3
+  ip -n $1-a link set $2 up; ip -n $1-b link set $3 up
+  for i in $(seq 100); do ip -n $1-b -o link show $3 | grep -q LOWER_UP && break; sleep 0.1; done
+}
+# measure NAME: "TCP_BPS UDP_PPS" from namespace NAME-a to NAME-b.
+measure() {
+  ip netns exec $1-b iperf3 -s -D -p 5201 > /dev/null
+  for i in $(seq 100); do ip netns exec $1-b cat /proc/net/tcp /proc/net/tcp6 | grep -q ':1451 [0:]*:0000 0A' && break; sleep 0.1; done
+  tcp=$(ip netns exec $1-a iperf3 -c 10.9.0.2 -p 5201 -t $secs -J |
+        python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))')
+  udp=$(ip netns exec $1-a iperf3 -c 10.9.0.2 -p 5201 -u -l 64 -b 0 -t $secs -J |
+        python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]["sum"]; print(int(e["packets"] * (100 - e["lost_percent"]) / 100 / e["seconds"]))')
+  ip netns exec $1-b pkill iperf3
+  echo "$tcp $udp"
+}
+pair netvsc "$(ifname 0)" "$(ifname 1)"
+set -- $(measure netvsc)
+nv_tcp=$1 nv_udp=$2
+ip link add vetha type veth peer name vethb
+pair veth vetha vethb
+set -- $(measure veth)
+ve_tcp=$1 ve_udp=$2
+ratio() { python3 -c "print(f'{$1 / $2:.3f}' if $2 else 'n/a')"; }
+echo "bench-net: TCP netvsc $((nv_tcp / 1000000)) Mbit/s, veth $((ve_tcp / 1000000)) Mbit/s, ratio $(ratio $nv_tcp $ve_tcp)"
+echo "bench-net: UDP 64 B netvsc $nv_udp pkt/s, veth $ve_udp pkt/s, ratio $(ratio $nv_udp $ve_udp)"

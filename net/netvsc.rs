@@ -1,0 +1,919 @@
+// SPDX-License-Identifier: GPL-2.0
+//! netvsc: the driver of Hyper-V's synthetic NIC (class
+//! `f8615163-df3e-46c5-913f-f2d2f965ed0e`), on RustIC's VMBus, with the
+//! kernel-independent protocols of `netvsc_core`.
+//!
+//! Probe, as the C hv_netvsc does it: open the channel; NVSP version
+//! negotiation, newest first; the NDIS config and version; the receive
+//! buffer (16 MiB) and the send buffer (1 MiB), each shared through a
+//! GPADL and announced to the host; RNDIS INITIALIZE; the permanent
+//! address, the link state and speed; then an Ethernet `net_device`
+//! (`rust/netdev.rs`) with the host's address.
+//!
+//! - Transmit (softirq): each frame is copied behind an RNDIS packet
+//!   header into a free section of the send buffer and announced with an
+//!   NVSP SEND_RNDIS_PKT; the host's completion frees the section. A full
+//!   ring or no free section stops the queue until completions come.
+//! - Receive (NAPI): the host names RNDIS messages in the receive buffer
+//!   with transfer-page packets; each range is checked against the buffer,
+//!   copied out and parsed; data packets become skbs, status indications
+//!   set the carrier and speed, control answers wake the waiting request;
+//!   every transfer-page packet is completed so the host can reuse it.
+//! - Control requests (probe, open, stop) wait for their answer, bounded.
+//!
+//! Everything the host sends is checked: a bad range, length or message is
+//! dropped with a rate-limited message and counted in `errors`; the NIC
+//! goes on.
+
+use super::channel::{Channel, ChannelHandler};
+use super::connection::ETIMEDOUT;
+use super::hv_glue::{now_ms, BhOff, Buffer};
+use super::netdev::{Net, NetDevice, NetOps, RxMeta, Skb, Tx};
+use super::netvsc_core::ndis::{filter, oid, MEDIA_STATE_CONNECTED};
+use super::netvsc_core::nvsp::{
+    self, send_sections, Message as Nvsp, Negotiation, NdisConfig, RndisChannel, RndisPacket, Sender, Step, Version,
+};
+use super::netvsc_core::ppi::ChecksumInfo;
+use super::netvsc_core::rndis::{self, status as rndis_status, Message as Rndis, StatusEvent};
+use super::vmbus_bus::{Device, Driver, OpenChannel, SharedBuffer};
+use super::vmbus_core::guid::Guid;
+use super::vmbus_core::ring::{
+    self, GpaBuffer, PacketInfo, PACKET_TYPE_COMPLETION, PACKET_TYPE_INBAND, PACKET_TYPE_TRANSFER_PAGES,
+};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::prelude::*;
+use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
+use kernel::{c_str, new_condvar, new_mutex, new_spinlock};
+
+/// The synthetic NIC's class.
+pub(crate) const NET_CLASS: Guid =
+    Guid::from_fields(0xf8615163, 0xdf3e, 0x46c5, [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e]);
+
+const RING: usize = 256 * 1024;
+const RECV_BUFFER: usize = 16 * 1024 * 1024;
+const SEND_BUFFER: usize = 1024 * 1024;
+/// How long the host gets to answer a control request.
+const CONTROL_TIMEOUT_MS: u64 = 5000;
+/// Transaction ids: control requests use [`TID_CONTROL`]; a transmitted
+/// frame's id is [`TID_TX`] plus its send-buffer section.
+const TID_CONTROL: u64 = 1;
+/// A frame too big for a section, sent from the bounce buffer.
+const TID_BOUNCE: u64 = 2;
+const TID_TX: u64 = 1 << 32;
+/// The bounce buffer: the largest frame and its RNDIS header.
+const BOUNCE: usize = 17 * 4096;
+
+/// The largest RNDIS message taken from the receive buffer.
+const MAX_RECEIVE: usize = 65536 + 512;
+/// Receive completions that could not be sent at once (the ring was full)
+/// and wait for the next poll.
+const PENDING_COMPLETIONS: usize = 256;
+/// `RNDIS_MAJOR_VERSION`, `RNDIS_MINOR_VERSION`, the transfer size the C
+/// driver offers.
+const RNDIS_VERSION: (u32, u32) = (1, 0);
+const RNDIS_MAX_XFER: u32 = 0x4000;
+
+pub(crate) static ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// Logs bad input from the host, at most every 200 ms, and counts it.
+fn host_error(relid: u32, what: &str) {
+    ERRORS.fetch_add(1, Ordering::Relaxed);
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = now_ms();
+    let last = LAST.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 200 && LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        pr_err!("netvsc: relid {}: {}; dropped\n", relid, what);
+    }
+}
+
+/// Runs `f` on the value behind a spinlock that softirq code takes too.
+fn locked<T, R>(lock: &SpinLock<T>, f: impl FnOnce(&mut T) -> R) -> R {
+    let _bh = BhOff::new();
+    let mut guard = lock.lock();
+    f(&mut guard)
+}
+
+/// The send buffer's sections: which are in use, one bit each.
+struct Sections {
+    used: KVec<AtomicU64>,
+    count: u32,
+}
+
+impl Sections {
+    fn new(count: u32) -> Result<Self> {
+        let mut used = KVec::new();
+        for _ in 0..count.div_ceil(64) {
+            used.push(AtomicU64::new(0), GFP_KERNEL)?;
+        }
+        Ok(Sections { used, count })
+    }
+
+    /// Takes a free section.
+    fn alloc(&self) -> Option<u32> {
+        for (w, word) in self.used.iter().enumerate() {
+            let mut v = word.load(Ordering::Relaxed);
+            loop {
+                let free = !v;
+                if free == 0 {
+                    break;
+                }
+                let bit = free.trailing_zeros();
+                let index = (w as u32).checked_mul(64)?.checked_add(bit)?;
+                if index >= self.count {
+                    break;
+                }
+                match word.compare_exchange(v, v | (1u64 << bit), Ordering::Acquire, Ordering::Relaxed) {
+                    Ok(_) => return Some(index),
+                    Err(now) => v = now,
+                }
+            }
+        }
+        None
+    }
+
+    /// Frees a section; false if it was not in use (a bad completion).
+    fn free(&self, index: u32) -> bool {
+        let Some(word) = self.used.get((index / 64) as usize) else {
+            return false;
+        };
+        let bit = 1u64 << (index % 64);
+        index < self.count && word.fetch_and(!bit, Ordering::Release) & bit != 0
+    }
+}
+
+/// What a control request waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Awaited {
+    None,
+    /// The completion of the NVSP request in flight.
+    Nvsp,
+    /// The RNDIS answer with this request id.
+    Rndis(u32),
+}
+
+/// The control request in flight and its answer.
+struct ControlSlot {
+    awaited: Awaited,
+    answer: [u8; 256],
+    len: usize,
+    done: bool,
+}
+
+/// The buffers shared with the host, once announced.
+struct Buffers {
+    recv: SharedBuffer,
+    send: SharedBuffer,
+    section_size: u32,
+}
+
+/// One NIC: what the transmit, receive and control paths share.
+#[pin_data]
+pub(crate) struct Nic {
+    relid: u32,
+    #[pin]
+    channel: SpinLock<Option<Arc<Channel>>>,
+    /// The net_device, for the channel's signal (NAPI scheduling); taken
+    /// out at remove before the device goes.
+    #[pin]
+    dev: SpinLock<Option<Arc<NetDevice<Nic>>>>,
+    #[pin]
+    buffers: SpinLock<Option<Buffers>>,
+    #[pin]
+    sections: SpinLock<Option<Arc<Sections>>>,
+    #[pin]
+    control: SpinLock<ControlSlot>,
+    /// Control requests, one at a time.
+    #[pin]
+    control_lock: Mutex<()>,
+    /// A request's waiter sleeps on `control_wake` with this held.
+    #[pin]
+    control_sleep: Mutex<()>,
+    #[pin]
+    control_wake: CondVar,
+    next_request: AtomicU32,
+    /// A frame being sent: built here, then copied into its section.
+    #[pin]
+    tx_scratch: SpinLock<VVec<u8>>,
+    /// Frames bigger than a send section go out from here as GPA-direct
+    /// packets, one at a time (their completion frees it).
+    bounce: Buffer,
+    bounce_busy: AtomicBool,
+    /// A received RNDIS message, copied out of the receive buffer.
+    #[pin]
+    rx_scratch: SpinLock<VVec<u8>>,
+    /// Receive completions waiting for ring room.
+    #[pin]
+    pending: SpinLock<KVec<u64>>,
+    link_up: AtomicBool,
+    version: AtomicU32,
+}
+
+impl Nic {
+    fn new(relid: u32) -> Result<Arc<Nic>> {
+        let tx_scratch = VVec::from_elem(0u8, BOUNCE, GFP_KERNEL)?;
+        let rx_scratch = VVec::from_elem(0u8, MAX_RECEIVE, GFP_KERNEL)?;
+        let pending = KVec::with_capacity(PENDING_COMPLETIONS, GFP_KERNEL)?;
+        let bounce = Buffer::new(BOUNCE)?;
+        Arc::pin_init(
+            pin_init!(Nic {
+                relid,
+                channel <- new_spinlock!(None, "netvsc_channel"),
+                dev <- new_spinlock!(None, "netvsc_dev"),
+                buffers <- new_spinlock!(None, "netvsc_buffers"),
+                sections <- new_spinlock!(None, "netvsc_sections"),
+                control <- new_spinlock!(
+                    ControlSlot { awaited: Awaited::None, answer: [0; 256], len: 0, done: false },
+                    "netvsc_control"
+                ),
+                control_lock <- new_mutex!((), "netvsc_control_lock"),
+                control_sleep <- new_mutex!((), "netvsc_control_sleep"),
+                control_wake <- new_condvar!("netvsc_control_wake"),
+                next_request: AtomicU32::new(1),
+                tx_scratch <- new_spinlock!(tx_scratch, "netvsc_tx_scratch"),
+                bounce,
+                bounce_busy: AtomicBool::new(false),
+                rx_scratch <- new_spinlock!(rx_scratch, "netvsc_rx_scratch"),
+                pending <- new_spinlock!(pending, "netvsc_pending"),
+                link_up: AtomicBool::new(false),
+                version: AtomicU32::new(0),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn channel(&self) -> Option<Arc<Channel>> {
+        locked(&self.channel, |c| c.clone())
+    }
+
+    // ----- control requests (task context) ------------------------------
+
+    /// Sends `message` (with `send`) and waits for the answer `awaited`;
+    /// returns its bytes' length in `out`.
+    fn request(&self, awaited: Awaited, send: impl FnOnce(&Channel) -> Result, out: &mut [u8; 256]) -> Result<usize> {
+        let _one = self.control_lock.lock();
+        let channel = self.channel().ok_or(ENODEV)?;
+        locked(&self.control, |c| {
+            c.awaited = awaited;
+            c.done = false;
+            c.len = 0;
+        });
+        if let Err(e) = send(&channel) {
+            locked(&self.control, |c| c.awaited = Awaited::None);
+            return Err(e);
+        }
+        let deadline = now_ms().saturating_add(CONTROL_TIMEOUT_MS);
+        loop {
+            let answer = locked(&self.control, |c| {
+                if c.done {
+                    c.awaited = Awaited::None;
+                    out.copy_from_slice(&c.answer);
+                    Some(c.len)
+                } else {
+                    None
+                }
+            });
+            if let Some(len) = answer {
+                return Ok(len);
+            }
+            if now_ms() > deadline {
+                locked(&self.control, |c| c.awaited = Awaited::None);
+                pr_err!("netvsc: relid {}: the host did not answer a control request in {} ms\n", self.relid, CONTROL_TIMEOUT_MS);
+                return Err(ETIMEDOUT());
+            }
+            // Woken by the answer; the timeout only bounds a missed wake-up.
+            let mut guard = self.control_sleep.lock();
+            if !locked(&self.control, |c| c.done) {
+                let _ = self.control_wake.wait_interruptible_timeout(&mut guard, kernel::time::msecs_to_jiffies(20));
+            }
+        }
+    }
+}
+
+impl Nic {
+    /// Sends an NVSP message that needs no answer.
+    fn send_nvsp(&self, message: &Nvsp) -> Result {
+        let mut buf = [0u8; nvsp::MAX_MESSAGE_SIZE];
+        let n = message.write(&mut buf).map_err(|_| EINVAL)?;
+        let channel = self.channel().ok_or(ENODEV)?;
+        channel.send_inband(0, false, &[buf.get(..n).unwrap_or(&[])], CONTROL_TIMEOUT_MS as u32)
+    }
+
+    /// Sends an NVSP request and returns the host's completion, parsed.
+    fn nvsp_request(&self, message: &Nvsp) -> Result<Nvsp> {
+        let mut buf = [0u8; nvsp::MAX_MESSAGE_SIZE];
+        let n = message.write(&mut buf).map_err(|_| EINVAL)?;
+        let mut answer = [0u8; 256];
+        let len = self.request(
+            Awaited::Nvsp,
+            |c| c.send_inband(TID_CONTROL, true, &[buf.get(..n).unwrap_or(&[])], CONTROL_TIMEOUT_MS as u32),
+            &mut answer,
+        )?;
+        let version = Version::from_raw(self.version.load(Ordering::Relaxed));
+        Nvsp::parse(answer.get(..len).unwrap_or(&[]), Sender::Host, version).map_err(|_| {
+            host_error(self.relid, "malformed NVSP completion");
+            EIO
+        })
+    }
+
+    /// Sends an RNDIS control message (built by `build` with the request
+    /// id) through a send-buffer section; returns the answer's bytes.
+    fn rndis_request(&self, build: impl FnOnce(u32, &mut [u8]) -> Result<usize>, answer: &mut [u8; 256]) -> Result<usize> {
+        let req_id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let mut message = [0u8; 256];
+        let len = build(req_id, &mut message)?;
+        let (section, tid) = self.stage(message.get(..len).unwrap_or(&[]))?;
+        let sent = self.request(
+            Awaited::Rndis(req_id),
+            |c| {
+                let r = Self::announce(c, RndisChannel::Control, section, len, tid, CONTROL_TIMEOUT_MS as u32);
+                if r.is_err() {
+                    self.free_section(section);
+                }
+                r
+            },
+            answer,
+        )?;
+        Ok(sent)
+    }
+
+    /// Copies a message into a free send-buffer section.
+    fn stage(&self, message: &[u8]) -> Result<(u32, u64)> {
+        let sections = locked(&self.sections, |s| s.clone()).ok_or(ENODEV)?;
+        let section = sections.alloc().ok_or(EBUSY)?;
+        let written = locked(&self.buffers, |b| -> Result {
+            let b = b.as_ref().ok_or(ENODEV)?;
+            if message.len() > b.section_size as usize {
+                return Err(E2BIG);
+            }
+            let buffer = b.send.buffer().ok_or(ENODEV)?;
+            buffer.write(section as usize * b.section_size as usize, message)
+        });
+        if let Err(e) = written {
+            sections.free(section);
+            return Err(e);
+        }
+        Ok((section, TID_TX + u64::from(section)))
+    }
+
+    fn free_section(&self, section: u32) -> bool {
+        locked(&self.sections, |s| s.as_ref().map(|s| s.free(section))).unwrap_or(false)
+    }
+
+    /// NVSP SEND_RNDIS_PKT naming `section`.
+    fn announce(channel: &Channel, kind: RndisChannel, section: u32, len: usize, tid: u64, timeout_ms: u32) -> Result {
+        let message = Nvsp::SendRndisPacket(RndisPacket {
+            channel: kind,
+            section_index: section,
+            section_size: len as u32,
+        });
+        let mut buf = [0u8; nvsp::MAX_MESSAGE_SIZE];
+        let n = message.write(&mut buf).map_err(|_| EINVAL)?;
+        channel.send_inband(tid, true, &[buf.get(..n).unwrap_or(&[])], timeout_ms)
+    }
+
+    /// RNDIS QUERY of `oid`; copies the answer's information into `info`
+    /// and returns its length.
+    fn query(&self, oid: u32, info: &mut [u8]) -> Result<usize> {
+        let mut answer = [0u8; 256];
+        let len = self.rndis_request(
+            |req_id, out| {
+                Rndis::Query(rndis::Request { req_id, oid, info: &[] }).write(out).map_err(|_| EINVAL)
+            },
+            &mut answer,
+        )?;
+        match Rndis::parse(answer.get(..len).unwrap_or(&[])) {
+            Ok(Rndis::QueryComplete(q)) if q.status == rndis_status::SUCCESS => {
+                let n = q.info.len().min(info.len());
+                info.get_mut(..n).ok_or(EINVAL)?.copy_from_slice(q.info.get(..n).unwrap_or(&[]));
+                Ok(n)
+            }
+            Ok(Rndis::QueryComplete(_)) => Err(EIO),
+            _ => {
+                host_error(self.relid, "bad answer to an RNDIS query");
+                Err(EIO)
+            }
+        }
+    }
+
+    /// RNDIS SET of `oid` to `info`.
+    fn set(&self, oid: u32, info: &[u8]) -> Result {
+        let mut answer = [0u8; 256];
+        let len = self.rndis_request(
+            |req_id, out| Rndis::Set(rndis::Request { req_id, oid, info }).write(out).map_err(|_| EINVAL),
+            &mut answer,
+        )?;
+        match Rndis::parse(answer.get(..len).unwrap_or(&[])) {
+            Ok(Rndis::SetComplete { status, .. }) if status == rndis_status::SUCCESS => Ok(()),
+            Ok(Rndis::SetComplete { .. }) => Err(EIO),
+            _ => {
+                host_error(self.relid, "bad answer to an RNDIS set");
+                Err(EIO)
+            }
+        }
+    }
+
+    fn set_filter(&self, bits: u32) -> Result {
+        self.set(oid::GEN_CURRENT_PACKET_FILTER, &bits.to_le_bytes())
+    }
+
+    // ----- the receive path (NAPI, softirq) ------------------------------
+
+    /// Hands a control answer to the waiting request, if it is the one
+    /// awaited.
+    fn answer(&self, kind: Awaited, bytes: &[u8]) -> bool {
+        let taken = locked(&self.control, |c| {
+            if c.awaited != kind || c.done {
+                return false;
+            }
+            let n = bytes.len().min(c.answer.len());
+            if let (Some(dst), Some(src)) = (c.answer.get_mut(..n), bytes.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            c.len = n;
+            c.done = true;
+            true
+        });
+        if taken {
+            self.control_wake.notify_all();
+        }
+        taken
+    }
+
+    /// One packet from the host.
+    fn packet(&self, dev: &Net, channel: &Channel, info: &PacketInfo, bytes: &[u8]) {
+        let tid = info.descriptor.transaction_id;
+        match info.descriptor.packet_type {
+            PACKET_TYPE_COMPLETION if tid >= TID_TX => {
+                let section = (tid - TID_TX) as u32;
+                if u64::from(section) + TID_TX != tid || !self.free_section(section) {
+                    return host_error(self.relid, "completion of no transmitted packet");
+                }
+                // A control message's section is freed the same way; the
+                // answer comes separately.
+                if dev.queue_stopped(0) {
+                    dev.wake_queue(0);
+                }
+            }
+            PACKET_TYPE_COMPLETION if tid == TID_BOUNCE => {
+                if !self.bounce_busy.swap(false, Ordering::AcqRel) {
+                    return host_error(self.relid, "completion of no transmitted packet");
+                }
+                if dev.queue_stopped(0) {
+                    dev.wake_queue(0);
+                }
+            }
+            PACKET_TYPE_COMPLETION if tid == TID_CONTROL => {
+                if !self.answer(Awaited::Nvsp, info.payload(bytes)) {
+                    host_error(self.relid, "unexpected NVSP completion");
+                }
+            }
+            PACKET_TYPE_TRANSFER_PAGES => self.transfer_pages(dev, channel, info, bytes),
+            // The host's own NVSP messages (the send indirection table, VF
+            // association) need nothing from a NIC without subchannels.
+            PACKET_TYPE_INBAND => {}
+            _ => host_error(self.relid, "unexpected packet type"),
+        }
+    }
+
+    /// Received RNDIS messages in the receive buffer.
+    fn transfer_pages(&self, dev: &Net, channel: &Channel, info: &PacketInfo, bytes: &[u8]) {
+        let tid = info.descriptor.transaction_id;
+        let version = Version::from_raw(self.version.load(Ordering::Relaxed));
+        let is_rndis = matches!(
+            Nvsp::parse(info.payload(bytes), Sender::Host, version),
+            Ok(Nvsp::SendRndisPacket(_))
+        );
+        match ring::parse_transfer_pages(info.header(bytes)) {
+            Ok((set_id, ranges)) if is_rndis && set_id == nvsp::RECEIVE_BUFFER_ID => {
+                for range in ranges {
+                    self.receive_range(dev, range.byte_offset as usize, range.byte_count as usize);
+                }
+            }
+            _ => host_error(self.relid, "malformed transfer-page packet"),
+        }
+        // Completed even when malformed: the host gets its slots back.
+        self.complete_receive(channel, tid);
+    }
+
+    fn receive_range(&self, dev: &Net, offset: usize, len: usize) {
+        let mut scratch = self.rx_scratch.lock();
+        let copied = locked(&self.buffers, |b| -> Result {
+            let b = b.as_ref().ok_or(ENODEV)?;
+            let buffer = b.recv.buffer().ok_or(ENODEV)?;
+            let end = offset.checked_add(len).ok_or(EINVAL)?;
+            if end > buffer.len() || len > scratch.len() {
+                return Err(EINVAL);
+            }
+            buffer.read(offset, scratch.get_mut(..len).ok_or(EINVAL)?)
+        });
+        if copied.is_err() {
+            return host_error(self.relid, "transfer-page range outside the receive buffer");
+        }
+        let message = scratch.get(..len).unwrap_or(&[]);
+        match Rndis::parse(message) {
+            Ok(Rndis::Packet(p)) => {
+                let mut meta = RxMeta::default();
+                if let Ok(info) = p.info() {
+                    meta.csum_ok = info.checksum.is_some_and(|c| {
+                        let good = ChecksumInfo::RX_TCP_SUCCEEDED | ChecksumInfo::RX_UDP_SUCCEEDED;
+                        let bad = ChecksumInfo::RX_TCP_FAILED | ChecksumInfo::RX_UDP_FAILED | ChecksumInfo::RX_IP_FAILED;
+                        c.0 & good != 0 && c.0 & bad == 0
+                    });
+                    meta.vlan_tci = info.vlan.map(|v| v.tci());
+                    meta.hash = info.hash_value;
+                }
+                let _ = dev.rx(0, p.data, meta);
+            }
+            Ok(Rndis::IndicateStatus(ind)) => match ind.event() {
+                Ok(StatusEvent::MediaConnect) => {
+                    self.link_up.store(true, Ordering::Relaxed);
+                    dev.carrier(true);
+                }
+                Ok(StatusEvent::MediaDisconnect) => {
+                    self.link_up.store(false, Ordering::Relaxed);
+                    dev.carrier(false);
+                }
+                Ok(StatusEvent::LinkSpeed(speed)) => dev.set_link_speed(speed / 10_000),
+                Ok(_) => {}
+                Err(_) => host_error(self.relid, "malformed status indication"),
+            },
+            Ok(m @ (Rndis::InitializeComplete(_) | Rndis::QueryComplete(_) | Rndis::SetComplete { .. })) => {
+                let awaited = m.req_id().map_or(Awaited::None, Awaited::Rndis);
+                if !self.answer(awaited, message) {
+                    host_error(self.relid, "RNDIS answer to no request");
+                }
+            }
+            Ok(_) => host_error(self.relid, "unexpected RNDIS message"),
+            Err(_) => host_error(self.relid, "malformed RNDIS message"),
+        }
+    }
+
+    /// Completes a transfer-page packet; if the ring is full, later.
+    fn complete_receive(&self, channel: &Channel, tid: u64) {
+        if Self::send_receive_completion(channel, tid).is_err() {
+            let kept = locked(&self.pending, |p| p.push(tid, GFP_ATOMIC).is_ok() && p.len() <= PENDING_COMPLETIONS);
+            if !kept {
+                host_error(self.relid, "receive completions piling up");
+            }
+        }
+    }
+
+    fn send_receive_completion(channel: &Channel, tid: u64) -> Result {
+        let mut buf = [0u8; nvsp::MAX_MESSAGE_SIZE];
+        let n = Nvsp::SendRndisPacketComplete { status: nvsp::status::SUCCESS }.write(&mut buf).map_err(|_| EINVAL)?;
+        channel.send_completion(tid, &[buf.get(..n).unwrap_or(&[])], 0)
+    }
+
+    /// Sends the completions that waited for room; false if some still
+    /// wait.
+    fn flush_pending(&self, channel: &Channel) -> bool {
+        locked(&self.pending, |p| {
+            let mut sent = 0;
+            for &tid in p.iter() {
+                if Self::send_receive_completion(channel, tid).is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            if sent == 0 {
+                return p.is_empty();
+            }
+            // KVec has no drain: rebuild with what is left.
+            let rest: KVec<u64> = {
+                let mut rest = KVec::new();
+                for &tid in p.iter().skip(sent) {
+                    let _ = rest.push(tid, GFP_ATOMIC);
+                }
+                rest
+            };
+            let empty = rest.is_empty();
+            *p = rest;
+            empty
+        })
+    }
+}
+
+impl ChannelHandler for Nic {
+    /// The host signalled: NAPI does the work.
+    fn on_event(&self, _channel: &Channel) {
+        locked(&self.dev, |d| {
+            if let Some(dev) = d.as_ref() {
+                dev.napi_schedule(0);
+            }
+        });
+    }
+}
+
+impl NetOps for Nic {
+    fn open_net(&self, net: &Net) -> Result {
+        self.set_filter(filter::DIRECTED | filter::BROADCAST | filter::ALL_MULTICAST)?;
+        net.carrier(self.link_up.load(Ordering::Relaxed));
+        Ok(())
+    }
+
+    fn stop_net(&self, net: &Net) {
+        net.carrier(false);
+        // A rescinded NIC cannot answer; going down goes on regardless.
+        let _ = self.set_filter(0);
+    }
+
+    fn xmit_net(&self, net: &Net, queue: u16, skb: &Skb) -> Tx {
+        let Some(channel) = self.channel() else { return Tx::Dropped };
+        let len = skb.len() as usize;
+        let mut scratch = self.tx_scratch.lock();
+        let Ok(header) = rndis::write_packet_header(&mut scratch, &[], len) else {
+            return Tx::Dropped;
+        };
+        let total = header + len;
+        let copied = scratch.get_mut(header..total).map(|dst| skb.copy_to(0, dst));
+        if !matches!(copied, Some(Ok(()))) {
+            return Tx::Dropped;
+        }
+        let section_size = locked(&self.buffers, |b| b.as_ref().map_or(0, |b| b.section_size)) as usize;
+        if total > section_size {
+            let sent = self.send_bounced(&channel, scratch.get(..total).unwrap_or(&[]));
+            drop(scratch);
+            return match sent {
+                Ok(()) => {
+                    net.tx_done(queue, 1, len as u64);
+                    Tx::Sent
+                }
+                Err(e) if e == EBUSY || e == EAGAIN => Tx::Busy,
+                Err(_) => Tx::Dropped,
+            };
+        }
+        let (section, tid) = match self.stage(scratch.get(..total).unwrap_or(&[])) {
+            Ok(s) => s,
+            // No free section: completions will wake the queue.
+            Err(e) if e == EBUSY => return Tx::Busy,
+            Err(_) => return Tx::Dropped,
+        };
+        drop(scratch);
+        match Self::announce(&channel, RndisChannel::Data, section, total, tid, 0) {
+            Ok(()) => {
+                net.tx_done(queue, 1, len as u64);
+                Tx::Sent
+            }
+            Err(e) => {
+                self.free_section(section);
+                if e == EAGAIN { Tx::Busy } else { Tx::Dropped }
+            }
+        }
+    }
+
+    fn poll_net(&self, net: &Net, _queue: u16, budget: i32) -> i32 {
+        let Some(channel) = self.channel() else { return 0 };
+        if !self.flush_pending(&channel) {
+            // The ring is still full of completions: try again soon.
+            return budget;
+        }
+        let budget = budget.max(0) as usize;
+        let mut done = 0usize;
+        while done < budget {
+            let polled = channel.poll(budget - done, |info, bytes| {
+                done += 1;
+                self.packet(net, &channel, info, bytes);
+            });
+            match polled {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(_) => break,
+            }
+        }
+        done.min(budget) as i32
+    }
+
+    fn change_mtu_net(&self, _net: &Net, mtu: u32) -> Result {
+        // The host learns the MTU from the NDIS config at probe; Hyper-V
+        // takes any frame up to the maximum on the synthetic path.
+        if mtu > self.max_mtu() {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+}
+
+impl Nic {
+    /// Sends a frame too big for a send section (with its RNDIS header,
+    /// `message`) as a GPA-direct packet naming the bounce buffer's pages.
+    /// `EBUSY` while the previous one is not completed.
+    fn send_bounced(&self, channel: &Channel, message: &[u8]) -> Result {
+        if self.bounce_busy.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
+        let sent = (|| {
+            self.bounce.write(0, message)?;
+            let mut pfns = [0u64; BOUNCE / 4096];
+            let pages = message.len().div_ceil(4096);
+            for (i, pfn) in pfns.iter_mut().enumerate().take(pages) {
+                *pfn = self.bounce.pfn(i).ok_or(EINVAL)?;
+            }
+            let range = GpaBuffer { byte_offset: 0, byte_count: message.len() as u32, pfns: pfns.get(..pages).ok_or(EINVAL)? };
+            let mut buf = [0u8; nvsp::MAX_MESSAGE_SIZE];
+            let header = Nvsp::SendRndisPacket(RndisPacket {
+                channel: RndisChannel::Data,
+                section_index: nvsp::NO_SECTION,
+                section_size: 0,
+            });
+            let n = header.write(&mut buf).map_err(|_| EINVAL)?;
+            channel.send_gpa_direct(TID_BOUNCE, true, &[range], &[buf.get(..n).unwrap_or(&[])], 0)
+        })();
+        if sent.is_err() {
+            self.bounce_busy.store(false, Ordering::Release);
+        }
+        sent
+    }
+
+    /// The largest MTU: NVSP 2 and newer take frames of up to 64 KiB (the
+    /// ones bigger than a send section go through the bounce buffer).
+    fn max_mtu(&self) -> u32 {
+        Version::from_raw(self.version.load(Ordering::Relaxed)).map_or(1500, Version::max_mtu)
+    }
+
+    /// NVSP version negotiation, newest first.
+    fn negotiate(&self) -> Result<Version> {
+        let (mut negotiation, mut step) = Negotiation::start(false);
+        loop {
+            match step {
+                Step::Propose(message) => {
+                    if let Some(v) = negotiation.proposed() {
+                        self.version.store(v.raw(), Ordering::Relaxed);
+                    }
+                    let answer = self.nvsp_request(&message)?;
+                    let Nvsp::InitComplete(c) = answer else {
+                        host_error(self.relid, "answer to INIT is not INIT_COMPLETE");
+                        return Err(EIO);
+                    };
+                    step = negotiation.on_init_complete(&c);
+                }
+                Step::Done(v) => {
+                    self.version.store(v.raw(), Ordering::Relaxed);
+                    return Ok(v);
+                }
+                Step::Failed => {
+                    pr_err!("netvsc: relid {}: the host accepts no NVSP version this driver speaks\n", self.relid);
+                    return Err(ENODEV);
+                }
+            }
+        }
+    }
+
+    /// Shares the receive and send buffers and tells the host.
+    fn share_buffers(&self, dev: &Device<'_>) -> Result {
+        let recv = dev.share_buffer(RECV_BUFFER)?;
+        let answer = self.nvsp_request(&Nvsp::SendReceiveBuffer { gpadl: recv.handle(), id: nvsp::RECEIVE_BUFFER_ID })?;
+        match answer {
+            Nvsp::SendReceiveBufferComplete(c) if c.status == nvsp::status::SUCCESS => {
+                c.slots(RECV_BUFFER as u32).map_err(|_| {
+                    host_error(self.relid, "receive buffer sections outside the buffer");
+                    EIO
+                })?;
+            }
+            _ => {
+                pr_err!("netvsc: relid {}: the host refused the receive buffer\n", self.relid);
+                return Err(EIO);
+            }
+        }
+        let send = dev.share_buffer(SEND_BUFFER)?;
+        let answer = self.nvsp_request(&Nvsp::SendSendBuffer { gpadl: send.handle(), id: nvsp::SEND_BUFFER_ID })?;
+        let (section_size, count) = match answer {
+            Nvsp::SendSendBufferComplete { status, section_size } => {
+                send_sections(status, section_size, SEND_BUFFER as u32).map_err(|_| {
+                    pr_err!("netvsc: relid {}: the host refused the send buffer\n", self.relid);
+                    EIO
+                })?
+            }
+            _ => {
+                host_error(self.relid, "answer to SEND_SEND_BUF is not its completion");
+                return Err(EIO);
+            }
+        };
+        let sections = Arc::new(Sections::new(count)?, GFP_KERNEL)?;
+        locked(&self.buffers, |b| *b = Some(Buffers { recv, send, section_size }));
+        locked(&self.sections, |s| *s = Some(sections));
+        Ok(())
+    }
+
+    /// RNDIS INITIALIZE.
+    fn rndis_init(&self) -> Result {
+        let mut answer = [0u8; 256];
+        let len = self.rndis_request(
+            |req_id, out| {
+                Rndis::Initialize(rndis::InitRequest {
+                    req_id,
+                    major: RNDIS_VERSION.0,
+                    minor: RNDIS_VERSION.1,
+                    max_xfer_size: RNDIS_MAX_XFER,
+                })
+                .write(out)
+                .map_err(|_| EINVAL)
+            },
+            &mut answer,
+        )?;
+        match Rndis::parse(answer.get(..len).unwrap_or(&[])) {
+            Ok(Rndis::InitializeComplete(c)) if c.status == rndis_status::SUCCESS => Ok(()),
+            _ => {
+                pr_err!("netvsc: relid {}: RNDIS INITIALIZE failed\n", self.relid);
+                Err(EIO)
+            }
+        }
+    }
+
+    fn query_u32(&self, oid: u32) -> Result<u32> {
+        let mut info = [0u8; 4];
+        match self.query(oid, &mut info)? {
+            4 => Ok(u32::from_le_bytes(info)),
+            _ => Err(EIO),
+        }
+    }
+}
+
+/// What the driver keeps per NIC.
+pub(crate) struct NetvscData {
+    nic: Arc<Nic>,
+    net: Option<Arc<NetDevice<Nic>>>,
+    open: Option<OpenChannel>,
+}
+
+impl Drop for NetvscData {
+    fn drop(&mut self) {
+        // The interface first (it stops, the filter is cleared), then the
+        // channel; the buffers' GPADLs go last, after the host let go.
+        if let Some(net) = self.net.as_ref() {
+            net.unregister();
+        }
+        let net = locked(&self.nic.dev, |d| d.take());
+        drop(net);
+        drop(self.net.take());
+        locked(&self.nic.channel, |c| *c = None);
+        drop(self.open.take());
+        let buffers = locked(&self.nic.buffers, |b| b.take());
+        drop(buffers);
+    }
+}
+
+/// The netvsc driver.
+pub(crate) struct NetvscDriver;
+
+impl Driver for NetvscDriver {
+    type Data = KBox<NetvscData>;
+    const NAME: &'static CStr = c_str!("hv_netvsc");
+    const CLASS_IDS: &'static [Guid] = &[NET_CLASS];
+
+    fn probe(dev: &Device<'_>) -> Result<Self::Data> {
+        let relid = dev.offer().relid;
+        let nic = Nic::new(relid)?;
+        // A placeholder address until the host's is known (NAPI, which
+        // carries the answers, needs the device first).
+        let net = Arc::new(NetDevice::new(nic.clone(), [0x02, 0, 0, 0, 0, 1], 1, Some(dev))?, GFP_KERNEL)?;
+        let mut data = KBox::new(NetvscData { nic: nic.clone(), net: Some(net.clone()), open: None }, GFP_KERNEL)?;
+        net.napi_enable(0);
+        locked(&nic.dev, |d| *d = Some(net));
+        let open = dev.open_channel(RING, RING, nic.clone())?;
+        locked(&nic.channel, |c| *c = Some(open.channel().clone()));
+        data.open = Some(open);
+
+        let version = nic.negotiate()?;
+        if version.has_ndis_config() {
+            nic.send_nvsp(&Nvsp::SendNdisConfig(NdisConfig::for_guest(version, 1500 + 14, false)))?;
+        }
+        let (major, minor) = version.ndis_version();
+        nic.send_nvsp(&Nvsp::SendNdisVersion { major, minor })?;
+        nic.share_buffers(dev)?;
+        nic.rndis_init()?;
+        let mut mac = [0u8; 6];
+        if nic.query(oid::P802_3_PERMANENT_ADDRESS, &mut mac)? != 6 {
+            pr_err!("netvsc: relid {}: the host gave no permanent address\n", relid);
+            return Err(EIO);
+        }
+        let media = nic.query_u32(oid::GEN_MEDIA_CONNECT_STATUS).unwrap_or(MEDIA_STATE_CONNECTED);
+        nic.link_up.store(media == MEDIA_STATE_CONNECTED, Ordering::Relaxed);
+        let speed = nic.query_u32(oid::GEN_LINK_SPEED).unwrap_or(0);
+
+        let net = data.net.as_ref().ok_or(ENODEV)?;
+        net.set_mac(&mac)?;
+        net.set_max_mtu(nic.max_mtu());
+        net.set_link_speed(speed / 10_000);
+        net.set_ring((RING / 4096) as u32, (RING / 4096) as u32);
+        net.set_info(c_str!("vmbus"));
+        net.register()?;
+        if let Some(net) = data.net.as_ref() {
+            pr_info!(
+                "netvsc: relid {}: {} up, NVSP {:#x}, address {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}\n",
+                relid, net.name(), version.raw(), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
+            );
+        }
+        Ok(data)
+    }
+
+    fn remove(_dev: &Device<'_>, data: Self::Data) {
+        drop(data);
+    }
+
+    fn rescind(_dev: &Device<'_>, data: &NetvscData) {
+        // Nothing more goes to the host; remove follows.
+        if let Some(channel) = data.nic.channel() {
+            channel.mark_closed();
+        }
+    }
+}

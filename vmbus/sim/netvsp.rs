@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The simulated host's synthetic NIC (netvsp), from the host's side: the
+//! NVSP host state machine, the RNDIS device and the virtual switch of
+//! `netvsc_core` put behind a channel.
+//!
+//! - NVSP: INIT, the NDIS version and config, the receive and send
+//!   buffers (their GPADLs mapped as Hyper-V maps guest memory), RNDIS
+//!   packets from a send-buffer section or from GPA-direct page ranges,
+//!   the guest's completions of received packets.
+//! - RNDIS: control messages go to the RNDIS device; its answers, the link
+//!   indications and received frames go to the guest the way Hyper-V sends
+//!   them: an RNDIS message written into free slots of the guest's receive
+//!   buffer, named by a transfer-page packet, and freed by the guest's
+//!   completion. With no free slot the frames wait (bounded) until the
+//!   guest completes some.
+//! - Frames the guest sends go through the [`NetSwitch`] that joins every
+//!   simulated NIC: it learns addresses, floods broadcast, multicast and
+//!   unknown unicast, and each port's RNDIS packet filter decides what it
+//!   takes. Delivery queues the frame on the receiving NIC's port and
+//!   kicks that NIC's channel work, so no NIC's lock is taken while
+//!   another's is held.
+//!
+//! A guest message the host cannot take is counted (`sim_net_errors`),
+//! logged (rate-limited) and dropped; an RNDIS packet so dropped is
+//! completed with a failure status, as Hyper-V does.
+
+use super::super::hv_glue::sim::Mapping;
+use super::super::hv_glue::Work;
+use super::super::netvsc_core::netvsp::{rndis_completion, Action, GuestPacket, Netvsp, RndisSource};
+use super::super::netvsc_core::nvsp::{self, Message as Nvsp, RndisChannel, RndisPacket};
+use super::super::netvsc_core::rndis_dev::{DeviceConfig, Outcome, RndisDevice};
+use super::super::netvsc_core::vswitch::{Mac, Port, Switch, MAX_PORTS};
+use super::super::vmbus_core::ring::{self, PacketInfo, PACKET_TYPE_COMPLETION, PACKET_TYPE_GPA_DIRECT, PACKET_TYPE_INBAND};
+use super::host::GpadlMaps;
+use super::hypervisor::HostRequests;
+use super::vsp::{HostChannel, OutKind, Outbox, Vsp};
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use kernel::prelude::*;
+use kernel::sync::{Arc, Mutex};
+use kernel::new_mutex;
+
+pub(crate) static NET_ERRORS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static NET_FRAMES_SWITCHED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static NET_FRAMES_DELIVERED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static NET_FRAMES_DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Frames a port holds for its guest; more are dropped, as a switch port's
+/// queue overflows.
+const PORT_QUEUE: usize = 256;
+/// The largest RNDIS message the host takes from the guest or builds for
+/// it: a 64 KiB frame and its headers.
+const MAX_MESSAGE: usize = 65536 + 512;
+/// Received frames written per service round.
+const RX_BATCH: usize = 32;
+
+/// Logs a bad guest message, at most a few times a second.
+fn guest_error(relid: u32, what: &str) {
+    NET_ERRORS.fetch_add(1, Ordering::Relaxed);
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = super::super::hv_glue::now_ms();
+    let last = LAST.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 200 && LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        pr_err!("sim: nic relid {}: {}; dropped\n", relid, what);
+    }
+}
+
+/// Frames waiting for one port's guest, oldest first.
+struct FrameQueue {
+    frames: KVec<Option<KVec<u8>>>,
+    head: usize,
+    len: usize,
+}
+
+impl FrameQueue {
+    fn new() -> Result<Self> {
+        let mut frames = KVec::with_capacity(PORT_QUEUE, GFP_KERNEL)?;
+        for _ in 0..PORT_QUEUE {
+            frames.push(None, GFP_KERNEL)?;
+        }
+        Ok(FrameQueue { frames, head: 0, len: 0 })
+    }
+
+    fn push(&mut self, frame: KVec<u8>) -> bool {
+        if self.len >= PORT_QUEUE {
+            return false;
+        }
+        let at = (self.head + self.len) % PORT_QUEUE;
+        if let Some(slot) = self.frames.get_mut(at) {
+            *slot = Some(frame);
+            self.len += 1;
+            return true;
+        }
+        false
+    }
+
+    fn pop(&mut self) -> Option<KVec<u8>> {
+        if self.len == 0 {
+            return None;
+        }
+        let frame = self.frames.get_mut(self.head)?.take();
+        self.head = (self.head + 1) % PORT_QUEUE;
+        self.len -= 1;
+        frame
+    }
+
+    /// Puts a frame back at the front (it could not be delivered yet).
+    fn unpop(&mut self, frame: KVec<u8>) {
+        if self.len >= PORT_QUEUE {
+            return;
+        }
+        self.head = (self.head + PORT_QUEUE - 1) % PORT_QUEUE;
+        if let Some(slot) = self.frames.get_mut(self.head) {
+            *slot = Some(frame);
+            self.len += 1;
+        }
+    }
+}
+
+/// A link change asked for through debugfs, not yet told to the guest.
+const LINK_NO_CHANGE: u8 = 0;
+const LINK_UP: u8 = 1;
+const LINK_DOWN: u8 = 2;
+
+/// One NIC's port on the switch: the frames waiting for its guest and the
+/// channel work that delivers them.
+#[pin_data]
+pub(crate) struct NicPort {
+    switch: Arc<NetSwitch>,
+    /// The switch's number for this port.
+    index: usize,
+    #[pin]
+    frames: Mutex<FrameQueue>,
+    /// The NIC's channel work; cleared when the channel goes.
+    #[pin]
+    kick: Mutex<Option<Arc<Work<HostChannel>>>>,
+    /// A link change to indicate ([`LINK_UP`], [`LINK_DOWN`]).
+    link: AtomicU8,
+}
+
+impl NicPort {
+    /// From now on deliveries queue `work`.
+    pub(crate) fn attach(&self, work: Arc<Work<HostChannel>>) {
+        *self.kick.lock() = Some(work);
+    }
+
+    /// Leaves the switch (the channel closed or the device went).
+    pub(crate) fn detach(&self) {
+        let mut ports = self.switch.ports.lock();
+        ports.switch.remove_port(self.index);
+        if let Some(p) = ports.ports.get_mut(self.index) {
+            *p = None;
+        }
+        drop(ports);
+        let work = self.kick.lock().take();
+        drop(work);
+    }
+
+    fn kick(&self) {
+        if let Some(work) = self.kick.lock().as_ref() {
+            work.queue_on(u32::MAX);
+        }
+    }
+
+    /// Queues a copy of `frame` for this port's guest.
+    fn deliver(&self, frame: &[u8]) {
+        let mut copy = KVec::new();
+        if copy.extend_from_slice(frame, GFP_KERNEL).is_err() || !self.frames.lock().push(copy) {
+            NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.kick();
+    }
+
+    /// debugfs: the link goes up or down.
+    pub(crate) fn set_link(&self, up: bool) {
+        self.link.store(if up { LINK_UP } else { LINK_DOWN }, Ordering::SeqCst);
+        self.kick();
+    }
+}
+
+struct Ports {
+    switch: KBox<Switch>,
+    ports: [Option<Arc<NicPort>>; MAX_PORTS],
+    /// Which device (its relid) each port belongs to.
+    relids: [u32; MAX_PORTS],
+}
+
+/// The virtual switch joining every simulated NIC.
+#[pin_data]
+pub(crate) struct NetSwitch {
+    #[pin]
+    ports: Mutex<Ports>,
+}
+
+impl NetSwitch {
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        const EMPTY: Switch = Switch::new();
+        let switch = KBox::<Switch>::new_uninit(GFP_KERNEL)?.write(EMPTY);
+        Arc::pin_init(
+            pin_init!(NetSwitch {
+                ports <- new_mutex!(Ports { switch, ports: Default::default(), relids: [0; MAX_PORTS] }, "sim_switch"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// A new port for the NIC of `relid` with address `mac`; it takes
+    /// nothing until the guest sets a packet filter.
+    fn add_port(self: &Arc<Self>, relid: u32, mac: Mac) -> Result<Arc<NicPort>> {
+        let frames = FrameQueue::new()?;
+        let mut ports = self.ports.lock();
+        let index = ports.switch.add_port(Port::new(Some(mac), 0)).ok_or(ENOSPC)?;
+        let port = Arc::pin_init(
+            pin_init!(NicPort {
+                switch: self.clone(),
+                index,
+                frames <- new_mutex!(frames, "sim_nic_frames"),
+                kick <- new_mutex!(None, "sim_nic_kick"),
+                link: AtomicU8::new(LINK_NO_CHANGE),
+            }),
+            GFP_KERNEL,
+        );
+        let port = match port {
+            Ok(p) => p,
+            Err(e) => {
+                ports.switch.remove_port(index);
+                return Err(e);
+            }
+        };
+        if let Some(slot) = ports.ports.get_mut(index) {
+            *slot = Some(port.clone());
+        }
+        if let Some(r) = ports.relids.get_mut(index) {
+            *r = relid;
+        }
+        Ok(port)
+    }
+
+    /// The port of the NIC with `relid`, if its channel is open.
+    pub(crate) fn port_of(&self, relid: u32) -> Option<Arc<NicPort>> {
+        let ports = self.ports.lock();
+        (0..MAX_PORTS)
+            .find(|&i| ports.relids.get(i) == Some(&relid) && ports.ports.get(i).is_some_and(Option::is_some))
+            .and_then(|i| ports.ports.get(i).cloned().flatten())
+    }
+
+    /// Switches a frame from port `from`.
+    fn forward(&self, from: usize, frame: &[u8]) {
+        let mut targets: [Option<Arc<NicPort>>; MAX_PORTS] = Default::default();
+        {
+            let mut ports = self.ports.lock();
+            let Ok(set) = ports.switch.forward(from, frame) else {
+                NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            for i in set.iter() {
+                if let (Some(t), Some(p)) = (targets.get_mut(i), ports.ports.get(i)) {
+                    t.clone_from(p);
+                }
+            }
+        }
+        NET_FRAMES_SWITCHED.fetch_add(1, Ordering::Relaxed);
+        for port in targets.iter().flatten() {
+            port.deliver(frame);
+        }
+    }
+
+    /// The guest of port `index` set this filter and multicast list.
+    fn set_filter(&self, index: usize, filter: u32, multicast: &[Mac]) {
+        let mut ports = self.ports.lock();
+        if let Some(p) = ports.switch.port_mut(index) {
+            p.filter = filter;
+            let _ = p.set_multicast(multicast);
+        }
+    }
+}
+
+/// The address of simulated NIC `n`: Hyper-V's OUI 00:15:5d.
+pub(crate) fn nic_mac(relid: u32) -> Mac {
+    [0x00, 0x15, 0x5d, 0x00, 0x4e, relid as u8]
+}
+
+/// The device model of one simulated NIC's channel.
+pub(crate) struct Nic {
+    relid: u32,
+    nvsp: KBox<Netvsp>,
+    rndis: KBox<RndisDevice>,
+    port: Arc<NicPort>,
+    maps: Arc<GpadlMaps>,
+    requests: Arc<HostRequests>,
+    /// The guest's receive and send buffers, as mapped.
+    recv: Option<Arc<Mapping>>,
+    send: Option<Arc<Mapping>>,
+    /// An RNDIS message from the guest, copied out.
+    message: VVec<u8>,
+    /// An RNDIS message for the guest, being built.
+    reply: VVec<u8>,
+}
+
+impl Nic {
+    /// The model of NIC `relid`'s newly opened channel, on a new switch
+    /// port.
+    /// The big state (kilobytes) is copied from constants into its boxes,
+    /// never built on the stack.
+    pub(crate) fn new(
+        relid: u32,
+        switch: &Arc<NetSwitch>,
+        maps: Arc<GpadlMaps>,
+        requests: Arc<HostRequests>,
+    ) -> Result<KBox<Nic>> {
+        let mac = nic_mac(relid);
+        let mut config = DeviceConfig::new(mac);
+        config.rss_queues = 1;
+        let mut nvsp = KBox::<Netvsp>::new_uninit(GFP_KERNEL)?.write(Netvsp::DEFAULT);
+        nvsp.set_max_subchannels(0);
+        let rndis = KBox::<RndisDevice>::new_uninit(GFP_KERNEL)?.write(RndisDevice::new(config));
+        let message = VVec::from_elem(0u8, MAX_MESSAGE, GFP_KERNEL)?;
+        let reply = VVec::from_elem(0u8, MAX_MESSAGE, GFP_KERNEL)?;
+        let port = switch.add_port(relid, mac)?;
+        Ok(KBox::new(Nic { relid, nvsp, rndis, port, maps, requests, recv: None, send: None, message, reply }, GFP_KERNEL)?)
+    }
+
+    /// This NIC's switch port.
+    pub(crate) fn port(&self) -> Arc<NicPort> {
+        self.port.clone()
+    }
+
+    /// Copies the RNDIS message of a guest packet out of `source` into
+    /// `self.message`; its length.
+    fn copy_message(&mut self, source: RndisSource, gpa_header: &[u8]) -> Option<usize> {
+        match source {
+            RndisSource::SendBuffer { offset, len, .. } => {
+                let len = len as usize;
+                let map = self.send.as_ref()?;
+                // SAFETY: used only here, while `map` lives.
+                let mem = unsafe { map.shared_static() };
+                mem.read_bytes(offset as usize, self.message.get_mut(..len)?).ok()?;
+                Some(len)
+            }
+            RndisSource::PageRanges { .. } => {
+                let mut done = 0usize;
+                for (range, pfn_bytes) in ring::parse_gpa_direct(gpa_header).ok()? {
+                    let mut pfns: KVec<u64> = KVec::new();
+                    for chunk in pfn_bytes.chunks_exact(8) {
+                        let mut w = [0u8; 8];
+                        w.copy_from_slice(chunk);
+                        pfns.push(u64::from_le_bytes(w), GFP_KERNEL).ok()?;
+                    }
+                    let mapping = Mapping::new(&pfns).ok()?;
+                    let len = range.byte_count as usize;
+                    let end = done.checked_add(len)?;
+                    // SAFETY: used only here, while `mapping` lives.
+                    let mem = unsafe { mapping.shared_static() };
+                    mem.read_bytes(range.byte_offset as usize, self.message.get_mut(done..end)?).ok()?;
+                    done = end;
+                }
+                Some(done)
+            }
+        }
+    }
+
+    /// Writes the `len`-byte RNDIS message in `self.reply` into free slots
+    /// of the guest's receive buffer and names them in a transfer-page
+    /// packet; false when no slot is free (try again after the guest's
+    /// completions) or nothing is mapped.
+    fn to_guest(&mut self, len: usize, out: &mut Outbox) -> bool {
+        let (Some(recv), Some(buffer)) = (self.recv.as_ref(), self.nvsp.receive_buffer()) else {
+            return false;
+        };
+        let Ok(len32) = u32::try_from(len) else { return false };
+        let Some(range) = self.nvsp.alloc_receive(len32) else {
+            return false;
+        };
+        // SAFETY: used only here, while `recv` lives.
+        let mem = unsafe { recv.shared_static() };
+        let written = self
+            .reply
+            .get(..len)
+            .is_some_and(|m| mem.write_bytes(range.offset as usize, m).is_ok());
+        let mut head = [0u8; nvsp::NVSP_MESSAGE_SIZE];
+        let header = Nvsp::SendRndisPacket(RndisPacket {
+            channel: RndisChannel::Data,
+            section_index: nvsp::NO_SECTION,
+            section_size: 0,
+        })
+        .write(&mut head);
+        let pushed = match (written, header) {
+            (true, Ok(n)) => out
+                .push(
+                    OutKind::TransferPages { set_id: buffer.id, offset: range.offset, len: len32 },
+                    range.transaction_id,
+                    head.get(..n).unwrap_or(&[]),
+                )
+                .is_ok(),
+            _ => false,
+        };
+        if !pushed {
+            self.nvsp.complete_receive(range.transaction_id);
+        }
+        pushed
+    }
+
+    /// Hands an RNDIS message to the device; returns whether it was taken.
+    fn rndis(&mut self, len: usize, out: &mut Outbox) -> bool {
+        let Some(message) = self.message.get(..len) else { return false };
+        match self.rndis.on_message(message, &mut self.reply) {
+            Ok(Outcome::Reply(n)) => {
+                self.port.switch.set_filter(self.port.index, self.rndis.packet_filter(), self.rndis.multicast());
+                if !self.to_guest(n, out) {
+                    guest_error(self.relid, "no receive buffer room for an RNDIS reply");
+                }
+                true
+            }
+            Ok(Outcome::Frame(frame)) => {
+                self.port.switch.forward(self.port.index, frame.data);
+                true
+            }
+            Ok(Outcome::Nothing) => true,
+            Err(_) => {
+                guest_error(self.relid, "malformed RNDIS message");
+                false
+            }
+        }
+    }
+
+    fn nvsp_packet(&mut self, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
+        let tid = info.descriptor.transaction_id;
+        let header = info.header(bytes);
+        let page_ranges_len = if info.descriptor.packet_type == PACKET_TYPE_GPA_DIRECT {
+            let Ok(ranges) = ring::parse_gpa_direct(header) else {
+                return guest_error(self.relid, "malformed GPA-direct packet");
+            };
+            Some(ranges.fold(0u32, |n, (r, _)| n.saturating_add(r.byte_count)))
+        } else {
+            None
+        };
+        let packet = GuestPacket { channel: 0, bytes: info.payload(bytes), transaction_id: tid, page_ranges_len };
+        let maps = self.maps.clone();
+        let relid = self.relid;
+        let actions = match self.nvsp.on_packet(&packet, &|gpadl| maps.size(gpadl, relid)) {
+            Ok(a) => a,
+            Err(_) => {
+                guest_error(self.relid, "NVSP message refused");
+                // An RNDIS packet still gets its (failed) completion.
+                if let Ok(Nvsp::SendRndisPacket(_)) = Nvsp::parse(packet.bytes, nvsp::Sender::Guest, self.nvsp.version()) {
+                    self.complete(tid, &rndis_completion(false), out);
+                }
+                return;
+            }
+        };
+        for action in actions.iter() {
+            match *action {
+                Action::Complete { transaction_id, message } => self.complete(transaction_id, &message, out),
+                Action::Send { message, .. } => {
+                    let mut buf = [0u8; nvsp::MAX_MESSAGE_SIZE];
+                    if let Ok(n) = message.write(&mut buf) {
+                        let _ = out.push(OutKind::Inband(false), 0, buf.get(..n).unwrap_or(&[]));
+                    }
+                }
+                Action::MapReceiveBuffer { gpadl, .. } => self.recv = self.maps.get(gpadl, self.relid),
+                Action::MapSendBuffer { gpadl, .. } => self.send = self.maps.get(gpadl, self.relid),
+                Action::UnmapReceiveBuffer { .. } => self.recv = None,
+                Action::UnmapSendBuffer { .. } => self.send = None,
+                Action::Rndis { source, transaction_id, .. } => {
+                    let ok = match self.copy_message(source, header) {
+                        Some(len) => self.rndis(len, out),
+                        None => {
+                            guest_error(self.relid, "RNDIS message outside its buffer");
+                            false
+                        }
+                    };
+                    self.complete(transaction_id, &rndis_completion(ok), out);
+                }
+                Action::OfferSubchannels { count } => {
+                    self.requests.offer_subchannels(self.relid, count.min(u32::from(u16::MAX)) as u16)
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self, tid: u64, message: &Nvsp, out: &mut Outbox) {
+        let mut buf = [0u8; nvsp::MAX_MESSAGE_SIZE];
+        if let Ok(n) = message.write(&mut buf) {
+            let _ = out.push(OutKind::Completion, tid, buf.get(..n).unwrap_or(&[]));
+        }
+    }
+}
+
+impl Vsp for Nic {
+    fn packet(&mut self, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
+        match info.descriptor.packet_type {
+            PACKET_TYPE_INBAND | PACKET_TYPE_GPA_DIRECT | PACKET_TYPE_COMPLETION => self.nvsp_packet(info, bytes, out),
+            _ => guest_error(self.relid, "unexpected packet type"),
+        }
+    }
+
+    fn pending(&mut self, out: &mut Outbox) -> bool {
+        if !self.rndis.initialized() || self.recv.is_none() {
+            return false;
+        }
+        let link = self.port.link.swap(LINK_NO_CHANGE, Ordering::SeqCst);
+        if link != LINK_NO_CHANGE {
+            let up = link == LINK_UP;
+            let written = self.rndis.link_change(up, &mut self.reply);
+            if !written.is_ok_and(|n| self.to_guest(n, out)) {
+                // Told later, once there is room.
+                self.port.link.store(link, Ordering::SeqCst);
+                return false;
+            }
+        }
+        if !self.rndis.link_up() {
+            // A NIC whose link is down takes nothing.
+            while self.port.frames.lock().pop().is_some() {
+                NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
+            }
+            return false;
+        }
+        for _ in 0..RX_BATCH {
+            if out.room() == 0 {
+                return true;
+            }
+            let Some(frame) = self.port.frames.lock().pop() else {
+                return false;
+            };
+            let built = self.rndis.build_rx(&frame, None, &mut self.reply);
+            let Ok((len, _queue)) = built else {
+                NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            if !self.to_guest(len, out) {
+                // No room in the receive buffer: the guest's completions
+                // bring this back.
+                self.port.frames.lock().unpop(frame);
+                return false;
+            }
+            NET_FRAMES_DELIVERED.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+}
