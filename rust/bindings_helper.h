@@ -215,9 +215,10 @@ bool rustic_netdev_queue_stopped(struct rustic_netdev *dev, u16 q);
 /* Before register (process context): the offloads the device has (all on);
  * ignored, with a warning, after. */
 void rustic_netdev_set_features(struct rustic_netdev *dev, u64 features);
-/* 68..65521, else ignored. Process context, rtnl. */
-/* The address, before registration (-EINVAL after, or for a bad one). */
+/* The address, before registration (-EINVAL after, or for one that is not
+ * a valid unicast address). Process context, rtnl. */
 int rustic_netdev_set_mac(struct rustic_netdev *dev, const u8 *mac);
+/* 68..65521, else ignored. Process context, rtnl. */
 void rustic_netdev_set_max_mtu(struct rustic_netdev *dev, unsigned int mtu);
 /* Largest TSO packet (bytes) and segment count the host takes. Process
  * context, rtnl. */

@@ -614,12 +614,21 @@ void rustic_netdev_set_features(struct rustic_netdev *rdev, u64 features)
 
 int rustic_netdev_set_mac(struct rustic_netdev *rdev, const u8 *mac)
 {
+	struct rustic_netdev_priv *priv = to_priv(rdev);
 	struct net_device *dev = to_ndev(rdev);
+	int ret = -EINVAL;
+	bool taken;
 
-	if (!is_valid_ether_addr(mac) || dev->reg_state != NETREG_UNINITIALIZED)
+	if (!is_valid_ether_addr(mac))
 		return -EINVAL;
-	eth_hw_addr_set(dev, mac);
-	return 0;
+	/* register_netdev changes reg_state under rtnl. */
+	taken = rustic_rtnl_begin(priv);
+	if (dev->reg_state == NETREG_UNINITIALIZED) {
+		eth_hw_addr_set(dev, mac);
+		ret = 0;
+	}
+	rustic_rtnl_end(taken);
+	return ret;
 }
 
 void rustic_netdev_set_max_mtu(struct rustic_netdev *rdev, unsigned int mtu)

@@ -457,13 +457,6 @@ impl Net {
         unsafe { bindings::rustic_netdev_queue_stopped(self.as_ptr(), queue) }
     }
 
-    /// The hardware address, before the device is registered (`EINVAL`
-    /// after, or for an address that is not a valid unicast one).
-    pub(crate) fn set_mac(&self, mac: &[u8; 6]) -> Result {
-        // SAFETY: a live device (type invariant); C copies the 6 bytes.
-        to_result(unsafe { bindings::rustic_netdev_set_mac(self.as_ptr(), mac.as_ptr()) })
-    }
-
     /// The largest MTU the user may set (68..=65521, the default; others
     /// are ignored). Process context; rtnl as for [`Net::set_queues`].
     pub(crate) fn set_max_mtu(&self, mtu: u32) {
@@ -496,6 +489,14 @@ impl Net {
     pub(crate) fn set_info(&self, bus_info: &CStr) {
         // SAFETY: a live device (type invariant); C copies the string.
         unsafe { bindings::rustic_netdev_set_info(self.as_ptr(), bus_info.as_char_ptr()) }
+    }
+
+    /// The hardware address, before the device is registered: `EINVAL`
+    /// after, or for an address that is not a valid unicast one. Process
+    /// context; rtnl as for [`Net::set_queues`].
+    pub(crate) fn set_mac(&self, mac: &[u8; 6]) -> Result {
+        // SAFETY: a live device (type invariant); C copies the 6 bytes.
+        to_result(unsafe { bindings::rustic_netdev_set_mac(self.as_ptr(), mac.as_ptr()) })
     }
 
     /// The interface name, copied (`eth%d` until registered; a rename
@@ -623,10 +624,16 @@ pub(crate) trait NetOps: Send + Sync + 'static {
     }
 }
 
-/// Registration state of a [`NetDevice`].
+// Registration states of a [`NetDevice`].
+/// Never registered.
 const NEW: u8 = 0;
+/// Registered.
 const REGISTERED: u8 = 1;
+/// Unregistered, or registration failed: the kernel may have left the
+/// device half-dismantled, so it is never registered again.
 const UNREGISTERED: u8 = 2;
+/// A `register` call is under way.
+const REGISTERING: u8 = 3;
 
 /// A network device driven by `T`; dropping it unregisters (if registered)
 /// and frees the device, then releases `T`.
@@ -643,7 +650,8 @@ const UNREGISTERED: u8 = 2;
 /// and owner `owner`, freed only in `drop`. `owner` is
 /// `Arc::<T>::into_foreign` of the driver's state, taken back only in
 /// `drop` after the device is freed. `state` is `REGISTERED` exactly while
-/// the device is registered (`UNREGISTERED` once it was).
+/// the device is registered (`NEW` before any try, `REGISTERING` during
+/// one, `UNREGISTERED` after unregistering or a failed try).
 pub(crate) struct NetDevice<T: NetOps> {
     ptr: NonNull<bindings::rustic_netdev>,
     owner: *const c_void,
@@ -724,16 +732,27 @@ impl<T: NetOps> NetDevice<T> {
     }
 
     /// Registers the device (`ethN` appears; process context, rtnl not
-    /// held). From now on C calls the [`NetOps`]. Once only: `EBUSY` after.
+    /// held). From now on C calls the [`NetOps`]. One try only: `EBUSY` for
+    /// any later call, also after a failed one (the kernel's unwinding of a
+    /// failed registration may leave the device unfit for another).
+    /// Takes `&self` so that a device already shared can be registered; an
+    /// [`NetDevice::unregister`] racing with it does nothing, and the drop
+    /// unregisters.
     pub(crate) fn register(&self) -> Result {
-        if self.state.load(Ordering::Acquire) != NEW {
+        if self
+            .state
+            .compare_exchange(NEW, REGISTERING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
             return Err(EBUSY);
         }
-        // SAFETY: a live device (type invariant), never registered.
-        to_result(unsafe { bindings::rustic_netdev_register(self.ptr.as_ptr()) })?;
-        // INVARIANT: registered just now.
-        self.state.store(REGISTERED, Ordering::Release);
-        Ok(())
+        // SAFETY: a live device (type invariant), never registered; the
+        // exchange lets exactly one caller here.
+        let ret = to_result(unsafe { bindings::rustic_netdev_register(self.ptr.as_ptr()) });
+        // INVARIANT: `REGISTERED` only if the registration succeeded.
+        let state = if ret.is_ok() { REGISTERED } else { UNREGISTERED };
+        self.state.store(state, Ordering::Release);
+        ret
     }
 
     /// Unregisters the device if it is registered: stops it first

@@ -352,8 +352,11 @@ extern "C" fn rustic_kunit_netdev_traffic(test: *mut bindings::kunit) {
     ndev.set_ring(512, 256);
     ndev.set_link_speed(10000);
     kunit_expect!(case, ndev.max_queues() == 2 && ndev.queues() == 1);
+    kunit_expect!(case, ndev.set_mac(&[0x01, 0, 0, 0, 0, 2]).is_err());
+    kunit_expect!(case, ndev.set_mac(&[0x02, 0x15, 0x5d, 0, 0, 2]).is_ok());
     kunit_expect!(case, ndev.register().is_ok());
     kunit_expect!(case, ndev.register().is_err());
+    kunit_expect!(case, ndev.set_mac(&KUNIT_MAC).is_err());
     kunit_expect!(case, ndev.name().as_str().starts_with("eth"));
     kunit_expect!(case, ndev.set_queues(3).is_err());
     kunit_expect!(case, ndev.set_queues(2).is_ok() && ndev.queues() == 2);
