@@ -19,14 +19,18 @@ pair() {
   for i in $(seq 100); do ip -n $1-b -o link show $3 | grep -q LOWER_UP && break; sleep 0.1; done
 }
 # measure NAME: "TCP_BPS UDP_PPS" from namespace NAME-a to NAME-b.
-measure() {
-  ip netns exec $1-b iperf3 -s -D -p 5201 > /dev/null
+# server NAME: a one-test iperf3 server in NAME-b, once it listens.
+server() {
+  ip netns exec $1-b iperf3 -s -D -1 -p 5201 > /dev/null
   for i in $(seq 100); do ip netns exec $1-b cat /proc/net/tcp /proc/net/tcp6 | grep -q ':1451 [0:]*:0000 0A' && break; sleep 0.1; done
+}
+measure() {
+  server $1
   tcp=$(ip netns exec $1-a iperf3 -c 10.9.0.2 -p 5201 -t $secs -J |
         python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))')
+  server $1
   udp=$(ip netns exec $1-a iperf3 -c 10.9.0.2 -p 5201 -u -l 64 -b 0 -t $secs -J |
         python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]["sum"]; print(int(e["packets"] * (100 - e["lost_percent"]) / 100 / e["seconds"]))')
-  ip netns exec $1-b pkill iperf3
   echo "$tcp $udp"
 }
 pair netvsc "$(ifname 0)" "$(ifname 1)"

@@ -45,7 +45,7 @@ out=$(ip netns exec a iperf3 -c 10.71.0.2 -p 5201 -u -b 20M -t 3 -J) || fail "ip
 echo "iperf3 UDP: $(echo "$out" | udp_rate) (bit/s, lost %)"
 
 # Rescind nic1 while TCP runs into it.
-ip netns exec b iperf3 -s -D -1 -p 5201 > /dev/null
+ip netns exec b iperf3 -s -D -1 -p 5201 -I /tmp/iperf3-server.pid > /dev/null
 wait_for 10 "iperf3 to listen" listening
 ip netns exec a iperf3 -c 10.71.0.2 -p 5201 -t 30 > /dev/null 2>&1 &
 client=$!
@@ -56,7 +56,7 @@ gone() { [ ! -e $VMBUS_DEVICES/$(nic_id 1) ] && ! ip -n b link show $n1 > /dev/n
 wait_for 20 "nic1 and its interface to go" gone
 kill $client 2> /dev/null
 wait $client
-ip netns exec b pkill iperf3
+kill $(cat /tmp/iperf3-server.pid)
 ip -n a link show $n0 | grep -q LOWER_UP || fail "nic0 lost its link with nic1"
 ip netns del a
 ip netns del b
