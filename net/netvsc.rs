@@ -27,7 +27,7 @@
 
 use super::channel::{Channel, ChannelHandler};
 use super::connection::ETIMEDOUT;
-use super::hv_glue::{now_ms, BhOff, Buffer};
+use super::hv_glue::{now_ms, BhOff, Buffer, RateLimit};
 use super::netdev::{Net, NetDevice, NetOps, RxMeta, Skb, Tx};
 use super::netvsc_core::ndis::{filter, oid, MEDIA_STATE_CONNECTED};
 use super::netvsc_core::nvsp::{
@@ -78,12 +78,15 @@ pub(crate) static ERRORS: AtomicU64 = AtomicU64::new(0);
 /// Logs bad input from the host, at most every 200 ms, and counts it.
 fn host_error(relid: u32, what: &str) {
     ERRORS.fetch_add(1, Ordering::Relaxed);
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = now_ms();
-    let last = LAST.load(Ordering::Relaxed);
-    if now.saturating_sub(last) >= 200 && LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+    static LIMIT: RateLimit = RateLimit::new(200);
+    if LIMIT.allow() {
         pr_err!("netvsc: relid {}: {}; dropped\n", relid, what);
     }
+}
+
+/// An NVSP message, written out for sending.
+fn encode(message: &Nvsp) -> Result<nvsp::Encoded> {
+    message.encode().map_err(|_| EINVAL)
 }
 
 /// Runs `f` on the value behind a spinlock that softirq code takes too.
@@ -141,6 +144,40 @@ impl Sections {
     }
 }
 
+/// Receive completions that found the ring full, oldest first.
+struct PendingCompletions {
+    tids: [u64; PENDING_COMPLETIONS],
+    len: usize,
+}
+
+impl PendingCompletions {
+    /// Keeps one; false when full.
+    fn push(&mut self, tid: u64) -> bool {
+        let Some(slot) = self.tids.get_mut(self.len) else {
+            return false;
+        };
+        *slot = tid;
+        self.len += 1;
+        true
+    }
+
+    /// Hands them to `send`, oldest first, until one does not go; returns
+    /// whether none is left.
+    fn flush(&mut self, mut send: impl FnMut(u64) -> bool) -> bool {
+        let kept = self.tids.get(..self.len).unwrap_or(&[]);
+        let sent = kept.iter().take_while(|&&tid| send(tid)).count();
+        for i in 0..self.len - sent {
+            if let Some(&tid) = self.tids.get(i + sent) {
+                if let Some(slot) = self.tids.get_mut(i) {
+                    *slot = tid;
+                }
+            }
+        }
+        self.len -= sent;
+        self.len == 0
+    }
+}
+
 /// What a control request waits for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Awaited {
@@ -163,7 +200,6 @@ struct ControlSlot {
 struct Buffers {
     recv: SharedBuffer,
     send: SharedBuffer,
-    section_size: u32,
 }
 
 /// One NIC: what the transmit, receive and control paths share.
@@ -178,6 +214,9 @@ pub(crate) struct Nic {
     dev: SpinLock<Option<Arc<NetDevice<Nic>>>>,
     #[pin]
     buffers: SpinLock<Option<Buffers>>,
+    /// The send buffer's section size (0 before it is shared): read on
+    /// every transmit, without the lock.
+    section_size: AtomicU32,
     #[pin]
     sections: SpinLock<Option<Arc<Sections>>>,
     #[pin]
@@ -203,7 +242,7 @@ pub(crate) struct Nic {
     rx_scratch: SpinLock<VVec<u8>>,
     /// Receive completions waiting for ring room.
     #[pin]
-    pending: SpinLock<KVec<u64>>,
+    pending: SpinLock<PendingCompletions>,
     link_up: AtomicBool,
     version: AtomicU32,
 }
@@ -212,7 +251,6 @@ impl Nic {
     fn new(relid: u32) -> Result<Arc<Nic>> {
         let tx_scratch = VVec::from_elem(0u8, BOUNCE, GFP_KERNEL)?;
         let rx_scratch = VVec::from_elem(0u8, MAX_RECEIVE, GFP_KERNEL)?;
-        let pending = KVec::with_capacity(PENDING_COMPLETIONS, GFP_KERNEL)?;
         let bounce = Buffer::new(BOUNCE)?;
         Arc::pin_init(
             pin_init!(Nic {
@@ -220,6 +258,7 @@ impl Nic {
                 channel <- new_spinlock!(None, "netvsc_channel"),
                 dev <- new_spinlock!(None, "netvsc_dev"),
                 buffers <- new_spinlock!(None, "netvsc_buffers"),
+                section_size: AtomicU32::new(0),
                 sections <- new_spinlock!(None, "netvsc_sections"),
                 control <- new_spinlock!(
                     ControlSlot { awaited: Awaited::None, answer: [0; 256], len: 0, done: false },
@@ -233,7 +272,7 @@ impl Nic {
                 bounce,
                 bounce_busy: AtomicBool::new(false),
                 rx_scratch <- new_spinlock!(rx_scratch, "netvsc_rx_scratch"),
-                pending <- new_spinlock!(pending, "netvsc_pending"),
+                pending <- new_spinlock!(PendingCompletions { tids: [0; PENDING_COMPLETIONS], len: 0 }, "netvsc_pending"),
                 link_up: AtomicBool::new(false),
                 version: AtomicU32::new(0),
             }),
@@ -292,20 +331,18 @@ impl Nic {
 impl Nic {
     /// Sends an NVSP message that needs no answer.
     fn send_nvsp(&self, message: &Nvsp) -> Result {
-        let mut buf = [0u8; nvsp::MAX_MESSAGE_SIZE];
-        let n = message.write(&mut buf).map_err(|_| EINVAL)?;
+        let message = encode(message)?;
         let channel = self.channel().ok_or(ENODEV)?;
-        channel.send_inband(0, false, &[buf.get(..n).unwrap_or(&[])], CONTROL_TIMEOUT_MS as u32)
+        channel.send_inband(0, false, &[message.bytes()], CONTROL_TIMEOUT_MS as u32)
     }
 
     /// Sends an NVSP request and returns the host's completion, parsed.
     fn nvsp_request(&self, message: &Nvsp) -> Result<Nvsp> {
-        let mut buf = [0u8; nvsp::MAX_MESSAGE_SIZE];
-        let n = message.write(&mut buf).map_err(|_| EINVAL)?;
+        let message = encode(message)?;
         let mut answer = [0u8; 256];
         let len = self.request(
             Awaited::Nvsp,
-            |c| c.send_inband(TID_CONTROL, true, &[buf.get(..n).unwrap_or(&[])], CONTROL_TIMEOUT_MS as u32),
+            |c| c.send_inband(TID_CONTROL, true, &[message.bytes()], CONTROL_TIMEOUT_MS as u32),
             &mut answer,
         )?;
         let version = Version::from_raw(self.version.load(Ordering::Relaxed));
@@ -340,13 +377,13 @@ impl Nic {
     fn stage(&self, message: &[u8]) -> Result<(u32, u64)> {
         let sections = locked(&self.sections, |s| s.clone()).ok_or(ENODEV)?;
         let section = sections.alloc().ok_or(EBUSY)?;
+        let section_size = self.section_size.load(Ordering::Relaxed) as usize;
         let written = locked(&self.buffers, |b| -> Result {
-            let b = b.as_ref().ok_or(ENODEV)?;
-            if message.len() > b.section_size as usize {
+            if message.len() > section_size {
                 return Err(E2BIG);
             }
-            let buffer = b.send.buffer().ok_or(ENODEV)?;
-            buffer.write(section as usize * b.section_size as usize, message)
+            let buffer = b.as_ref().and_then(|b| b.send.buffer()).ok_or(ENODEV)?;
+            buffer.write(section as usize * section_size, message)
         });
         if let Err(e) = written {
             sections.free(section);
@@ -366,9 +403,7 @@ impl Nic {
             section_index: section,
             section_size: len as u32,
         });
-        let mut buf = [0u8; nvsp::MAX_MESSAGE_SIZE];
-        let n = message.write(&mut buf).map_err(|_| EINVAL)?;
-        channel.send_inband(tid, true, &[buf.get(..n).unwrap_or(&[])], timeout_ms)
+        channel.send_inband(tid, true, &[encode(&message)?.bytes()], timeout_ms)
     }
 
     /// RNDIS QUERY of `oid`; copies the answer's information into `info`
@@ -551,7 +586,7 @@ impl Nic {
     /// Completes a transfer-page packet; if the ring is full, later.
     fn complete_receive(&self, channel: &Channel, tid: u64) {
         if Self::send_receive_completion(channel, tid).is_err() {
-            let kept = locked(&self.pending, |p| p.push(tid, GFP_ATOMIC).is_ok() && p.len() <= PENDING_COMPLETIONS);
+            let kept = locked(&self.pending, |p| p.push(tid));
             if !kept {
                 host_error(self.relid, "receive completions piling up");
             }
@@ -559,37 +594,14 @@ impl Nic {
     }
 
     fn send_receive_completion(channel: &Channel, tid: u64) -> Result {
-        let mut buf = [0u8; nvsp::MAX_MESSAGE_SIZE];
-        let n = Nvsp::SendRndisPacketComplete { status: nvsp::status::SUCCESS }.write(&mut buf).map_err(|_| EINVAL)?;
-        channel.send_completion(tid, &[buf.get(..n).unwrap_or(&[])], 0)
+        let message = encode(&Nvsp::SendRndisPacketComplete { status: nvsp::status::SUCCESS })?;
+        channel.send_completion(tid, &[message.bytes()], 0)
     }
 
     /// Sends the completions that waited for room; false if some still
     /// wait.
     fn flush_pending(&self, channel: &Channel) -> bool {
-        locked(&self.pending, |p| {
-            let mut sent = 0;
-            for &tid in p.iter() {
-                if Self::send_receive_completion(channel, tid).is_err() {
-                    break;
-                }
-                sent += 1;
-            }
-            if sent == 0 {
-                return p.is_empty();
-            }
-            // KVec has no drain: rebuild with what is left.
-            let rest: KVec<u64> = {
-                let mut rest = KVec::new();
-                for &tid in p.iter().skip(sent) {
-                    let _ = rest.push(tid, GFP_ATOMIC);
-                }
-                rest
-            };
-            let empty = rest.is_empty();
-            *p = rest;
-            empty
-        })
+        locked(&self.pending, |p| p.flush(|tid| Self::send_receive_completion(channel, tid).is_ok()))
     }
 }
 
@@ -629,8 +641,7 @@ impl NetOps for Nic {
         if !matches!(copied, Some(Ok(()))) {
             return Tx::Dropped;
         }
-        let section_size = locked(&self.buffers, |b| b.as_ref().map_or(0, |b| b.section_size)) as usize;
-        if total > section_size {
+        if total > self.section_size.load(Ordering::Relaxed) as usize {
             let sent = self.send_bounced(&channel, scratch.get(..total).unwrap_or(&[]));
             drop(scratch);
             return match sent {
@@ -709,14 +720,12 @@ impl Nic {
                 *pfn = self.bounce.pfn(i).ok_or(EINVAL)?;
             }
             let range = GpaBuffer { byte_offset: 0, byte_count: message.len() as u32, pfns: pfns.get(..pages).ok_or(EINVAL)? };
-            let mut buf = [0u8; nvsp::MAX_MESSAGE_SIZE];
-            let header = Nvsp::SendRndisPacket(RndisPacket {
+            let header = encode(&Nvsp::SendRndisPacket(RndisPacket {
                 channel: RndisChannel::Data,
                 section_index: nvsp::NO_SECTION,
                 section_size: 0,
-            });
-            let n = header.write(&mut buf).map_err(|_| EINVAL)?;
-            channel.send_gpa_direct(TID_BOUNCE, true, &[range], &[buf.get(..n).unwrap_or(&[])], 0)
+            }))?;
+            channel.send_gpa_direct(TID_BOUNCE, true, &[range], &[header.bytes()], 0)
         })();
         if sent.is_err() {
             self.bounce_busy.store(false, Ordering::Release);
@@ -789,7 +798,8 @@ impl Nic {
             }
         };
         let sections = Arc::new(Sections::new(count)?, GFP_KERNEL)?;
-        locked(&self.buffers, |b| *b = Some(Buffers { recv, send, section_size }));
+        locked(&self.buffers, |b| *b = Some(Buffers { recv, send }));
+        self.section_size.store(section_size, Ordering::Relaxed);
         locked(&self.sections, |s| *s = Some(sections));
         Ok(())
     }

@@ -12,14 +12,7 @@
 
 kmemleak_reset
 sim_load sim_devices=nic0,nic1
-nic_id() { printf '5151ae%02x-00ae-4e7e-8a11-00155d00ae%02x' "$1" "$1"; }
-# ifname N: the interface of nic N.
-ifname() { ls $VMBUS_DEVICES/$(nic_id $1)/net 2> /dev/null; }
-has_ifname() { [ -n "$(ifname $1)" ]; }
-wait_for 20 "nic0's interface" has_ifname 0
-wait_for 20 "nic1's interface" has_ifname 1
-n0=$(ifname 0)
-n1=$(ifname 1)
+nic_pair_wait
 expect_eq "nic0 address" 00:15:5d:00:4e:28 "$(cat /sys/class/net/$n0/address)"
 expect_eq "nic1 address" 00:15:5d:00:4e:29 "$(cat /sys/class/net/$n1/address)"
 ethtool -i $n0 | grep -q '^driver: hv_rustic' || fail "ethtool -i: $(ethtool -i $n0)"
@@ -28,20 +21,9 @@ ethtool -l $n0 | grep -A4 'Current hardware' | grep -q 'Combined:[[:space:]]*1$'
 ethtool -g $n0 | grep -A4 'Current hardware' | grep -q 'RX:[[:space:]]*64$' || fail "ethtool -g: $(ethtool -g $n0)"
 ethtool -k $n0 | grep -q '^rx-checksumming: off' || fail "ethtool -k: $(ethtool -k $n0)"
 
-ip netns add a
-ip netns add b
-ip link set $n0 netns a
-ip link set $n1 netns b
-ip -n a addr add 10.70.0.1/24 dev $n0
-ip -n b addr add 10.70.0.2/24 dev $n1
+nic_pair_netns 10.70.0
 ip -n a addr add fd70::1/64 dev $n0 nodad
 ip -n b addr add fd70::2/64 dev $n1 nodad
-ip -n a link set $n0 up
-ip -n b link set $n1 up
-carrier() { ip -n $1 -o link show $2 | grep -q 'LOWER_UP'; }
-no_carrier() { ip -n $1 -o link show $2 | grep -q 'NO-CARRIER'; }
-wait_for 10 "carrier on $n0" carrier a $n0
-wait_for 10 "carrier on $n1" carrier b $n1
 
 ip netns exec a ping -c 3 -W 5 10.70.0.2 || fail "IPv4 ping from a to b"
 ip netns exec b ping -c 3 -W 5 10.70.0.1 || fail "IPv4 ping from b to a"
@@ -49,10 +31,10 @@ ip netns exec a ping -c 3 -W 5 fd70::2 || fail "IPv6 ping from a to b"
 
 # The host takes the link down and up again.
 sim_ctl "link nic1 down"
-wait_for 10 "no carrier on $n1" no_carrier b $n1
+wait_for 10 "no carrier on $n1" nic_no_carrier b $n1
 ip netns exec a ping -c 1 -W 2 10.70.0.2 > /dev/null && fail "ping went through a link that is down"
 sim_ctl "link nic1 up"
-wait_for 10 "carrier back on $n1" carrier b $n1
+wait_for 10 "carrier back on $n1" nic_carrier b $n1
 ip netns exec a ping -c 2 -W 5 10.70.0.2 || fail "ping after the link came back"
 
 # Counters: the pings went out of a and came into b.
@@ -72,9 +54,7 @@ head -c 4194304 /dev/urandom > /tmp/send.bin
 want=$(sha256sum < /tmp/send.bin)
 ip netns exec b sh -c 'nc -l -p 7070 > /tmp/recv.bin' &
 listener=$!
-# Port 7070 (0x1B9E) listening (state 0A) in b, on IPv4 or IPv6.
-listening() { ip netns exec b cat /proc/net/tcp /proc/net/tcp6 | grep -q ':1B9E [0:]*:0000 0A'; }
-wait_for 10 "nc to listen" listening
+wait_for 10 "nc to listen" tcp_listening b 7070
 ip netns exec a nc -N 10.70.0.2 7070 < /tmp/send.bin || fail "nc send"
 wait $listener
 expect_eq "sha256 of 4 MiB through nc" "$want" "$(sha256sum < /tmp/recv.bin)"

@@ -8,45 +8,28 @@
 
 kmemleak_reset
 sim_load sim_devices=nic0,nic1
-nic_id() { printf '5151ae%02x-00ae-4e7e-8a11-00155d00ae%02x' "$1" "$1"; }
-ifname() { ls $VMBUS_DEVICES/$(nic_id $1)/net 2> /dev/null; }
-has_ifname() { [ -n "$(ifname $1)" ]; }
-wait_for 20 "nic0's interface" has_ifname 0
-wait_for 20 "nic1's interface" has_ifname 1
-n0=$(ifname 0)
-n1=$(ifname 1)
-ip netns add a
-ip netns add b
-ip link set $n0 netns a
-ip link set $n1 netns b
-ip -n a addr add 10.71.0.1/24 dev $n0
-ip -n b addr add 10.71.0.2/24 dev $n1
-ip -n a link set $n0 up
-ip -n b link set $n1 up
-carrier() { ip -n $1 -o link show $2 | grep -q 'LOWER_UP'; }
-wait_for 10 "carrier on $n0" carrier a $n0
-wait_for 10 "carrier on $n1" carrier b $n1
+nic_pair_wait
+nic_pair_netns 10.71.0
 
 ip netns exec b iperf3 -s -D -1 -p 5201 > /dev/null
-listening() { ip netns exec b cat /proc/net/tcp /proc/net/tcp6 | grep -q ':1451 [0:]*:0000 0A'; }
 # iperf3 -c: bits per second of the receiver, from its JSON.
 rate() { python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))'; }
 udp_rate() { python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]["sum"]; print(int(e["bits_per_second"]), e["lost_percent"])'; }
 for dir in "" "-R"; do
-  wait_for 10 "iperf3 to listen" listening
+  wait_for 10 "iperf3 to listen" tcp_listening b 5201
   out=$(ip netns exec a iperf3 -c 10.71.0.2 -p 5201 -t 3 -J $dir) || fail "iperf3 TCP $dir: $out"
   bps=$(echo "$out" | rate)
   [ "$bps" -gt 1000000 ] || fail "iperf3 TCP $dir: only $bps bit/s"
   echo "iperf3 TCP ${dir:-forward}: $((bps / 1000000)) Mbit/s"
   ip netns exec b iperf3 -s -D -1 -p 5201 > /dev/null
 done
-wait_for 10 "iperf3 to listen" listening
+wait_for 10 "iperf3 to listen" tcp_listening b 5201
 out=$(ip netns exec a iperf3 -c 10.71.0.2 -p 5201 -u -b 20M -t 3 -J) || fail "iperf3 UDP: $out"
 echo "iperf3 UDP: $(echo "$out" | udp_rate) (bit/s, lost %)"
 
 # Rescind nic1 while TCP runs into it.
 ip netns exec b iperf3 -s -D -1 -p 5201 -I /tmp/iperf3-server.pid > /dev/null
-wait_for 10 "iperf3 to listen" listening
+wait_for 10 "iperf3 to listen" tcp_listening b 5201
 ip netns exec a iperf3 -c 10.71.0.2 -p 5201 -t 30 > /dev/null 2>&1 &
 client=$!
 sent() { [ "$(ip netns exec a ethtool -S $n0 | awk '$1 == "tx_packets:" { print $2 }')" -gt 2000 ]; }

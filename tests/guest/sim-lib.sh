@@ -83,3 +83,40 @@ wait_for() {
     sleep 0.1
   done
 }
+
+# The simulator's synthetic NICs nic0..nic3 (relids 40..43; the netvsc
+# driver makes each an interface). nic_ifname N: nic N's interface.
+nic_id() { printf '5151ae%02x-00ae-4e7e-8a11-00155d00ae%02x' "$1" "$1"; }
+nic_ifname() { ls $VMBUS_DEVICES/$(nic_id $1)/net 2> /dev/null; }
+has_nic_ifname() { [ -n "$(nic_ifname $1)" ]; }
+# nic_carrier NETNS IF, nic_no_carrier NETNS IF: for wait_for.
+nic_carrier() { ip -n $1 -o link show $2 | grep -q 'LOWER_UP'; }
+nic_no_carrier() { ip -n $1 -o link show $2 | grep -q 'NO-CARRIER'; }
+
+# nic_pair_wait: waits for nic0's and nic1's interfaces; names them $n0, $n1.
+nic_pair_wait() {
+  wait_for 20 "nic0's interface" has_nic_ifname 0
+  wait_for 20 "nic1's interface" has_nic_ifname 1
+  n0=$(nic_ifname 0)
+  n1=$(nic_ifname 1)
+}
+
+# nic_pair_netns PREFIX: moves $n0 into namespace a as PREFIX.1/24 and $n1
+# into b as PREFIX.2/24, brings both up and waits for their carrier.
+nic_pair_netns() {
+  ip netns add a
+  ip netns add b
+  ip link set $n0 netns a
+  ip link set $n1 netns b
+  ip -n a addr add $1.1/24 dev $n0
+  ip -n b addr add $1.2/24 dev $n1
+  ip -n a link set $n0 up
+  ip -n b link set $n1 up
+  wait_for 10 "carrier on $n0" nic_carrier a $n0
+  wait_for 10 "carrier on $n1" nic_carrier b $n1
+}
+
+# tcp_listening NETNS PORT: a socket listens on PORT in NETNS (IPv4 or v6).
+tcp_listening() {
+  ip netns exec $1 cat /proc/net/tcp /proc/net/tcp6 | grep -q ":$(printf '%04X' $2) [0:]*:0000 0A"
+}

@@ -25,7 +25,7 @@
 //! completed with a failure status, as Hyper-V does.
 
 use super::super::hv_glue::sim::Mapping;
-use super::super::hv_glue::Work;
+use super::super::hv_glue::{RateLimit, Work};
 use super::super::netvsc_core::netvsp::{rndis_completion, Action, GuestPacket, Netvsp, RndisSource};
 use super::super::netvsc_core::nvsp::{self, Message as Nvsp, RndisChannel, RndisPacket};
 use super::super::netvsc_core::rndis_dev::{DeviceConfig, Outcome, RndisDevice};
@@ -56,10 +56,8 @@ const RX_BATCH: usize = 32;
 /// Logs a bad guest message, at most a few times a second.
 fn guest_error(relid: u32, what: &str) {
     NET_ERRORS.fetch_add(1, Ordering::Relaxed);
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = super::super::hv_glue::now_ms();
-    let last = LAST.load(Ordering::Relaxed);
-    if now.saturating_sub(last) >= 200 && LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+    static LIMIT: RateLimit = RateLimit::new(200);
+    if LIMIT.allow() {
         pr_err!("sim: nic relid {}: {}; dropped\n", relid, what);
     }
 }
@@ -377,19 +375,18 @@ impl Nic {
             .reply
             .get(..len)
             .is_some_and(|m| mem.write_bytes(range.offset as usize, m).is_ok());
-        let mut head = [0u8; nvsp::NVSP_MESSAGE_SIZE];
         let header = Nvsp::SendRndisPacket(RndisPacket {
             channel: RndisChannel::Data,
             section_index: nvsp::NO_SECTION,
             section_size: 0,
         })
-        .write(&mut head);
+        .encode();
         let pushed = match (written, header) {
-            (true, Ok(n)) => out
+            (true, Ok(header)) => out
                 .push(
                     OutKind::TransferPages { set_id: buffer.id, offset: range.offset, len: len32 },
                     range.transaction_id,
-                    head.get(..n).unwrap_or(&[]),
+                    header.bytes(),
                 )
                 .is_ok(),
             _ => false,
@@ -452,9 +449,8 @@ impl Nic {
             match *action {
                 Action::Complete { transaction_id, message } => self.complete(transaction_id, &message, out),
                 Action::Send { message, .. } => {
-                    let mut buf = [0u8; nvsp::MAX_MESSAGE_SIZE];
-                    if let Ok(n) = message.write(&mut buf) {
-                        let _ = out.push(OutKind::Inband(false), 0, buf.get(..n).unwrap_or(&[]));
+                    if let Ok(m) = message.encode() {
+                        let _ = out.push(OutKind::Inband(false), 0, m.bytes());
                     }
                 }
                 Action::MapReceiveBuffer { gpadl, .. } => self.recv = self.maps.get(gpadl, self.relid),
@@ -479,9 +475,8 @@ impl Nic {
     }
 
     fn complete(&mut self, tid: u64, message: &Nvsp, out: &mut Outbox) {
-        let mut buf = [0u8; nvsp::MAX_MESSAGE_SIZE];
-        if let Ok(n) = message.write(&mut buf) {
-            let _ = out.push(OutKind::Completion, tid, buf.get(..n).unwrap_or(&[]));
+        if let Ok(m) = message.encode() {
+            let _ = out.push(OutKind::Completion, tid, m.bytes());
         }
     }
 }

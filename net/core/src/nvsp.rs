@@ -908,6 +908,13 @@ impl Message {
         }
     }
 
+    /// The message written out, ready to send.
+    pub fn encode(&self) -> Result<Encoded> {
+        let mut buf = [0u8; MAX_MESSAGE_SIZE];
+        let len = self.write(&mut buf)?;
+        Ok(Encoded { buf, len })
+    }
+
     /// Writes the message into `buf`, zero-padded to
     /// [`Message::wire_size`], and returns that size.
     pub fn write(&self, buf: &mut [u8]) -> Result<usize> {
@@ -1083,6 +1090,20 @@ fn parse_send_table(bytes: &[u8], version: Option<Version>) -> Result<SendTable>
     Ok(SendTable { table })
 }
 
+/// A message as [`Message::encode`] wrote it.
+#[derive(Clone, Copy, Debug)]
+pub struct Encoded {
+    buf: [u8; MAX_MESSAGE_SIZE],
+    len: usize,
+}
+
+impl Encoded {
+    /// The message's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Negotiation.
 
@@ -1183,6 +1204,14 @@ pub fn host_init_complete(min: u32, max: u32, supported: &[Version]) -> InitComp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encode_gives_what_write_writes() {
+        let m = Message::SendRndisPacketComplete { status: status::SUCCESS };
+        let mut buf = [0u8; MAX_MESSAGE_SIZE];
+        let n = m.write(&mut buf).unwrap();
+        assert_eq!(m.encode().unwrap().bytes(), &buf[..n]);
+    }
 
     #[test]
     fn sizes_match_the_c_structs() {
