@@ -43,6 +43,19 @@ fi
 
 jobs=$(( $(nproc) + 1 ))
 mkdir -p "$dir"
+# A tree built before for the same source (another config fragment) seeds
+# the new one: Kbuild then rebuilds only what the changed options touch
+# (and all of the Rust side if rustc changed), not the whole kernel.
+seed=""
+for d in "$RUSTIC_CACHE"/kernel-"$version"-*; do
+  if [ "$d" != "$dir" ] && [ ! -L "$d" ] && [ -f "$d/.built" ]; then seed=$d; fi
+done
+if [ ! -f "$tree/Makefile" ] && [ -n "$seed" ]; then
+  echo "kernel: seeding $dir from $seed" >&2
+  rm -rf "$tree" "$dir/seed"
+  cp -a "$seed/linux" "$dir/seed"
+  mv "$dir/seed" "$tree"
+fi
 if [ ! -f "$tree/Makefile" ]; then
   echo "kernel: unpacking linux-source-$version into $dir" >&2
   rm -rf "$tree" "$dir/unpack"
