@@ -28,12 +28,14 @@
 use super::channel::{Channel, ChannelHandler};
 use super::connection::ETIMEDOUT;
 use super::hv_glue::{now_ms, BhOff, Buffer, RateLimit};
-use super::netdev::{Net, NetDevice, NetOps, RxMeta, Skb, Tx};
-use super::netvsc_core::ndis::{filter, oid, MEDIA_STATE_CONNECTED};
+use super::netdev::{Features, Gso, Net, NetDevice, NetOps, RxMeta, Skb, SkbInfo, Tx};
+use super::netvsc_core::frame::{self, ETHERTYPE_IPV4, ETHERTYPE_IPV6, PROTO_TCP, PROTO_UDP};
+use super::netvsc_core::ndis::{self, filter, oid, OffloadCaps, OffloadParams, MEDIA_STATE_CONNECTED};
+use super::netvsc_core::offload::prepare_lso;
 use super::netvsc_core::nvsp::{
     self, send_sections, Message as Nvsp, Negotiation, NdisConfig, RndisChannel, RndisPacket, Sender, Step, Version,
 };
-use super::netvsc_core::ppi::ChecksumInfo;
+use super::netvsc_core::ppi::{ChecksumInfo, LsoInfo, Ppi, VlanInfo};
 use super::netvsc_core::rndis::{self, status as rndis_status, Message as Rndis, StatusEvent};
 use super::vmbus_bus::{Device, Driver, OpenChannel, SharedBuffer};
 use super::vmbus_core::guid::Guid;
@@ -54,14 +56,22 @@ const RECV_BUFFER: usize = 16 * 1024 * 1024;
 const SEND_BUFFER: usize = 1024 * 1024;
 /// How long the host gets to answer a control request.
 const CONTROL_TIMEOUT_MS: u64 = 5000;
-/// Transaction ids: control requests use [`TID_CONTROL`]; a transmitted
-/// frame's id is [`TID_TX`] plus its send-buffer section.
+/// Transaction ids: control requests use [`TID_CONTROL`]; a frame sent
+/// from a bounce buffer [`TID_BOUNCE`] plus the buffer's number, one sent
+/// from the send buffer [`TID_TX`] plus its section.
 const TID_CONTROL: u64 = 1;
-/// A frame too big for a section, sent from the bounce buffer.
-const TID_BOUNCE: u64 = 2;
+const TID_BOUNCE: u64 = 16;
 const TID_TX: u64 = 1 << 32;
-/// The bounce buffer: the largest frame and its RNDIS header.
+/// A bounce buffer holds the largest frame (a TSO frame or a 64 KiB MTU's)
+/// and its RNDIS header.
 const BOUNCE: usize = 17 * 4096;
+/// The most segments of a TSO frame.
+const TSO_MAX_SEGS: u32 = 4096;
+/// Bounce buffers per NIC: the large frames in flight at once.
+const BOUNCES: u32 = 8;
+/// The largest TSO frame this driver sends: with its headers it fits a
+/// bounce buffer. The host may offer less.
+const TSO_MAX_SIZE: u32 = 62780;
 
 /// The largest RNDIS message taken from the receive buffer.
 const MAX_RECEIVE: usize = 65536 + 512;
@@ -96,7 +106,8 @@ fn locked<T, R>(lock: &SpinLock<T>, f: impl FnOnce(&mut T) -> R) -> R {
     f(&mut guard)
 }
 
-/// The send buffer's sections: which are in use, one bit each.
+/// Which of a set of send slots (send-buffer sections, bounce buffers)
+/// are in use, one bit each; lock-free.
 struct Sections {
     used: KVec<AtomicU64>,
     count: u32,
@@ -178,6 +189,40 @@ impl PendingCompletions {
     }
 }
 
+/// What a transmitted frame asks of the host ([`Nic::tx_plan`]).
+struct TxPlan {
+    ppis: [Ppi; 2],
+    count: usize,
+    /// An LSOv2 frame: its headers are prepared as Hyper-V wants them.
+    lso: bool,
+    /// A partial checksum the host does not do: completed here.
+    software_csum: bool,
+}
+
+impl TxPlan {
+    fn push(&mut self, ppi: Ppi) {
+        if let Some(slot) = self.ppis.get_mut(self.count) {
+            *slot = ppi;
+            self.count += 1;
+        }
+    }
+
+    fn ppis(&self) -> &[Ppi] {
+        self.ppis.get(..self.count).unwrap_or(&[])
+    }
+
+    /// Prepares the driver's copy of the frame.
+    fn finish(&self, frame: &mut [u8], info: &SkbInfo) -> Result {
+        if self.lso {
+            prepare_lso(frame).map_err(|_| EINVAL)?;
+        } else if self.software_csum {
+            frame::fill_partial_checksum(frame, info.csum_start as usize, info.csum_offset as usize)
+                .map_err(|_| EINVAL)?;
+        }
+        Ok(())
+    }
+}
+
 /// What a control request waits for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Awaited {
@@ -233,10 +278,13 @@ pub(crate) struct Nic {
     /// A frame being sent: built here, then copied into its section.
     #[pin]
     tx_scratch: SpinLock<VVec<u8>>,
-    /// Frames bigger than a send section go out from here as GPA-direct
-    /// packets, one at a time (their completion frees it).
-    bounce: Buffer,
-    bounce_busy: AtomicBool,
+    /// Frames bigger than a send section go out from these as GPA-direct
+    /// packets; a completion frees its buffer.
+    bounces: KVec<Buffer>,
+    bounces_used: Sections,
+    /// Whether the host computes UDP checksums for us (TCP's is a given
+    /// once transmit checksums are on).
+    udp_csum: AtomicBool,
     /// A received RNDIS message, copied out of the receive buffer.
     #[pin]
     rx_scratch: SpinLock<VVec<u8>>,
@@ -251,7 +299,11 @@ impl Nic {
     fn new(relid: u32) -> Result<Arc<Nic>> {
         let tx_scratch = VVec::from_elem(0u8, BOUNCE, GFP_KERNEL)?;
         let rx_scratch = VVec::from_elem(0u8, MAX_RECEIVE, GFP_KERNEL)?;
-        let bounce = Buffer::new(BOUNCE)?;
+        let mut bounces = KVec::with_capacity(BOUNCES as usize, GFP_KERNEL)?;
+        for _ in 0..BOUNCES {
+            bounces.push(Buffer::new(BOUNCE)?, GFP_KERNEL)?;
+        }
+        let bounces_used = Sections::new(BOUNCES)?;
         Arc::pin_init(
             pin_init!(Nic {
                 relid,
@@ -269,8 +321,9 @@ impl Nic {
                 control_wake <- new_condvar!("netvsc_control_wake"),
                 next_request: AtomicU32::new(1),
                 tx_scratch <- new_spinlock!(tx_scratch, "netvsc_tx_scratch"),
-                bounce,
-                bounce_busy: AtomicBool::new(false),
+                bounces,
+                bounces_used,
+                udp_csum: AtomicBool::new(false),
                 rx_scratch <- new_spinlock!(rx_scratch, "netvsc_rx_scratch"),
                 pending <- new_spinlock!(PendingCompletions { tids: [0; PENDING_COMPLETIONS], len: 0 }, "netvsc_pending"),
                 link_up: AtomicBool::new(false),
@@ -409,10 +462,16 @@ impl Nic {
     /// RNDIS QUERY of `oid`; copies the answer's information into `info`
     /// and returns its length.
     fn query(&self, oid: u32, info: &mut [u8]) -> Result<usize> {
+        self.query_with(oid, &[], info)
+    }
+
+    /// RNDIS QUERY of `oid` with `request` as the query's information
+    /// buffer; as [`Self::query`]. `EIO` if the host says no.
+    fn query_with(&self, oid: u32, request: &[u8], info: &mut [u8]) -> Result<usize> {
         let mut answer = [0u8; 256];
         let len = self.rndis_request(
             |req_id, out| {
-                Rndis::Query(rndis::Request { req_id, oid, info: &[] }).write(out).map_err(|_| EINVAL)
+                Rndis::Query(rndis::Request { req_id, oid, info: request }).write(out).map_err(|_| EINVAL)
             },
             &mut answer,
         )?;
@@ -489,8 +548,8 @@ impl Nic {
                     dev.wake_queue(0);
                 }
             }
-            PACKET_TYPE_COMPLETION if tid == TID_BOUNCE => {
-                if !self.bounce_busy.swap(false, Ordering::AcqRel) {
+            PACKET_TYPE_COMPLETION if (TID_BOUNCE..TID_BOUNCE + u64::from(BOUNCES)).contains(&tid) => {
+                if !self.bounces_used.free((tid - TID_BOUNCE) as u32) {
                     return host_error(self.relid, "completion of no transmitted packet");
                 }
                 if dev.queue_stopped(0) {
@@ -631,14 +690,16 @@ impl NetOps for Nic {
 
     fn xmit_net(&self, net: &Net, queue: u16, skb: &Skb) -> Tx {
         let Some(channel) = self.channel() else { return Tx::Dropped };
-        let len = skb.len() as usize;
+        let info = skb.info();
+        let Some(plan) = self.tx_plan(&info) else { return Tx::Dropped };
+        let len = info.len as usize;
         let mut scratch = self.tx_scratch.lock();
-        let Ok(header) = rndis::write_packet_header(&mut scratch, &[], len) else {
+        let Ok(header) = rndis::write_packet_header(&mut scratch, plan.ppis(), len) else {
             return Tx::Dropped;
         };
         let total = header + len;
-        let copied = scratch.get_mut(header..total).map(|dst| skb.copy_to(0, dst));
-        if !matches!(copied, Some(Ok(()))) {
+        let Some(frame) = scratch.get_mut(header..total) else { return Tx::Dropped };
+        if skb.copy_to(0, frame).is_err() || plan.finish(frame, &info).is_err() {
             return Tx::Dropped;
         }
         if total > self.section_size.load(Ordering::Relaxed) as usize {
@@ -694,6 +755,15 @@ impl NetOps for Nic {
         done.min(budget) as i32
     }
 
+    fn set_lro_net(&self, _net: &Net, on: bool) -> Result {
+        let version = Version::from_raw(self.version.load(Ordering::Relaxed)).ok_or(ENODEV)?;
+        let state = if on { ndis::offload::ENABLED } else { ndis::offload::DISABLED };
+        let params = OffloadParams { rsc_ip_v4: state, rsc_ip_v6: state, ..Default::default() };
+        let mut set = [0u8; 64];
+        let n = params.write(&mut set, version).map_err(|_| EINVAL)?;
+        self.set(oid::TCP_OFFLOAD_PARAMETERS, set.get(..n).unwrap_or(&[]))
+    }
+
     fn change_mtu_net(&self, _net: &Net, mtu: u32) -> Result {
         // The host learns the MTU from the NDIS config at probe; Hyper-V
         // takes any frame up to the maximum on the synthetic path.
@@ -706,18 +776,17 @@ impl NetOps for Nic {
 
 impl Nic {
     /// Sends a frame too big for a send section (with its RNDIS header,
-    /// `message`) as a GPA-direct packet naming the bounce buffer's pages.
-    /// `EBUSY` while the previous one is not completed.
+    /// `message`) as a GPA-direct packet naming a bounce buffer's pages.
+    /// `EBUSY` while every bounce buffer waits for its completion.
     fn send_bounced(&self, channel: &Channel, message: &[u8]) -> Result {
-        if self.bounce_busy.swap(true, Ordering::AcqRel) {
-            return Err(EBUSY);
-        }
+        let slot = self.bounces_used.alloc().ok_or(EBUSY)?;
         let sent = (|| {
-            self.bounce.write(0, message)?;
+            let bounce = self.bounces.get(slot as usize).ok_or(EINVAL)?;
+            bounce.write(0, message)?;
             let mut pfns = [0u64; BOUNCE / 4096];
             let pages = message.len().div_ceil(4096);
             for (i, pfn) in pfns.iter_mut().enumerate().take(pages) {
-                *pfn = self.bounce.pfn(i).ok_or(EINVAL)?;
+                *pfn = bounce.pfn(i).ok_or(EINVAL)?;
             }
             let range = GpaBuffer { byte_offset: 0, byte_count: message.len() as u32, pfns: pfns.get(..pages).ok_or(EINVAL)? };
             let header = encode(&Nvsp::SendRndisPacket(RndisPacket {
@@ -725,12 +794,103 @@ impl Nic {
                 section_index: nvsp::NO_SECTION,
                 section_size: 0,
             }))?;
-            channel.send_gpa_direct(TID_BOUNCE, true, &[range], &[header.bytes()], 0)
+            channel.send_gpa_direct(TID_BOUNCE + u64::from(slot), true, &[range], &[header.bytes()], 0)
         })();
         if sent.is_err() {
-            self.bounce_busy.store(false, Ordering::Release);
+            self.bounces_used.free(slot);
         }
         sent
+    }
+
+    /// What a frame asks of the host, as PPIs, and what this driver must
+    /// do to its copy first; `None` for a frame that cannot be sent.
+    fn tx_plan(&self, info: &SkbInfo) -> Option<TxPlan> {
+        let mut plan = TxPlan { ppis: [Ppi::HashValue(0); 2], count: 0, lso: false, software_csum: false };
+        let v6 = match info.protocol {
+            ETHERTYPE_IPV4 => Some(false),
+            ETHERTYPE_IPV6 => Some(true),
+            _ => None,
+        };
+        match info.gso {
+            Gso::TcpV4 | Gso::TcpV6 => {
+                let ipv6 = info.gso == Gso::TcpV6;
+                plan.push(Ppi::Lso(LsoInfo::v2(info.gso_size, info.transport_offset?, ipv6)?));
+                plan.lso = true;
+            }
+            // Only TCP segmentation is offered; the stack does the rest.
+            Gso::Other => return None,
+            Gso::None if info.csum_partial => {
+                let udp = self.udp_csum.load(Ordering::Relaxed);
+                let kind = match info.l4_proto {
+                    PROTO_TCP => Some(ChecksumInfo::TX_TCP),
+                    PROTO_UDP if udp => Some(ChecksumInfo::TX_UDP),
+                    _ => None,
+                };
+                let request = match (v6, kind, info.transport_offset) {
+                    (Some(v6), Some(kind), Some(at)) => {
+                        let ip = if v6 { ChecksumInfo::TX_IPV6 } else { ChecksumInfo::TX_IPV4 };
+                        ChecksumInfo::tx(ip | kind, at)
+                    }
+                    _ => None,
+                };
+                match request {
+                    Some(c) => plan.push(Ppi::Checksum(c)),
+                    // A checksum the host does not do: done here.
+                    None => plan.software_csum = true,
+                }
+            }
+            Gso::None => {}
+        }
+        if let Some(tci) = info.vlan_tci {
+            plan.push(Ppi::Vlan(VlanInfo::from_tci(tci)));
+        }
+        Some(plan)
+    }
+
+    /// RNDIS QUERY of the host's offloads, then SET of the ones this
+    /// driver uses; the device features they give, and the largest TSO
+    /// frame. A host that offers none gets plain frames.
+    fn offloads(&self, version: Version) -> Result<(Features, u32)> {
+        let base = Features::RX_CSUM | Features::SG | Features::VLAN_TX | Features::VLAN_RX | Features::RXHASH;
+        let mut query = [0u8; ndis::OFFLOAD_SIZE];
+        let n = OffloadCaps::write_query(&mut query, version).map_err(|_| EINVAL)?;
+        let mut info = [0u8; ndis::OFFLOAD_SIZE];
+        let caps = match self.query_with(oid::TCP_OFFLOAD_HARDWARE_CAPABILITIES, query.get(..n).unwrap_or(&[]), &mut info) {
+            Ok(len) => OffloadCaps::parse(info.get(..len).unwrap_or(&[])).map_err(|_| {
+                host_error(self.relid, "malformed offload capabilities");
+                EIO
+            })?,
+            Err(e) if e == EIO => return Ok((base, 0)),
+            Err(e) => return Err(e),
+        };
+        let mut params = OffloadParams::default();
+        let mut features = base;
+        if caps.tx_tcp4() && caps.tx_tcp6() {
+            params.tcp_ip_v4_csum = ndis::offload::TX_RX_ENABLED;
+            params.tcp_ip_v6_csum = ndis::offload::TX_RX_ENABLED;
+            features = features | Features::TX_CSUM;
+            if caps.tx_udp4() && caps.tx_udp6() && version.has_udp_checksum_offload() {
+                params.udp_ip_v4_csum = ndis::offload::TX_RX_ENABLED;
+                params.udp_ip_v6_csum = ndis::offload::TX_RX_ENABLED;
+                self.udp_csum.store(true, Ordering::Relaxed);
+            }
+        }
+        if caps.rsc() && version.has_rsc() {
+            params.rsc_ip_v4 = ndis::offload::ENABLED;
+            params.rsc_ip_v6 = ndis::offload::ENABLED;
+            features = features | Features::LRO;
+        }
+        let mut tso_max = 0;
+        if let (Some(max4), Some(max6), true) = (caps.lso4(), caps.lso6(), features.contains(Features::TX_CSUM)) {
+            params.lso_v2_ipv4 = ndis::offload::ENABLED;
+            params.lso_v2_ipv6 = ndis::offload::ENABLED;
+            features = features | Features::TSO;
+            tso_max = max4.min(max6).min(TSO_MAX_SIZE);
+        }
+        let mut set = [0u8; 64];
+        let n = params.write(&mut set, version).map_err(|_| EINVAL)?;
+        self.set(oid::TCP_OFFLOAD_PARAMETERS, set.get(..n).unwrap_or(&[]))?;
+        Ok((features, tso_max))
     }
 
     /// The largest MTU: NVSP 2 and newer take frames of up to 64 KiB (the
@@ -899,8 +1059,13 @@ impl Driver for NetvscDriver {
         let media = nic.query_u32(oid::GEN_MEDIA_CONNECT_STATUS).unwrap_or(MEDIA_STATE_CONNECTED);
         nic.link_up.store(media == MEDIA_STATE_CONNECTED, Ordering::Relaxed);
         let speed = nic.query_u32(oid::GEN_LINK_SPEED).unwrap_or(0);
+        let (features, tso_max) = nic.offloads(version)?;
 
         let net = data.net.as_ref().ok_or(ENODEV)?;
+        net.set_features(features)?;
+        if features.contains(Features::TSO) {
+            net.set_tso_max(tso_max, TSO_MAX_SEGS);
+        }
         net.set_mac(&mac)?;
         net.set_max_mtu(nic.max_mtu());
         net.set_link_speed(speed / 10_000);

@@ -100,6 +100,7 @@ struct sk_buff;
 #define RUSTIC_NETDEV_F_VLAN_TX (1U << 4)
 #define RUSTIC_NETDEV_F_VLAN_RX (1U << 5)
 #define RUSTIC_NETDEV_F_RXHASH (1U << 6)
+#define RUSTIC_NETDEV_F_LRO (1U << 7)		/* the host coalesces received segments */
 
 /* rustic_netdev_rx flags. */
 #define RUSTIC_RX_CSUM_OK (1U << 0)	/* the host checked the L3/L4 checksums */
@@ -161,6 +162,10 @@ struct rustic_netdev_ops {
 	 * among them): schedule work to tell the host. May be NULL. */
 	void (*set_rx_mode)(void *owner, struct rustic_netdev *dev,
 			    unsigned int flags);
+	/* ndo_set_features turned LRO @on or off (process context, rtnl
+	 * held; ethtool -K, or the stack when the device starts forwarding).
+	 * An error keeps the old setting. May be NULL. */
+	int (*set_lro)(void *owner, struct rustic_netdev *dev, bool on);
 };
 
 /*
@@ -383,6 +388,7 @@ int rustic_sim_raise(u32 cpu);
 /* Maps @count guest pages by frame number into one range, or NULL. */
 void *rustic_sim_map(const u64 *pfns, u32 count);
 void rustic_sim_unmap(void *addr);
+int rustic_sim_read_pages(const u64 *pfns, u32 count, u64 offset, void *dst, u32 len);
 /* No simulated interrupt is queued or running. */
 bool rustic_sim_irq_idle(void);
 

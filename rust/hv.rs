@@ -415,6 +415,20 @@ pub(crate) mod sim {
         }
     }
 
+    /// Copies `dst.len()` bytes at `offset` of the guest pages `pfns` (in
+    /// order) into `dst`, as the host reads a GPA-direct packet's pages:
+    /// no mapping is made. `EINVAL` if they run past `pfns` or a frame
+    /// number is not memory.
+    pub(crate) fn read_pages(pfns: &[u64], offset: u64, dst: &mut [u8]) -> Result {
+        let count = u32::try_from(pfns.len()).map_err(|_| EINVAL)?;
+        let len = u32::try_from(dst.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `pfns` holds `count` entries; `dst` has `len` writable
+        // bytes; C checks every frame number and writes no more.
+        kernel::error::to_result(unsafe {
+            bindings::rustic_sim_read_pages(pfns.as_ptr(), count, offset, dst.as_mut_ptr().cast(), len)
+        })
+    }
+
     /// Whether no simulated interrupt is queued or running.
     pub(crate) fn irq_idle() -> bool {
         // SAFETY: reads an atomic.

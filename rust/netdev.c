@@ -289,6 +289,17 @@ static void rustic_ndo_set_rx_mode(struct net_device *dev)
 		priv->ops->set_rx_mode(priv->owner, RDEV(dev), dev->flags);
 }
 
+static int rustic_ndo_set_features(struct net_device *dev,
+				   netdev_features_t features)
+{
+	struct rustic_netdev_priv *priv = netdev_priv(dev);
+
+	if (!((dev->features ^ features) & NETIF_F_LRO) || !priv->ops->set_lro)
+		return 0;
+	return priv->ops->set_lro(priv->owner, RDEV(dev),
+				  !!(features & NETIF_F_LRO));
+}
+
 static void rustic_ndo_get_stats64(struct net_device *dev,
 				   struct rtnl_link_stats64 *stats)
 {
@@ -309,6 +320,7 @@ static const struct net_device_ops rustic_netdev_ndo = {
 	.ndo_start_xmit = rustic_ndo_start_xmit,
 	.ndo_change_mtu = rustic_ndo_change_mtu,
 	.ndo_set_rx_mode = rustic_ndo_set_rx_mode,
+	.ndo_set_features = rustic_ndo_set_features,
 	.ndo_get_stats64 = rustic_ndo_get_stats64,
 	.ndo_validate_addr = eth_validate_addr,
 };
@@ -605,6 +617,8 @@ void rustic_netdev_set_features(struct rustic_netdev *rdev, u64 features)
 		hw |= NETIF_F_HW_VLAN_CTAG_RX;
 	if (features & RUSTIC_NETDEV_F_RXHASH)
 		hw |= NETIF_F_RXHASH;
+	if (features & RUSTIC_NETDEV_F_LRO)
+		hw |= NETIF_F_LRO;
 	dev->hw_features = hw;
 	dev->features = hw | NETIF_F_HIGHDMA;
 	/* What VLAN devices on top may use: all but the tag offloads. */

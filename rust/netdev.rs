@@ -119,6 +119,9 @@ impl Features {
     pub(crate) const VLAN_RX: Features = Features(bindings::RUSTIC_NETDEV_F_VLAN_RX as u64);
     /// The host's receive hash ([`RxMeta::hash`]).
     pub(crate) const RXHASH: Features = Features(bindings::RUSTIC_NETDEV_F_RXHASH as u64);
+    /// Large receives: the host coalesces a flow's segments
+    /// ([`NetOps::set_lro`] turns it on and off).
+    pub(crate) const LRO: Features = Features(bindings::RUSTIC_NETDEV_F_LRO as u64);
 
     /// The `RUSTIC_NETDEV_F_*` bits.
     pub(crate) fn bits(self) -> u64 {
@@ -622,6 +625,14 @@ pub(crate) trait NetOps: Send + Sync + 'static {
     fn set_rx_mode(&self, flags: u32) {
         let _ = flags;
     }
+
+    /// [`Features::LRO`] goes on or off (`ethtool -K`, or the stack when
+    /// the device starts forwarding; process context, rtnl held): tell the
+    /// host. An error keeps the old setting.
+    fn set_lro_net(&self, net: &Net, on: bool) -> Result {
+        let _ = (net, on);
+        Ok(())
+    }
 }
 
 // Registration states of a [`NetDevice`].
@@ -720,15 +731,21 @@ impl<T: NetOps> NetDevice<T> {
     }
 
     /// The offloads the device has, all switched on. Before
-    /// [`NetDevice::register`]; ignored (and warned about) after.
-    pub(crate) fn set_features(&mut self, features: Features) {
-        if self.state.load(Ordering::Acquire) != NEW {
-            pr_warn!("netdev: offloads set after registration ignored\n");
-            return;
+    /// [`NetDevice::register`]: `EBUSY` during or after it (the device is
+    /// held as in a registration meanwhile, so the two never overlap).
+    pub(crate) fn set_features(&self, features: Features) -> Result {
+        if self
+            .state
+            .compare_exchange(NEW, REGISTERING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(EBUSY);
         }
-        // SAFETY: a live, unregistered device (type invariant), and `&mut`
-        // keeps `register` out meanwhile.
-        unsafe { bindings::rustic_netdev_set_features(self.ptr.as_ptr(), features.bits()) }
+        // SAFETY: a live device (type invariant), unregistered, and the
+        // exchange keeps `register` and other callers out until the store.
+        unsafe { bindings::rustic_netdev_set_features(self.ptr.as_ptr(), features.bits()) };
+        self.state.store(NEW, Ordering::Release);
+        Ok(())
     }
 
     /// Registers the device (`ethN` appears; process context, rtnl not
@@ -811,6 +828,7 @@ impl<T: NetOps> Adapter<T> {
         change_mtu: Some(Self::change_mtu_cb),
         set_channels: Some(Self::set_channels_cb),
         set_rx_mode: Some(Self::set_rx_mode_cb),
+        set_lro: Some(Self::set_lro_cb),
     };
 
     /// The driver's state and the device of a callback.
@@ -946,5 +964,18 @@ impl<T: NetOps> Adapter<T> {
         // SAFETY: C passes its device and owner (see `parts`).
         let (this, _net) = unsafe { Self::parts(owner, dev) };
         this.set_rx_mode(flags);
+    }
+
+    /// # Safety
+    ///
+    /// Called by C as the LRO part of `ndo_set_features` of a device made
+    /// with these ops.
+    unsafe extern "C" fn set_lro_cb(owner: *mut c_void, dev: *mut bindings::rustic_netdev, on: bool) -> c_int {
+        // SAFETY: C passes its device and owner (see `parts`).
+        let (this, net) = unsafe { Self::parts(owner, dev) };
+        match this.set_lro_net(net, on) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
     }
 }

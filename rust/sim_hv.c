@@ -15,6 +15,7 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/smp.h>
+#include <linux/highmem.h>
 #include <linux/vmalloc.h>
 #include "bindings_helper.h"
 
@@ -126,4 +127,26 @@ void *rustic_sim_map(const u64 *pfns, u32 count)
 void rustic_sim_unmap(void *addr)
 {
 	vunmap(addr);
+}
+
+/*
+ * Copies len bytes at offset of the guest pages pfns (in order) into dst,
+ * a page at a time through the direct map: what the host does with a
+ * GPA-direct packet's pages, without a vmap per packet.
+ */
+int rustic_sim_read_pages(const u64 *pfns, u32 count, u64 offset, void *dst, u32 len)
+{
+	while (len) {
+		u64 index = offset >> PAGE_SHIFT;
+		u32 in_page = offset & ~PAGE_MASK;
+		u32 n = min_t(u32, len, PAGE_SIZE - in_page);
+
+		if (index >= count || !pfn_valid(pfns[index]))
+			return -EINVAL;
+		memcpy_from_page(dst, pfn_to_page(pfns[index]), in_page, n);
+		dst += n;
+		offset += n;
+		len -= n;
+	}
+	return 0;
 }

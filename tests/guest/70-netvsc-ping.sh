@@ -19,7 +19,12 @@ ethtool -i $n0 | grep -q '^driver: hv_rustic' || fail "ethtool -i: $(ethtool -i 
 ethtool -i $n0 | grep -q '^bus-info: vmbus' || fail "ethtool -i bus-info: $(ethtool -i $n0)"
 ethtool -l $n0 | grep -A4 'Current hardware' | grep -q 'Combined:[[:space:]]*1$' || fail "ethtool -l: $(ethtool -l $n0)"
 ethtool -g $n0 | grep -A4 'Current hardware' | grep -q 'RX:[[:space:]]*64$' || fail "ethtool -g: $(ethtool -g $n0)"
-ethtool -k $n0 | grep -q '^rx-checksumming: off' || fail "ethtool -k: $(ethtool -k $n0)"
+# The simulated host offers checksums, LSOv2 and out-of-band VLAN tags.
+for feature in rx-checksumming tx-checksumming tcp-segmentation-offload \
+    rx-vlan-offload tx-vlan-offload scatter-gather receive-hashing \
+    large-receive-offload; do
+  ethtool -k $n0 | grep -q "^$feature: on" || fail "ethtool -k: $feature not on: $(ethtool -k $n0)"
+done
 
 nic_pair_netns 10.70.0
 ip -n a addr add fd70::1/64 dev $n0 nodad
@@ -49,19 +54,49 @@ ip -n b link set $n1 mtu 9000
 ip netns exec a ping -c 2 -W 5 -s 8972 10.70.0.2 || fail "ping with 9000-byte frames"
 ip -n a link set $n0 mtu 65522 2> /dev/null && fail "an MTU above 65521 was accepted"
 
-# A transfer through nc, checked at both ends.
-head -c 4194304 /dev/urandom > /tmp/send.bin
-want=$(sha256sum < /tmp/send.bin)
-ip netns exec b sh -c 'nc -l -p 7070 > /tmp/recv.bin' &
-listener=$!
-wait_for 10 "nc to listen" tcp_listening b 7070
-ip netns exec a nc -N 10.70.0.2 7070 < /tmp/send.bin || fail "nc send"
-wait $listener
-expect_eq "sha256 of 4 MiB through nc" "$want" "$(sha256sum < /tmp/recv.bin)"
+# Transfers through nc, checked at both ends. TSO frames go to the host
+# whole; b coalesces (LRO), so it gets them whole too.
+coalesced=$(sim_counter net_coalesced)
+nc_transfer 4 7070
+sim_counter_above net_coalesced $coalesced || fail "no TSO frame went to b whole"
+
+# Without LRO on b, the host cuts them into segments.
+ip netns exec b ethtool -K $n1 lro off
+segments=$(sim_counter net_segmented)
+coalesced=$(sim_counter net_coalesced)
+nc_transfer 1 7071
+sim_counter_above net_segmented $segments || fail "no TSO frame cut into segments with LRO off"
+expect_eq "frames coalesced with LRO off" $coalesced "$(sim_counter net_coalesced)"
+
+# With TSO off too, the host segments nothing and fills in checksums.
+ip netns exec a ethtool -K $n0 tso off
+segments=$(sim_counter net_segmented)
+checksummed=$(sim_counter net_checksummed)
+nc_transfer 1 7072
+expect_eq "segments cut with TSO off" $segments "$(sim_counter net_segmented)"
+sim_counter_above net_checksummed $checksummed || fail "no checksum offloaded with TSO off"
+ip netns exec a ethtool -K $n0 tso on
+ip netns exec b ethtool -K $n1 lro on
+
+# 802.1Q: VLAN 42 on both NICs; the tag goes out of band both ways.
+tagged=$(sim_counter net_tagged)
+ip -n a link add link $n0 name vlan42 type vlan id 42
+ip -n b link add link $n1 name vlan42 type vlan id 42
+ip -n a addr add 10.70.42.1/24 dev vlan42
+ip -n b addr add 10.70.42.2/24 dev vlan42
+ip -n a link set vlan42 up
+ip -n b link set vlan42 up
+ip netns exec a ping -c 3 -W 5 10.70.42.2 || fail "ping over VLAN 42"
+sim_counter_above net_tagged $((tagged + 5)) || fail "VLAN tags not sent out of band: $(sim_counter net_tagged)"
+ip -n b link set vlan42 down
+ip -n b link add link $n1 name vlan43 type vlan id 43
+ip -n b addr add 10.70.42.2/24 dev vlan43
+ip -n b link set vlan43 up
+ip netns exec a ping -c 1 -W 2 10.70.42.2 > /dev/null && fail "a frame of VLAN 42 reached VLAN 43"
 
 expect_eq "netvsc errors" 0 "$(cat $SIM_DEBUGFS/sim_net_errors)"
 ip netns del a
 ip netns del b
 rustic_unload
 kmemleak_check
-echo "ping v4/v6 both ways, link down/up, 4 MiB through nc between $n0 and $n1"
+echo "ping v4/v6 both ways, link down/up, MTU 9000, TSO, LRO and checksum offload, VLAN tags, nc between $n0 and $n1"

@@ -343,11 +343,11 @@ extern "C" fn rustic_kunit_netdev_traffic(test: *mut bindings::kunit) {
         return;
     };
     kunit_expect!(case, NetDevice::new(driver.clone(), [1, 0, 0, 0, 0, 1], 2, None).is_err());
-    let Ok(mut ndev) = NetDevice::new(driver, KUNIT_MAC, 2, None) else {
+    let Ok(ndev) = NetDevice::new(driver, KUNIT_MAC, 2, None) else {
         kunit_fail!(case, "NetDevice::new failed");
         return;
     };
-    ndev.set_features(Features::TX_CSUM | Features::RX_CSUM | Features::SG | Features::RXHASH);
+    kunit_expect!(case, ndev.set_features(Features::TX_CSUM | Features::RX_CSUM | Features::SG | Features::RXHASH).is_ok());
     ndev.set_info(kernel::c_str!("kunit"));
     ndev.set_ring(512, 256);
     ndev.set_link_speed(10000);
@@ -356,6 +356,7 @@ extern "C" fn rustic_kunit_netdev_traffic(test: *mut bindings::kunit) {
     kunit_expect!(case, ndev.set_mac(&[0x02, 0x15, 0x5d, 0, 0, 2]).is_ok());
     kunit_expect!(case, ndev.register().is_ok());
     kunit_expect!(case, ndev.register().is_err());
+    kunit_expect!(case, ndev.set_features(Features::NONE).is_err());
     kunit_expect!(case, ndev.set_mac(&KUNIT_MAC).is_err());
     kunit_expect!(case, ndev.name().as_str().starts_with("eth"));
     kunit_expect!(case, ndev.set_queues(3).is_err());

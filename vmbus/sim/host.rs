@@ -56,7 +56,7 @@ pub(crate) static COMPLETIONS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static MODIFIES: AtomicU64 = AtomicU64::new(0);
 
 /// The counters, by their debugfs names.
-pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 22] = [
+pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 26] = [
     (kernel::c_str!("sim_initiate_contact"), &INITIATE_CONTACT),
     (kernel::c_str!("sim_version"), &VERSION),
     (kernel::c_str!("sim_request_offers"), &REQUEST_OFFERS),
@@ -79,6 +79,10 @@ pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 22] = [
     (kernel::c_str!("sim_net_switched"), &super::netvsp::NET_FRAMES_SWITCHED),
     (kernel::c_str!("sim_net_delivered"), &super::netvsp::NET_FRAMES_DELIVERED),
     (kernel::c_str!("sim_net_dropped"), &super::netvsp::NET_FRAMES_DROPPED),
+    (kernel::c_str!("sim_net_segmented"), &super::netvsp::NET_SEGMENTS),
+    (kernel::c_str!("sim_net_coalesced"), &super::netvsp::NET_COALESCED),
+    (kernel::c_str!("sim_net_checksummed"), &super::netvsp::NET_CHECKSUMMED),
+    (kernel::c_str!("sim_net_tagged"), &super::netvsp::NET_TAGGED),
 ];
 
 /// The class GUID of the simulator's echo device:

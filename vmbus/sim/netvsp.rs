@@ -20,21 +20,29 @@
 //!   kicks that NIC's channel work, so no NIC's lock is taken while
 //!   another's is held.
 //!
+//! - Transmit offloads, as Hyper-V's switch does them: a checksum PPI gets
+//!   the checksums filled in, an LSOv2 frame is cut into MSS-sized TCP
+//!   segments, a VLAN PPI becomes an 802.1Q tag in the switched frame.
+//!   Towards a guest, a tag is taken out again and passed as a PPI.
+//!
 //! A guest message the host cannot take is counted (`sim_net_errors`),
 //! logged (rate-limited) and dropped; an RNDIS packet so dropped is
 //! completed with a failure status, as Hyper-V does.
 
-use super::super::hv_glue::sim::Mapping;
+use super::super::hv_glue::sim::{read_pages, Mapping};
 use super::super::hv_glue::{RateLimit, Work};
+use super::super::netvsc_core::frame::{self, VLAN_HLEN};
 use super::super::netvsc_core::netvsp::{rndis_completion, Action, GuestPacket, Netvsp, RndisSource};
+use super::super::netvsc_core::offload::{fill_checksums, Segmenter};
+use super::super::netvsc_core::ppi::VlanInfo;
 use super::super::netvsc_core::nvsp::{self, Message as Nvsp, RndisChannel, RndisPacket};
-use super::super::netvsc_core::rndis_dev::{DeviceConfig, Outcome, RndisDevice};
+use super::super::netvsc_core::rndis_dev::{DeviceConfig, Outcome, RndisDevice, TxFrame};
 use super::super::netvsc_core::vswitch::{Mac, Port, Switch, MAX_PORTS};
 use super::super::vmbus_core::ring::{self, PacketInfo, PACKET_TYPE_COMPLETION, PACKET_TYPE_GPA_DIRECT, PACKET_TYPE_INBAND};
 use super::host::GpadlMaps;
 use super::hypervisor::HostRequests;
 use super::vsp::{HostChannel, OutKind, Outbox, Vsp};
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
 use kernel::new_mutex;
@@ -43,13 +51,26 @@ pub(crate) static NET_ERRORS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static NET_FRAMES_SWITCHED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static NET_FRAMES_DELIVERED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static NET_FRAMES_DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Segments cut from the guests' LSO frames.
+pub(crate) static NET_SEGMENTS: AtomicU64 = AtomicU64::new(0);
+/// Frames whose checksums the host filled in for a checksum PPI.
+pub(crate) static NET_CHECKSUMMED: AtomicU64 = AtomicU64::new(0);
+/// LSO frames delivered whole to a guest that coalesces (RSC).
+pub(crate) static NET_COALESCED: AtomicU64 = AtomicU64::new(0);
+/// Frames tagged from a guest's VLAN PPI.
+pub(crate) static NET_TAGGED: AtomicU64 = AtomicU64::new(0);
 
-/// Frames a port holds for its guest; more are dropped, as a switch port's
-/// queue overflows.
-const PORT_QUEUE: usize = 256;
+/// Frames, and bytes of them, a port holds for its guest; more are
+/// dropped, as a switch port's queue overflows. Deep enough for the
+/// segments of the TSO frames a guest has in flight.
+const PORT_QUEUE: usize = 1024;
+const PORT_QUEUE_BYTES: usize = 8 << 20;
 /// The largest RNDIS message the host takes from the guest or builds for
 /// it: a 64 KiB frame and its headers.
 const MAX_MESSAGE: usize = 65536 + 512;
+/// The most pages one GPA-direct range may name: a 64 KiB message and
+/// its headers, from any offset.
+const MAX_RANGE_PAGES: usize = 18;
 /// Received frames written per service round.
 const RX_BATCH: usize = 32;
 
@@ -67,6 +88,7 @@ struct FrameQueue {
     frames: KVec<Option<KVec<u8>>>,
     head: usize,
     len: usize,
+    bytes: usize,
 }
 
 impl FrameQueue {
@@ -75,15 +97,16 @@ impl FrameQueue {
         for _ in 0..PORT_QUEUE {
             frames.push(None, GFP_KERNEL)?;
         }
-        Ok(FrameQueue { frames, head: 0, len: 0 })
+        Ok(FrameQueue { frames, head: 0, len: 0, bytes: 0 })
     }
 
     fn push(&mut self, frame: KVec<u8>) -> bool {
-        if self.len >= PORT_QUEUE {
+        if self.len >= PORT_QUEUE || self.bytes + frame.len() > PORT_QUEUE_BYTES {
             return false;
         }
         let at = (self.head + self.len) % PORT_QUEUE;
         if let Some(slot) = self.frames.get_mut(at) {
+            self.bytes += frame.len();
             *slot = Some(frame);
             self.len += 1;
             return true;
@@ -98,6 +121,7 @@ impl FrameQueue {
         let frame = self.frames.get_mut(self.head)?.take();
         self.head = (self.head + 1) % PORT_QUEUE;
         self.len -= 1;
+        self.bytes -= frame.as_ref().map_or(0, |f| f.len());
         frame
     }
 
@@ -108,6 +132,7 @@ impl FrameQueue {
         }
         self.head = (self.head + PORT_QUEUE - 1) % PORT_QUEUE;
         if let Some(slot) = self.frames.get_mut(self.head) {
+            self.bytes += frame.len();
             *slot = Some(frame);
             self.len += 1;
         }
@@ -133,6 +158,8 @@ pub(crate) struct NicPort {
     kick: Mutex<Option<Arc<Work<HostChannel>>>>,
     /// A link change to indicate ([`LINK_UP`], [`LINK_DOWN`]).
     link: AtomicU8,
+    /// The guest takes a flow's segments coalesced (RSC is on).
+    coalesces: AtomicBool,
 }
 
 impl NicPort {
@@ -215,6 +242,7 @@ impl NetSwitch {
                 frames <- new_mutex!(frames, "sim_nic_frames"),
                 kick <- new_mutex!(None, "sim_nic_kick"),
                 link: AtomicU8::new(LINK_NO_CHANGE),
+                coalesces: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         );
@@ -240,6 +268,15 @@ impl NetSwitch {
         (0..MAX_PORTS)
             .find(|&i| ports.relids.get(i) == Some(&relid) && ports.ports.get(i).is_some_and(Option::is_some))
             .and_then(|i| ports.ports.get(i).cloned().flatten())
+    }
+
+    /// The one port a frame from `from` goes to, if its destination is a
+    /// known unicast address on another port.
+    fn unicast_port(&self, from: usize, frame: &[u8]) -> Option<Arc<NicPort>> {
+        let dst = frame::dst_mac(frame).filter(|d| !frame::is_group(d))?;
+        let ports = self.ports.lock();
+        let to = ports.switch.lookup(&dst).filter(|&p| p != from)?;
+        ports.ports.get(to).cloned().flatten()
     }
 
     /// Switches a frame from port `from`.
@@ -293,6 +330,9 @@ pub(crate) struct Nic {
     message: VVec<u8>,
     /// An RNDIS message for the guest, being built.
     reply: VVec<u8>,
+    /// A frame of the guest's being offloaded: the frame (or segment)
+    /// starts [`VLAN_HLEN`] bytes in, leaving room for a tag.
+    offloaded: VVec<u8>,
 }
 
 impl Nic {
@@ -314,8 +354,12 @@ impl Nic {
         let rndis = KBox::<RndisDevice>::new_uninit(GFP_KERNEL)?.write(RndisDevice::new(config));
         let message = VVec::from_elem(0u8, MAX_MESSAGE, GFP_KERNEL)?;
         let reply = VVec::from_elem(0u8, MAX_MESSAGE, GFP_KERNEL)?;
+        let offloaded = VVec::from_elem(0u8, MAX_MESSAGE, GFP_KERNEL)?;
         let port = switch.add_port(relid, mac)?;
-        Ok(KBox::new(Nic { relid, nvsp, rndis, port, maps, requests, recv: None, send: None, message, reply }, GFP_KERNEL)?)
+        Ok(KBox::new(
+            Nic { relid, nvsp, rndis, port, maps, requests, recv: None, send: None, message, reply, offloaded },
+            GFP_KERNEL,
+        )?)
     }
 
     /// This NIC's switch port.
@@ -338,18 +382,15 @@ impl Nic {
             RndisSource::PageRanges { .. } => {
                 let mut done = 0usize;
                 for (range, pfn_bytes) in ring::parse_gpa_direct(gpa_header).ok()? {
-                    let mut pfns: KVec<u64> = KVec::new();
-                    for chunk in pfn_bytes.chunks_exact(8) {
-                        let mut w = [0u8; 8];
-                        w.copy_from_slice(chunk);
-                        pfns.push(u64::from_le_bytes(w), GFP_KERNEL).ok()?;
+                    let mut pfns = [0u64; MAX_RANGE_PAGES];
+                    let count = pfn_bytes.len() / 8;
+                    for (i, pfn) in pfns.iter_mut().enumerate().take(count) {
+                        let at = i * 8;
+                        *pfn = u64::from_le_bytes(pfn_bytes.get(at..at + 8)?.try_into().ok()?);
                     }
-                    let mapping = Mapping::new(&pfns).ok()?;
-                    let len = range.byte_count as usize;
-                    let end = done.checked_add(len)?;
-                    // SAFETY: used only here, while `mapping` lives.
-                    let mem = unsafe { mapping.shared_static() };
-                    mem.read_bytes(range.byte_offset as usize, self.message.get_mut(done..end)?).ok()?;
+                    let end = done.checked_add(range.byte_count as usize)?;
+                    let pages = pfns.get(..count)?;
+                    read_pages(pages, u64::from(range.byte_offset), self.message.get_mut(done..end)?).ok()?;
                     done = end;
                 }
                 Some(done)
@@ -403,13 +444,17 @@ impl Nic {
         match self.rndis.on_message(message, &mut self.reply) {
             Ok(Outcome::Reply(n)) => {
                 self.port.switch.set_filter(self.port.index, self.rndis.packet_filter(), self.rndis.multicast());
+                self.port.coalesces.store(self.rndis.coalesces(), Ordering::Relaxed);
                 if !self.to_guest(n, out) {
                     guest_error(self.relid, "no receive buffer room for an RNDIS reply");
                 }
                 true
             }
             Ok(Outcome::Frame(frame)) => {
-                self.port.switch.forward(self.port.index, frame.data);
+                if send_offloaded(&self.port, &mut self.offloaded, &frame).is_err() {
+                    guest_error(self.relid, "offload request the frame does not fit");
+                    return false;
+                }
                 true
             }
             Ok(Outcome::Nothing) => true,
@@ -517,7 +562,14 @@ impl Vsp for Nic {
             let Some(frame) = self.port.frames.lock().pop() else {
                 return false;
             };
-            let built = self.rndis.build_rx(&frame, None, &mut self.reply);
+            let mut frame = frame;
+            // A tag goes to the guest out of band.
+            let tci = frame::untag(&mut frame);
+            let data = frame.get(if tci.is_some() { VLAN_HLEN } else { 0 }..).unwrap_or(&[]);
+            let built = self.rndis.build_rx(data, tci.map(VlanInfo::from_tci), &mut self.reply);
+            if let Some(tci) = tci {
+                frame::retag(&mut frame, tci);
+            }
             let Ok((len, _queue)) = built else {
                 NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
                 continue;
@@ -532,4 +584,52 @@ impl Vsp for Nic {
         }
         true
     }
+}
+
+/// Switches a guest's frame from `port` with the offloads it asks for:
+/// checksums filled in, an LSO frame cut into segments, a VLAN tag put in.
+/// `scratch` holds each frame on its way (its first [`VLAN_HLEN`] bytes
+/// are room for the tag). An offload request the frame does not fit is an
+/// error, and nothing of the frame is switched.
+fn send_offloaded(port: &NicPort, scratch: &mut [u8], f: &TxFrame<'_>) -> core::result::Result<(), ()> {
+    let forward = |scratch: &mut [u8], len: usize| {
+        let tagged = match f.vlan {
+            Some(v) if frame::retag(scratch.get_mut(..VLAN_HLEN + len).unwrap_or(&mut []), v.tci()) => {
+                NET_TAGGED.fetch_add(1, Ordering::Relaxed);
+                scratch.get(..VLAN_HLEN + len)
+            }
+            Some(_) => None,
+            None => scratch.get(VLAN_HLEN..VLAN_HLEN + len),
+        };
+        if let Some(frame) = tagged {
+            port.switch.forward(port.index, frame);
+        }
+    };
+    if let Some(lso) = f.lso {
+        // A guest that coalesces gets the frame whole, as the segments
+        // coalesced; any other the segments.
+        let whole = port.switch.unicast_port(port.index, f.data).is_some_and(|p| p.coalesces.load(Ordering::Relaxed));
+        let segmenter = if whole { Segmenter::whole(f.data, lso) } else { Segmenter::new(f.data, lso) };
+        let mut segments = segmenter.map_err(|_| ())?;
+        let counter = if whole { &NET_COALESCED } else { &NET_SEGMENTS };
+        while let Some(segment) = segments.next_segment(scratch.get_mut(VLAN_HLEN..).unwrap_or(&mut [])) {
+            let len = segment.map_err(|_| ())?;
+            counter.fetch_add(1, Ordering::Relaxed);
+            forward(scratch, len);
+        }
+        return Ok(());
+    }
+    if f.checksum.is_none() && f.vlan.is_none() {
+        port.switch.forward(port.index, f.data);
+        return Ok(());
+    }
+    let len = f.data.len();
+    let body = scratch.get_mut(VLAN_HLEN..VLAN_HLEN + len).ok_or(())?;
+    body.copy_from_slice(f.data);
+    if let Some(c) = f.checksum {
+        fill_checksums(body, c).map_err(|_| ())?;
+        NET_CHECKSUMMED.fetch_add(1, Ordering::Relaxed);
+    }
+    forward(scratch, len);
+    Ok(())
 }

@@ -343,3 +343,59 @@ pub fn verify(frame: &[u8], h: &Headers) -> bool {
         _ => true,
     }
 }
+
+/// The 802.1Q tag control information (priority, DEI, VLAN id) of a
+/// tagged frame.
+pub fn vlan_tci(frame: &[u8]) -> Option<u16> {
+    if be16(frame, 12)? != ETHERTYPE_VLAN {
+        return None;
+    }
+    be16(frame, 14)
+}
+
+/// Moves the bytes `from..from + 12` of `frame` to `to..to + 12` (the two
+/// addresses), without a panic path.
+fn move_addresses(frame: &mut [u8], from: usize, to: usize) -> bool {
+    let Some(addrs) = bytes_at::<12>(frame, from) else {
+        return false;
+    };
+    let Some(dst) = to.checked_add(12).and_then(|end| frame.get_mut(to..end)) else {
+        return false;
+    };
+    super::wire::copy(dst, &addrs);
+    true
+}
+
+/// Takes the 802.1Q tag out of a tagged frame in place, as a switch port
+/// does before handing a frame to a guest that takes tags out of band: the
+/// addresses move up by [`VLAN_HLEN`], so the untagged frame is
+/// `frame[VLAN_HLEN..]`. Returns the tag; `None` (and `frame` unchanged)
+/// if it is not tagged.
+pub fn untag(frame: &mut [u8]) -> Option<u16> {
+    let tci = vlan_tci(frame)?;
+    move_addresses(frame, 0, VLAN_HLEN).then_some(tci)
+}
+
+/// Tags the untagged frame at `frame[VLAN_HLEN..]` with `tci`, in place:
+/// afterwards the whole of `frame` is the tagged frame. Undoes [`untag`];
+/// a sender that tags writes its frame [`VLAN_HLEN`] bytes in.
+pub fn retag(frame: &mut [u8], tci: u16) -> bool {
+    frame.len() >= ETH_HLEN + VLAN_HLEN
+        && move_addresses(frame, VLAN_HLEN, 0)
+        && put_be16(frame, 12, ETHERTYPE_VLAN)
+        && put_be16(frame, 14, tci)
+}
+
+/// Completes a checksum the sender left partial (Linux's
+/// `CHECKSUM_PARTIAL`, done in software as `skb_checksum_help` does): the
+/// field at `start + offset` already holds the pseudo-header sum; the
+/// checksum of `frame[start..]` goes there (0 written as `0xffff`).
+pub fn fill_partial_checksum(frame: &mut [u8], start: usize, offset: usize) -> Result<()> {
+    let at = start.checked_add(offset).ok_or(bad("csum_offset"))?;
+    if at.checked_add(2).is_none_or(|end| end > frame.len()) {
+        return Err(bad("csum_offset"));
+    }
+    let sum = Csum::default().add(frame.get(start..).ok_or(bad("csum_start"))?).finish();
+    put_be16(frame, at, if sum == 0 { 0xffff } else { sum });
+    Ok(())
+}

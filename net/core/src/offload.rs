@@ -186,6 +186,20 @@ impl<'a> Segmenter<'a> {
         })
     }
 
+    /// The frame as one segment carrying its whole payload, with the
+    /// lengths and checksums a segment gets: what a receiver that
+    /// coalesces segments (RSC) takes instead of the segments. The checks
+    /// are [`Segmenter::new`]'s.
+    pub fn whole(frame: &'a [u8], lso: LsoInfo) -> Result<Segmenter<'a>> {
+        let mut s = Segmenter::new(frame, lso)?;
+        let payload = s.h.end.saturating_sub(s.hdr_len);
+        if s.hdr_len.saturating_sub(s.h.l3).saturating_add(payload) > usize::from(u16::MAX) {
+            return Err(bad("ip length"));
+        }
+        s.mss = payload.max(1);
+        Ok(s)
+    }
+
     /// The number of segments (1 for an empty payload).
     pub fn count(&self) -> usize {
         let payload = self.h.end.saturating_sub(self.hdr_len);
@@ -270,4 +284,26 @@ impl<'a> Segmenter<'a> {
         self.done = last;
         Ok(len)
     }
+}
+
+/// Prepares an LSOv2 send the way Hyper-V expects it from a guest (and
+/// Linux's netvsc does it): the IP length fields zeroed, the IPv4 header
+/// checksum too, and the TCP checksum field holding the pseudo-header sum
+/// over a zero length. The host fills them in per segment.
+pub fn prepare_lso(frame: &mut [u8]) -> Result<()> {
+    let h = frame::parse(frame)?;
+    if h.proto != PROTO_TCP || h.fragment {
+        return Err(bad("protocol"));
+    }
+    let lengths_cleared = match h.addrs {
+        Addrs::V4(..) => {
+            put_be16(frame, h.l3.saturating_add(2), 0) && put_be16(frame, h.l3.saturating_add(IPV4_CSUM), 0)
+        }
+        Addrs::V6(..) => put_be16(frame, h.l3.saturating_add(4), 0),
+    };
+    let pseudo = pseudo_header(&h.addrs, PROTO_TCP, 0).fold();
+    if !lengths_cleared || !put_be16(frame, h.l4.saturating_add(TCP_CSUM), pseudo) {
+        return Err(bad("transport header"));
+    }
+    Ok(())
 }

@@ -256,6 +256,13 @@ impl VlanInfo {
         ))
     }
 
+    /// From 802.1Q tag control information (the inverse of [`Self::tci`]).
+    pub fn from_tci(tci: u16) -> VlanInfo {
+        let priority = u32::from(tci >> 13);
+        let cfi = u32::from((tci >> 12) & 1);
+        VlanInfo(priority | (cfi << 3) | (u32::from(tci & 0xfff) << 4))
+    }
+
     /// `pri`.
     pub fn priority(self) -> u8 {
         (self.0 & 7) as u8

@@ -26,7 +26,7 @@ use super::frame::{self, Addrs, PROTO_TCP, PROTO_UDP};
 use super::ndis::{
     self, cap, hash, oid, rss_flag, CsumCaps, LsoV2Caps, MacList, ObjectHeader, OffloadCaps,
     OffloadParams, RssCaps, RssParams, ETH_ALEN, HASH_KEY_SIZE, ITAB_NUM, ITAB_NUM_MAX,
-    OBJECT_TYPE_OFFLOAD, OBJECT_TYPE_RSS_CAPABILITIES, OFFLOAD_SIZE, OFFLOAD_SIZE_6_0,
+    OBJECT_TYPE_OFFLOAD, OBJECT_TYPE_RSS_CAPABILITIES, OFFLOAD_SIZE, OFFLOAD_SIZE_6_0, OFFLOAD_SIZE_6_1,
     RSS_CAPS_REVISION_2,
 };
 use super::netvsp::HostError;
@@ -213,6 +213,12 @@ impl RndisDevice {
         self.offload
     }
 
+    /// Whether the guest turned receive segment coalescing on for IPv4
+    /// and IPv6: it takes a TCP flow's segments as one large packet.
+    pub fn coalesces(&self) -> bool {
+        self.offload.rsc_ip_v4 == ndis::offload::ENABLED && self.offload.rsc_ip_v6 == ndis::offload::ENABLED
+    }
+
     /// RSS, when the guest enabled it.
     pub fn rss(&self) -> Option<&Rss> {
         self.rss.as_ref()
@@ -334,6 +340,7 @@ impl RndisDevice {
         let v4 = cap::IP4 | cap::IP_OPT | cap::ALL_TCP4 | cap::UDP;
         let v6 = cap::ALL_TCP6 | cap::UDP;
         let max = self.config.lso_max_size;
+        let size = usize::from(header.size);
         OffloadCaps {
             header,
             csum: CsumCaps {
@@ -356,8 +363,9 @@ impl RndisDevice {
                 ip6_opts: cap::LSOV2_IP6,
             },
             flags: 0,
-            rsc_ip4: 0,
-            rsc_ip6: 0,
+            // Coalescing (RSC) is offered where the object has room for it.
+            rsc_ip4: u8::from(size > OFFLOAD_SIZE_6_1),
+            rsc_ip6: u8::from(size > OFFLOAD_SIZE_6_1),
         }
     }
 

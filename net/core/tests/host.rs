@@ -10,7 +10,7 @@ use netvsc_core::netvsp::{
     SEND_SECTION_SIZE,
 };
 use netvsc_core::nvsp::{self, Message, Negotiation, Sender, Step, Version};
-use netvsc_core::offload::{fill_checksums, Segmenter};
+use netvsc_core::offload::{fill_checksums, prepare_lso, Segmenter};
 use netvsc_core::ppi::{ChecksumInfo, LsoInfo, Ppi, VlanInfo};
 use netvsc_core::rndis::{self, InitRequest, Request};
 use netvsc_core::rndis_dev::{DeviceConfig, Outcome, RndisDevice};
@@ -1068,6 +1068,14 @@ fn rndis_sets_round_trip() {
     assert_eq!(r.set(oid::TCP_OFFLOAD_PARAMETERS, &b[..n]), ok);
     assert_eq!(r.dev.offload().lso_v2_ipv4, ndis::offload::DISABLED);
     assert_eq!(r.dev.offload().tcp_ip_v4_csum, ndis::offload::TX_RX_ENABLED);
+    // Coalescing takes both IP versions.
+    assert!(!r.dev.coalesces());
+    for (v4, v6, on) in [(ndis::offload::ENABLED, 0, false), (0, ndis::offload::ENABLED, true), (ndis::offload::DISABLED, 0, false)] {
+        let p = ndis::OffloadParams { rsc_ip_v4: v4, rsc_ip_v6: v6, ..Default::default() };
+        let n = p.write(&mut b, Version::V61).unwrap();
+        assert_eq!(r.set(oid::TCP_OFFLOAD_PARAMETERS, &b[..n]), ok);
+        assert_eq!(r.dev.coalesces(), on);
+    }
 
     // RSS: key and table kept; a table entry past the queues refused.
     let table: Vec<u32> = (0..128).map(|i| i % 8).collect();
@@ -1273,4 +1281,137 @@ fn received_packets_carry_checksum_vlan_and_rss_hash() {
         value,
         toeplitz::hash_ipv4(&toeplitz::DEFAULT_KEY, s, d, None)
     );
+}
+
+// ---------------------------------------------------------------------------
+// The guest's side of offloads: LSO preparation, tags, software checksums.
+
+#[test]
+fn a_prepared_lso_frame_carries_zero_lengths_and_segments_the_same() {
+    for v6 in [false, true] {
+        let l4 = if v6 { 54 } else { 34 };
+        let mut f = lso_frame(v6, 3000);
+        // As the stack builds it: real lengths, a stale checksum.
+        let ip_len = (f.len() - 14) as u16;
+        if v6 {
+            f[18..20].copy_from_slice(&(ip_len - 40).to_be_bytes());
+        } else {
+            f[16..18].copy_from_slice(&ip_len.to_be_bytes());
+            f[24..26].copy_from_slice(&[0x12, 0x34]);
+        }
+        f[l4 + 16..l4 + 18].copy_from_slice(&[0xab, 0xcd]);
+        let mut prepared = f.clone();
+        prepare_lso(&mut prepared).unwrap();
+        let addrs = frame::parse(&prepared).unwrap().addrs;
+        assert_eq!(be16(&prepared, l4 + 16), pseudo_sum(&addrs, frame::PROTO_TCP, 0), "v6={v6}");
+        if v6 {
+            assert_eq!(be16(&prepared, 18), 0);
+        } else {
+            assert_eq!((be16(&prepared, 16), be16(&prepared, 24)), (0, 0));
+        }
+        // The host's segments do not depend on the fields prepared.
+        let lso = LsoInfo::v2(1000, l4 as u32, v6).unwrap();
+        let (mut a, mut b) = (Segmenter::new(&f, lso).unwrap(), Segmenter::new(&prepared, lso).unwrap());
+        let (mut x, mut y) = (vec![0u8; 2000], vec![0u8; 2000]);
+        let mut n = 0;
+        while let Some(r) = a.next_segment(&mut x) {
+            let len = r.unwrap();
+            assert_eq!(b.next_segment(&mut y).unwrap().unwrap(), len);
+            assert_eq!(x[..len], y[..len]);
+            n += 1;
+        }
+        assert_eq!(n, 3);
+    }
+    let mut udp = v4_frame(frame::PROTO_UDP);
+    assert!(prepare_lso(&mut udp).is_err(), "LSO of UDP");
+}
+
+/// The pseudo-header sum (folded, not complemented), computed naively.
+fn pseudo_sum(addrs: &Addrs, proto: u8, len: u32) -> u16 {
+    let mut p = Vec::new();
+    match addrs {
+        Addrs::V4(s, d) => {
+            p.extend_from_slice(s);
+            p.extend_from_slice(d);
+            p.extend_from_slice(&[0, proto]);
+            p.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        Addrs::V6(s, d) => {
+            p.extend_from_slice(s);
+            p.extend_from_slice(d);
+            p.extend_from_slice(&len.to_be_bytes());
+            p.extend_from_slice(&[0, 0, 0, proto]);
+        }
+    }
+    !naive_csum(&p)
+}
+
+#[test]
+fn untag_and_retag_move_the_addresses_around_the_tag() {
+    let plain = v4_frame(frame::PROTO_TCP);
+    let mut tagged = plain[..12].to_vec();
+    tagged.extend_from_slice(&[0x81, 0x00, 0xa0, 0x2a]);
+    tagged.extend_from_slice(&plain[12..]);
+    assert_eq!(frame::vlan_tci(&tagged), Some(0xa02a));
+    assert_eq!(frame::vlan_tci(&plain), None);
+
+    let mut f = tagged.clone();
+    assert_eq!(frame::untag(&mut f), Some(0xa02a));
+    assert_eq!(f[4..], plain[..]);
+    assert!(frame::retag(&mut f, 0xa02a));
+    assert_eq!(f, tagged);
+
+    let mut untagged = plain.clone();
+    assert_eq!(frame::untag(&mut untagged), None);
+    assert_eq!(untagged, plain, "an untagged frame is left alone");
+    assert!(!frame::retag(&mut [0u8; 17], 1), "too short to hold a tagged header");
+    assert_eq!(frame::untag(&mut [0x81, 0x00]), None);
+}
+
+#[test]
+fn a_partial_checksum_is_completed_in_software() {
+    for (f, l4, field) in [
+        (v4_frame(frame::PROTO_UDP), 34, 6),
+        (v4_frame(frame::PROTO_TCP), 34, 16),
+        (v6_frame(frame::PROTO_TCP), 54, 16),
+    ] {
+        let h = frame::parse(&f).unwrap();
+        let mut g = f.clone();
+        if l4 == 34 {
+            // The stack fills the IPv4 header checksum itself.
+            let ip = naive_csum(&g[14..34]);
+            g[24..26].copy_from_slice(&ip.to_be_bytes());
+        }
+        // CHECKSUM_PARTIAL: the field holds the pseudo-header sum.
+        let pseudo = pseudo_sum(&h.addrs, h.proto, (h.end - h.l4) as u32);
+        g[l4 + field..l4 + field + 2].copy_from_slice(&pseudo.to_be_bytes());
+        frame::fill_partial_checksum(&mut g, l4, field).unwrap();
+        assert!(frame::verify(&g, &h), "checksum of {:?}", h.proto);
+        let past_end = g.len() - l4 - 1;
+        assert!(frame::fill_partial_checksum(&mut g, l4, past_end).is_err());
+        assert!(frame::fill_partial_checksum(&mut g, usize::MAX, 2).is_err());
+    }
+}
+
+#[test]
+fn a_whole_segment_carries_all_the_payload_with_valid_lengths_and_checksums() {
+    for v6 in [false, true] {
+        let l4 = if v6 { 54 } else { 34 };
+        let f = lso_frame(v6, 30000);
+        let lso = LsoInfo::v2(1448, l4 as u32, v6).unwrap();
+        let mut s = Segmenter::whole(&f, lso).unwrap();
+        assert_eq!(s.count(), 1);
+        let mut out = vec![0u8; f.len()];
+        let len = s.next_segment(&mut out).unwrap().unwrap();
+        assert_eq!(len, f.len());
+        assert!(s.next_segment(&mut out).is_none(), "one segment only");
+        let h = frame::parse(&out).unwrap();
+        assert_eq!(h.end, len, "IP length set");
+        assert!(frame::verify(&out, &h), "checksums filled, v6={v6}");
+        assert_eq!(out[l4 + 32..], f[l4 + 32..], "payload");
+        assert_eq!(out[l4 + 13], f[l4 + 13], "flags of the first and last segment");
+    }
+    // An IPv4 packet over 64 KiB cannot be one.
+    let lso = LsoInfo::v2(1448, 34, false).unwrap();
+    assert!(Segmenter::whole(&lso_frame(false, 65536), lso).is_err());
 }

@@ -225,3 +225,13 @@ proptest! {
         prop_assert_eq!(toeplitz::hash(k, &x), toeplitz::hash(k, &a[..n]) ^ toeplitz::hash(k, &b[..n]));
     }
 }
+
+proptest! {
+    /// A tag's control information survives the trip into the PPI and back.
+    #[test]
+    fn vlan_info_from_tci_round_trips(tci in any::<u16>()) {
+        let v = VlanInfo::from_tci(tci);
+        prop_assert_eq!(v.tci(), tci);
+        prop_assert_eq!(Some(v), VlanInfo::new((tci >> 13) as u8, tci & 0x1000 != 0, tci & 0xfff));
+    }
+}
