@@ -1,4 +1,4 @@
-# timeout: 300
+# timeout: 480
 # Two simulated NICs (nic0, nic1) on the simulated switch, bound by the
 # netvsc driver, each in a network namespace of its own: the interfaces
 # carry the host's addresses; IPv4 and IPv6 ping across the switch; the
@@ -57,7 +57,7 @@ ip -n a link set $n0 mtu 65522 2> /dev/null && fail "an MTU above 65521 was acce
 # Transfers through nc, checked at both ends. TSO frames go to the host
 # whole; b coalesces (LRO), so it gets them whole too.
 coalesced=$(sim_counter net_coalesced)
-nc_transfer 4 7070
+nc_transfer 256 7070
 sim_counter_above net_coalesced $coalesced || fail "no TSO frame went to b whole"
 
 # Without LRO on b, the host cuts them into segments.
