@@ -96,6 +96,7 @@ pub mod netvsc_core {
     pub mod ppi;
     pub mod rndis;
     pub mod rndis_dev;
+    pub mod sections;
     pub mod toeplitz;
     pub mod vswitch;
     pub mod wire;

@@ -9,7 +9,9 @@
 //! of view rather than mirroring the guest: the host's NVSP state machine
 //! ([`netvsp`]), the RNDIS device ([`rndis_dev`]), the virtual switch
 //! ([`vswitch`]), transmit offloads as Hyper-V's switch does them
-//! ([`offload`]) and the frame parsing they share ([`frame`]). They live
+//! ([`offload`]) and the frame parsing they share ([`frame`]). The guest's
+//! send-section bookkeeping ([`sections`]: which completion frees which
+//! section) is here too, to be tested on the host. They live
 //! here rather than in a crate of their own because they reach the wire
 //! formats with `super::`, which works the same in the kernel build.
 //!
@@ -36,6 +38,7 @@ pub mod offload;
 pub mod ppi;
 pub mod rndis;
 pub mod rndis_dev;
+pub mod sections;
 pub mod toeplitz;
 pub mod vswitch;
 pub mod wire;
