@@ -90,6 +90,7 @@ pub mod vmbus_core {
 pub mod netvsc_core {
     pub mod frame;
     pub mod ndis;
+    pub mod netfault;
     pub mod netvsp;
     pub mod nvsp;
     pub mod offload;
