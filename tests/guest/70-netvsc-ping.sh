@@ -60,6 +60,7 @@ wait $listener
 expect_eq "sha256 of 4 MiB through nc" "$want" "$(sha256sum < /tmp/recv.bin)"
 
 expect_eq "netvsc errors" 0 "$(cat $SIM_DEBUGFS/sim_net_errors)"
+expect_eq "bad host input on $n0 and $n1" "0 0" "$(stat a $n0 host_errors) $(stat b $n1 host_errors)"
 ip netns del a
 ip netns del b
 rustic_unload
