@@ -90,12 +90,14 @@ pub mod vmbus_core {
 pub mod netvsc_core {
     pub mod frame;
     pub mod ndis;
+    pub mod netfault;
     pub mod netvsp;
     pub mod nvsp;
     pub mod offload;
     pub mod ppi;
     pub mod rndis;
     pub mod rndis_dev;
+    pub mod sections;
     pub mod toeplitz;
     pub mod vswitch;
     pub mod wire;

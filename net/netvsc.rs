@@ -21,9 +21,17 @@
 //!   every transfer-page packet is completed so the host can reuse it.
 //! - Control requests (probe, open, stop) wait for their answer, bounded.
 //!
-//! Everything the host sends is checked: a bad range, length or message is
-//! dropped with a rate-limited message and counted in `errors`; the NIC
-//! goes on.
+//! Everything the host sends is checked: a completion must name a packet
+//! in flight with the transaction id it went out with (a section's id
+//! carries a generation, so a repeated or stale completion frees nothing)
+//! and carry SEND_RNDIS_PKT_COMPLETE; a transfer-page packet must be
+//! SEND_RNDIS_PKT naming the receive buffer's page set, each range inside
+//! the buffer and no longer than an RNDIS message, each message parse and a
+//! frame be at least an Ethernet header. What fails is dropped with a
+//! rate-limited message naming the fault and counted (`ethtool -S`
+//! `host_errors` of the interface, [`ERRORS`] of all); the NIC goes on,
+//! and a transfer-page packet is completed all the same, so the host gets
+//! its slots back. A bad answer during probe fails the probe.
 
 use super::channel::{Channel, ChannelHandler};
 use super::connection::ETIMEDOUT;
@@ -37,6 +45,8 @@ use super::netvsc_core::nvsp::{
 };
 use super::netvsc_core::ppi::{ChecksumInfo, LsoInfo, Ppi, VlanInfo};
 use super::netvsc_core::rndis::{self, status as rndis_status, Message as Rndis, StatusEvent};
+use super::netvsc_core::sections::{self, SendSections};
+use super::netvsc_core::wire::Error as WireError;
 use super::vmbus_bus::{Device, Driver, OpenChannel, SharedBuffer};
 use super::vmbus_core::guid::Guid;
 use super::vmbus_core::ring::{
@@ -56,12 +66,12 @@ const RECV_BUFFER: usize = 16 * 1024 * 1024;
 const SEND_BUFFER: usize = 1024 * 1024;
 /// How long the host gets to answer a control request.
 const CONTROL_TIMEOUT_MS: u64 = 5000;
-/// Transaction ids: control requests use [`TID_CONTROL`]; a frame sent
-/// from a bounce buffer [`TID_BOUNCE`] plus the buffer's number, one sent
-/// from the send buffer [`TID_TX`] plus its section.
+/// Transaction ids: control requests use [`TID_CONTROL`]; a frame from
+/// the send buffer the id of its section ([`SendSections::tid`], with the
+/// top bit set), one from a bounce buffer the id of its buffer in the
+/// bounce buffers' [`SendSections`] with [`BOUNCE_TID`] set too.
 const TID_CONTROL: u64 = 1;
-const TID_BOUNCE: u64 = 16;
-const TID_TX: u64 = 1 << 32;
+const BOUNCE_TID: u64 = 1 << 31;
 /// A bounce buffer holds the largest frame (a TSO frame or a 64 KiB MTU's)
 /// and its RNDIS header.
 const BOUNCE: usize = 17 * 4096;
@@ -75,6 +85,8 @@ const TSO_MAX_SIZE: u32 = 62780;
 
 /// The largest RNDIS message taken from the receive buffer.
 const MAX_RECEIVE: usize = 65536 + 512;
+/// The shortest frame the stack takes: an Ethernet header.
+const ETH_HLEN: usize = 14;
 /// Receive completions that could not be sent at once (the ring was full)
 /// and wait for the next poll.
 const PENDING_COMPLETIONS: usize = 256;
@@ -83,6 +95,8 @@ const PENDING_COMPLETIONS: usize = 256;
 const RNDIS_VERSION: (u32, u32) = (1, 0);
 const RNDIS_MAX_XFER: u32 = 0x4000;
 
+/// Bad input from the host, every NIC's (each NIC also counts its own:
+/// `ethtool -S` `host_errors`).
 pub(crate) static ERRORS: AtomicU64 = AtomicU64::new(0);
 
 /// Logs bad input from the host, at most every 200 ms, and counts it.
@@ -91,6 +105,16 @@ fn host_error(relid: u32, what: &str) {
     static LIMIT: RateLimit = RateLimit::new(200);
     if LIMIT.allow() {
         pr_err!("netvsc: relid {}: {}; dropped\n", relid, what);
+    }
+}
+
+/// What is wrong with an RNDIS message that did not parse.
+fn rndis_error(e: &WireError) -> &'static str {
+    match e {
+        WireError::TooShort { .. } => "RNDIS message longer than its range",
+        WireError::UnknownType(_) => "unknown RNDIS message type",
+        WireError::BadField("data_offset" | "data_len") => "RNDIS packet data outside its message",
+        _ => "malformed RNDIS message",
     }
 }
 
@@ -106,53 +130,22 @@ fn locked<T, R>(lock: &SpinLock<T>, f: impl FnOnce(&mut T) -> R) -> R {
     f(&mut guard)
 }
 
-/// Which of a set of send slots (send-buffer sections, bounce buffers)
-/// are in use, one bit each; lock-free.
-struct Sections {
-    used: KVec<AtomicU64>,
-    count: u32,
-}
+/// Send slots (the send buffer's sections; the bounce buffers): which are
+/// in flight, and with which transaction id (`netvsc_core::sections`: a completion frees only the
+/// section it names, once).
+type Sections = SendSections<KVec<AtomicU64>, KVec<AtomicU32>>;
 
-impl Sections {
-    fn new(count: u32) -> Result<Self> {
-        let mut used = KVec::new();
-        for _ in 0..count.div_ceil(64) {
-            used.push(AtomicU64::new(0), GFP_KERNEL)?;
-        }
-        Ok(Sections { used, count })
+/// `count` free sections.
+fn new_sections(count: u32) -> Result<Sections> {
+    let mut used = KVec::with_capacity(sections::words(count), GFP_KERNEL)?;
+    for _ in 0..sections::words(count) {
+        used.push(AtomicU64::new(0), GFP_KERNEL)?;
     }
-
-    /// Takes a free section.
-    fn alloc(&self) -> Option<u32> {
-        for (w, word) in self.used.iter().enumerate() {
-            let mut v = word.load(Ordering::Relaxed);
-            loop {
-                let free = !v;
-                if free == 0 {
-                    break;
-                }
-                let bit = free.trailing_zeros();
-                let index = (w as u32).checked_mul(64)?.checked_add(bit)?;
-                if index >= self.count {
-                    break;
-                }
-                match word.compare_exchange(v, v | (1u64 << bit), Ordering::Acquire, Ordering::Relaxed) {
-                    Ok(_) => return Some(index),
-                    Err(now) => v = now,
-                }
-            }
-        }
-        None
+    let mut generations = KVec::with_capacity(count as usize, GFP_KERNEL)?;
+    for _ in 0..count {
+        generations.push(AtomicU32::new(0), GFP_KERNEL)?;
     }
-
-    /// Frees a section; false if it was not in use (a bad completion).
-    fn free(&self, index: u32) -> bool {
-        let Some(word) = self.used.get((index / 64) as usize) else {
-            return false;
-        };
-        let bit = 1u64 << (index % 64);
-        index < self.count && word.fetch_and(!bit, Ordering::Release) & bit != 0
-    }
+    SendSections::new(used, generations, count).ok_or(EINVAL)
 }
 
 /// Receive completions that found the ring full, oldest first.
@@ -303,7 +296,7 @@ impl Nic {
         for _ in 0..BOUNCES {
             bounces.push(Buffer::new(BOUNCE)?, GFP_KERNEL)?;
         }
-        let bounces_used = Sections::new(BOUNCES)?;
+        let bounces_used = new_sections(BOUNCES)?;
         Arc::pin_init(
             pin_init!(Nic {
                 relid,
@@ -335,6 +328,17 @@ impl Nic {
 
     fn channel(&self) -> Option<Arc<Channel>> {
         locked(&self.channel, |c| c.clone())
+    }
+
+    /// Bad input from the host: logged (rate-limited) and counted, in all
+    /// and for this NIC's interface.
+    fn host_error(&self, what: &str) {
+        host_error(self.relid, what);
+        locked(&self.dev, |d| {
+            if let Some(dev) = d.as_ref() {
+                dev.count_host_error();
+            }
+        });
     }
 
     // ----- control requests (task context) ------------------------------
@@ -400,7 +404,7 @@ impl Nic {
         )?;
         let version = Version::from_raw(self.version.load(Ordering::Relaxed));
         Nvsp::parse(answer.get(..len).unwrap_or(&[]), Sender::Host, version).map_err(|_| {
-            host_error(self.relid, "malformed NVSP completion");
+            self.host_error("malformed NVSP completion");
             EIO
         })
     }
@@ -442,7 +446,7 @@ impl Nic {
             sections.free(section);
             return Err(e);
         }
-        Ok((section, TID_TX + u64::from(section)))
+        Ok((section, sections.tid(section)))
     }
 
     fn free_section(&self, section: u32) -> bool {
@@ -483,7 +487,7 @@ impl Nic {
             }
             Ok(Rndis::QueryComplete(_)) => Err(EIO),
             _ => {
-                host_error(self.relid, "bad answer to an RNDIS query");
+                self.host_error("bad answer to an RNDIS query");
                 Err(EIO)
             }
         }
@@ -500,7 +504,7 @@ impl Nic {
             Ok(Rndis::SetComplete { status, .. }) if status == rndis_status::SUCCESS => Ok(()),
             Ok(Rndis::SetComplete { .. }) => Err(EIO),
             _ => {
-                host_error(self.relid, "bad answer to an RNDIS set");
+                self.host_error("bad answer to an RNDIS set");
                 Err(EIO)
             }
         }
@@ -535,37 +539,47 @@ impl Nic {
 
     /// One packet from the host.
     fn packet(&self, dev: &Net, channel: &Channel, info: &PacketInfo, bytes: &[u8]) {
-        let tid = info.descriptor.transaction_id;
         match info.descriptor.packet_type {
-            PACKET_TYPE_COMPLETION if tid >= TID_TX => {
-                let section = (tid - TID_TX) as u32;
-                if u64::from(section) + TID_TX != tid || !self.free_section(section) {
-                    return host_error(self.relid, "completion of no transmitted packet");
-                }
-                // A control message's section is freed the same way; the
-                // answer comes separately.
-                if dev.queue_stopped(0) {
-                    dev.wake_queue(0);
-                }
-            }
-            PACKET_TYPE_COMPLETION if (TID_BOUNCE..TID_BOUNCE + u64::from(BOUNCES)).contains(&tid) => {
-                if !self.bounces_used.free((tid - TID_BOUNCE) as u32) {
-                    return host_error(self.relid, "completion of no transmitted packet");
-                }
-                if dev.queue_stopped(0) {
-                    dev.wake_queue(0);
-                }
-            }
-            PACKET_TYPE_COMPLETION if tid == TID_CONTROL => {
-                if !self.answer(Awaited::Nvsp, info.payload(bytes)) {
-                    host_error(self.relid, "unexpected NVSP completion");
-                }
-            }
+            PACKET_TYPE_COMPLETION => self.completion(dev, info.descriptor.transaction_id, info.payload(bytes)),
             PACKET_TYPE_TRANSFER_PAGES => self.transfer_pages(dev, channel, info, bytes),
             // The host's own NVSP messages (the send indirection table, VF
             // association) need nothing from a NIC without subchannels.
             PACKET_TYPE_INBAND => {}
-            _ => host_error(self.relid, "unexpected packet type"),
+            _ => self.host_error("unexpected packet type"),
+        }
+    }
+
+    /// The host completed transaction `tid` with the NVSP message `body`.
+    ///
+    /// A transmitted frame's completion frees the section (or the bounce
+    /// buffer) it names, if that is in flight with that id; any other id
+    /// frees nothing. Its message must be SEND_RNDIS_PKT_COMPLETE; one that
+    /// is not is reported, but the packet it names is freed all the same:
+    /// the id is what the guest relies on, and keeping the section would
+    /// let a host that garbles completions stop the queue for good.
+    fn completion(&self, dev: &Net, tid: u64, body: &[u8]) {
+        if tid == TID_CONTROL {
+            if !self.answer(Awaited::Nvsp, body) {
+                self.host_error("unexpected NVSP completion");
+            }
+            return;
+        }
+        let freed = if tid & BOUNCE_TID != 0 {
+            self.bounces_used.complete(tid & !BOUNCE_TID).is_ok()
+        } else {
+            locked(&self.sections, |s| s.as_ref().map(|s| s.complete(tid).is_ok())).unwrap_or(false)
+        };
+        if !freed {
+            return self.host_error("completion of no packet in flight");
+        }
+        let version = Version::from_raw(self.version.load(Ordering::Relaxed));
+        if !matches!(Nvsp::parse(body, Sender::Host, version), Ok(Nvsp::SendRndisPacketComplete { .. })) {
+            self.host_error("malformed completion");
+        }
+        // A control message's section is freed the same way; the answer
+        // comes separately.
+        if dev.queue_stopped(0) {
+            dev.wake_queue(0);
         }
     }
 
@@ -578,12 +592,16 @@ impl Nic {
             Ok(Nvsp::SendRndisPacket(_))
         );
         match ring::parse_transfer_pages(info.header(bytes)) {
-            Ok((set_id, ranges)) if is_rndis && set_id == nvsp::RECEIVE_BUFFER_ID => {
+            _ if !is_rndis => self.host_error("transfer-page packet without SEND_RNDIS_PKT"),
+            Ok((set_id, _)) if set_id != nvsp::RECEIVE_BUFFER_ID => {
+                self.host_error("transfer-page packet names no receive buffer")
+            }
+            Ok((_, ranges)) => {
                 for range in ranges {
                     self.receive_range(dev, range.byte_offset as usize, range.byte_count as usize);
                 }
             }
-            _ => host_error(self.relid, "malformed transfer-page packet"),
+            Err(_) => self.host_error("malformed transfer-page packet"),
         }
         // Completed even when malformed: the host gets its slots back.
         self.complete_receive(channel, tid);
@@ -591,20 +609,26 @@ impl Nic {
 
     fn receive_range(&self, dev: &Net, offset: usize, len: usize) {
         let mut scratch = self.rx_scratch.lock();
+        if len > scratch.len() {
+            return self.host_error("transfer-page range longer than an RNDIS message");
+        }
         let copied = locked(&self.buffers, |b| -> Result {
             let b = b.as_ref().ok_or(ENODEV)?;
             let buffer = b.recv.buffer().ok_or(ENODEV)?;
             let end = offset.checked_add(len).ok_or(EINVAL)?;
-            if end > buffer.len() || len > scratch.len() {
+            if end > buffer.len() {
                 return Err(EINVAL);
             }
             buffer.read(offset, scratch.get_mut(..len).ok_or(EINVAL)?)
         });
         if copied.is_err() {
-            return host_error(self.relid, "transfer-page range outside the receive buffer");
+            return self.host_error("transfer-page range outside the receive buffer");
         }
         let message = scratch.get(..len).unwrap_or(&[]);
         match Rndis::parse(message) {
+            Ok(Rndis::Packet(p)) if p.data.len() < ETH_HLEN => {
+                self.host_error("received frame shorter than an Ethernet header")
+            }
             Ok(Rndis::Packet(p)) => {
                 let mut meta = RxMeta::default();
                 if let Ok(info) = p.info() {
@@ -629,16 +653,16 @@ impl Nic {
                 }
                 Ok(StatusEvent::LinkSpeed(speed)) => dev.set_link_speed(speed / 10_000),
                 Ok(_) => {}
-                Err(_) => host_error(self.relid, "malformed status indication"),
+                Err(_) => self.host_error("malformed status indication"),
             },
             Ok(m @ (Rndis::InitializeComplete(_) | Rndis::QueryComplete(_) | Rndis::SetComplete { .. })) => {
                 let awaited = m.req_id().map_or(Awaited::None, Awaited::Rndis);
                 if !self.answer(awaited, message) {
-                    host_error(self.relid, "RNDIS answer to no request");
+                    self.host_error("RNDIS answer to no request");
                 }
             }
-            Ok(_) => host_error(self.relid, "unexpected RNDIS message"),
-            Err(_) => host_error(self.relid, "malformed RNDIS message"),
+            Ok(_) => self.host_error("unexpected RNDIS message"),
+            Err(e) => self.host_error(rndis_error(&e)),
         }
     }
 
@@ -647,7 +671,7 @@ impl Nic {
         if Self::send_receive_completion(channel, tid).is_err() {
             let kept = locked(&self.pending, |p| p.push(tid));
             if !kept {
-                host_error(self.relid, "receive completions piling up");
+                self.host_error("receive completions piling up");
             }
         }
     }
@@ -794,7 +818,8 @@ impl Nic {
                 section_index: nvsp::NO_SECTION,
                 section_size: 0,
             }))?;
-            channel.send_gpa_direct(TID_BOUNCE + u64::from(slot), true, &[range], &[header.bytes()], 0)
+            let tid = self.bounces_used.tid(slot) | BOUNCE_TID;
+            channel.send_gpa_direct(tid, true, &[range], &[header.bytes()], 0)
         })();
         if sent.is_err() {
             self.bounces_used.free(slot);
@@ -857,7 +882,7 @@ impl Nic {
         let mut info = [0u8; ndis::OFFLOAD_SIZE];
         let caps = match self.query_with(oid::TCP_OFFLOAD_HARDWARE_CAPABILITIES, query.get(..n).unwrap_or(&[]), &mut info) {
             Ok(len) => OffloadCaps::parse(info.get(..len).unwrap_or(&[])).map_err(|_| {
-                host_error(self.relid, "malformed offload capabilities");
+                self.host_error("malformed offload capabilities");
                 EIO
             })?,
             Err(e) if e == EIO => return Ok((base, 0)),
@@ -910,7 +935,7 @@ impl Nic {
                     }
                     let answer = self.nvsp_request(&message)?;
                     let Nvsp::InitComplete(c) = answer else {
-                        host_error(self.relid, "answer to INIT is not INIT_COMPLETE");
+                        self.host_error("answer to INIT is not INIT_COMPLETE");
                         return Err(EIO);
                     };
                     step = negotiation.on_init_complete(&c);
@@ -934,7 +959,7 @@ impl Nic {
         match answer {
             Nvsp::SendReceiveBufferComplete(c) if c.status == nvsp::status::SUCCESS => {
                 c.slots(RECV_BUFFER as u32).map_err(|_| {
-                    host_error(self.relid, "receive buffer sections outside the buffer");
+                    self.host_error("receive buffer sections outside the buffer");
                     EIO
                 })?;
             }
@@ -953,11 +978,11 @@ impl Nic {
                 })?
             }
             _ => {
-                host_error(self.relid, "answer to SEND_SEND_BUF is not its completion");
+                self.host_error("answer to SEND_SEND_BUF is not its completion");
                 return Err(EIO);
             }
         };
-        let sections = Arc::new(Sections::new(count)?, GFP_KERNEL)?;
+        let sections = Arc::new(new_sections(count)?, GFP_KERNEL)?;
         locked(&self.buffers, |b| *b = Some(Buffers { recv, send }));
         self.section_size.store(section_size, Ordering::Relaxed);
         locked(&self.sections, |s| *s = Some(sections));

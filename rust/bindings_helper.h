@@ -235,6 +235,9 @@ void rustic_netdev_set_link_speed(struct rustic_netdev *dev, u32 mbps);
 void rustic_netdev_set_ring(struct rustic_netdev *dev, u32 rx_pending,
 			    u32 tx_pending);
 void rustic_netdev_set_info(struct rustic_netdev *dev, const char *bus_info);
+/* Counts one piece of bad input from the host, which the driver dropped
+ * (ethtool -S host_errors). Any context. */
+void rustic_netdev_count_host_error(struct rustic_netdev *dev);
 
 /*
  * Hands a received frame (@len bytes from the Ethernet header on) to the
@@ -291,7 +294,8 @@ int rustic_kunit_netdev_xmit(struct rustic_netdev *dev, u16 queue,
 void rustic_kunit_netdev_stats(struct rustic_netdev *dev, u64 *out);
 /* Under rtnl, into @out: ethtool set_channels(@count)'s result, then the
  * ETH_SS_STATS count, max_combined and combined_count; dev_set_mtu(9000)'s
- * result and the MTU; dev_set_promiscuity(1)'s result. */
+ * result and the MTU; dev_set_promiscuity(1)'s result; the host_errors
+ * statistic (-1 if it cannot be read). */
 void rustic_kunit_netdev_ethtool(struct rustic_netdev *dev, unsigned int count,
 				 s64 *out);
 

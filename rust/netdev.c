@@ -87,6 +87,8 @@ struct rustic_netdev_priv {
 	u32 rx_pending;
 	u32 tx_pending;
 	char bus_info[ETHTOOL_BUSINFO_LEN];
+	/* Bad input from the host the driver dropped (any context). */
+	atomic64_t host_errors;
 	u16 max_queues;
 	struct rustic_netdev_queue queues[] __counted_by(max_queues);
 };
@@ -684,6 +686,11 @@ void rustic_netdev_set_ring(struct rustic_netdev *rdev, u32 rx_pending,
 	WRITE_ONCE(priv->tx_pending, tx_pending);
 }
 
+void rustic_netdev_count_host_error(struct rustic_netdev *rdev)
+{
+	atomic64_inc(&to_priv(rdev)->host_errors);
+}
+
 void rustic_netdev_set_info(struct rustic_netdev *rdev, const char *bus_info)
 {
 	struct rustic_netdev_priv *priv = to_priv(rdev);
@@ -732,7 +739,7 @@ static int rustic_get_link_ksettings(struct net_device *dev,
 
 static const char rustic_stat_totals[][ETH_GSTRING_LEN] = {
 	"tx_packets", "tx_bytes", "rx_packets", "rx_bytes",
-	"tx_dropped", "rx_dropped",
+	"tx_dropped", "rx_dropped", "host_errors",
 };
 #define RUSTIC_STATS_PER_QUEUE 4
 
@@ -775,6 +782,7 @@ static void rustic_get_ethtool_stats(struct net_device *dev,
 	*data++ = s.rx_bytes;
 	*data++ = s.tx_dropped;
 	*data++ = s.rx_dropped;
+	*data++ = atomic64_read(&priv->host_errors);
 	for (q = 0; q < dev->real_num_tx_queues && q < priv->max_queues; q++) {
 		rustic_queue_read(&priv->queues[q], &s);
 		*data++ = s.tx_packets;

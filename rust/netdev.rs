@@ -487,6 +487,13 @@ impl Net {
         unsafe { bindings::rustic_netdev_set_ring(self.as_ptr(), rx_pending, tx_pending) }
     }
 
+    /// Counts one piece of bad input from the host that the driver dropped
+    /// (`ethtool -S` `host_errors`). Any context.
+    pub(crate) fn count_host_error(&self) {
+        // SAFETY: a live device (type invariant).
+        unsafe { bindings::rustic_netdev_count_host_error(self.as_ptr()) }
+    }
+
     /// The `bus-info` `ethtool -i` shows (at most 31 bytes kept). Process
     /// context; rtnl as for [`Net::set_queues`].
     pub(crate) fn set_info(&self, bus_info: &CStr) {

@@ -95,6 +95,7 @@ ip -n b link set vlan43 up
 ip netns exec a ping -c 1 -W 2 10.70.42.2 > /dev/null && fail "a frame of VLAN 42 reached VLAN 43"
 
 expect_eq "netvsc errors" 0 "$(cat $SIM_DEBUGFS/sim_net_errors)"
+expect_eq "bad host input on $n0 and $n1" "0 0" "$(stat a $n0 host_errors) $(stat b $n1 host_errors)"
 ip netns del a
 ip netns del b
 rustic_unload

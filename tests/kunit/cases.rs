@@ -384,11 +384,13 @@ extern "C" fn rustic_kunit_netdev_traffic(test: *mut bindings::kunit) {
     kunit_expect!(case, kunit_wait(|| probe.polls_done.load(Ordering::Relaxed) >= 1));
     kunit_expect!(case, probe.received.load(Ordering::Relaxed) == 1);
 
-    let mut eth = [0i64; 7];
-    // SAFETY: a live device; the helper takes rtnl and writes 7 values.
+    ndev.count_host_error();
+    ndev.count_host_error();
+    let mut eth = [0i64; 8];
+    // SAFETY: a live device; the helper takes rtnl and writes 8 values.
     unsafe { bindings::rustic_kunit_netdev_ethtool(ndev.as_ptr(), 1, eth.as_mut_ptr()) };
-    // 6 totals and 4 per queue in use.
-    kunit_expect!(case, eth == [0, 10, 2, 1, 0, 9000, 0]);
+    // 7 totals and 4 per queue in use; host_errors counted twice.
+    kunit_expect!(case, eth == [0, 11, 2, 1, 0, 9000, 0, 2]);
     kunit_expect!(case, ndev.queues() == 1);
     kunit_expect!(
         case,

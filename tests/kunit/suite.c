@@ -12,6 +12,8 @@
 #include <linux/netdevice.h>
 #include <linux/rtnetlink.h>
 #include <linux/skbuff.h>
+#include <linux/slab.h>
+#include <linux/string.h>
 #include "../../rust/bindings_helper.h"
 
 void rustic_kunit_fail(struct kunit *test, const char *file, int line,
@@ -80,6 +82,21 @@ void rustic_kunit_netdev_ethtool(struct rustic_netdev *rdev, unsigned int count,
 	out[4] = dev_set_mtu(dev, 9000);
 	out[5] = dev->mtu;
 	out[6] = dev_set_promiscuity(dev, 1);
+	out[7] = -1;
+	if (out[1] > 6) {
+		u64 *stats = kcalloc(out[1], sizeof(*stats), GFP_KERNEL);
+		u8 *names = kcalloc(out[1], ETH_GSTRING_LEN, GFP_KERNEL);
+
+		if (stats && names) {
+			ops->get_strings(dev, ETH_SS_STATS, names);
+			ops->get_ethtool_stats(dev, NULL, stats);
+			if (!strcmp((const char *)names + 6 * ETH_GSTRING_LEN,
+				    "host_errors"))
+				out[7] = stats[6];
+		}
+		kfree(stats);
+		kfree(names);
+	}
 	rtnl_unlock();
 }
 

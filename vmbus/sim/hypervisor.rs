@@ -264,7 +264,8 @@ impl Hypervisor {
     /// debugfs `sim` commands:
     /// `offer NAME`, `rescind NAME`, `link NIC up|down`, `corrupt-ring NAME`, `stall NAME`,
     /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`,
-    /// `silent` (stop answering), `clear`.
+    /// `netfault NIC KIND [COUNT]` and `netfault NIC off` (NVSP/RNDIS
+    /// faults, [`super::netfault`]), `silent` (stop answering), `clear`.
     pub(crate) fn command(&self, input: &[u8]) -> Result {
         let text = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim();
         let (verb, arg) = text.split_once(' ').map_or((text, ""), |(v, a)| (v, a.trim()));
@@ -311,6 +312,10 @@ impl Hypervisor {
                 switch.port_of(relid).ok_or(ENOENT)?.set_link(up);
                 Ok(())
             }
+            "netfault" => {
+                let switch = self.inner.lock().host.switch.clone();
+                super::netfault::command(&switch, arg)
+            }
             "silent" => {
                 FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
                 self.inner.lock().silent = true;
@@ -320,6 +325,7 @@ impl Hypervisor {
                 let mut inner = self.inner.lock();
                 inner.fault = Fault::None;
                 inner.silent = false;
+                inner.host.switch.clear_faults();
                 Ok(())
             }
             _ => Err(EINVAL),

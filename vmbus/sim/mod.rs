@@ -11,7 +11,8 @@
 //!   not the guest's state machine;
 //! - [`vsp`]: the host's end of open channels and the echo device model;
 //! - [`netvsp`]: the synthetic NIC model and the virtual switch joining
-//!   the simulated NICs.
+//!   the simulated NICs;
+//! - [`netfault`]: fault injection at the NICs' NVSP/RNDIS layer.
 //!
 //! Parameters (read-only, given to insmod):
 //! - `sim_versions=all|none|silent|M.m[,M.m...]`: the versions the host
@@ -26,6 +27,7 @@
 
 pub(crate) mod host;
 pub(crate) mod hypervisor;
+pub(crate) mod netfault;
 pub(crate) mod netvsp;
 pub(crate) mod vsp;
 

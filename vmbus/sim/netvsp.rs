@@ -28,6 +28,9 @@
 //! A guest message the host cannot take is counted (`sim_net_errors`),
 //! logged (rate-limited) and dropped; an RNDIS packet so dropped is
 //! completed with a failure status, as Hyper-V does.
+//!
+//! Faults armed from debugfs ([`super::netfault`]) rewrite the NIC's
+//! completions and received frames on their way out.
 
 use super::super::hv_glue::sim::{read_pages, Mapping};
 use super::super::hv_glue::{RateLimit, Work};
@@ -41,6 +44,8 @@ use super::super::netvsc_core::vswitch::{Mac, Port, Switch, MAX_PORTS};
 use super::super::vmbus_core::ring::{self, PacketInfo, PACKET_TYPE_COMPLETION, PACKET_TYPE_GPA_DIRECT, PACKET_TYPE_INBAND};
 use super::host::GpadlMaps;
 use super::hypervisor::HostRequests;
+use super::netfault::{self, Armed, FaultTable, NET_RX_SLOTS};
+use super::super::netvsc_core::netfault::{TransferPages, GARBAGE_NVSP};
 use super::vsp::{HostChannel, OutKind, Outbox, Vsp};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
@@ -215,6 +220,9 @@ struct Ports {
 pub(crate) struct NetSwitch {
     #[pin]
     ports: Mutex<Ports>,
+    /// Each NIC's armed fault, kept across its channel's lives.
+    #[pin]
+    faults: Mutex<FaultTable>,
 }
 
 impl NetSwitch {
@@ -224,6 +232,7 @@ impl NetSwitch {
         Arc::pin_init(
             pin_init!(NetSwitch {
                 ports <- new_mutex!(Ports { switch, ports: Default::default(), relids: [0; MAX_PORTS] }, "sim_switch"),
+                faults <- new_mutex!(FaultTable::new(), "sim_switch_faults"),
             }),
             GFP_KERNEL,
         )
@@ -260,6 +269,17 @@ impl NetSwitch {
             *r = relid;
         }
         Ok(port)
+    }
+
+    /// The armed fault of the NIC with `relid` (debugfs and the NIC's
+    /// model share it).
+    pub(crate) fn faults_of(&self, relid: u32) -> Result<Arc<Armed>> {
+        self.faults.lock().of(relid)
+    }
+
+    /// Disarms every NIC's fault.
+    pub(crate) fn clear_faults(&self) {
+        self.faults.lock().clear();
     }
 
     /// The port of the NIC with `relid`, if its channel is open.
@@ -333,6 +353,10 @@ pub(crate) struct Nic {
     /// A frame of the guest's being offloaded: the frame (or segment)
     /// starts [`VLAN_HLEN`] bytes in, leaving room for a tag.
     offloaded: VVec<u8>,
+    /// The fault debugfs armed for this NIC.
+    faults: Arc<Armed>,
+    /// Receive-buffer slots in use, as last added to `sim_net_rx_slots`.
+    slots_counted: usize,
 }
 
 impl Nic {
@@ -355,11 +379,35 @@ impl Nic {
         let message = VVec::from_elem(0u8, MAX_MESSAGE, GFP_KERNEL)?;
         let reply = VVec::from_elem(0u8, MAX_MESSAGE, GFP_KERNEL)?;
         let offloaded = VVec::from_elem(0u8, MAX_MESSAGE, GFP_KERNEL)?;
+        let faults = switch.faults_of(relid)?;
         let port = switch.add_port(relid, mac)?;
-        Ok(KBox::new(
-            Nic { relid, nvsp, rndis, port, maps, requests, recv: None, send: None, message, reply, offloaded },
-            GFP_KERNEL,
-        )?)
+        let nic = Nic {
+            relid,
+            nvsp,
+            rndis,
+            port,
+            maps,
+            requests,
+            recv: None,
+            send: None,
+            message,
+            reply,
+            offloaded,
+            faults,
+            slots_counted: 0,
+        };
+        Ok(KBox::new(nic, GFP_KERNEL)?)
+    }
+
+    /// Brings `sim_net_rx_slots` up to date with this NIC's slots in use.
+    fn count_slots(&mut self) {
+        let now = self.nvsp.receive_slots_in_use();
+        if now >= self.slots_counted {
+            NET_RX_SLOTS.fetch_add((now - self.slots_counted) as u64, Ordering::Relaxed);
+        } else {
+            NET_RX_SLOTS.fetch_sub((self.slots_counted - now) as u64, Ordering::Relaxed);
+        }
+        self.slots_counted = now;
     }
 
     /// This NIC's switch port.
@@ -412,6 +460,10 @@ impl Nic {
         };
         // SAFETY: used only here, while `recv` lives.
         let mem = unsafe { recv.shared_static() };
+        let mut packet = TransferPages { set_id: buffer.id, offset: range.offset, len: len32, nvsp_rndis: true };
+        if let Some(m) = self.reply.get_mut(..len) {
+            packet = netfault::frame(&self.faults, self.relid, m, packet, buffer.size);
+        }
         let written = self
             .reply
             .get(..len)
@@ -425,9 +477,9 @@ impl Nic {
         let pushed = match (written, header) {
             (true, Ok(header)) => out
                 .push(
-                    OutKind::TransferPages { set_id: buffer.id, offset: range.offset, len: len32 },
+                    OutKind::TransferPages { set_id: packet.set_id, offset: packet.offset, len: packet.len },
                     range.transaction_id,
-                    header.bytes(),
+                    if packet.nvsp_rndis { header.bytes() } else { &GARBAGE_NVSP },
                 )
                 .is_ok(),
             _ => false,
@@ -435,6 +487,7 @@ impl Nic {
         if !pushed {
             self.nvsp.complete_receive(range.transaction_id);
         }
+        self.count_slots();
         pushed
     }
 
@@ -521,8 +574,15 @@ impl Nic {
 
     fn complete(&mut self, tid: u64, message: &Nvsp, out: &mut Outbox) {
         if let Ok(m) = message.encode() {
-            let _ = out.push(OutKind::Completion, tid, m.bytes());
+            netfault::complete(&self.faults, self.relid, tid, m.bytes(), out);
         }
+    }
+}
+
+impl Drop for Nic {
+    fn drop(&mut self) {
+        // The guest's slots go with the channel.
+        NET_RX_SLOTS.fetch_sub(self.slots_counted as u64, Ordering::Relaxed);
     }
 }
 
@@ -532,6 +592,7 @@ impl Vsp for Nic {
             PACKET_TYPE_INBAND | PACKET_TYPE_GPA_DIRECT | PACKET_TYPE_COMPLETION => self.nvsp_packet(info, bytes, out),
             _ => guest_error(self.relid, "unexpected packet type"),
         }
+        self.count_slots();
     }
 
     fn pending(&mut self, out: &mut Outbox) -> bool {

@@ -9,7 +9,10 @@
 //! of view rather than mirroring the guest: the host's NVSP state machine
 //! ([`netvsp`]), the RNDIS device ([`rndis_dev`]), the virtual switch
 //! ([`vswitch`]), transmit offloads as Hyper-V's switch does them
-//! ([`offload`]) and the frame parsing they share ([`frame`]). They live
+//! ([`offload`]), the frame parsing they share ([`frame`]) and the faults a
+//! lying host injects at the NVSP/RNDIS layer ([`netfault`]). The guest's
+//! send-section bookkeeping ([`sections`]: which completion frees which
+//! section) is here too, to be tested on the host. They live
 //! here rather than in a crate of their own because they reach the wire
 //! formats with `super::`, which works the same in the kernel build.
 //!
@@ -30,12 +33,14 @@
 
 pub mod frame;
 pub mod ndis;
+pub mod netfault;
 pub mod netvsp;
 pub mod nvsp;
 pub mod offload;
 pub mod ppi;
 pub mod rndis;
 pub mod rndis_dev;
+pub mod sections;
 pub mod toeplitz;
 pub mod vswitch;
 pub mod wire;
