@@ -782,10 +782,7 @@ impl NetOps for Nic {
     fn set_lro_net(&self, _net: &Net, on: bool) -> Result {
         let version = Version::from_raw(self.version.load(Ordering::Relaxed)).ok_or(ENODEV)?;
         let state = if on { ndis::offload::ENABLED } else { ndis::offload::DISABLED };
-        let params = OffloadParams { rsc_ip_v4: state, rsc_ip_v6: state, ..Default::default() };
-        let mut set = [0u8; 64];
-        let n = params.write(&mut set, version).map_err(|_| EINVAL)?;
-        self.set(oid::TCP_OFFLOAD_PARAMETERS, set.get(..n).unwrap_or(&[]))
+        self.set_offloads(&OffloadParams { rsc_ip_v4: state, rsc_ip_v6: state, ..Default::default() }, version)
     }
 
     fn change_mtu_net(&self, _net: &Net, mtu: u32) -> Result {
@@ -912,10 +909,16 @@ impl Nic {
             features = features | Features::TSO;
             tso_max = max4.min(max6).min(TSO_MAX_SIZE);
         }
+        self.set_offloads(&params, version)?;
+        Ok((features, tso_max))
+    }
+
+    /// RNDIS SET of the offload parameters (fields left 0 stay as they
+    /// are at the host).
+    fn set_offloads(&self, params: &OffloadParams, version: Version) -> Result {
         let mut set = [0u8; 64];
         let n = params.write(&mut set, version).map_err(|_| EINVAL)?;
-        self.set(oid::TCP_OFFLOAD_PARAMETERS, set.get(..n).unwrap_or(&[]))?;
-        Ok((features, tso_max))
+        self.set(oid::TCP_OFFLOAD_PARAMETERS, set.get(..n).unwrap_or(&[]))
     }
 
     /// The largest MTU: NVSP 2 and newer take frames of up to 64 KiB (the

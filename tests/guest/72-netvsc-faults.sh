@@ -85,18 +85,11 @@ expect_eq "faults after netfault off" $faults "$(sim_counter net_faults)"
 # none frees a section in use (the data arrives intact), the queue goes on.
 # Without TSO every frame is a packet of its own, completed on its own.
 ip netns exec a ethtool -K $n0 tso off
-head -c 2097152 /dev/urandom > /tmp/send.bin
-want=$(sha256sum < /tmp/send.bin)
 for kind in stale-completion bad-completion; do
   before=$(host_errors a $n0)
   faults=$(sim_counter net_faults)
   sim_ctl "netfault nic0 $kind 400"
-  ip netns exec b sh -c 'nc -l -p 7272 > /tmp/recv.bin' &
-  listener=$!
-  wait_for 10 "nc to listen" tcp_listening b 7272
-  ip netns exec a nc -N 10.72.0.2 7272 < /tmp/send.bin || fail "$kind: nc send"
-  wait $listener
-  expect_eq "$kind: sha256 of 2 MiB through nc" "$want" "$(sha256sum < /tmp/recv.bin)"
+  nc_transfer 2 7272 10.72.0.2
   wait_for 20 "$kind: 400 faults used" pinged_and_counted a $n0 $((before + 400))
   expect_eq "$kind x400: faults injected" $((faults + 400)) "$(sim_counter net_faults)"
   expect_eq "$kind x400: bad inputs counted" $((before + 400)) "$(host_errors a $n0)"

@@ -121,15 +121,15 @@ tcp_listening() {
   ip netns exec $1 cat /proc/net/tcp /proc/net/tcp6 | grep -q ":$(printf '%04X' $2) [0:]*:0000 0A"
 }
 
-# nc_transfer MIB PORT: MIB MiB of random bytes from namespace a to b's
-# 10.70.0.2 through nc; the sha256 must match at both ends (the receiver
-# hashes the stream as it comes).
+# nc_transfer MIB PORT [ADDRESS]: MIB MiB of random bytes from namespace a
+# to b's ADDRESS (10.70.0.2) through nc; the sha256 must match at both ends
+# (the receiver hashes the stream as it comes).
 nc_transfer() {
   head -c $(($1 * 1048576)) /dev/urandom > /tmp/nc-send.bin
   ip netns exec b sh -c "nc -l -p $2 | sha256sum > /tmp/nc-received" &
   local listener=$!
   wait_for 10 "nc to listen on $2" tcp_listening b $2
-  ip netns exec a nc -N 10.70.0.2 $2 < /tmp/nc-send.bin || fail "nc send"
+  ip netns exec a nc -N ${3:-10.70.0.2} $2 < /tmp/nc-send.bin || fail "nc send"
   wait $listener
   expect_eq "sha256 of $1 MiB through nc" "$(sha256sum < /tmp/nc-send.bin)" "$(cat /tmp/nc-received)"
   rm -f /tmp/nc-send.bin

@@ -432,17 +432,7 @@ impl Netvsp {
         let mut config = config;
         config.recv_section_size = config.recv_section_size.max(MIN_SECTION_SIZE);
         config.send_section_size = config.send_section_size.max(MIN_SECTION_SIZE);
-        Netvsp {
-            config,
-            version: None,
-            ndis_version: None,
-            ndis_config: None,
-            recv: None,
-            send: None,
-            subchannels: None,
-            datapath: DataPath::Synthetic,
-            slots: Slots::new(),
-        }
+        Netvsp { config, ..Netvsp::DEFAULT }
     }
 
     /// A host with Hyper-V's defaults ([`HostConfig::default`]), as a
