@@ -35,26 +35,29 @@
 
 use super::channel::{Channel, ChannelHandler};
 use super::connection::ETIMEDOUT;
-use super::hv_glue::{now_ms, BhOff, Buffer, RateLimit};
-use super::netdev::{Features, Gso, Net, NetDevice, NetOps, RxMeta, Skb, SkbInfo, Tx};
+use super::hv_glue::{cpu_online, now_ms, nr_cpu_ids, BhOff, Buffer, RateLimit, Work, WorkFn};
+use super::netdev::{Features, Gso, Net, NetDevice, NetOps, RxFrame, RxMeta, Skb, SkbInfo, Tx};
 use super::netvsc_core::frame::{self, ETHERTYPE_IPV4, ETHERTYPE_IPV6, PROTO_TCP, PROTO_UDP};
-use super::netvsc_core::ndis::{self, filter, oid, OffloadCaps, OffloadParams, MEDIA_STATE_CONNECTED};
+use super::netvsc_core::ndis::{
+    self, filter, oid, write_rss_params, OffloadCaps, OffloadParams, RssCaps, ITAB_NUM, MEDIA_STATE_CONNECTED,
+};
+use super::netvsc_core::toeplitz;
 use super::netvsc_core::offload::prepare_lso;
 use super::netvsc_core::nvsp::{
     self, send_sections, Message as Nvsp, Negotiation, NdisConfig, RndisChannel, RndisPacket, Sender, Step, Version,
 };
-use super::netvsc_core::ppi::{ChecksumInfo, LsoInfo, Ppi, VlanInfo};
-use super::netvsc_core::rndis::{self, status as rndis_status, Message as Rndis, StatusEvent};
+use super::netvsc_core::ppi::{ChecksumInfo, LsoInfo, Ppi, RxInfo, VlanInfo};
+use super::netvsc_core::rndis::{self, status as rndis_status, Message as Rndis, PacketHead, StatusEvent};
 use super::netvsc_core::sections::{self, SendSections};
 use super::netvsc_core::wire::Error as WireError;
-use super::vmbus_bus::{Device, Driver, OpenChannel, SharedBuffer};
+use super::vmbus_bus::{Device, Driver, OpenChannel, SharedBuffer, SubchannelOpener};
 use super::vmbus_core::guid::Guid;
 use super::vmbus_core::ring::{
     self, GpaBuffer, PacketInfo, PACKET_TYPE_COMPLETION, PACKET_TYPE_INBAND, PACKET_TYPE_TRANSFER_PAGES,
 };
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
+use kernel::sync::{Arc, ArcBorrow, CondVar, Mutex, SpinLock};
 use kernel::{c_str, new_condvar, new_mutex, new_spinlock};
 
 /// The synthetic NIC's class.
@@ -62,6 +65,10 @@ pub(crate) const NET_CLASS: Guid =
     Guid::from_fields(0xf8615163, 0xdf3e, 0x46c5, [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e]);
 
 const RING: usize = 256 * 1024;
+/// Channels (queues) at most: the primary and its subchannels.
+const MAX_CHANNELS: usize = 8;
+/// How long the host gets to offer the subchannels it allocated.
+const SUBCHANNEL_TIMEOUT_MS: u32 = 5000;
 const RECV_BUFFER: usize = 16 * 1024 * 1024;
 const SEND_BUFFER: usize = 1024 * 1024;
 /// How long the host gets to answer a control request.
@@ -87,6 +94,9 @@ const TSO_MAX_SIZE: u32 = 62780;
 const MAX_RECEIVE: usize = 65536 + 512;
 /// The shortest frame the stack takes: an Ethernet header.
 const ETH_HLEN: usize = 14;
+/// The bytes of a received range copied to read its RNDIS header and PPIs
+/// (44 bytes of header and about 70 of PPIs from Hyper-V).
+const RX_HEAD: usize = 256;
 /// Receive completions that could not be sent at once (the ring was full)
 /// and wait for the next poll.
 const PENDING_COMPLETIONS: usize = 256;
@@ -244,8 +254,11 @@ struct Buffers {
 #[pin_data]
 pub(crate) struct Nic {
     relid: u32,
+    /// The open channels: the primary (queue 0), then the subchannels.
     #[pin]
-    channel: SpinLock<Option<Arc<Channel>>>,
+    channels: SpinLock<[Option<Arc<Channel>>; MAX_CHANNELS]>,
+    /// How many of `channels` are open.
+    opened: AtomicU32,
     /// The net_device, for the channel's signal (NAPI scheduling); taken
     /// out at remove before the device goes.
     #[pin]
@@ -281,9 +294,9 @@ pub(crate) struct Nic {
     /// A received RNDIS message, copied out of the receive buffer.
     #[pin]
     rx_scratch: SpinLock<VVec<u8>>,
-    /// Receive completions waiting for ring room.
+    /// Receive completions waiting for ring room, per channel.
     #[pin]
-    pending: SpinLock<PendingCompletions>,
+    pending: SpinLock<KVec<PendingCompletions>>,
     link_up: AtomicBool,
     version: AtomicU32,
 }
@@ -297,10 +310,15 @@ impl Nic {
             bounces.push(Buffer::new(BOUNCE)?, GFP_KERNEL)?;
         }
         let bounces_used = new_sections(BOUNCES)?;
+        let mut pending = KVec::with_capacity(MAX_CHANNELS, GFP_KERNEL)?;
+        for _ in 0..MAX_CHANNELS {
+            pending.push(PendingCompletions { tids: [0; PENDING_COMPLETIONS], len: 0 }, GFP_KERNEL)?;
+        }
         Arc::pin_init(
             pin_init!(Nic {
                 relid,
-                channel <- new_spinlock!(None, "netvsc_channel"),
+                channels <- new_spinlock!(Default::default(), "netvsc_channels"),
+                opened: AtomicU32::new(0),
                 dev <- new_spinlock!(None, "netvsc_dev"),
                 buffers <- new_spinlock!(None, "netvsc_buffers"),
                 section_size: AtomicU32::new(0),
@@ -318,7 +336,7 @@ impl Nic {
                 bounces_used,
                 udp_csum: AtomicBool::new(false),
                 rx_scratch <- new_spinlock!(rx_scratch, "netvsc_rx_scratch"),
-                pending <- new_spinlock!(PendingCompletions { tids: [0; PENDING_COMPLETIONS], len: 0 }, "netvsc_pending"),
+                pending <- new_spinlock!(pending, "netvsc_pending"),
                 link_up: AtomicBool::new(false),
                 version: AtomicU32::new(0),
             }),
@@ -326,8 +344,14 @@ impl Nic {
         )
     }
 
+    /// The primary channel.
     fn channel(&self) -> Option<Arc<Channel>> {
-        locked(&self.channel, |c| c.clone())
+        self.channel_of(0)
+    }
+
+    /// The channel of `queue`.
+    fn channel_of(&self, queue: u16) -> Option<Arc<Channel>> {
+        locked(&self.channels, |c| c.get(usize::from(queue)).cloned().flatten())
     }
 
     /// Bad input from the host: logged (rate-limited) and counted, in all
@@ -413,7 +437,8 @@ impl Nic {
     /// id) through a send-buffer section; returns the answer's bytes.
     fn rndis_request(&self, build: impl FnOnce(u32, &mut [u8]) -> Result<usize>, answer: &mut [u8; 256]) -> Result<usize> {
         let req_id = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let mut message = [0u8; 256];
+        // Big enough for the largest, RSS parameters with their table.
+        let mut message = KVec::from_elem(0u8, 1024, GFP_KERNEL)?;
         let len = build(req_id, &mut message)?;
         let (section, tid) = self.stage(message.get(..len).unwrap_or(&[]))?;
         let sent = self.request(
@@ -537,11 +562,11 @@ impl Nic {
         taken
     }
 
-    /// One packet from the host.
-    fn packet(&self, dev: &Net, channel: &Channel, info: &PacketInfo, bytes: &[u8]) {
+    /// One packet from the host on `queue`'s channel.
+    fn packet(&self, dev: &Net, channel: &Channel, queue: u16, info: &PacketInfo, bytes: &[u8]) {
         match info.descriptor.packet_type {
             PACKET_TYPE_COMPLETION => self.completion(dev, info.descriptor.transaction_id, info.payload(bytes)),
-            PACKET_TYPE_TRANSFER_PAGES => self.transfer_pages(dev, channel, info, bytes),
+            PACKET_TYPE_TRANSFER_PAGES => self.transfer_pages(dev, channel, queue, info, bytes),
             // The host's own NVSP messages (the send indirection table, VF
             // association) need nothing from a NIC without subchannels.
             PACKET_TYPE_INBAND => {}
@@ -577,14 +602,17 @@ impl Nic {
             self.host_error("malformed completion");
         }
         // A control message's section is freed the same way; the answer
-        // comes separately.
-        if dev.queue_stopped(0) {
-            dev.wake_queue(0);
+        // comes separately. Sections are shared by all queues, so any
+        // queue that stopped for want of one may go on.
+        for queue in 0..dev.queues() {
+            if dev.queue_stopped(queue) {
+                dev.wake_queue(queue);
+            }
         }
     }
 
     /// Received RNDIS messages in the receive buffer.
-    fn transfer_pages(&self, dev: &Net, channel: &Channel, info: &PacketInfo, bytes: &[u8]) {
+    fn transfer_pages(&self, dev: &Net, channel: &Channel, queue: u16, info: &PacketInfo, bytes: &[u8]) {
         let tid = info.descriptor.transaction_id;
         let version = Version::from_raw(self.version.load(Ordering::Relaxed));
         let is_rndis = matches!(
@@ -598,27 +626,77 @@ impl Nic {
             }
             Ok((_, ranges)) => {
                 for range in ranges {
-                    self.receive_range(dev, range.byte_offset as usize, range.byte_count as usize);
+                    self.receive_range(dev, queue, range.byte_offset as usize, range.byte_count as usize);
                 }
             }
             Err(_) => self.host_error("malformed transfer-page packet"),
         }
         // Completed even when malformed: the host gets its slots back.
-        self.complete_receive(channel, tid);
+        self.complete_receive(channel, queue, tid);
     }
 
-    fn receive_range(&self, dev: &Net, offset: usize, len: usize) {
-        let mut scratch = self.rx_scratch.lock();
-        if len > scratch.len() {
+    fn receive_range(&self, dev: &Net, queue: u16, offset: usize, len: usize) {
+        // A data packet is read in two steps: its header and PPIs from a
+        // copy of the range's first bytes, then the frame copied once,
+        // straight from the receive buffer into an skb (under the lock
+        // that keeps the buffer; handed up after it, since the stack may
+        // transmit from inside).
+        if len > MAX_RECEIVE {
             return self.host_error("transfer-page range longer than an RNDIS message");
         }
+        let mut head = [0u8; RX_HEAD];
+        let peek = len.min(RX_HEAD);
+        let copied = locked(&self.buffers, |b| -> Result<Option<(PacketHead<'_>, Result<RxFrame>)>> {
+            let b = b.as_ref().ok_or(ENODEV)?;
+            let buffer = b.recv.buffer().ok_or(ENODEV)?;
+            if offset.checked_add(len).is_none_or(|end| end > buffer.len()) {
+                return Err(EINVAL);
+            }
+            buffer.read(offset, head.get_mut(..peek).ok_or(EINVAL)?)?;
+            let Some(packet) = rndis::parse_packet_head(head.get(..peek).unwrap_or(&[]), len) else {
+                return Ok(None);
+            };
+            if packet.data_len < ETH_HLEN {
+                return Ok(None);
+            }
+            let frame = buffer.raw_range(offset + packet.data_offset, packet.data_len)?;
+            // SAFETY: `frame` is valid for `data_len` bytes while the
+            // buffer lives, which the lock ensures for this call.
+            let skb = unsafe { dev.rx_copy(queue, frame, packet.data_len) };
+            Ok(Some((packet, skb)))
+        });
+        match copied {
+            Err(_) => self.host_error("transfer-page range outside the receive buffer"),
+            Ok(Some((packet, Ok(skb)))) => dev.rx_up(queue, skb, Self::rx_meta(packet.ppis)),
+            // No skb: dropped and counted.
+            Ok(Some((_, Err(_)))) => {}
+            // Not a data packet, or one the whole parse must judge.
+            Ok(None) => self.receive_message(dev, queue, offset, len),
+        }
+    }
+
+    /// What a received packet's PPIs say about its frame.
+    fn rx_meta(ppis: &[u8]) -> RxMeta {
+        let mut meta = RxMeta::default();
+        if let Ok(info) = RxInfo::collect(ppis) {
+            meta.csum_ok = info.checksum.is_some_and(|c| {
+                let good = ChecksumInfo::RX_TCP_SUCCEEDED | ChecksumInfo::RX_UDP_SUCCEEDED;
+                let bad = ChecksumInfo::RX_TCP_FAILED | ChecksumInfo::RX_UDP_FAILED | ChecksumInfo::RX_IP_FAILED;
+                c.0 & good != 0 && c.0 & bad == 0
+            });
+            meta.vlan_tci = info.vlan.map(|v| v.tci());
+            meta.hash = info.hash_value;
+        }
+        meta
+    }
+
+    /// A received RNDIS message, copied whole and parsed: control answers,
+    /// status indications, and data packets the fast path left alone.
+    fn receive_message(&self, dev: &Net, queue: u16, offset: usize, len: usize) {
+        let mut scratch = self.rx_scratch.lock();
         let copied = locked(&self.buffers, |b| -> Result {
             let b = b.as_ref().ok_or(ENODEV)?;
             let buffer = b.recv.buffer().ok_or(ENODEV)?;
-            let end = offset.checked_add(len).ok_or(EINVAL)?;
-            if end > buffer.len() {
-                return Err(EINVAL);
-            }
             buffer.read(offset, scratch.get_mut(..len).ok_or(EINVAL)?)
         });
         if copied.is_err() {
@@ -630,17 +708,7 @@ impl Nic {
                 self.host_error("received frame shorter than an Ethernet header")
             }
             Ok(Rndis::Packet(p)) => {
-                let mut meta = RxMeta::default();
-                if let Ok(info) = p.info() {
-                    meta.csum_ok = info.checksum.is_some_and(|c| {
-                        let good = ChecksumInfo::RX_TCP_SUCCEEDED | ChecksumInfo::RX_UDP_SUCCEEDED;
-                        let bad = ChecksumInfo::RX_TCP_FAILED | ChecksumInfo::RX_UDP_FAILED | ChecksumInfo::RX_IP_FAILED;
-                        c.0 & good != 0 && c.0 & bad == 0
-                    });
-                    meta.vlan_tci = info.vlan.map(|v| v.tci());
-                    meta.hash = info.hash_value;
-                }
-                let _ = dev.rx(0, p.data, meta);
+                let _ = dev.rx(queue, p.data, Self::rx_meta(p.ppis));
             }
             Ok(Rndis::IndicateStatus(ind)) => match ind.event() {
                 Ok(StatusEvent::MediaConnect) => {
@@ -667,9 +735,9 @@ impl Nic {
     }
 
     /// Completes a transfer-page packet; if the ring is full, later.
-    fn complete_receive(&self, channel: &Channel, tid: u64) {
+    fn complete_receive(&self, channel: &Channel, queue: u16, tid: u64) {
         if Self::send_receive_completion(channel, tid).is_err() {
-            let kept = locked(&self.pending, |p| p.push(tid));
+            let kept = locked(&self.pending, |p| p.get_mut(usize::from(queue)).is_some_and(|p| p.push(tid)));
             if !kept {
                 self.host_error("receive completions piling up");
             }
@@ -683,17 +751,26 @@ impl Nic {
 
     /// Sends the completions that waited for room; false if some still
     /// wait.
-    fn flush_pending(&self, channel: &Channel) -> bool {
-        locked(&self.pending, |p| p.flush(|tid| Self::send_receive_completion(channel, tid).is_ok()))
+    fn flush_pending(&self, channel: &Channel, queue: u16) -> bool {
+        locked(&self.pending, |p| {
+            p.get_mut(usize::from(queue))
+                .is_none_or(|p| p.flush(|tid| Self::send_receive_completion(channel, tid).is_ok()))
+        })
     }
 }
 
-impl ChannelHandler for Nic {
-    /// The host signalled: NAPI does the work.
+/// The interrupt of one of a NIC's channels.
+struct QueueHandler {
+    nic: Arc<Nic>,
+    queue: u16,
+}
+
+impl ChannelHandler for QueueHandler {
+    /// The host signalled: the queue's NAPI does the work.
     fn on_event(&self, _channel: &Channel) {
-        locked(&self.dev, |d| {
+        locked(&self.nic.dev, |d| {
             if let Some(dev) = d.as_ref() {
-                dev.napi_schedule(0);
+                dev.napi_schedule(self.queue);
             }
         });
     }
@@ -713,7 +790,7 @@ impl NetOps for Nic {
     }
 
     fn xmit_net(&self, net: &Net, queue: u16, skb: &Skb) -> Tx {
-        let Some(channel) = self.channel() else { return Tx::Dropped };
+        let Some(channel) = self.channel_of(queue) else { return Tx::Dropped };
         let info = skb.info();
         let Some(plan) = self.tx_plan(&info) else { return Tx::Dropped };
         let len = info.len as usize;
@@ -757,9 +834,9 @@ impl NetOps for Nic {
         }
     }
 
-    fn poll_net(&self, net: &Net, _queue: u16, budget: i32) -> i32 {
-        let Some(channel) = self.channel() else { return 0 };
-        if !self.flush_pending(&channel) {
+    fn poll_net(&self, net: &Net, queue: u16, budget: i32) -> i32 {
+        let Some(channel) = self.channel_of(queue) else { return 0 };
+        if !self.flush_pending(&channel, queue) {
             // The ring is still full of completions: try again soon.
             return budget;
         }
@@ -768,7 +845,7 @@ impl NetOps for Nic {
         while done < budget {
             let polled = channel.poll(budget - done, |info, bytes| {
                 done += 1;
-                self.packet(net, &channel, info, bytes);
+                self.packet(net, &channel, queue, info, bytes);
             });
             match polled {
                 Ok(true) => continue,
@@ -777,6 +854,28 @@ impl NetOps for Nic {
             }
         }
         done.min(budget) as i32
+    }
+
+    fn set_channels_net(&self, net: &Net, count: u32) -> Result {
+        let count = u16::try_from(count).map_err(|_| EINVAL)?;
+        if count == 0 || u32::from(count) > self.opened.load(Ordering::Relaxed) {
+            return Err(EINVAL);
+        }
+        if self.opened.load(Ordering::Relaxed) < 2 {
+            return net.set_queues(count);
+        }
+        // The stack sends on a queue only once the host may answer on it,
+        // and stops only after the host has moved receives off it.
+        let current = net.queues();
+        if count > current {
+            net.set_queues(count)?;
+            self.set_rss(count).inspect_err(|_| {
+                let _ = net.set_queues(current);
+            })
+        } else {
+            self.set_rss(count)?;
+            net.set_queues(count)
+        }
     }
 
     fn set_lro_net(&self, _net: &Net, on: bool) -> Result {
@@ -921,6 +1020,77 @@ impl Nic {
         self.set(oid::TCP_OFFLOAD_PARAMETERS, set.get(..n).unwrap_or(&[]))
     }
 
+    /// Asks the host for subchannels (NVSP 5 and newer, RSS offered), one
+    /// per online CPU up to the host's receive queues, and opens those it
+    /// allocates as queues 1 and up. Returns the subchannels; none is not
+    /// an error.
+    fn open_subchannels(
+        self: &Arc<Self>,
+        opener: &SubchannelOpener,
+        version: Version,
+        give_up: &dyn Fn() -> bool,
+    ) -> Result<KVec<OpenChannel>> {
+        let none = KVec::new();
+        if !version.has_subchannels() {
+            return Ok(none);
+        }
+        let mut query = [0u8; 64];
+        let n = RssCaps { header: RssCaps::QUERY_HEADER, ..Default::default() }.write(&mut query).map_err(|_| EINVAL)?;
+        let mut info = [0u8; 64];
+        let caps = match self.query_with(oid::GEN_RECEIVE_SCALE_CAPABILITIES, query.get(..n).unwrap_or(&[]), &mut info) {
+            Ok(len) => RssCaps::parse(info.get(..len).unwrap_or(&[])).map_err(|_| {
+                self.host_error("malformed RSS capabilities");
+                EIO
+            })?,
+            // No RSS: one channel.
+            Err(e) if e == EIO => return Ok(none),
+            Err(e) => return Err(e),
+        };
+        let cpus = (0..nr_cpu_ids()).filter(|&c| cpu_online(c)).count() as u32;
+        let want = caps.num_recv_que.min(cpus).min(MAX_CHANNELS as u32);
+        if want < 2 {
+            return Ok(none);
+        }
+        let answer = self.nvsp_request(&Nvsp::SubchannelRequest { num_subchannels: want - 1 })?;
+        let allocated = match answer {
+            Nvsp::SubchannelComplete { status, num_subchannels } if status == nvsp::status::SUCCESS => {
+                num_subchannels.min(want - 1)
+            }
+            _ => {
+                pr_err!("netvsc: relid {}: the host allocated no subchannels; one queue\n", self.relid);
+                return Ok(none);
+            }
+        };
+        if allocated == 0 {
+            return Ok(none);
+        }
+        let handler = |i: usize| -> Result<Arc<dyn ChannelHandler>> {
+            let queue = u16::try_from(i + 1).map_err(|_| EINVAL)?;
+            Ok(Arc::new(QueueHandler { nic: self.clone(), queue }, GFP_KERNEL)?)
+        };
+        let subs = opener.open(allocated as usize, RING, RING, &handler, SUBCHANNEL_TIMEOUT_MS, give_up)?;
+        locked(&self.channels, |c| {
+            for (slot, sub) in c.iter_mut().skip(1).zip(subs.iter()) {
+                *slot = Some(sub.channel().clone());
+            }
+        });
+        self.opened.store((subs.len() + 1).min(MAX_CHANNELS) as u32, Ordering::Relaxed);
+        Ok(subs)
+    }
+
+    /// RSS over the first `queues` channels: the default Toeplitz key, the
+    /// indirection table round-robin.
+    fn set_rss(&self, queues: u16) -> Result {
+        let mut table = [0u32; ITAB_NUM];
+        for (i, entry) in table.iter_mut().enumerate() {
+            *entry = (i as u32).checked_rem(u32::from(queues)).ok_or(EINVAL)?;
+        }
+        let mut params = KVec::from_elem(0u8, 1024, GFP_KERNEL)?;
+        let n = write_rss_params(&mut params, 0, ndis::hash::GUEST_DEFAULT, &table, &toeplitz::DEFAULT_KEY)
+            .map_err(|_| EINVAL)?;
+        self.set(oid::GEN_RECEIVE_SCALE_PARAMETERS, params.get(..n).unwrap_or(&[]))
+    }
+
     /// The largest MTU: NVSP 2 and newer take frames of up to 64 KiB (the
     /// ones bigger than a send section go through the bounce buffer).
     fn max_mtu(&self) -> u32 {
@@ -1026,24 +1196,86 @@ impl Nic {
     }
 }
 
+/// Sets a NIC's subchannels up once probe has returned, since the host's
+/// offers come through the context that runs probe (as the C driver's
+/// subchannel work does): asks for them, opens them, then uses them as
+/// queues and spreads receives over them with RSS.
+#[pin_data]
+struct SubchannelSetup {
+    nic: Arc<Nic>,
+    opener: SubchannelOpener,
+    version: Version,
+    /// Set at remove: the setup stops waiting for offers.
+    cancelled: AtomicBool,
+    /// The subchannels opened, closed at remove before the primary.
+    #[pin]
+    opened: Mutex<KVec<OpenChannel>>,
+}
+
+impl SubchannelSetup {
+    fn run(&self) -> Result<u16> {
+        let give_up = || self.cancelled.load(Ordering::Relaxed);
+        let subs = self.nic.open_subchannels(&self.opener, self.version, &give_up)?;
+        if subs.is_empty() {
+            return Ok(1);
+        }
+        *self.opened.lock() = subs;
+        let channels = self.nic.opened.load(Ordering::Relaxed) as u16;
+        let net = locked(&self.nic.dev, |d| d.clone()).ok_or(ENODEV)?;
+        net.set_max_channels(channels);
+        // Queues before RSS, so that nothing arrives on a queue the stack
+        // does not use yet.
+        net.set_queues(channels)?;
+        self.nic.set_rss(channels)?;
+        Ok(channels)
+    }
+}
+
+impl WorkFn for SubchannelSetup {
+    fn work(this: ArcBorrow<'_, Self>) {
+        match this.run() {
+            Ok(1) => {}
+            Ok(n) => pr_info!("netvsc: relid {}: {} queues\n", this.nic.relid, n),
+            Err(e) if this.cancelled.load(Ordering::Relaxed) => {
+                pr_info!("netvsc: relid {}: subchannel setup stopped: {:?}\n", this.nic.relid, e)
+            }
+            Err(e) => pr_err!("netvsc: relid {}: subchannel setup failed ({:?}); one queue\n", this.nic.relid, e),
+        }
+    }
+}
+
 /// What the driver keeps per NIC.
 pub(crate) struct NetvscData {
     nic: Arc<Nic>,
     net: Option<Arc<NetDevice<Nic>>>,
     open: Option<OpenChannel>,
+    /// The subchannel setup and its work item (cancelled first at remove).
+    setup: Option<(Arc<SubchannelSetup>, Work<SubchannelSetup>)>,
 }
 
 impl Drop for NetvscData {
     fn drop(&mut self) {
-        // The interface first (it stops, the filter is cleared), then the
-        // channel; the buffers' GPADLs go last, after the host let go.
+        // The subchannel setup stops first; then the interface (it stops,
+        // the filter is cleared), then the channels, the subchannels
+        // before the primary; the buffers' GPADLs go last, after the host
+        // let go.
+        let setup = self.setup.take().map(|(setup, work)| {
+            setup.cancelled.store(true, Ordering::Relaxed);
+            drop(work);
+            setup
+        });
         if let Some(net) = self.net.as_ref() {
             net.unregister();
         }
         let net = locked(&self.nic.dev, |d| d.take());
         drop(net);
         drop(self.net.take());
-        locked(&self.nic.channel, |c| *c = None);
+        locked(&self.nic.channels, |c| *c = Default::default());
+        self.nic.opened.store(0, Ordering::Relaxed);
+        if let Some(setup) = setup {
+            let subchannels = core::mem::take(&mut *setup.opened.lock());
+            drop(subchannels);
+        }
         drop(self.open.take());
         let buffers = locked(&self.nic.buffers, |b| b.take());
         drop(buffers);
@@ -1063,12 +1295,23 @@ impl Driver for NetvscDriver {
         let nic = Nic::new(relid)?;
         // A placeholder address until the host's is known (NAPI, which
         // carries the answers, needs the device first).
-        let net = Arc::new(NetDevice::new(nic.clone(), [0x02, 0, 0, 0, 0, 1], 1, Some(dev))?, GFP_KERNEL)?;
-        let mut data = KBox::new(NetvscData { nic: nic.clone(), net: Some(net.clone()), open: None }, GFP_KERNEL)?;
-        net.napi_enable(0);
+        let queues = MAX_CHANNELS as u16;
+        let net = Arc::new(NetDevice::new(nic.clone(), [0x02, 0, 0, 0, 0, 1], queues, Some(dev))?, GFP_KERNEL)?;
+        let mut data = KBox::new(
+            NetvscData { nic: nic.clone(), net: Some(net.clone()), open: None, setup: None },
+            GFP_KERNEL,
+        )?;
+        for queue in 0..queues {
+            net.napi_enable(queue);
+        }
         locked(&nic.dev, |d| *d = Some(net));
-        let open = dev.open_channel(RING, RING, nic.clone())?;
-        locked(&nic.channel, |c| *c = Some(open.channel().clone()));
+        let open = dev.open_channel(RING, RING, Arc::new(QueueHandler { nic: nic.clone(), queue: 0 }, GFP_KERNEL)?)?;
+        locked(&nic.channels, |c| {
+            if let Some(slot) = c.get_mut(0) {
+                *slot = Some(open.channel().clone());
+            }
+        });
+        nic.opened.store(1, Ordering::Relaxed);
         data.open = Some(open);
 
         let version = nic.negotiate()?;
@@ -1099,12 +1342,32 @@ impl Driver for NetvscDriver {
         net.set_link_speed(speed / 10_000);
         net.set_ring((RING / 4096) as u32, (RING / 4096) as u32);
         net.set_info(c_str!("vmbus"));
+        net.set_max_channels(1);
+        net.set_queues(1)?;
         net.register()?;
         if let Some(net) = data.net.as_ref() {
             pr_info!(
                 "netvsc: relid {}: {} up, NVSP {:#x}, address {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}\n",
                 relid, net.name(), version.raw(), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
             );
+        }
+        if version.has_subchannels() {
+            let opener = data.open.as_ref().ok_or(ENODEV)?.subchannel_opener();
+            let setup = Arc::pin_init(
+                pin_init!(SubchannelSetup {
+                    nic: nic.clone(),
+                    opener,
+                    version,
+                    cancelled: AtomicBool::new(false),
+                    opened <- new_mutex!(KVec::new(), "netvsc_subchannels"),
+                }),
+                GFP_KERNEL,
+            )?;
+            // Its own lockdep class: remove cancels it under the bus's
+            // device lock, which the bus's offer work takes.
+            let work = Work::new_in_class(setup.clone(), kernel::static_lock_class!(), c_str!("netvsc_subchannel_setup"))?;
+            work.queue_on(u32::MAX);
+            data.setup = Some((setup, work));
         }
         Ok(data)
     }
@@ -1115,8 +1378,10 @@ impl Driver for NetvscDriver {
 
     fn rescind(_dev: &Device<'_>, data: &NetvscData) {
         // Nothing more goes to the host; remove follows.
-        if let Some(channel) = data.nic.channel() {
-            channel.mark_closed();
+        for queue in 0..MAX_CHANNELS as u16 {
+            if let Some(channel) = data.nic.channel_of(queue) {
+                channel.mark_closed();
+            }
         }
     }
 }

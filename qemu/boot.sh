@@ -98,7 +98,7 @@ case "${RUSTIC_ACCEL:-auto}" in
   auto) if kvm_works; then accel=("${kvm[@]}"); else accel=("${tcg[@]}"); fi ;;
   *) die "RUSTIC_ACCEL must be auto, tcg or kvm" ;;
 esac
-qemu=(qemu-system-x86_64 -machine q35 "${accel[@]}" -smp "${RUSTIC_SMP:-2}"
+qemu=(qemu-system-x86_64 -machine q35 "${accel[@]}" -smp "${RUSTIC_SMP:-4}"
       -m "${RUSTIC_MEM:-2048}" -kernel "$kernel_image"
       -initrd "$build/initramfs-$mode.cpio" -no-reboot -nodefaults -display none)
 

@@ -192,6 +192,9 @@ const char *rustic_netdev_name(struct rustic_netdev *dev);
 /* Copies dev->name into @buf (IFNAMSIZ = 16 bytes, NUL-terminated). */
 void rustic_netdev_name_copy(struct rustic_netdev *dev, char *buf);
 u16 rustic_netdev_max_queues(struct rustic_netdev *dev);
+/* The channels ethtool -l shows as the maximum and -L takes, 1..max_queues
+ * (clamped); max_queues until set. Any context. */
+void rustic_netdev_set_max_channels(struct rustic_netdev *dev, u16 n);
 
 /* NAPI of queue @q. enable and disable: process context (disable sleeps
  * until a running poll ends), both idempotent. schedule: any context.
@@ -247,6 +250,19 @@ void rustic_netdev_count_host_error(struct rustic_netdev *dev);
  */
 int rustic_netdev_rx(struct rustic_netdev *dev, u16 q, const void *data,
 		     unsigned int len, u32 flags, u16 vlan_tci, u32 hash);
+/*
+ * rustic_netdev_rx in two halves, for a driver that copies the frame under
+ * a lock and hands it up once the lock is gone (the stack may transmit from
+ * inside): _copy makes an skb of @len bytes at @data (NULL: dropped and
+ * counted, or not in q's poll); _skb hands it up and always consumes it;
+ * _free drops one not handed up. Same context rule as rustic_netdev_rx.
+ */
+struct sk_buff *rustic_netdev_rx_copy(struct rustic_netdev *dev, u16 q,
+				      const void *data, unsigned int len);
+void rustic_netdev_rx_skb(struct rustic_netdev *dev, u16 q,
+			  struct sk_buff *skb, u32 flags, u16 vlan_tci,
+			  u32 hash);
+void rustic_netdev_rx_free(struct sk_buff *skb);
 /* Counts @packets / @bytes sent on TX queue @q (any context). */
 void rustic_netdev_tx_done(struct rustic_netdev *dev, u16 q, u32 packets,
 			   u64 bytes);
@@ -339,6 +355,11 @@ u64 rustic_virt_to_phys(void *page);
 struct rustic_work;
 struct rustic_work *rustic_work_new(void (*fn)(const void *data),
 				    const void *data);
+/* The same in lockdep class @key (a static struct lock_class_key) named
+ * @name: for work flushed under a lock that other work items take. */
+struct rustic_work *rustic_work_new_in_class(void (*fn)(const void *data),
+					     const void *data, void *key,
+					     const char *name);
 /* Queues on @cpu (any CPU if it is offline); no-op if already queued. */
 void rustic_work_queue(struct rustic_work *w, u32 cpu);
 void rustic_work_queue_delayed(struct rustic_work *w, u32 ms);

@@ -108,6 +108,19 @@ struct rustic_work *rustic_work_new(void (*fn)(const void *data),
 	return w;
 }
 
+struct rustic_work *rustic_work_new_in_class(void (*fn)(const void *data),
+					     const void *data, void *key,
+					     const char *name)
+{
+	struct rustic_work *w = rustic_work_new(fn, data);
+
+#ifdef CONFIG_LOCKDEP
+	if (w)
+		lockdep_init_map(&w->dwork.work.lockdep_map, name, key, 0);
+#endif
+	return w;
+}
+
 /*
  * Work for "any CPU" goes to the unbound workqueue: it is not concurrency
  * managed per CPU, so a long-running item (the simulated host serving a

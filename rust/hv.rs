@@ -9,7 +9,8 @@ use super::vmbus_core::shared::SharedMem;
 use core::ptr::NonNull;
 use kernel::ffi::c_void;
 use kernel::prelude::*;
-use kernel::sync::{Arc, ArcBorrow};
+use kernel::str::CStr;
+use kernel::sync::{Arc, ArcBorrow, LockClassKey};
 use kernel::types::ForeignOwnable;
 
 /// What the VMBus interrupt's work item runs (process context, on the CPU
@@ -114,6 +115,31 @@ impl<T: WorkFn> Work<T> {
             data,
             _handler: PhantomData,
         })
+    }
+
+    /// A work item in a lockdep class of its own (`class`, from
+    /// `kernel::static_lock_class!()`), for work that is cancelled while
+    /// holding a lock that other work items take: sharing their class
+    /// would look like a cycle to lockdep.
+    pub(crate) fn new_in_class(handler: Arc<T>, class: &'static LockClassKey, name: &'static CStr) -> Result<Self> {
+        let data = handler.into_foreign();
+        // SAFETY: as in `new`; `LockClassKey` is a transparent wrapper of
+        // a static `lock_class_key`, and `name` is static too.
+        let ptr = unsafe {
+            bindings::rustic_work_new_in_class(
+                Some(Self::run_cb),
+                data,
+                core::ptr::from_ref(class).cast_mut().cast(),
+                name.as_char_ptr(),
+            )
+        };
+        let Some(ptr) = NonNull::new(ptr) else {
+            // SAFETY: from `into_foreign` above; C did not keep it.
+            drop(unsafe { Arc::<T>::from_foreign(data) });
+            return Err(ENOMEM);
+        };
+        // INVARIANT: a fresh work item with `data`.
+        Ok(Work { ptr, data, _handler: PhantomData })
     }
 
     unsafe extern "C" fn run_cb(data: *const c_void) {
@@ -268,6 +294,16 @@ impl Buffer {
         // lives.
         let mem = unsafe { self.shared_static() };
         mem.read_bytes(offset, dst).map_err(|_| EINVAL)
+    }
+
+    /// The address of `len` bytes at `offset` ([`SharedMem::raw_range`]),
+    /// for a copy made in C while `self` lives.
+    pub(crate) fn raw_range(&self, offset: usize, len: usize) -> Result<*const u8> {
+        // SAFETY: the handle is used only within this call, while `self`
+        // lives; the address it gives is the caller's to use while `self`
+        // does.
+        let mem = unsafe { self.shared_static() };
+        mem.raw_range(offset, len).map_err(|_| EINVAL)
     }
 
     /// The memory, as shared memory not tied to a borrow of `self`.

@@ -90,6 +90,8 @@ struct rustic_netdev_priv {
 	/* Bad input from the host the driver dropped (any context). */
 	atomic64_t host_errors;
 	u16 max_queues;
+	/* What ethtool -l shows and -L takes: 1..max_queues. */
+	u16 channels_max;
 	struct rustic_netdev_queue queues[] __counted_by(max_queues);
 };
 
@@ -400,33 +402,61 @@ void rustic_netdev_napi_schedule(struct rustic_netdev *rdev, u16 q)
 
 /* --- receive and transmit --- */
 
-int rustic_netdev_rx(struct rustic_netdev *rdev, u16 q, const void *data,
-		     unsigned int len, u32 flags, u16 vlan_tci, u32 hash)
+/* The queue whose poll runs here, or NULL (warned once): only the poll of
+ * q may feed its GRO state. The poll runs with BH disabled, so nothing
+ * else runs on its CPU but interrupts; a caller elsewhere must not touch
+ * rq's counters either. */
+static struct rustic_netdev_queue *rustic_rx_queue(struct rustic_netdev *rdev,
+						   u16 q)
 {
-	struct net_device *dev = to_ndev(rdev);
 	struct rustic_netdev_queue *rq = rustic_queue(to_priv(rdev), q);
-	struct sk_buff *skb;
 
-	/*
-	 * Only the poll of q may feed its GRO state. The poll runs with BH
-	 * disabled, so nothing else runs on its CPU but interrupts; a caller
-	 * elsewhere must not touch rq's counters either.
-	 */
 	if (!rq || in_hardirq() || in_nmi() || !in_softirq() ||
 	    READ_ONCE(rq->poll_cpu) != raw_smp_processor_id()) {
 		WARN_ONCE(1, "%s: rx on queue %u outside its NAPI poll\n",
-			  netdev_name(dev), q);
-		dev_core_stats_rx_dropped_inc(dev);
-		return -EINVAL;
+			  netdev_name(to_ndev(rdev)), q);
+		dev_core_stats_rx_dropped_inc(to_ndev(rdev));
+		return NULL;
 	}
-	if (len < ETH_HLEN) {
-		skb = NULL;
-		goto drop;
+	return rq;
+}
+
+static void rustic_rx_dropped(struct rustic_netdev_queue *rq)
+{
+	u64_stats_update_begin(&rq->rx_syncp);
+	u64_stats_inc(&rq->rx_dropped);
+	u64_stats_update_end(&rq->rx_syncp);
+}
+
+struct sk_buff *rustic_netdev_rx_copy(struct rustic_netdev *rdev, u16 q,
+				      const void *data, unsigned int len)
+{
+	struct rustic_netdev_queue *rq = rustic_rx_queue(rdev, q);
+	struct sk_buff *skb;
+
+	if (!rq)
+		return NULL;
+	skb = len < ETH_HLEN ? NULL : napi_alloc_skb(&rq->napi, len);
+	if (!skb) {
+		rustic_rx_dropped(rq);
+		return NULL;
 	}
-	skb = napi_alloc_skb(&rq->napi, len);
-	if (!skb)
-		goto drop;
 	skb_put_data(skb, data, len);
+	return skb;
+}
+
+void rustic_netdev_rx_skb(struct rustic_netdev *rdev, u16 q,
+			  struct sk_buff *skb, u32 flags, u16 vlan_tci,
+			  u32 hash)
+{
+	struct net_device *dev = to_ndev(rdev);
+	struct rustic_netdev_queue *rq = rustic_rx_queue(rdev, q);
+	unsigned int len = skb->len;
+
+	if (!rq) {
+		kfree_skb(skb);
+		return;
+	}
 	skb->protocol = eth_type_trans(skb, dev);
 	if ((flags & RUSTIC_RX_CSUM_OK) && (dev->features & NETIF_F_RXCSUM))
 		skb->ip_summed = CHECKSUM_UNNECESSARY;
@@ -434,20 +464,32 @@ int rustic_netdev_rx(struct rustic_netdev *rdev, u16 q, const void *data,
 		__vlan_hwaccel_put_tag(skb, htons(ETH_P_8021Q), vlan_tci);
 	if ((flags & RUSTIC_RX_HASH) && (dev->features & NETIF_F_RXHASH))
 		skb_set_hash(skb, hash, PKT_HASH_TYPE_L4);
-	skb_record_rx_queue(skb, q);
+	/* A frame still in flight on a queue that ethtool -L just took away
+	 * is counted there but handed up as queue 0's. */
+	skb_record_rx_queue(skb, q < dev->real_num_rx_queues ? q : 0);
 
 	u64_stats_update_begin(&rq->rx_syncp);
 	u64_stats_inc(&rq->rx_packets);
 	u64_stats_add(&rq->rx_bytes, len);
 	u64_stats_update_end(&rq->rx_syncp);
 	napi_gro_receive(&rq->napi, skb);
-	return 0;
+}
 
-drop:
-	u64_stats_update_begin(&rq->rx_syncp);
-	u64_stats_inc(&rq->rx_dropped);
-	u64_stats_update_end(&rq->rx_syncp);
-	return len < ETH_HLEN ? -EINVAL : -ENOMEM;
+void rustic_netdev_rx_free(struct sk_buff *skb)
+{
+	kfree_skb(skb);
+}
+
+int rustic_netdev_rx(struct rustic_netdev *rdev, u16 q, const void *data,
+		     unsigned int len, u32 flags, u16 vlan_tci, u32 hash)
+{
+	struct sk_buff *skb = rustic_netdev_rx_copy(rdev, q, data, len);
+
+	if (!skb)
+		return len < ETH_HLEN || !rustic_queue(to_priv(rdev), q) ?
+			-EINVAL : -ENOMEM;
+	rustic_netdev_rx_skb(rdev, q, skb, flags, vlan_tci, hash);
+	return 0;
 }
 
 void rustic_netdev_tx_done(struct rustic_netdev *rdev, u16 q, u32 packets,
@@ -560,6 +602,13 @@ unsigned int rustic_netdev_queues(struct rustic_netdev *rdev)
 u16 rustic_netdev_max_queues(struct rustic_netdev *rdev)
 {
 	return to_priv(rdev)->max_queues;
+}
+
+void rustic_netdev_set_max_channels(struct rustic_netdev *rdev, u16 n)
+{
+	struct rustic_netdev_priv *priv = to_priv(rdev);
+
+	WRITE_ONCE(priv->channels_max, clamp_t(u16, n, 1, priv->max_queues));
 }
 
 void rustic_netdev_stop_queue(struct rustic_netdev *rdev, u16 q)
@@ -797,7 +846,7 @@ static void rustic_get_channels(struct net_device *dev,
 {
 	struct rustic_netdev_priv *priv = netdev_priv(dev);
 
-	ch->max_combined = priv->max_queues;
+	ch->max_combined = READ_ONCE(priv->channels_max);
 	ch->combined_count = dev->real_num_tx_queues;
 }
 
@@ -809,7 +858,8 @@ static int rustic_set_channels(struct net_device *dev,
 
 	if (ch->rx_count || ch->tx_count || ch->other_count)
 		return -EINVAL;
-	if (!ch->combined_count || ch->combined_count > priv->max_queues)
+	if (!ch->combined_count ||
+	    ch->combined_count > READ_ONCE(priv->channels_max))
 		return -EINVAL;
 	if (!priv->ops->set_channels)
 		return -EOPNOTSUPP;
@@ -866,6 +916,7 @@ struct rustic_netdev *rustic_netdev_new(void *owner,
 		return NULL;
 	priv = netdev_priv(dev);
 	priv->max_queues = max_queues;
+	priv->channels_max = max_queues;
 	priv->dev = dev;
 	priv->owner = owner;
 	priv->ops = ops;

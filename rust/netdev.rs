@@ -154,6 +154,41 @@ pub(crate) struct RxMeta {
     pub(crate) hash: Option<u32>,
 }
 
+impl RxMeta {
+    /// The `RUSTIC_RX_*` flags of C.
+    fn flags(&self) -> u32 {
+        let mut flags = 0;
+        if self.csum_ok {
+            flags |= bindings::RUSTIC_RX_CSUM_OK;
+        }
+        if self.vlan_tci.is_some() {
+            flags |= bindings::RUSTIC_RX_VLAN;
+        }
+        if self.hash.is_some() {
+            flags |= bindings::RUSTIC_RX_HASH;
+        }
+        flags
+    }
+}
+
+/// A received frame copied into an skb and not yet handed up
+/// ([`Net::rx_copy`], [`Net::rx_up`]); dropping it frees it. It stays in
+/// the poll that made it (neither `Send` nor `Sync`).
+///
+/// # Invariants
+///
+/// `skb` came from `rustic_netdev_rx_copy` and is owned by this value.
+pub(crate) struct RxFrame {
+    skb: NonNull<bindings::sk_buff>,
+}
+
+impl Drop for RxFrame {
+    fn drop(&mut self) {
+        // SAFETY: ours (invariant), freed once.
+        unsafe { bindings::rustic_netdev_rx_free(self.skb.as_ptr()) }
+    }
+}
+
 /// Segmentation a transmitted skb asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Gso {
@@ -352,16 +387,6 @@ impl Net {
     /// failure counts as a receive drop.
     pub(crate) fn rx(&self, queue: u16, frame: &[u8], meta: RxMeta) -> Result {
         let len = u32::try_from(frame.len()).map_err(|_| EINVAL)?;
-        let mut flags = 0;
-        if meta.csum_ok {
-            flags |= bindings::RUSTIC_RX_CSUM_OK;
-        }
-        if meta.vlan_tci.is_some() {
-            flags |= bindings::RUSTIC_RX_VLAN;
-        }
-        if meta.hash.is_some() {
-            flags |= bindings::RUSTIC_RX_HASH;
-        }
         // SAFETY: a live device (type invariant); C copies `len` bytes
         // from `frame` and checks that it runs in the queue's poll.
         to_result(unsafe {
@@ -370,11 +395,48 @@ impl Net {
                 queue,
                 frame.as_ptr().cast(),
                 len,
-                flags,
+                meta.flags(),
                 meta.vlan_tci.unwrap_or(0),
                 meta.hash.unwrap_or(0),
             )
         })
+    }
+
+    /// The first half of [`Net::rx`]: copies the `len`-byte frame at
+    /// `frame` into a new skb, for [`Net::rx_up`] to hand up once the
+    /// caller has let go of what kept `frame` alive. Same context rule
+    /// and failures as [`Net::rx`] (`EINVAL` also for `len` over 4 GiB).
+    ///
+    /// # Safety
+    ///
+    /// `frame` must be valid for reads of `len` bytes for the call. Memory
+    /// the host may write is fine: C copies it once, with no reference.
+    pub(crate) unsafe fn rx_copy(&self, queue: u16, frame: *const u8, len: usize) -> Result<RxFrame> {
+        let len = u32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: a live device (type invariant); `frame` is valid for
+        // `len` bytes (the caller's promise).
+        let skb = unsafe { bindings::rustic_netdev_rx_copy(self.as_ptr(), queue, frame.cast(), len) };
+        // INVARIANT: a fresh skb of ours, or none.
+        NonNull::new(skb).map(|skb| RxFrame { skb }).ok_or(ENOMEM)
+    }
+
+    /// The second half of [`Net::rx`]: hands `frame` up on `queue`, from
+    /// the queue's poll.
+    pub(crate) fn rx_up(&self, queue: u16, frame: RxFrame, meta: RxMeta) {
+        let skb = frame.skb.as_ptr();
+        core::mem::forget(frame);
+        // SAFETY: a live device (type invariant); `skb` is ours (the
+        // `RxFrame` invariant) and C consumes it.
+        unsafe {
+            bindings::rustic_netdev_rx_skb(
+                self.as_ptr(),
+                queue,
+                skb,
+                meta.flags(),
+                meta.vlan_tci.unwrap_or(0),
+                meta.hash.unwrap_or(0),
+            )
+        }
     }
 
     /// Counts `packets` frames of `bytes` bytes sent on `queue` (any
@@ -435,6 +497,14 @@ impl Net {
     pub(crate) fn max_queues(&self) -> u16 {
         // SAFETY: a live device (type invariant).
         unsafe { bindings::rustic_netdev_max_queues(self.as_ptr()) }
+    }
+
+    /// The most channels `ethtool -l` shows and `-L` takes (1 up to
+    /// [`Net::max_queues`]; clamped): a driver that opened fewer channels
+    /// than it made queues says so. Any context.
+    pub(crate) fn set_max_channels(&self, n: u16) {
+        // SAFETY: a live device (type invariant).
+        unsafe { bindings::rustic_netdev_set_max_channels(self.as_ptr(), n) }
     }
 
     /// Stops the stack sending on `queue` (any context), e.g. from `xmit`

@@ -156,10 +156,8 @@ impl OpenChannel {
     }
 
     /// Opens `count` subchannels of this (primary) channel once the host
-    /// has offered them, waiting up to `timeout_ms` for the offers. The
-    /// driver asks for them in its own protocol first (netvsc: NVSP5
-    /// SUBCHANNEL; storvsc: CREATE_SUB_CHANNELS). Each gets `handler` and
-    /// a target CPU of its own.
+    /// has offered them, waiting up to `timeout_ms` for the offers (see
+    /// [`SubchannelOpener::open`]).
     pub(crate) fn open_subchannels(
         &self,
         count: usize,
@@ -167,6 +165,37 @@ impl OpenChannel {
         recv_ring: usize,
         handler: &dyn Fn(usize) -> Result<Arc<dyn ChannelHandler>>,
         timeout_ms: u32,
+    ) -> Result<KVec<OpenChannel>> {
+        self.subchannel_opener().open(count, send_ring, recv_ring, handler, timeout_ms, &|| false)
+    }
+
+    /// What opens this channel's subchannels later, from a work item: the
+    /// host's offers arrive through the context that runs probe, so a
+    /// driver cannot wait for them there.
+    pub(crate) fn subchannel_opener(&self) -> SubchannelOpener {
+        SubchannelOpener { state: self.state.clone() }
+    }
+}
+
+/// Opens the subchannels of a device's primary channel.
+pub(crate) struct SubchannelOpener {
+    state: Arc<DeviceState>,
+}
+
+impl SubchannelOpener {
+    /// Opens `count` subchannels once the host has offered them, waiting up
+    /// to `timeout_ms` for the offers, or until `give_up` says so (the
+    /// device is going). The driver asks for them in its own protocol
+    /// first (netvsc: NVSP5 SUBCHANNEL; storvsc: CREATE_SUB_CHANNELS). Each
+    /// gets `handler` and a target CPU of its own.
+    pub(crate) fn open(
+        &self,
+        count: usize,
+        send_ring: usize,
+        recv_ring: usize,
+        handler: &dyn Fn(usize) -> Result<Arc<dyn ChannelHandler>>,
+        timeout_ms: u32,
+        give_up: &dyn Fn() -> bool,
     ) -> Result<KVec<OpenChannel>> {
         let conn = self.state.link.as_ref().ok_or(ENODEV)?;
         if count > MAX_SUBCHANNELS {
@@ -178,6 +207,9 @@ impl OpenChannel {
             if let Some(relid) = self.state.subchannels.lock().iter_mut().find_map(Option::take) {
                 relids.push(relid, GFP_KERNEL)?;
                 continue;
+            }
+            if give_up() {
+                return Err(ENODEV);
             }
             if now_ms() > deadline {
                 pr_err!(

@@ -2,7 +2,8 @@
 # With the simulator the guest connects at the newest version (5.3, said in
 # the kernel log), the host sees one INITIATE_CONTACT and one REQUESTOFFERS,
 # and the five default offers appear under /sys/bus/vmbus/devices with the
-# class_id, device_id, id and monitor_id the host offered.
+# class_id, device_id, id and monitor_id the host offered (then the NIC's
+# subchannels, one per queue past the first).
 . /tests/lib.sh
 . /tests/vmbus-lib.sh
 . /tests/sim-lib.sh
@@ -12,7 +13,11 @@ dmesg | grep -q "vmbus: connected, version 5.3" || { dmesg | tail; fail "no 'con
 expect_eq "accepted version (raw)" $((0x50003)) "$(sim_counter version)"
 expect_eq "INITIATE_CONTACTs" 1 "$(sim_counter initiate_contact)"
 expect_eq "REQUESTOFFERS" 1 "$(sim_counter request_offers)"
-expect_eq "offers sent" 5 "$(sim_counter offers_sent)"
+# The five, and the subchannels the NIC's driver asked for after probe.
+net_if() { ls $VMBUS_DEVICES/$SIM_NET_ID/net 2> /dev/null; }
+wait_for 20 "the NIC's interface" net_if
+wait_for 20 "the NIC's $NIC_QUEUES queues" has_nic_queues $(net_if) $NIC_QUEUES
+expect_eq "offers sent" $((5 + NIC_QUEUES - 1)) "$(sim_counter offers_sent)"
 expect_eq "unexpected messages at the host" 0 "$(sim_counter unexpected)"
 expect_eq "devices" "$(printf '%s\n' $SIM_NET_ID $SIM_SCSI_ID $SIM_KBD_ID $SIM_HB_ID $SIM_TEST_ID | sort)" "$(ls $VMBUS_DEVICES | sort)"
 

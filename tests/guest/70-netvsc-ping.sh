@@ -17,7 +17,7 @@ expect_eq "nic0 address" 00:15:5d:00:4e:28 "$(cat /sys/class/net/$n0/address)"
 expect_eq "nic1 address" 00:15:5d:00:4e:29 "$(cat /sys/class/net/$n1/address)"
 ethtool -i $n0 | grep -q '^driver: hv_rustic' || fail "ethtool -i: $(ethtool -i $n0)"
 ethtool -i $n0 | grep -q '^bus-info: vmbus' || fail "ethtool -i bus-info: $(ethtool -i $n0)"
-ethtool -l $n0 | grep -A4 'Current hardware' | grep -q 'Combined:[[:space:]]*1$' || fail "ethtool -l: $(ethtool -l $n0)"
+expect_eq "ethtool -l: most and current queues" "$NIC_QUEUES $NIC_QUEUES" "$(nic_channels $n0)"
 ethtool -g $n0 | grep -A4 'Current hardware' | grep -q 'RX:[[:space:]]*64$' || fail "ethtool -g: $(ethtool -g $n0)"
 # The simulated host offers checksums, LSOv2 and out-of-band VLAN tags.
 for feature in rx-checksumming tx-checksumming tcp-segmentation-offload \
@@ -43,10 +43,10 @@ wait_for 10 "carrier back on $n1" nic_carrier b $n1
 ip netns exec a ping -c 2 -W 5 10.70.0.2 || fail "ping after the link came back"
 
 # Counters: the pings went out of a and came into b.
-stat() { ip netns exec $1 ethtool -S $2 | awk -v k="$3:" '$1 == k { print $2 }'; }
-[ "$(stat a $n0 tx_packets)" -ge 8 ] || fail "ethtool -S tx_packets: $(ip netns exec a ethtool -S $n0)"
-[ "$(stat b $n1 rx_packets)" -ge 8 ] || fail "ethtool -S rx_packets: $(ip netns exec b ethtool -S $n1)"
-expect_eq "per-queue and total tx_packets" "$(stat a $n0 tx_packets)" "$(stat a $n0 tx_queue_0_packets)"
+[ "$(nic_stat a $n0 tx_packets)" -ge 8 ] || fail "ethtool -S tx_packets: $(ip netns exec a ethtool -S $n0)"
+[ "$(nic_stat b $n1 rx_packets)" -ge 8 ] || fail "ethtool -S rx_packets: $(ip netns exec b ethtool -S $n1)"
+expect_eq "tx_packets not on any queue" 0 "$(nic_unlisted a $n0 tx)"
+expect_eq "rx_packets not on any queue" 0 "$(nic_unlisted b $n1 rx)"
 
 # Jumbo frames: MTU 9000 both ends, a ping that fills one frame.
 ip -n a link set $n0 mtu 9000
@@ -95,7 +95,7 @@ ip -n b link set vlan43 up
 ip netns exec a ping -c 1 -W 2 10.70.42.2 > /dev/null && fail "a frame of VLAN 42 reached VLAN 43"
 
 expect_eq "netvsc errors" 0 "$(cat $SIM_DEBUGFS/sim_net_errors)"
-expect_eq "bad host input on $n0 and $n1" "0 0" "$(stat a $n0 host_errors) $(stat b $n1 host_errors)"
+expect_eq "bad host input on $n0 and $n1" "0 0" "$(nic_stat a $n0 host_errors) $(nic_stat b $n1 host_errors)"
 ip netns del a
 ip netns del b
 rustic_unload

@@ -93,12 +93,36 @@ has_nic_ifname() { [ -n "$(nic_ifname $1)" ]; }
 nic_carrier() { ip -n $1 -o link show $2 | grep -q 'LOWER_UP'; }
 nic_no_carrier() { ip -n $1 -o link show $2 | grep -q 'NO-CARRIER'; }
 
-# nic_pair_wait: waits for nic0's and nic1's interfaces; names them $n0, $n1.
+# The queues a simulated NIC ends up with: one per CPU, up to the host's
+# four receive queues (the primary channel and three subchannels).
+NIC_QUEUES=$(( $(nproc) < 4 ? $(nproc) : 4 ))
+# nic_channels IF [NETNS]: "MAX CURRENT", the combined channels (queues)
+# ethtool -l shows.
+nic_channels() {
+  ${2:+ip netns exec $2} ethtool -l $1 | awk '/Combined:/ { printf "%s%s", sep, $2; sep = " " }'
+}
+# has_nic_queues IF N [NETNS]: IF has N queues, all it may have.
+has_nic_queues() { [ "$(nic_channels $1 $3)" = "$2 $2" ]; }
+
+# nic_stat NETNS IF NAME: counter NAME of ethtool -S.
+nic_stat() { ip netns exec $1 ethtool -S $2 | awk -v k="$3:" '$1 == k { print $2 }'; }
+# nic_unlisted NETNS IF tx|rx: the packets counted in all and not on the
+# queues ethtool -S lists (those of queues ethtool -L took away), from one
+# reading.
+nic_unlisted() {
+  ip netns exec $1 ethtool -S $2 |
+    awk -v q="^$3_queue_[0-9]+_packets:" -v t="$3_packets:" '$1 ~ q { n += $2 } $1 == t { all = $2 } END { print all - n }'
+}
+
+# nic_pair_wait: waits for nic0's and nic1's interfaces and their
+# subchannels (set up after probe); names them $n0, $n1.
 nic_pair_wait() {
   wait_for 20 "nic0's interface" has_nic_ifname 0
   wait_for 20 "nic1's interface" has_nic_ifname 1
   n0=$(nic_ifname 0)
   n1=$(nic_ifname 1)
+  wait_for 20 "$NIC_QUEUES queues on $n0" has_nic_queues $n0 $NIC_QUEUES
+  wait_for 20 "$NIC_QUEUES queues on $n1" has_nic_queues $n1 $NIC_QUEUES
 }
 
 # nic_pair_netns PREFIX: moves $n0 into namespace a as PREFIX.1/24 and $n1

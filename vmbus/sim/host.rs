@@ -27,7 +27,7 @@ use super::super::vmbus_core::bus as monitor;
 use super::super::vmbus_core::guid::Guid;
 use super::super::vmbus_core::msg::{GpadlHeader, Message, Offer, OpenChannel, VersionResponse, USER_DEFINED_BYTES};
 use super::hypervisor::HostRequests;
-use super::netvsp::{NetSwitch, Nic, NicPort};
+use super::netvsp::{NetSwitch, Nic, NicChannel, NicPort};
 use super::vsp::{Echo, GuestInterrupts, HostChannel, Model, Sink};
 use super::super::hv_glue::{BhOff, Work};
 use kernel::new_spinlock;
@@ -737,13 +737,24 @@ impl Host {
             .find(|g| g.handle == o.ring_gpadl && g.relid == o.child_relid)
             .and_then(|g| g.mapping.clone())
             .ok_or(ENOENT)?;
-        let mut port: Option<Arc<NicPort>> = None;
+        let mut port: Option<(Arc<NicPort>, u16)> = None;
         let vsp = if device.class == ECHO_CLASS {
             Model::Echo(Echo::new(o.child_relid, self.requests.clone())?)
         } else if device.class == NET_CLASS {
-            let nic = Nic::new(o.child_relid, &self.switch, self.maps.clone(), self.requests.clone())?;
-            port = Some(nic.port());
-            Model::Net(nic)
+            // A subchannel serves its NIC's state, made with the primary.
+            let sub = self.subs.iter().flatten().find(|s| s.2 == o.child_relid).map(|s| s.1);
+            let (nic, nic_port, queue) = match sub {
+                Some(index) => {
+                    let primary = self.switch.port_of(device.relid).ok_or(ENODEV)?;
+                    (primary.nic().ok_or(ENODEV)?, primary, index)
+                }
+                None => {
+                    let (nic, nic_port) = Nic::new(o.child_relid, &self.switch, self.maps.clone(), self.requests.clone())?;
+                    (nic, nic_port, 0)
+                }
+            };
+            port = Some((nic_port, queue));
+            Model::Net(NicChannel::new(nic, queue))
         } else {
             Model::Sink(Sink)
         };
@@ -759,11 +770,11 @@ impl Host {
         );
         let work = channel.and_then(|c| self.signals.insert(signal_id(o.child_relid), c));
         match (work, port) {
-            (Ok(work), Some(port)) => port.attach(work),
+            (Ok(work), Some((port, queue))) => port.attach(queue, work),
             (Ok(_), None) => {}
             (Err(e), port) => {
-                if let Some(p) = port {
-                    p.detach();
+                if let Some((p, queue)) = port {
+                    p.detach(queue);
                 }
                 return Err(e);
             }

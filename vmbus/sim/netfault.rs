@@ -12,7 +12,8 @@
 //! hold (0 once every packet is completed).
 
 use super::super::hv_glue::RateLimit;
-use super::super::netvsc_core::netfault::{Fault, Target, TransferPages};
+pub(crate) use super::super::netvsc_core::netfault::Target;
+use super::super::netvsc_core::netfault::{Fault, TransferPages};
 use super::host::Host;
 use super::netvsp::NetSwitch;
 use super::vsp::{OutKind, Outbox};
@@ -48,6 +49,13 @@ impl Armed {
 
     pub(crate) fn disarm(&self) {
         self.state.store(0, Ordering::SeqCst);
+    }
+
+    /// Whether a fault that targets `target` is armed.
+    pub(crate) fn armed_for(&self, target: Target) -> bool {
+        let v = self.state.load(Ordering::Relaxed);
+        // CAST: the high word.
+        v != 0 && Fault::from_raw((v >> 32) as u32).is_some_and(|f| f.target() == target)
     }
 
     /// The armed fault if it targets `target`, counted as used.

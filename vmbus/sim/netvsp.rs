@@ -39,7 +39,7 @@ use super::super::netvsc_core::netvsp::{rndis_completion, Action, GuestPacket, N
 use super::super::netvsc_core::offload::{fill_checksums, Segmenter};
 use super::super::netvsc_core::ppi::VlanInfo;
 use super::super::netvsc_core::nvsp::{self, Message as Nvsp, RndisChannel, RndisPacket};
-use super::super::netvsc_core::rndis_dev::{DeviceConfig, Outcome, RndisDevice, TxFrame};
+use super::super::netvsc_core::rndis_dev::{DeviceConfig, Outcome, RndisDevice, Rss, RxChecksums, TxFrame};
 use super::super::netvsc_core::vswitch::{Mac, Port, Switch, MAX_PORTS};
 use super::super::vmbus_core::ring::{self, PacketInfo, PACKET_TYPE_COMPLETION, PACKET_TYPE_GPA_DIRECT, PACKET_TYPE_INBAND};
 use super::host::GpadlMaps;
@@ -76,6 +76,9 @@ const MAX_MESSAGE: usize = 65536 + 512;
 /// The most pages one GPA-direct range may name: a 64 KiB message and
 /// its headers, from any offset.
 const MAX_RANGE_PAGES: usize = 18;
+/// Channels per simulated NIC: the primary and up to 3 subchannels (the
+/// host's limit).
+pub(crate) const MAX_CHANNELS: usize = 4;
 /// Received frames written per service round.
 const RX_BATCH: usize = 32;
 
@@ -88,9 +91,17 @@ fn guest_error(relid: u32, what: &str) {
     }
 }
 
+/// A frame waiting for a port's guest.
+struct QueuedFrame {
+    bytes: KVec<u8>,
+    /// Whether the host filled its checksums in (then they are not read
+    /// again to be claimed good).
+    checksums: RxChecksums,
+}
+
 /// Frames waiting for one port's guest, oldest first.
 struct FrameQueue {
-    frames: KVec<Option<KVec<u8>>>,
+    frames: KVec<Option<QueuedFrame>>,
     head: usize,
     len: usize,
     bytes: usize,
@@ -105,13 +116,13 @@ impl FrameQueue {
         Ok(FrameQueue { frames, head: 0, len: 0, bytes: 0 })
     }
 
-    fn push(&mut self, frame: KVec<u8>) -> bool {
-        if self.len >= PORT_QUEUE || self.bytes + frame.len() > PORT_QUEUE_BYTES {
+    fn push(&mut self, frame: QueuedFrame) -> bool {
+        if self.len >= PORT_QUEUE || self.bytes + frame.bytes.len() > PORT_QUEUE_BYTES {
             return false;
         }
         let at = (self.head + self.len) % PORT_QUEUE;
         if let Some(slot) = self.frames.get_mut(at) {
-            self.bytes += frame.len();
+            self.bytes += frame.bytes.len();
             *slot = Some(frame);
             self.len += 1;
             return true;
@@ -119,25 +130,25 @@ impl FrameQueue {
         false
     }
 
-    fn pop(&mut self) -> Option<KVec<u8>> {
+    fn pop(&mut self) -> Option<QueuedFrame> {
         if self.len == 0 {
             return None;
         }
         let frame = self.frames.get_mut(self.head)?.take();
         self.head = (self.head + 1) % PORT_QUEUE;
         self.len -= 1;
-        self.bytes -= frame.as_ref().map_or(0, |f| f.len());
+        self.bytes -= frame.as_ref().map_or(0, |f| f.bytes.len());
         frame
     }
 
     /// Puts a frame back at the front (it could not be delivered yet).
-    fn unpop(&mut self, frame: KVec<u8>) {
+    fn unpop(&mut self, frame: QueuedFrame) {
         if self.len >= PORT_QUEUE {
             return;
         }
         self.head = (self.head + PORT_QUEUE - 1) % PORT_QUEUE;
         if let Some(slot) = self.frames.get_mut(self.head) {
-            self.bytes += frame.len();
+            self.bytes += frame.bytes.len();
             *slot = Some(frame);
             self.len += 1;
         }
@@ -156,55 +167,92 @@ pub(crate) struct NicPort {
     switch: Arc<NetSwitch>,
     /// The switch's number for this port.
     index: usize,
+    /// Frames waiting for the guest, one queue per channel.
     #[pin]
-    frames: Mutex<FrameQueue>,
-    /// The NIC's channel work; cleared when the channel goes.
+    frames: Mutex<KVec<FrameQueue>>,
+    /// Each open channel's work; cleared when the channel goes.
     #[pin]
-    kick: Mutex<Option<Arc<Work<HostChannel>>>>,
+    kick: Mutex<[Option<Arc<Work<HostChannel>>>; MAX_CHANNELS]>,
     /// A link change to indicate ([`LINK_UP`], [`LINK_DOWN`]).
     link: AtomicU8,
     /// The guest takes a flow's segments coalesced (RSC is on).
     coalesces: AtomicBool,
+    /// The guest's RSS settings, which pick a frame's channel.
+    #[pin]
+    rss: Mutex<Option<Rss>>,
+    /// The NIC's state, for its subchannels' models; cleared when the
+    /// primary channel goes.
+    #[pin]
+    nic: Mutex<Option<SharedNic>>,
 }
 
 impl NicPort {
-    /// From now on deliveries queue `work`.
-    pub(crate) fn attach(&self, work: Arc<Work<HostChannel>>) {
-        *self.kick.lock() = Some(work);
+    /// From now on deliveries for channel `queue` queue `work`.
+    pub(crate) fn attach(&self, queue: u16, work: Arc<Work<HostChannel>>) {
+        if let Some(slot) = self.kick.lock().get_mut(usize::from(queue)) {
+            *slot = Some(work);
+        }
     }
 
-    /// Leaves the switch (the channel closed or the device went).
-    pub(crate) fn detach(&self) {
+    /// Channel `queue` closed; the primary's closing (or the device's
+    /// going) takes the port off the switch.
+    pub(crate) fn detach(&self, queue: u16) {
+        if queue != 0 {
+            let work = self.kick.lock().get_mut(usize::from(queue)).and_then(Option::take);
+            drop(work);
+            return;
+        }
         let mut ports = self.switch.ports.lock();
         ports.switch.remove_port(self.index);
         if let Some(p) = ports.ports.get_mut(self.index) {
             *p = None;
         }
         drop(ports);
-        let work = self.kick.lock().take();
-        drop(work);
+        let works = core::mem::take(&mut *self.kick.lock());
+        drop(works);
+        let nic = self.nic.lock().take();
+        drop(nic);
     }
 
-    fn kick(&self) {
-        if let Some(work) = self.kick.lock().as_ref() {
-            work.queue_on(u32::MAX);
+    /// The NIC's state, while its primary channel is open.
+    pub(crate) fn nic(&self) -> Option<SharedNic> {
+        self.nic.lock().clone()
+    }
+
+    /// Runs channel `queue`'s work; false if that channel is not open.
+    fn kick(&self, queue: u16) -> bool {
+        match self.kick.lock().get(usize::from(queue)) {
+            Some(Some(work)) => {
+                work.queue_on(u32::MAX);
+                true
+            }
+            _ => false,
         }
     }
 
-    /// Queues a copy of `frame` for this port's guest.
-    fn deliver(&self, frame: &[u8]) {
-        let mut copy = KVec::new();
-        if copy.extend_from_slice(frame, GFP_KERNEL).is_err() || !self.frames.lock().push(copy) {
+    /// Queues a copy of `frame` for this port's guest, on the channel its
+    /// RSS hash picks (the primary without RSS, or if that one is not
+    /// open).
+    fn deliver(&self, frame: &[u8], checksums: RxChecksums) {
+        let rss = self.rss.lock().as_ref().and_then(|r| r.hash(frame).map(|(value, _)| r.queue_for(value)));
+        let mut queue = rss.unwrap_or(0);
+        if self.kick.lock().get(usize::from(queue)).is_none_or(Option::is_none) {
+            queue = 0;
+        }
+        let mut bytes = KVec::new();
+        let queued = bytes.extend_from_slice(frame, GFP_KERNEL).is_ok()
+            && self.frames.lock().get_mut(usize::from(queue)).is_some_and(|q| q.push(QueuedFrame { bytes, checksums }));
+        if !queued {
             NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        self.kick();
+        self.kick(queue);
     }
 
     /// debugfs: the link goes up or down.
     pub(crate) fn set_link(&self, up: bool) {
         self.link.store(if up { LINK_UP } else { LINK_DOWN }, Ordering::SeqCst);
-        self.kick();
+        self.kick(0);
     }
 }
 
@@ -241,7 +289,10 @@ impl NetSwitch {
     /// A new port for the NIC of `relid` with address `mac`; it takes
     /// nothing until the guest sets a packet filter.
     fn add_port(self: &Arc<Self>, relid: u32, mac: Mac) -> Result<Arc<NicPort>> {
-        let frames = FrameQueue::new()?;
+        let mut frames = KVec::with_capacity(MAX_CHANNELS, GFP_KERNEL)?;
+        for _ in 0..MAX_CHANNELS {
+            frames.push(FrameQueue::new()?, GFP_KERNEL)?;
+        }
         let mut ports = self.ports.lock();
         let index = ports.switch.add_port(Port::new(Some(mac), 0)).ok_or(ENOSPC)?;
         let port = Arc::pin_init(
@@ -249,9 +300,11 @@ impl NetSwitch {
                 switch: self.clone(),
                 index,
                 frames <- new_mutex!(frames, "sim_nic_frames"),
-                kick <- new_mutex!(None, "sim_nic_kick"),
+                kick <- new_mutex!(Default::default(), "sim_nic_kick"),
                 link: AtomicU8::new(LINK_NO_CHANGE),
                 coalesces: AtomicBool::new(false),
+                rss <- new_mutex!(None, "sim_nic_rss"),
+                nic <- new_mutex!(None, "sim_nic_state"),
             }),
             GFP_KERNEL,
         );
@@ -300,7 +353,7 @@ impl NetSwitch {
     }
 
     /// Switches a frame from port `from`.
-    fn forward(&self, from: usize, frame: &[u8]) {
+    fn forward(&self, from: usize, frame: &[u8], checksums: RxChecksums) {
         let mut targets: [Option<Arc<NicPort>>; MAX_PORTS] = Default::default();
         {
             let mut ports = self.ports.lock();
@@ -316,7 +369,7 @@ impl NetSwitch {
         }
         NET_FRAMES_SWITCHED.fetch_add(1, Ordering::Relaxed);
         for port in targets.iter().flatten() {
-            port.deliver(frame);
+            port.deliver(frame, checksums);
         }
     }
 
@@ -335,7 +388,11 @@ pub(crate) fn nic_mac(relid: u32) -> Mac {
     [0x00, 0x15, 0x5d, 0x00, 0x4e, relid as u8]
 }
 
-/// The device model of one simulated NIC's channel.
+/// A NIC's state, shared by the models of its channels.
+pub(crate) type SharedNic = Arc<Mutex<Nic>>;
+
+/// One simulated NIC: the NVSP and RNDIS state and the buffers its
+/// channels share.
 pub(crate) struct Nic {
     relid: u32,
     nvsp: KBox<Netvsp>,
@@ -360,8 +417,8 @@ pub(crate) struct Nic {
 }
 
 impl Nic {
-    /// The model of NIC `relid`'s newly opened channel, on a new switch
-    /// port.
+    /// The state of NIC `relid`, whose primary channel was just opened,
+    /// on a new switch port.
     /// The big state (kilobytes) is copied from constants into its boxes,
     /// never built on the stack.
     pub(crate) fn new(
@@ -369,12 +426,12 @@ impl Nic {
         switch: &Arc<NetSwitch>,
         maps: Arc<GpadlMaps>,
         requests: Arc<HostRequests>,
-    ) -> Result<KBox<Nic>> {
+    ) -> Result<(SharedNic, Arc<NicPort>)> {
         let mac = nic_mac(relid);
         let mut config = DeviceConfig::new(mac);
-        config.rss_queues = 1;
+        config.rss_queues = MAX_CHANNELS as u32;
         let mut nvsp = KBox::<Netvsp>::new_uninit(GFP_KERNEL)?.write(Netvsp::DEFAULT);
-        nvsp.set_max_subchannels(0);
+        nvsp.set_max_subchannels(MAX_CHANNELS as u32 - 1);
         let rndis = KBox::<RndisDevice>::new_uninit(GFP_KERNEL)?.write(RndisDevice::new(config));
         let message = VVec::from_elem(0u8, MAX_MESSAGE, GFP_KERNEL)?;
         let reply = VVec::from_elem(0u8, MAX_MESSAGE, GFP_KERNEL)?;
@@ -385,7 +442,7 @@ impl Nic {
             relid,
             nvsp,
             rndis,
-            port,
+            port: port.clone(),
             maps,
             requests,
             recv: None,
@@ -396,7 +453,16 @@ impl Nic {
             faults,
             slots_counted: 0,
         };
-        Ok(KBox::new(nic, GFP_KERNEL)?)
+        match Arc::pin_init(new_mutex!(nic, "sim_nic"), GFP_KERNEL) {
+            Ok(shared) => {
+                *port.nic.lock() = Some(shared.clone());
+                Ok((shared, port))
+            }
+            Err(e) => {
+                port.detach(0);
+                Err(e)
+            }
+        }
     }
 
     /// Brings `sim_net_rx_slots` up to date with this NIC's slots in use.
@@ -408,11 +474,6 @@ impl Nic {
             NET_RX_SLOTS.fetch_sub((self.slots_counted - now) as u64, Ordering::Relaxed);
         }
         self.slots_counted = now;
-    }
-
-    /// This NIC's switch port.
-    pub(crate) fn port(&self) -> Arc<NicPort> {
-        self.port.clone()
     }
 
     /// Copies the RNDIS message of a guest packet out of `source` into
@@ -451,6 +512,20 @@ impl Nic {
     /// packet; false when no slot is free (try again after the guest's
     /// completions) or nothing is mapped.
     fn to_guest(&mut self, len: usize, out: &mut Outbox) -> bool {
+        self.to_guest_parts(len, &[], out)
+    }
+
+    /// [`Nic::to_guest`] of a message whose first `head` bytes are in
+    /// `self.reply` and the rest is `data`, which goes straight into the
+    /// receive buffer (unless a frame fault is armed, which rewrites the
+    /// whole message).
+    fn to_guest_parts(&mut self, head: usize, data: &[u8], out: &mut Outbox) -> bool {
+        let Some(len) = head.checked_add(data.len()) else { return false };
+        if !data.is_empty() && self.faults.armed_for(netfault::Target::Frame) {
+            let Some(rest) = self.reply.get_mut(head..len) else { return false };
+            rest.copy_from_slice(data);
+            return self.to_guest_parts(len, &[], out);
+        }
         let (Some(recv), Some(buffer)) = (self.recv.as_ref(), self.nvsp.receive_buffer()) else {
             return false;
         };
@@ -461,13 +536,14 @@ impl Nic {
         // SAFETY: used only here, while `recv` lives.
         let mem = unsafe { recv.shared_static() };
         let mut packet = TransferPages { set_id: buffer.id, offset: range.offset, len: len32, nvsp_rndis: true };
-        if let Some(m) = self.reply.get_mut(..len) {
-            packet = netfault::frame(&self.faults, self.relid, m, packet, buffer.size);
+        if data.is_empty() {
+            if let Some(m) = self.reply.get_mut(..len) {
+                packet = netfault::frame(&self.faults, self.relid, m, packet, buffer.size);
+            }
         }
-        let written = self
-            .reply
-            .get(..len)
-            .is_some_and(|m| mem.write_bytes(range.offset as usize, m).is_ok());
+        let offset = range.offset as usize;
+        let written = self.reply.get(..head).is_some_and(|m| mem.write_bytes(offset, m).is_ok())
+            && (data.is_empty() || mem.write_bytes(offset + head, data).is_ok());
         let header = Nvsp::SendRndisPacket(RndisPacket {
             channel: RndisChannel::Data,
             section_index: nvsp::NO_SECTION,
@@ -498,6 +574,7 @@ impl Nic {
             Ok(Outcome::Reply(n)) => {
                 self.port.switch.set_filter(self.port.index, self.rndis.packet_filter(), self.rndis.multicast());
                 self.port.coalesces.store(self.rndis.coalesces(), Ordering::Relaxed);
+                *self.port.rss.lock() = self.rndis.rss().copied();
                 if !self.to_guest(n, out) {
                     guest_error(self.relid, "no receive buffer room for an RNDIS reply");
                 }
@@ -518,7 +595,7 @@ impl Nic {
         }
     }
 
-    fn nvsp_packet(&mut self, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
+    fn nvsp_packet(&mut self, queue: u16, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
         let tid = info.descriptor.transaction_id;
         let header = info.header(bytes);
         let page_ranges_len = if info.descriptor.packet_type == PACKET_TYPE_GPA_DIRECT {
@@ -529,7 +606,7 @@ impl Nic {
         } else {
             None
         };
-        let packet = GuestPacket { channel: 0, bytes: info.payload(bytes), transaction_id: tid, page_ranges_len };
+        let packet = GuestPacket { channel: queue, bytes: info.payload(bytes), transaction_id: tid, page_ranges_len };
         let maps = self.maps.clone();
         let relid = self.relid;
         let actions = match self.nvsp.on_packet(&packet, &|gpadl| maps.size(gpadl, relid)) {
@@ -581,25 +658,30 @@ impl Nic {
 
 impl Drop for Nic {
     fn drop(&mut self) {
-        // The guest's slots go with the channel.
+        // The guest's slots go with the NIC.
         NET_RX_SLOTS.fetch_sub(self.slots_counted as u64, Ordering::Relaxed);
     }
 }
 
-impl Vsp for Nic {
-    fn packet(&mut self, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
+impl Nic {
+    /// A packet from the guest on channel `queue`.
+    fn packet(&mut self, queue: u16, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
         match info.descriptor.packet_type {
-            PACKET_TYPE_INBAND | PACKET_TYPE_GPA_DIRECT | PACKET_TYPE_COMPLETION => self.nvsp_packet(info, bytes, out),
+            PACKET_TYPE_INBAND | PACKET_TYPE_GPA_DIRECT | PACKET_TYPE_COMPLETION => {
+                self.nvsp_packet(queue, info, bytes, out)
+            }
             _ => guest_error(self.relid, "unexpected packet type"),
         }
         self.count_slots();
     }
 
-    fn pending(&mut self, out: &mut Outbox) -> bool {
+    /// What channel `queue` has for the guest unasked: link changes (on
+    /// the primary) and received frames.
+    fn pending(&mut self, queue: u16, out: &mut Outbox) -> bool {
         if !self.rndis.initialized() || self.recv.is_none() {
             return false;
         }
-        let link = self.port.link.swap(LINK_NO_CHANGE, Ordering::SeqCst);
+        let link = if queue == 0 { self.port.link.swap(LINK_NO_CHANGE, Ordering::SeqCst) } else { LINK_NO_CHANGE };
         if link != LINK_NO_CHANGE {
             let up = link == LINK_UP;
             let written = self.rndis.link_change(up, &mut self.reply);
@@ -611,7 +693,7 @@ impl Vsp for Nic {
         }
         if !self.rndis.link_up() {
             // A NIC whose link is down takes nothing.
-            while self.port.frames.lock().pop().is_some() {
+            while self.pop_frame(queue).is_some() {
                 NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
             }
             return false;
@@ -620,30 +702,60 @@ impl Vsp for Nic {
             if out.room() == 0 {
                 return true;
             }
-            let Some(frame) = self.port.frames.lock().pop() else {
+            let Some(frame) = self.pop_frame(queue) else {
                 return false;
             };
             let mut frame = frame;
             // A tag goes to the guest out of band.
-            let tci = frame::untag(&mut frame);
-            let data = frame.get(if tci.is_some() { VLAN_HLEN } else { 0 }..).unwrap_or(&[]);
-            let built = self.rndis.build_rx(data, tci.map(VlanInfo::from_tci), &mut self.reply);
-            if let Some(tci) = tci {
-                frame::retag(&mut frame, tci);
-            }
-            let Ok((len, _queue)) = built else {
+            let tci = frame::untag(&mut frame.bytes);
+            let data = frame.bytes.get(if tci.is_some() { VLAN_HLEN } else { 0 }..).unwrap_or(&[]);
+            let built = self.rndis.build_rx_header(data, tci.map(VlanInfo::from_tci), frame.checksums, &mut self.reply);
+            let Ok((head, _queue)) = built else {
                 NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            if !self.to_guest(len, out) {
+            let delivered = self.to_guest_parts(head, data, out);
+            if let Some(tci) = tci {
+                frame::retag(&mut frame.bytes, tci);
+            }
+            if !delivered {
                 // No room in the receive buffer: the guest's completions
                 // bring this back.
-                self.port.frames.lock().unpop(frame);
+                if let Some(q) = self.port.frames.lock().get_mut(usize::from(queue)) {
+                    q.unpop(frame);
+                }
                 return false;
             }
             NET_FRAMES_DELIVERED.fetch_add(1, Ordering::Relaxed);
         }
         true
+    }
+
+    fn pop_frame(&self, queue: u16) -> Option<QueuedFrame> {
+        self.port.frames.lock().get_mut(usize::from(queue))?.pop()
+    }
+}
+
+/// The model of one of a NIC's channels: channel `queue` of the shared
+/// NIC.
+pub(crate) struct NicChannel {
+    nic: SharedNic,
+    queue: u16,
+}
+
+impl NicChannel {
+    pub(crate) fn new(nic: SharedNic, queue: u16) -> Self {
+        NicChannel { nic, queue }
+    }
+}
+
+impl Vsp for NicChannel {
+    fn packet(&mut self, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
+        self.nic.lock().packet(self.queue, info, bytes, out)
+    }
+
+    fn pending(&mut self, out: &mut Outbox) -> bool {
+        self.nic.lock().pending(self.queue, out)
     }
 }
 
@@ -653,7 +765,7 @@ impl Vsp for Nic {
 /// are room for the tag). An offload request the frame does not fit is an
 /// error, and nothing of the frame is switched.
 fn send_offloaded(port: &NicPort, scratch: &mut [u8], f: &TxFrame<'_>) -> core::result::Result<(), ()> {
-    let forward = |scratch: &mut [u8], len: usize| {
+    let forward = |scratch: &mut [u8], len: usize, checksums: RxChecksums| {
         let tagged = match f.vlan {
             Some(v) if frame::retag(scratch.get_mut(..VLAN_HLEN + len).unwrap_or(&mut []), v.tci()) => {
                 NET_TAGGED.fetch_add(1, Ordering::Relaxed);
@@ -663,7 +775,7 @@ fn send_offloaded(port: &NicPort, scratch: &mut [u8], f: &TxFrame<'_>) -> core::
             None => scratch.get(VLAN_HLEN..VLAN_HLEN + len),
         };
         if let Some(frame) = tagged {
-            port.switch.forward(port.index, frame);
+            port.switch.forward(port.index, frame, checksums);
         }
     };
     if let Some(lso) = f.lso {
@@ -676,21 +788,23 @@ fn send_offloaded(port: &NicPort, scratch: &mut [u8], f: &TxFrame<'_>) -> core::
         while let Some(segment) = segments.next_segment(scratch.get_mut(VLAN_HLEN..).unwrap_or(&mut [])) {
             let len = segment.map_err(|_| ())?;
             counter.fetch_add(1, Ordering::Relaxed);
-            forward(scratch, len);
+            forward(scratch, len, RxChecksums::Filled);
         }
         return Ok(());
     }
     if f.checksum.is_none() && f.vlan.is_none() {
-        port.switch.forward(port.index, f.data);
+        port.switch.forward(port.index, f.data, RxChecksums::Unverified);
         return Ok(());
     }
     let len = f.data.len();
     let body = scratch.get_mut(VLAN_HLEN..VLAN_HLEN + len).ok_or(())?;
     body.copy_from_slice(f.data);
+    let mut checksums = RxChecksums::Unverified;
     if let Some(c) = f.checksum {
         fill_checksums(body, c).map_err(|_| ())?;
         NET_CHECKSUMMED.fetch_add(1, Ordering::Relaxed);
+        checksums = RxChecksums::Filled;
     }
-    forward(scratch, len);
+    forward(scratch, len, checksums);
     Ok(())
 }

@@ -297,7 +297,7 @@ impl Vsp for Sink {
 /// The device model of a channel.
 pub(crate) enum Model {
     Echo(Echo),
-    Net(KBox<super::netvsp::Nic>),
+    Net(super::netvsp::NicChannel),
     Sink(Sink),
 }
 
@@ -305,7 +305,7 @@ impl Model {
     fn vsp(&mut self) -> &mut dyn Vsp {
         match self {
             Model::Echo(m) => m,
-            Model::Net(m) => &mut **m,
+            Model::Net(m) => m,
             Model::Sink(m) => m,
         }
     }
@@ -339,8 +339,10 @@ pub(crate) struct HostChannel {
     ends: Mutex<Ends>,
     /// The guest's inbound ring, for fault injection.
     in_ring: SharedMem<'static>,
-    /// A NIC's switch port, which leaves the switch when the channel goes.
-    port: Option<Arc<super::netvsp::NicPort>>,
+    /// A NIC's switch port and this channel's number on it: the channel
+    /// leaves the port when it goes (the primary takes the port off the
+    /// switch).
+    port: Option<(Arc<super::netvsp::NicPort>, u16)>,
     /// The guest's ring buffer as the host mapped it (the handles in
     /// `ends` point into it; dropped after them).
     _rings: Arc<sim::Mapping>,
@@ -362,7 +364,7 @@ impl HostChannel {
         rings: Arc<sim::Mapping>,
         downstream: usize,
         vsp: Model,
-        port: Option<Arc<super::netvsp::NicPort>>,
+        port: Option<(Arc<super::netvsp::NicPort>, u16)>,
     ) -> Result<Arc<Self>> {
         // SAFETY: `rings` is kept in the channel, after the handles made
         // from it, so they never outlive the mapping.
@@ -405,8 +407,8 @@ impl HostChannel {
     /// Stops serving (close, rescind): the work returns at once from now.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        if let Some(port) = &self.port {
-            port.detach();
+        if let Some((port, queue)) = &self.port {
+            port.detach(*queue);
         }
     }
 

@@ -764,6 +764,52 @@ fn parse_packet(body: &[u8]) -> Result<Packet<'_>> {
     Ok(Packet { data, ppis })
 }
 
+/// Where a received data packet's frame lies, found from a copy of the
+/// message's first bytes: the header and PPIs are checked in that copy,
+/// and the frame is then copied once, straight from the receive buffer to
+/// where it goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketHead<'a> {
+    /// The frame's offset from the start of the message.
+    pub data_offset: usize,
+    /// The frame's length.
+    pub data_len: usize,
+    /// The PPI list (empty if none), inside the copy.
+    pub ppis: &'a [u8],
+}
+
+/// The layout of the data packet at the start of a `len`-byte range, whose
+/// first bytes `head` holds (a copy). `None` when it is not a data packet,
+/// is malformed, or its PPI list reaches past `head`: then copy the whole
+/// range and use [`Message::parse`], which decides. A `Some` is exactly
+/// what [`Message::parse`] of the whole range would find.
+pub fn parse_packet_head(head: &[u8], len: usize) -> Option<PacketHead<'_>> {
+    let r = Reader::new(head);
+    if r.u32(offset_of!(HeaderWire, ndis_msg_type)).ok()? != msg::PACKET {
+        return None;
+    }
+    let msg_len = to_usize(r.u32(offset_of!(HeaderWire, msg_len)).ok()?);
+    if msg_len > len || msg_len < PACKET_HEADER_SIZE {
+        return None;
+    }
+    let body = head.get(HEADER_SIZE..msg_len.min(head.len()))?;
+    let b = Reader::new(body);
+    let fixed = size_of::<PacketWire>();
+    let data_offset = to_usize(b.u32(offset_of!(PacketWire, data_offset)).ok()?);
+    let data_len = to_usize(b.u32(offset_of!(PacketWire, data_len)).ok()?);
+    if data_offset < fixed || data_offset.checked_add(data_len)? > msg_len - HEADER_SIZE {
+        return None;
+    }
+    let ppi_offset = b.u32(offset_of!(PacketWire, per_pkt_info_offset)).ok()?;
+    let ppi_len = b.u32(offset_of!(PacketWire, per_pkt_info_len)).ok()?;
+    let ppis = if ppi_offset == 0 {
+        &[][..]
+    } else {
+        buffer_at(body, ppi_offset, ppi_len, fixed, "per_pkt_info_offset").ok()?
+    };
+    Some(PacketHead { data_offset: HEADER_SIZE + data_offset, data_len, ppis })
+}
+
 /// Writes a data packet's RNDIS header and PPI list (raw bytes) for a frame
 /// of `data_len` bytes that follows them, and returns the header's length
 /// (where the frame goes). `msg_len` includes the frame. This is the send

@@ -102,6 +102,40 @@ pub struct Rss {
 }
 
 impl Rss {
+    /// The hash of a frame and its hash-info bits, if the frame is of a
+    /// hashed type: TCP flows with ports, other IP packets on addresses
+    /// alone.
+    pub fn hash(&self, data: &[u8]) -> Option<(u32, u32)> {
+        let h = frame::parse(data).ok()?;
+        let tcp = h.proto == PROTO_TCP;
+        let ports = if tcp { h.ports(data) } else { None };
+        let (kind_l4, kind_l3) = match h.addrs {
+            Addrs::V4(..) => (hash::TCP_IPV4, hash::IPV4),
+            Addrs::V6(..) => (hash::TCP_IPV6, hash::IPV6),
+        };
+        let (ports, kind) = match ports {
+            Some(p) if self.hash_info & kind_l4 != 0 => (Some(p), kind_l4),
+            _ if self.hash_info & kind_l3 != 0 => (None, kind_l3),
+            _ => return None,
+        };
+        let value = match h.addrs {
+            Addrs::V4(s, d) => toeplitz::hash_ipv4(self.key(), s, d, ports),
+            Addrs::V6(s, d) => toeplitz::hash_ipv6(self.key(), s, d, ports),
+        };
+        Some((value, hash::FUNC_TOEPLITZ | kind))
+    }
+
+    /// The queue (channel) the indirection table gives a hash.
+    pub fn queue_for(&self, hash_value: u32) -> u16 {
+        let table = self.table();
+        let len = u32::try_from(table.len()).unwrap_or(0);
+        hash_value
+            .checked_rem(len)
+            .and_then(|i| table.get(i as usize))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The key in use.
     pub fn key(&self) -> &[u8] {
         self.key.get(..self.key_len).unwrap_or(&[])
@@ -541,41 +575,15 @@ impl RndisDevice {
     }
 
     /// The RSS hash of a frame and its hash-info bits, when RSS is on and
-    /// the frame is of a hashed type: TCP flows with ports, other IP
-    /// packets on addresses alone.
+    /// the frame is of a hashed type (see [`Rss::hash`]).
     pub fn rss_hash(&self, data: &[u8]) -> Option<(u32, u32)> {
-        let rss = self.rss.as_ref()?;
-        let h = frame::parse(data).ok()?;
-        let tcp = h.proto == PROTO_TCP;
-        let ports = if tcp { h.ports(data) } else { None };
-        let (kind_l4, kind_l3) = match h.addrs {
-            Addrs::V4(..) => (hash::TCP_IPV4, hash::IPV4),
-            Addrs::V6(..) => (hash::TCP_IPV6, hash::IPV6),
-        };
-        let (ports, kind) = match ports {
-            Some(p) if rss.hash_info & kind_l4 != 0 => (Some(p), kind_l4),
-            _ if rss.hash_info & kind_l3 != 0 => (None, kind_l3),
-            _ => return None,
-        };
-        let value = match h.addrs {
-            Addrs::V4(s, d) => toeplitz::hash_ipv4(rss.key(), s, d, ports),
-            Addrs::V6(s, d) => toeplitz::hash_ipv6(rss.key(), s, d, ports),
-        };
-        Some((value, hash::FUNC_TOEPLITZ | kind))
+        self.rss.as_ref()?.hash(data)
     }
 
-    /// The queue (channel) the indirection table gives a hash.
+    /// The queue (channel) the indirection table gives a hash; 0 with RSS
+    /// off.
     pub fn queue_for(&self, hash_value: u32) -> u16 {
-        let Some(rss) = self.rss.as_ref() else {
-            return 0;
-        };
-        let table = rss.table();
-        let len = u32::try_from(table.len()).unwrap_or(0);
-        hash_value
-            .checked_rem(len)
-            .and_then(|i| table.get(i as usize))
-            .copied()
-            .unwrap_or(0)
+        self.rss.as_ref().map_or(0, |r| r.queue_for(hash_value))
     }
 
     /// Builds a received-data PACKET message for `data` into `out`: a
@@ -589,6 +597,29 @@ impl RndisDevice {
         vlan: Option<VlanInfo>,
         out: &mut [u8],
     ) -> Result<(usize, u16)> {
+        let (head, queue) = self.build_rx_header(data, vlan, RxChecksums::Unverified, out)?;
+        let end = head.checked_add(data.len()).ok_or(Error::BadField("msg_len"))?;
+        let len = out.len();
+        let dst = out
+            .get_mut(head..end)
+            .ok_or(Error::BufferTooSmall { need: end, len })?;
+        super::wire::copy(dst, data);
+        Ok((end, queue))
+    }
+
+    /// [`RndisDevice::build_rx`] without the frame: writes the header and
+    /// PPIs of the message into `out`, for the frame to be copied after
+    /// them straight where the message goes. Returns the header's length
+    /// and the queue. With [`RxChecksums::Filled`] the host computed the
+    /// frame's checksums itself and claims them without reading the frame
+    /// again.
+    pub fn build_rx_header(
+        &self,
+        data: &[u8],
+        vlan: Option<VlanInfo>,
+        checksums: RxChecksums,
+        out: &mut [u8],
+    ) -> Result<(usize, u16)> {
         let mut ppis = [Ppi::HashValue(0); 4];
         let mut n = 0usize;
         let mut push = |p: Ppi| {
@@ -598,7 +629,7 @@ impl RndisDevice {
             }
         };
         if let Ok(h) = frame::parse(data) {
-            if frame::verify(data, &h) {
+            if checksums == RxChecksums::Filled || frame::verify(data, &h) {
                 let mut bits = 0;
                 if let Addrs::V4(..) = h.addrs {
                     bits |= ChecksumInfo::RX_IP_SUCCEEDED;
@@ -626,9 +657,18 @@ impl RndisDevice {
         }
         let mut list = [0u8; 4 * super::ppi::PPI_SIZE];
         let len = super::ppi::write_list(&mut list, ppis.get(..n).unwrap_or(&[]))?;
-        let total = rndis::write_packet(out, list.get(..len).unwrap_or(&[]), data)?;
-        Ok((total, queue))
+        let head = rndis::write_packet_header_raw(out, list.get(..len).unwrap_or(&[]), data.len())?;
+        Ok((head, queue))
     }
+}
+
+/// What the host knows of a received frame's checksums.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxChecksums {
+    /// Nothing: they are claimed only if they verify.
+    Unverified,
+    /// The host filled them in itself (checksum offload, LSO segments).
+    Filled,
 }
 
 /// The object header at the start of a query's information buffer, or a

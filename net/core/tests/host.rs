@@ -13,7 +13,7 @@ use netvsc_core::nvsp::{self, Message, Negotiation, Sender, Step, Version};
 use netvsc_core::offload::{fill_checksums, prepare_lso, Segmenter};
 use netvsc_core::ppi::{ChecksumInfo, LsoInfo, Ppi, VlanInfo};
 use netvsc_core::rndis::{self, InitRequest, Request};
-use netvsc_core::rndis_dev::{DeviceConfig, Outcome, RndisDevice};
+use netvsc_core::rndis_dev::{DeviceConfig, Outcome, RndisDevice, RxChecksums};
 use netvsc_core::toeplitz;
 use netvsc_core::vswitch::{Port, PortSet, Switch, MAC_TABLE_SIZE};
 
@@ -1270,6 +1270,26 @@ fn received_packets_carry_checksum_vlan_and_rss_hash() {
         panic!()
     };
     assert_eq!(p.info().unwrap().checksum, None);
+    // Unless the host filled them in itself: then they are claimed unread.
+    // The header alone, with the frame after it, is the whole message.
+    let mut head = vec![0u8; 256];
+    let (h, _) = r
+        .dev
+        .build_rx_header(&g, None, RxChecksums::Filled, &mut head)
+        .unwrap();
+    let mut whole = head[..h].to_vec();
+    whole.extend_from_slice(&g);
+    let rndis::Message::Packet(p) = rndis::Message::parse(&whole).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.data, &g[..]);
+    let cs = p.info().unwrap().checksum.unwrap();
+    assert!(cs.has(ChecksumInfo::RX_IP_SUCCEEDED | ChecksumInfo::RX_TCP_SUCCEEDED));
+    let (h, _) = r
+        .dev
+        .build_rx_header(&g, None, RxChecksums::Unverified, &mut head)
+        .unwrap();
+    assert_eq!(&head[..h], &out[..n - g.len()]);
     // UDP hashes on addresses only.
     let u = v4_frame(frame::PROTO_UDP);
     let (value, kind) = r.dev.rss_hash(&u).unwrap();

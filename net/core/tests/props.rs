@@ -218,6 +218,56 @@ proptest! {
     }
 
     #[test]
+    fn packet_head_agrees_with_the_whole_parse(b in rndis_bytes(), peek in 0usize..320) {
+        let head = &b[..peek.min(b.len())];
+        if let Some(h) = rndis::parse_packet_head(head, b.len()) {
+            let Ok(rndis::Message::Packet(p)) = rndis::Message::parse(&b) else {
+                panic!("the head said packet, the whole parse did not");
+            };
+            prop_assert_eq!(p.data, &b[h.data_offset..h.data_offset + h.data_len]);
+            prop_assert_eq!(p.ppis, h.ppis);
+        }
+    }
+
+    #[test]
+    fn packet_head_agrees_on_damaged_packets(
+        ppis in prop::collection::vec(ppi(), 0..5),
+        data in prop::collection::vec(any::<u8>(), 0..300),
+        at in 0usize..120,
+        value in any::<u8>(),
+        peek in 0usize..512,
+    ) {
+        let mut buf = vec![0u8; 512];
+        let head = rndis::write_packet_header(&mut buf, &ppis, data.len()).unwrap();
+        let len = head + data.len();
+        buf[head..len].copy_from_slice(&data);
+        buf[at % len] = value;
+        let b = &buf[..len];
+        if let Some(h) = rndis::parse_packet_head(&b[..peek.min(len)], len) {
+            let Ok(rndis::Message::Packet(p)) = rndis::Message::parse(b) else {
+                panic!("the head said packet, the whole parse did not");
+            };
+            prop_assert_eq!(p.data, &b[h.data_offset..h.data_offset + h.data_len]);
+            prop_assert_eq!(p.ppis, h.ppis);
+        }
+    }
+
+    #[test]
+    fn packet_head_finds_packets_whose_ppis_it_holds(
+        ppis in prop::collection::vec(ppi(), 0..5),
+        data in prop::collection::vec(any::<u8>(), 14..300),
+        slack in 0usize..64,
+    ) {
+        let mut buf = vec![0u8; 512];
+        let head = rndis::write_packet_header(&mut buf, &ppis, data.len()).unwrap();
+        let len = head + data.len();
+        buf[head..len].copy_from_slice(&data);
+        let h = rndis::parse_packet_head(&buf[..(head + slack).min(len)], len).unwrap();
+        prop_assert_eq!((h.data_offset, h.data_len), (head, data.len()));
+        prop_assert!(rndis::parse_packet_head(&buf[..head - 1], len).is_none() || ppis.is_empty());
+    }
+
+    #[test]
     fn toeplitz_is_linear(a in prop::collection::vec(any::<u8>(), 0..36), b in prop::collection::vec(any::<u8>(), 0..36)) {
         let n = a.len().min(b.len());
         let x: Vec<u8> = a[..n].iter().zip(&b[..n]).map(|(p, q)| p ^ q).collect();

@@ -115,6 +115,20 @@ impl<'a> SharedMem<'a> {
         })
     }
 
+    /// The address of the `len` bytes at `offset`, bounds-checked, for code
+    /// outside Rust that copies them out once (the kernel's copy of a
+    /// received frame into an skb): the one way around [`read_bytes`]. It
+    /// stays valid for `'a`; never make a reference from it.
+    ///
+    /// [`read_bytes`]: SharedMem::read_bytes
+    pub fn raw_range(&self, offset: usize, len: usize) -> Result<*const u8, OutOfBounds> {
+        let end = offset.checked_add(len).ok_or(OutOfBounds)?;
+        if end > self.len {
+            return Err(OutOfBounds);
+        }
+        Ok(self.base.as_ptr().wrapping_add(offset).cast_const())
+    }
+
     /// Pointer to a naturally aligned `u32` at `offset`, bounds-checked.
     #[inline(always)]
     fn u32_at(&self, offset: usize) -> Result<&'a AtomicU32, OutOfBounds> {
@@ -297,6 +311,10 @@ mod tests {
         assert_eq!(mem.read_bytes(15, &mut [0u8; 2]), Err(OutOfBounds));
         assert_eq!(mem.read_bytes(usize::MAX, &mut [0u8; 2]), Err(OutOfBounds));
         assert_eq!(mem.write_bytes(10, &[0u8; 7]), Err(OutOfBounds));
+        assert_eq!(mem.raw_range(10, 7), Err(OutOfBounds));
+        assert_eq!(mem.raw_range(usize::MAX, 2), Err(OutOfBounds));
+        assert_eq!(mem.raw_range(16, 0).map(|p| p as usize - mem.base.as_ptr() as usize), Ok(16));
+        assert_eq!(mem.raw_range(3, 13).map(|p| p as usize - mem.base.as_ptr() as usize), Ok(3));
         assert_eq!(mem.zero(8, 9), Err(OutOfBounds));
         assert_eq!(mem.read_u64(4), Err(OutOfBounds), "misaligned word");
         assert_eq!(mem.read_u64(16), Err(OutOfBounds));

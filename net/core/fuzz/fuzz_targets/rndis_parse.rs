@@ -1,7 +1,8 @@
 //! The RNDIS parser over arbitrary bytes, with everything a guest does with
 //! what parses: walk and decode the PPIs of a packet, decode the objects a
-//! query completion carries, decode a status indication. Nothing may
-//! panic; whatever parses must re-encode and parse back to the same value.
+//! query completion carries, decode a status indication; peek at a
+//! packet's head as the receive path does. Nothing may panic; whatever
+//! parses must re-encode and parse back to the same value.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -21,6 +22,18 @@ fuzz_target!(|data: &[u8]| {
     }
     assert!(records <= data.len() / PPI_HEADER_SIZE + 1);
     let _ = RxInfo::collect(data);
+
+    // The receive path's peek at a packet's head agrees with the whole
+    // parse, for every length of the peek.
+    for peek in [0, 8, 44, 64, 128, 256, data.len()] {
+        if let Some(h) = parse_packet_head(data.get(..peek).unwrap_or(data), data.len()) {
+            let Ok(Message::Packet(p)) = Message::parse(data) else {
+                panic!("the head said packet, the whole parse did not");
+            };
+            assert_eq!(p.data, &data[h.data_offset..h.data_offset + h.data_len]);
+            assert_eq!(p.ppis, h.ppis);
+        }
+    }
 
     let Ok(m) = Message::parse(data) else {
         return;
