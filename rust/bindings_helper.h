@@ -102,7 +102,7 @@ struct sk_buff;
 #define RUSTIC_NETDEV_F_RXHASH (1U << 6)
 #define RUSTIC_NETDEV_F_LRO (1U << 7)		/* the host coalesces received segments */
 
-/* rustic_netdev_rx flags. */
+/* rustic_netdev_rx_skb flags. */
 #define RUSTIC_RX_CSUM_OK (1U << 0)	/* the host checked the L3/L4 checksums */
 #define RUSTIC_RX_VLAN (1U << 1)	/* @vlan_tci holds the stripped 802.1Q tag */
 #define RUSTIC_RX_HASH (1U << 2)	/* @hash is the host's L4 RSS hash */
@@ -140,8 +140,8 @@ struct rustic_netdev_ops {
 	int (*xmit)(void *owner, struct rustic_netdev *dev, u16 queue,
 		    struct sk_buff *skb);
 	/* NAPI poll of @queue (softirq or NAPI thread, BH disabled): at most
-	 * @budget packets through rustic_netdev_rx; returns how many. @budget
-	 * may be 0 (netpoll): then no rustic_netdev_rx at all. */
+	 * @budget packets through rustic_netdev_rx_skb; returns how many. @budget
+	 * may be 0 (netpoll): then no receive at all. */
 	int (*poll)(void *owner, struct rustic_netdev *dev, u16 queue,
 		    int budget);
 	/* After the poll completed NAPI (it used less than its budget and
@@ -243,22 +243,18 @@ void rustic_netdev_set_info(struct rustic_netdev *dev, const char *bus_info);
 void rustic_netdev_count_host_error(struct rustic_netdev *dev);
 
 /*
- * Hands a received frame (@len bytes from the Ethernet header on) to the
- * stack: only from the NAPI poll of @q (else -EINVAL, warned once).
- * RUSTIC_RX_* @flags. 0, -EINVAL (not in that poll, or shorter than an
- * Ethernet header) or -ENOMEM; failures count as rx_dropped.
+ * A received frame (@len bytes from the Ethernet header on) to the stack,
+ * in two halves, so that a driver can copy the frame under a lock and hand
+ * it up once the lock is gone (the stack may transmit from inside). Only
+ * from the NAPI poll of @q. _copy makes an skb of the @len bytes at @data
+ * into *@skb: 0, -EINVAL (not in that poll, or shorter than an Ethernet
+ * header) or -ENOMEM, failures counted as rx_dropped. _skb hands it up
+ * with RUSTIC_RX_* @flags and always consumes it; _free drops one not
+ * handed up.
  */
-int rustic_netdev_rx(struct rustic_netdev *dev, u16 q, const void *data,
-		     unsigned int len, u32 flags, u16 vlan_tci, u32 hash);
-/*
- * rustic_netdev_rx in two halves, for a driver that copies the frame under
- * a lock and hands it up once the lock is gone (the stack may transmit from
- * inside): _copy makes an skb of @len bytes at @data (NULL: dropped and
- * counted, or not in q's poll); _skb hands it up and always consumes it;
- * _free drops one not handed up. Same context rule as rustic_netdev_rx.
- */
-struct sk_buff *rustic_netdev_rx_copy(struct rustic_netdev *dev, u16 q,
-				      const void *data, unsigned int len);
+int rustic_netdev_rx_copy(struct rustic_netdev *dev, u16 q,
+			  const void *data, unsigned int len,
+			  struct sk_buff **skb);
 void rustic_netdev_rx_skb(struct rustic_netdev *dev, u16 q,
 			  struct sk_buff *skb, u32 flags, u16 vlan_tci,
 			  u32 hash);

@@ -52,7 +52,7 @@ struct rustic_netdev_queue {
 	u16 index;
 	/*
 	 * The CPU running this queue's poll (with a nonzero budget), else -1:
-	 * rustic_netdev_rx feeds the queue's GRO state, which only its poll
+	 * rustic_netdev_rx_skb feeds the queue's GRO state, which only its poll
 	 * may touch.
 	 */
 	int poll_cpu;
@@ -428,21 +428,28 @@ static void rustic_rx_dropped(struct rustic_netdev_queue *rq)
 	u64_stats_update_end(&rq->rx_syncp);
 }
 
-struct sk_buff *rustic_netdev_rx_copy(struct rustic_netdev *rdev, u16 q,
-				      const void *data, unsigned int len)
+int rustic_netdev_rx_copy(struct rustic_netdev *rdev, u16 q,
+			  const void *data, unsigned int len,
+			  struct sk_buff **skbp)
 {
 	struct rustic_netdev_queue *rq = rustic_rx_queue(rdev, q);
 	struct sk_buff *skb;
 
+	*skbp = NULL;
 	if (!rq)
-		return NULL;
-	skb = len < ETH_HLEN ? NULL : napi_alloc_skb(&rq->napi, len);
+		return -EINVAL;
+	if (len < ETH_HLEN) {
+		rustic_rx_dropped(rq);
+		return -EINVAL;
+	}
+	skb = napi_alloc_skb(&rq->napi, len);
 	if (!skb) {
 		rustic_rx_dropped(rq);
-		return NULL;
+		return -ENOMEM;
 	}
 	skb_put_data(skb, data, len);
-	return skb;
+	*skbp = skb;
+	return 0;
 }
 
 void rustic_netdev_rx_skb(struct rustic_netdev *rdev, u16 q,
@@ -478,18 +485,6 @@ void rustic_netdev_rx_skb(struct rustic_netdev *rdev, u16 q,
 void rustic_netdev_rx_free(struct sk_buff *skb)
 {
 	kfree_skb(skb);
-}
-
-int rustic_netdev_rx(struct rustic_netdev *rdev, u16 q, const void *data,
-		     unsigned int len, u32 flags, u16 vlan_tci, u32 hash)
-{
-	struct sk_buff *skb = rustic_netdev_rx_copy(rdev, q, data, len);
-
-	if (!skb)
-		return len < ETH_HLEN || !rustic_queue(to_priv(rdev), q) ?
-			-EINVAL : -ENOMEM;
-	rustic_netdev_rx_skb(rdev, q, skb, flags, vlan_tci, hash);
-	return 0;
 }
 
 void rustic_netdev_tx_done(struct rustic_netdev *rdev, u16 q, u32 packets,

@@ -386,20 +386,10 @@ impl Net {
     /// than an Ethernet header; `ENOMEM` when no skb could be had. Every
     /// failure counts as a receive drop.
     pub(crate) fn rx(&self, queue: u16, frame: &[u8], meta: RxMeta) -> Result {
-        let len = u32::try_from(frame.len()).map_err(|_| EINVAL)?;
-        // SAFETY: a live device (type invariant); C copies `len` bytes
-        // from `frame` and checks that it runs in the queue's poll.
-        to_result(unsafe {
-            bindings::rustic_netdev_rx(
-                self.as_ptr(),
-                queue,
-                frame.as_ptr().cast(),
-                len,
-                meta.flags(),
-                meta.vlan_tci.unwrap_or(0),
-                meta.hash.unwrap_or(0),
-            )
-        })
+        // SAFETY: `frame` is a slice, valid for its length.
+        let skb = unsafe { self.rx_copy(queue, frame.as_ptr(), frame.len()) }?;
+        self.rx_up(queue, skb, meta);
+        Ok(())
     }
 
     /// The first half of [`Net::rx`]: copies the `len`-byte frame at
@@ -413,10 +403,11 @@ impl Net {
     /// the host may write is fine: C copies it once, with no reference.
     pub(crate) unsafe fn rx_copy(&self, queue: u16, frame: *const u8, len: usize) -> Result<RxFrame> {
         let len = u32::try_from(len).map_err(|_| EINVAL)?;
+        let mut skb = core::ptr::null_mut();
         // SAFETY: a live device (type invariant); `frame` is valid for
-        // `len` bytes (the caller's promise).
-        let skb = unsafe { bindings::rustic_netdev_rx_copy(self.as_ptr(), queue, frame.cast(), len) };
-        // INVARIANT: a fresh skb of ours, or none.
+        // `len` bytes (the caller's promise); C writes `skb` only.
+        to_result(unsafe { bindings::rustic_netdev_rx_copy(self.as_ptr(), queue, frame.cast(), len, &mut skb) })?;
+        // INVARIANT: on success a fresh skb of ours.
         NonNull::new(skb).map(|skb| RxFrame { skb }).ok_or(ENOMEM)
     }
 

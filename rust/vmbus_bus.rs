@@ -155,23 +155,9 @@ impl OpenChannel {
         self.state.link.as_ref().ok_or(ENODEV)?.retarget(&self.channel, cpu)
     }
 
-    /// Opens `count` subchannels of this (primary) channel once the host
-    /// has offered them, waiting up to `timeout_ms` for the offers (see
-    /// [`SubchannelOpener::open`]).
-    pub(crate) fn open_subchannels(
-        &self,
-        count: usize,
-        send_ring: usize,
-        recv_ring: usize,
-        handler: &dyn Fn(usize) -> Result<Arc<dyn ChannelHandler>>,
-        timeout_ms: u32,
-    ) -> Result<KVec<OpenChannel>> {
-        self.subchannel_opener().open(count, send_ring, recv_ring, handler, timeout_ms, &|| false)
-    }
-
-    /// What opens this channel's subchannels later, from a work item: the
-    /// host's offers arrive through the context that runs probe, so a
-    /// driver cannot wait for them there.
+    /// What opens this channel's subchannels ([`SubchannelOpener::open`]);
+    /// a driver that does so from probe's context waits in vain, since the
+    /// host's offers arrive through that context (netvsc uses a work item).
     pub(crate) fn subchannel_opener(&self) -> SubchannelOpener {
         SubchannelOpener { state: self.state.clone() }
     }

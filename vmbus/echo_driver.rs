@@ -341,7 +341,7 @@ impl EchoDevice {
             let rx: Arc<dyn ChannelHandler> = rxs.get(i).cloned().ok_or(EINVAL)?;
             Ok(rx)
         };
-        let opened = self.open.open_subchannels(n, RING, RING, &handler, SEND_TIMEOUT_MS)?;
+        let opened = self.open.subchannel_opener().open(n, RING, RING, &handler, SEND_TIMEOUT_MS, &|| false)?;
         let mut buf = KVec::from_elem(0u8, HEADER + 1024, GFP_KERNEL)?;
         let mut sent = [0u64; 3];
         for i in 0..count {
