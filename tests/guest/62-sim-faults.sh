@@ -55,8 +55,11 @@ expect_eq "faults injected" 8 "$(sim_counter faults_injected)"
 # A host that corrupts a ring index: that channel is disabled, loudly.
 dmesg -c > /dev/null
 sim_ctl "corrupt-ring echo2"
+# The host signals after scribbling; the guest must notice before any
+# traffic, since the host's next write to that ring would mend the index.
+corrupt_noticed() { dmesg | grep -q "relid 32: the host corrupted the inbound ring; channel disabled"; }
+wait_for 10 "the message for the corrupt ring" corrupt_noticed
 echo "send 10 0 64" > $SIM_DEBUGFS/echo32 2> /dev/null && fail "traffic on a corrupt ring succeeded"
-dmesg | grep -q "relid 32: the host corrupted the inbound ring; channel disabled" || fail "no message for the corrupt ring"
 healthy
 # A host that stops serving one channel: senders time out, bounded.
 sim_ctl "stall echo3"
