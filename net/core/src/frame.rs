@@ -269,7 +269,17 @@ impl Csum {
     /// Adds `data` as big-endian 16-bit words, an odd last byte padded with
     /// zero. Only the last piece added may have an odd length.
     pub fn add(mut self, data: &[u8]) -> Csum {
-        let mut chunks = data.chunks_exact(2);
+        // Eight bytes a step, as two big-endian 32-bit words: 2^16 is 1
+        // modulo 0xffff, so a 32-bit word adds what its two 16-bit halves
+        // add. Each step adds under 2^33: the u64 wraps only after 16 GiB.
+        let mut words = data.chunks_exact(8);
+        for w in &mut words {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(w);
+            let w = u64::from_be_bytes(bytes);
+            self.0 = self.0.wrapping_add(w >> 32).wrapping_add(w & 0xffff_ffff);
+        }
+        let mut chunks = words.remainder().chunks_exact(2);
         for c in &mut chunks {
             if let [a, b] = *c {
                 // Cannot wrap: a u64 holds 2^48 words of 0xffff.

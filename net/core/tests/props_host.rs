@@ -202,3 +202,26 @@ proptest! {
         let _ = dev.build_rx(&f, None, &mut out);
     }
 }
+
+proptest! {
+    /// The word-at-a-time sum agrees with a plain sum of 16-bit words,
+    /// whatever the length and however the data is split into pieces of
+    /// even length.
+    #[test]
+    fn checksum_matches_a_sum_of_16_bit_words(
+        data in prop::collection::vec(any::<u8>(), 0..3000),
+        cut in 0usize..1500,
+    ) {
+        let mut s: u64 = 0;
+        for c in data.chunks(2) {
+            s += u64::from(c[0]) << 8 | u64::from(c.get(1).copied().unwrap_or(0));
+        }
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        prop_assert_eq!(frame::Csum::default().add(&data).fold(), s as u16);
+        let cut = (cut * 2).min(data.len() & !1);
+        let (a, b) = data.split_at(cut);
+        prop_assert_eq!(frame::Csum::default().add(a).add(b).fold(), s as u16);
+    }
+}
