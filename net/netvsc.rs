@@ -20,6 +20,11 @@
 //!   set the carrier and speed, control answers wake the waiting request;
 //!   every transfer-page packet is completed so the host can reuse it.
 //! - Control requests (probe, open, stop) wait for their answer, bounded.
+//! - An MTU change sets the NIC up again, as the C driver does: the host
+//!   learns the MTU only from the NDIS config, sent before the buffers. The
+//!   interface is detached; the channels and buffers go; probe's steps run
+//!   again with the new MTU (with the old one if that fails), then the
+//!   subchannel setup.
 //!
 //! Everything the host sends is checked: a completion must name a packet
 //! in flight with the transaction id it went out with (a section's id
@@ -50,7 +55,7 @@ use super::netvsc_core::ppi::{ChecksumInfo, LsoInfo, Ppi, RxInfo, VlanInfo};
 use super::netvsc_core::rndis::{self, status as rndis_status, Message as Rndis, PacketHead, StatusEvent};
 use super::netvsc_core::sections::{self, SendSections};
 use super::netvsc_core::wire::Error as WireError;
-use super::vmbus_bus::{Device, Driver, OpenChannel, SharedBuffer, SubchannelOpener};
+use super::vmbus_bus::{Device, DeviceHandle, Driver, OpenChannel, SharedBuffer, SubchannelOpener};
 use super::vmbus_core::guid::Guid;
 use super::vmbus_core::ring::{
     self, GpaBuffer, PacketInfo, PACKET_TYPE_COMPLETION, PACKET_TYPE_INBAND, PACKET_TYPE_TRANSFER_PAGES,
@@ -299,6 +304,35 @@ pub(crate) struct Nic {
     pending: SpinLock<KVec<PendingCompletions>>,
     link_up: AtomicBool,
     version: AtomicU32,
+    /// Whether the user wants receive coalescing (`ethtool -K lro`), for
+    /// a re-initialisation to keep.
+    lro_wanted: AtomicBool,
+    /// The device and the channels set up on it: taken apart and made
+    /// again by an MTU change.
+    #[pin]
+    link: Mutex<Link>,
+}
+
+/// What a NIC is set up with on its device.
+struct Link {
+    device: Option<DeviceHandle>,
+    /// The primary channel.
+    open: Option<OpenChannel>,
+    /// The subchannel setup (it holds the subchannels) and its work
+    /// item, made once: the work is freed only at remove, since freeing
+    /// it cancels it, and an MTU change runs under rtnl, which the work
+    /// takes.
+    setup: Option<Arc<SubchannelSetup>>,
+    setup_work: Option<Work<SubchannelSetup>>,
+}
+
+/// What bringing a NIC up on its channel found out.
+struct Attached {
+    version: Version,
+    mac: [u8; 6],
+    speed: u32,
+    features: Features,
+    tso_max: u32,
 }
 
 impl Nic {
@@ -339,6 +373,8 @@ impl Nic {
                 pending <- new_spinlock!(pending, "netvsc_pending"),
                 link_up: AtomicBool::new(false),
                 version: AtomicU32::new(0),
+                lro_wanted: AtomicBool::new(true),
+                link <- new_mutex!(Link { device: None, open: None, setup: None, setup_work: None }, "netvsc_link"),
             }),
             GFP_KERNEL,
         )
@@ -879,18 +915,40 @@ impl NetOps for Nic {
     }
 
     fn set_lro_net(&self, _net: &Net, on: bool) -> Result {
+        self.lro_wanted.store(on, Ordering::Relaxed);
         let version = Version::from_raw(self.version.load(Ordering::Relaxed)).ok_or(ENODEV)?;
         let state = if on { ndis::offload::ENABLED } else { ndis::offload::DISABLED };
         self.set_offloads(&OffloadParams { rsc_ip_v4: state, rsc_ip_v6: state, ..Default::default() }, version)
     }
 
-    fn change_mtu_net(&self, _net: &Net, mtu: u32) -> Result {
-        // The host learns the MTU from the NDIS config at probe; Hyper-V
-        // takes any frame up to the maximum on the synthetic path.
+    fn change_mtu_net(&self, net: &Net, mtu: u32) -> Result {
         if mtu > self.max_mtu() {
             return Err(EINVAL);
         }
-        Ok(())
+        // The host learns the MTU only from the NDIS config, sent before
+        // the buffers: the NIC is set up again (as the C driver's
+        // netvsc_change_mtu does), back at the old MTU if that fails.
+        let old = net.mtu();
+        if mtu == old {
+            return Ok(());
+        }
+        let mut link = self.link.lock();
+        if link.setup.as_ref().is_some_and(|setup| !setup.done.load(Ordering::Acquire)) {
+            // Its last steps take rtnl, which the caller holds.
+            return Err(EBUSY);
+        }
+        // The channels' handlers and the subchannel setup hold the NIC.
+        let this: Arc<Nic> = locked(&self.dev, |d| d.as_ref().map(|d| Arc::from(d.owner()))).ok_or(ENODEV)?;
+        let device = link.device.take().ok_or(ENODEV)?;
+        let result = this.reinit(net, &device, &mut link, mtu).or_else(|e| {
+            pr_err!("netvsc: relid {}: setting the NIC up for MTU {} failed ({:?}); back to {}\n", self.relid, mtu, e, old);
+            this.reinit(net, &device, &mut link, old).inspect_err(|e| {
+                pr_err!("netvsc: relid {}: the NIC did not come back ({:?}); it stays down\n", self.relid, e);
+            })?;
+            Err(e)
+        });
+        link.device = Some(device);
+        result
     }
 }
 
@@ -1126,8 +1184,8 @@ impl Nic {
     }
 
     /// Shares the receive and send buffers and tells the host.
-    fn share_buffers(&self, dev: &Device<'_>) -> Result {
-        let recv = dev.share_buffer(RECV_BUFFER)?;
+    fn share_buffers(&self, device: &DeviceHandle) -> Result {
+        let recv = device.share_buffer(RECV_BUFFER)?;
         let answer = self.nvsp_request(&Nvsp::SendReceiveBuffer { gpadl: recv.handle(), id: nvsp::RECEIVE_BUFFER_ID })?;
         match answer {
             Nvsp::SendReceiveBufferComplete(c) if c.status == nvsp::status::SUCCESS => {
@@ -1141,7 +1199,7 @@ impl Nic {
                 return Err(EIO);
             }
         }
-        let send = dev.share_buffer(SEND_BUFFER)?;
+        let send = device.share_buffer(SEND_BUFFER)?;
         let answer = self.nvsp_request(&Nvsp::SendSendBuffer { gpadl: send.handle(), id: nvsp::SEND_BUFFER_ID })?;
         let (section_size, count) = match answer {
             Nvsp::SendSendBufferComplete { status, section_size } => {
@@ -1204,10 +1262,11 @@ impl Nic {
 struct SubchannelSetup {
     nic: Arc<Nic>,
     opener: SubchannelOpener,
-    version: Version,
-    /// Set at remove: the setup stops waiting for offers.
+    /// Set when the channels go: the setup stops waiting for offers.
     cancelled: AtomicBool,
-    /// The subchannels opened, closed at remove before the primary.
+    /// Set when a run has finished (it takes rtnl until then).
+    done: AtomicBool,
+    /// The subchannels opened, closed before the primary.
     #[pin]
     opened: Mutex<KVec<OpenChannel>>,
 }
@@ -1215,7 +1274,8 @@ struct SubchannelSetup {
 impl SubchannelSetup {
     fn run(&self) -> Result<u16> {
         let give_up = || self.cancelled.load(Ordering::Relaxed);
-        let subs = self.nic.open_subchannels(&self.opener, self.version, &give_up)?;
+        let version = Version::from_raw(self.nic.version.load(Ordering::Relaxed)).ok_or(ENODEV)?;
+        let subs = self.nic.open_subchannels(&self.opener, version, &give_up)?;
         if subs.is_empty() {
             return Ok(1);
         }
@@ -1233,7 +1293,9 @@ impl SubchannelSetup {
 
 impl WorkFn for SubchannelSetup {
     fn work(this: ArcBorrow<'_, Self>) {
-        match this.run() {
+        let result = this.run();
+        this.done.store(true, Ordering::Release);
+        match result {
             Ok(1) => {}
             Ok(n) => pr_info!("netvsc: relid {}: {} queues\n", this.nic.relid, n),
             Err(e) if this.cancelled.load(Ordering::Relaxed) => {
@@ -1244,13 +1306,140 @@ impl WorkFn for SubchannelSetup {
     }
 }
 
+impl Nic {
+    /// Opens the primary channel on `device` and brings the NIC up on it
+    /// for an interface MTU of `mtu`: NVSP version, NDIS config and
+    /// version, the buffers, RNDIS INITIALIZE, the address, link state,
+    /// speed and offloads. On failure [`Nic::release`] undoes what was
+    /// done.
+    fn attach(self: &Arc<Self>, device: &DeviceHandle, link: &mut Link, mtu: u32) -> Result<Attached> {
+        let open = device.open_channel(RING, RING, Arc::new(QueueHandler { nic: self.clone(), queue: 0 }, GFP_KERNEL)?)?;
+        locked(&self.channels, |c| {
+            if let Some(slot) = c.get_mut(0) {
+                *slot = Some(open.channel().clone());
+            }
+        });
+        self.opened.store(1, Ordering::Relaxed);
+        link.open = Some(open);
+
+        let version = self.negotiate()?;
+        if version.has_ndis_config() {
+            self.send_nvsp(&Nvsp::SendNdisConfig(NdisConfig::for_guest(version, mtu, false)))?;
+        }
+        let (major, minor) = version.ndis_version();
+        self.send_nvsp(&Nvsp::SendNdisVersion { major, minor })?;
+        self.share_buffers(device)?;
+        self.rndis_init()?;
+        let mut mac = [0u8; 6];
+        if self.query(oid::P802_3_PERMANENT_ADDRESS, &mut mac)? != 6 {
+            pr_err!("netvsc: relid {}: the host gave no permanent address\n", self.relid);
+            return Err(EIO);
+        }
+        let media = self.query_u32(oid::GEN_MEDIA_CONNECT_STATUS).unwrap_or(MEDIA_STATE_CONNECTED);
+        self.link_up.store(media == MEDIA_STATE_CONNECTED, Ordering::Relaxed);
+        let speed = self.query_u32(oid::GEN_LINK_SPEED).unwrap_or(0);
+        let (features, tso_max) = self.offloads(version)?;
+        Ok(Attached { version, mac, speed, features, tso_max })
+    }
+
+    /// Closes the channels, the subchannels' setup and the subchannels
+    /// first, and takes the buffers back after them: what
+    /// [`Nic::attach`] and the setup made. What was in flight goes with
+    /// the channel.
+    /// The subchannel setup must not be running (remove cancelled it; an
+    /// MTU change waits for it to be done).
+    fn release(&self, link: &mut Link) {
+        if let Some(setup) = link.setup.as_ref() {
+            setup.cancelled.store(true, Ordering::Relaxed);
+        }
+        locked(&self.channels, |c| *c = Default::default());
+        self.opened.store(0, Ordering::Relaxed);
+        if let Some(setup) = link.setup.as_ref() {
+            let subchannels = core::mem::take(&mut *setup.opened.lock());
+            drop(subchannels);
+        }
+        drop(link.open.take());
+        self.section_size.store(0, Ordering::Relaxed);
+        locked(&self.sections, |s| *s = None);
+        let buffers = locked(&self.buffers, |b| b.take());
+        drop(buffers);
+        for slot in 0..BOUNCES {
+            self.bounces_used.free(slot);
+        }
+        locked(&self.pending, |p| p.iter_mut().for_each(|p| p.len = 0));
+    }
+
+    /// Sets the subchannels up after probe or a re-initialisation, in a
+    /// work item (NVSP 5 and newer).
+    fn start_subchannels(self: &Arc<Self>, link: &mut Link, version: Version) -> Result {
+        if !version.has_subchannels() {
+            return Ok(());
+        }
+        if link.setup_work.is_none() {
+            let opener = link.open.as_ref().ok_or(ENODEV)?.subchannel_opener();
+            let setup = Arc::pin_init(
+                pin_init!(SubchannelSetup {
+                    nic: self.clone(),
+                    opener,
+                    cancelled: AtomicBool::new(false),
+                    done: AtomicBool::new(false),
+                    opened <- new_mutex!(KVec::new(), "netvsc_subchannels"),
+                }),
+                GFP_KERNEL,
+            )?;
+            // Its own lockdep class: remove cancels it under the bus's
+            // device lock, which the bus's offer work takes.
+            let work = Work::new_in_class(setup.clone(), kernel::static_lock_class!(), c_str!("netvsc_subchannel_setup"))?;
+            link.setup = Some(setup);
+            link.setup_work = Some(work);
+        }
+        // The opener stays valid: it opens the subchannels of the device,
+        // whichever time its primary channel was opened.
+        if let (Some(setup), Some(work)) = (link.setup.as_ref(), link.setup_work.as_ref()) {
+            setup.cancelled.store(false, Ordering::Relaxed);
+            setup.done.store(false, Ordering::Relaxed);
+            work.queue_on(u32::MAX);
+        }
+        Ok(())
+    }
+
+    /// Takes the NIC apart and sets it up again for an interface MTU of
+    /// `mtu` (rtnl held): the interface is detached meanwhile, its NAPI
+    /// stopped; its features and address stay as they are, and it keeps
+    /// one queue until the subchannels are back.
+    fn reinit(self: &Arc<Self>, net: &Net, device: &DeviceHandle, link: &mut Link, mtu: u32) -> Result {
+        net.detach();
+        let running = net.is_running();
+        if running {
+            let _ = self.set_filter(0);
+        }
+        for queue in 0..MAX_CHANNELS as u16 {
+            net.napi_disable(queue);
+        }
+        self.release(link);
+        net.set_max_channels(1);
+        net.set_queues(1)?;
+        for queue in 0..MAX_CHANNELS as u16 {
+            net.napi_enable(queue);
+        }
+        let attached = self.attach(device, link, mtu).inspect_err(|_| self.release(link))?;
+        if !self.lro_wanted.load(Ordering::Relaxed) && attached.features.contains(Features::LRO) {
+            self.set_lro_net(net, false)?;
+        }
+        if running {
+            self.open_net(net)?;
+        }
+        net.attach();
+        self.start_subchannels(link, attached.version)?;
+        pr_info!("netvsc: relid {}: set up again for MTU {}\n", self.relid, mtu);
+        Ok(())
+    }
+}
+
 /// What the driver keeps per NIC.
 pub(crate) struct NetvscData {
     nic: Arc<Nic>,
     net: Option<Arc<NetDevice<Nic>>>,
-    open: Option<OpenChannel>,
-    /// The subchannel setup and its work item (cancelled first at remove).
-    setup: Option<(Arc<SubchannelSetup>, Work<SubchannelSetup>)>,
 }
 
 impl Drop for NetvscData {
@@ -1258,27 +1447,27 @@ impl Drop for NetvscData {
         // The subchannel setup stops first; then the interface (it stops,
         // the filter is cleared), then the channels, the subchannels
         // before the primary; the buffers' GPADLs go last, after the host
-        // let go.
-        let setup = self.setup.take().map(|(setup, work)| {
-            setup.cancelled.store(true, Ordering::Relaxed);
-            drop(work);
-            setup
-        });
+        // let go. The link's lock is not held across unregister, which
+        // takes rtnl (an MTU change holds rtnl and takes the lock).
+        let work = {
+            let mut link = self.nic.link.lock();
+            if let Some(setup) = link.setup.as_ref() {
+                setup.cancelled.store(true, Ordering::Relaxed);
+            }
+            link.setup_work.take()
+        };
+        drop(work);
         if let Some(net) = self.net.as_ref() {
             net.unregister();
         }
         let net = locked(&self.nic.dev, |d| d.take());
         drop(net);
         drop(self.net.take());
-        locked(&self.nic.channels, |c| *c = Default::default());
-        self.nic.opened.store(0, Ordering::Relaxed);
-        if let Some(setup) = setup {
-            let subchannels = core::mem::take(&mut *setup.opened.lock());
-            drop(subchannels);
-        }
-        drop(self.open.take());
-        let buffers = locked(&self.nic.buffers, |b| b.take());
-        drop(buffers);
+        let mut link = self.nic.link.lock();
+        self.nic.release(&mut link);
+        // The setup holds the NIC.
+        link.setup = None;
+        link.device = None;
     }
 }
 
@@ -1297,78 +1486,40 @@ impl Driver for NetvscDriver {
         // carries the answers, needs the device first).
         let queues = MAX_CHANNELS as u16;
         let net = Arc::new(NetDevice::new(nic.clone(), [0x02, 0, 0, 0, 0, 1], queues, Some(dev))?, GFP_KERNEL)?;
-        let mut data = KBox::new(
-            NetvscData { nic: nic.clone(), net: Some(net.clone()), open: None, setup: None },
-            GFP_KERNEL,
-        )?;
+        let data = KBox::new(NetvscData { nic: nic.clone(), net: Some(net.clone()) }, GFP_KERNEL)?;
         for queue in 0..queues {
             net.napi_enable(queue);
         }
         locked(&nic.dev, |d| *d = Some(net));
-        let open = dev.open_channel(RING, RING, Arc::new(QueueHandler { nic: nic.clone(), queue: 0 }, GFP_KERNEL)?)?;
-        locked(&nic.channels, |c| {
-            if let Some(slot) = c.get_mut(0) {
-                *slot = Some(open.channel().clone());
-            }
-        });
-        nic.opened.store(1, Ordering::Relaxed);
-        data.open = Some(open);
-
-        let version = nic.negotiate()?;
-        if version.has_ndis_config() {
-            nic.send_nvsp(&Nvsp::SendNdisConfig(NdisConfig::for_guest(version, 1500 + 14, false)))?;
-        }
-        let (major, minor) = version.ndis_version();
-        nic.send_nvsp(&Nvsp::SendNdisVersion { major, minor })?;
-        nic.share_buffers(dev)?;
-        nic.rndis_init()?;
-        let mut mac = [0u8; 6];
-        if nic.query(oid::P802_3_PERMANENT_ADDRESS, &mut mac)? != 6 {
-            pr_err!("netvsc: relid {}: the host gave no permanent address\n", relid);
-            return Err(EIO);
-        }
-        let media = nic.query_u32(oid::GEN_MEDIA_CONNECT_STATUS).unwrap_or(MEDIA_STATE_CONNECTED);
-        nic.link_up.store(media == MEDIA_STATE_CONNECTED, Ordering::Relaxed);
-        let speed = nic.query_u32(oid::GEN_LINK_SPEED).unwrap_or(0);
-        let (features, tso_max) = nic.offloads(version)?;
+        // The link's lock is not held across register, which takes rtnl
+        // (an MTU change holds rtnl and takes the lock).
+        let a = {
+            let mut link = nic.link.lock();
+            let device = dev.handle();
+            let a = nic.attach(&device, &mut link, 1500)?;
+            link.device = Some(device);
+            a
+        };
 
         let net = data.net.as_ref().ok_or(ENODEV)?;
-        net.set_features(features)?;
-        if features.contains(Features::TSO) {
-            net.set_tso_max(tso_max, TSO_MAX_SEGS);
+        net.set_features(a.features)?;
+        if a.features.contains(Features::TSO) {
+            net.set_tso_max(a.tso_max, TSO_MAX_SEGS);
         }
-        net.set_mac(&mac)?;
+        net.set_mac(&a.mac)?;
         net.set_max_mtu(nic.max_mtu());
-        net.set_link_speed(speed / 10_000);
+        net.set_link_speed(a.speed / 10_000);
         net.set_ring((RING / 4096) as u32, (RING / 4096) as u32);
         net.set_info(c_str!("vmbus"));
         net.set_max_channels(1);
         net.set_queues(1)?;
         net.register()?;
-        if let Some(net) = data.net.as_ref() {
-            pr_info!(
-                "netvsc: relid {}: {} up, NVSP {:#x}, address {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}\n",
-                relid, net.name(), version.raw(), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
-            );
-        }
-        if version.has_subchannels() {
-            let opener = data.open.as_ref().ok_or(ENODEV)?.subchannel_opener();
-            let setup = Arc::pin_init(
-                pin_init!(SubchannelSetup {
-                    nic: nic.clone(),
-                    opener,
-                    version,
-                    cancelled: AtomicBool::new(false),
-                    opened <- new_mutex!(KVec::new(), "netvsc_subchannels"),
-                }),
-                GFP_KERNEL,
-            )?;
-            // Its own lockdep class: remove cancels it under the bus's
-            // device lock, which the bus's offer work takes.
-            let work = Work::new_in_class(setup.clone(), kernel::static_lock_class!(), c_str!("netvsc_subchannel_setup"))?;
-            work.queue_on(u32::MAX);
-            data.setup = Some((setup, work));
-        }
+        let mac = a.mac;
+        pr_info!(
+            "netvsc: relid {}: {} up, NVSP {:#x}, address {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}\n",
+            relid, net.name(), a.version.raw(), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
+        );
+        nic.start_subchannels(&mut nic.link.lock(), a.version)?;
         Ok(data)
     }
 

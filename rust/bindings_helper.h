@@ -219,6 +219,14 @@ unsigned int rustic_netdev_queues(struct rustic_netdev *dev);
 void rustic_netdev_stop_queue(struct rustic_netdev *dev, u16 q);
 void rustic_netdev_wake_queue(struct rustic_netdev *dev, u16 q);
 bool rustic_netdev_queue_stopped(struct rustic_netdev *dev, u16 q);
+/* Process context, rtnl held: the device is taken off the stack (no
+ * transmit runs after detach returns, the queues stay stopped) and put
+ * back (queues woken if it is up). */
+void rustic_netdev_detach(struct rustic_netdev *dev);
+void rustic_netdev_attach(struct rustic_netdev *dev);
+/* Whether it is up (rtnl held for a stable answer). */
+bool rustic_netdev_running(struct rustic_netdev *dev);
+u32 rustic_netdev_mtu(struct rustic_netdev *dev);
 
 /* Before register (process context): the offloads the device has (all on);
  * ignored, with a warning, after. */

@@ -627,8 +627,33 @@ void rustic_netdev_wake_queue(struct rustic_netdev *rdev, u16 q)
 	 * with the barrier in rustic_ndo_start_xmit().
 	 */
 	smp_mb();
-	if (netif_tx_queue_stopped(txq) && netif_running(dev))
+	if (netif_tx_queue_stopped(txq) && netif_running(dev) &&
+	    netif_device_present(dev))
 		netif_tx_wake_queue(txq);
+}
+
+void rustic_netdev_detach(struct rustic_netdev *rdev)
+{
+	struct net_device *dev = to_ndev(rdev);
+
+	netif_device_detach(dev);
+	/* Takes each queue's lock: no transmit is still running after it. */
+	netif_tx_disable(dev);
+}
+
+void rustic_netdev_attach(struct rustic_netdev *rdev)
+{
+	netif_device_attach(to_ndev(rdev));
+}
+
+bool rustic_netdev_running(struct rustic_netdev *rdev)
+{
+	return netif_running(to_ndev(rdev));
+}
+
+u32 rustic_netdev_mtu(struct rustic_netdev *rdev)
+{
+	return READ_ONCE(to_ndev(rdev)->mtu);
 }
 
 bool rustic_netdev_queue_stopped(struct rustic_netdev *rdev, u16 q)

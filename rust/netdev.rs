@@ -515,6 +515,33 @@ impl Net {
         unsafe { bindings::rustic_netdev_wake_queue(self.as_ptr(), queue) }
     }
 
+    /// Takes the device off the stack (process context, rtnl held, as
+    /// in the MTU change callback): no transmit runs once this returns,
+    /// and none starts until [`Net::attach`]; wakes do nothing meanwhile.
+    pub(crate) fn detach(&self) {
+        // SAFETY: a live device (type invariant).
+        unsafe { bindings::rustic_netdev_detach(self.as_ptr()) }
+    }
+
+    /// Puts the device back after [`Net::detach`], its queues woken if it
+    /// is up.
+    pub(crate) fn attach(&self) {
+        // SAFETY: a live device (type invariant).
+        unsafe { bindings::rustic_netdev_attach(self.as_ptr()) }
+    }
+
+    /// Whether the interface is up (stable with rtnl held).
+    pub(crate) fn is_running(&self) -> bool {
+        // SAFETY: a live device (type invariant).
+        unsafe { bindings::rustic_netdev_running(self.as_ptr()) }
+    }
+
+    /// The interface's MTU.
+    pub(crate) fn mtu(&self) -> u32 {
+        // SAFETY: a live device (type invariant).
+        unsafe { bindings::rustic_netdev_mtu(self.as_ptr()) }
+    }
+
     /// Whether `queue` is stopped.
     pub(crate) fn queue_stopped(&self, queue: u16) -> bool {
         // SAFETY: a live device (type invariant).

@@ -235,8 +235,14 @@ impl Drop for OpenChannel {
         if self.primary {
             *self.state.channel.lock() = None;
         }
-        if let Some(conn) = &self.state.link {
-            conn.close_channel(&self.channel);
+        let Some(conn) = &self.state.link else { return };
+        // A subchannel closed but still offered may be opened again (the
+        // driver sets its queues up anew); a rescinded one may not.
+        if conn.close_channel(&self.channel) && !self.primary {
+            let mut slots = self.state.subchannels.lock();
+            if let Some(slot) = slots.iter_mut().find(|s| s.is_none()) {
+                *slot = Some(self.channel.relid);
+            }
         }
     }
 }
@@ -317,6 +323,12 @@ impl DeviceRegistration {
         }
     }
 
+    /// Takes back the offer of subchannel `relid` if it waits to be
+    /// opened; whether it did.
+    pub(crate) fn subchannel_rescinded(&self, relid: u32) -> bool {
+        self.state.subchannels.lock().iter_mut().any(|s| s.take_if(|r| *r == relid).is_some())
+    }
+
     /// Tells the bound driver, if any, that the host rescinded the device.
     /// The caller removes the device next.
     pub(crate) fn rescind(&self) {
@@ -361,6 +373,22 @@ impl Device<'_> {
         self.state.channel()
     }
 
+    /// What opens the device's primary channel and shares buffers with
+    /// the host, in probe or later (netvsc sets its NIC up again for a new
+    /// MTU).
+    pub(crate) fn handle(&self) -> DeviceHandle {
+        DeviceHandle { state: Arc::from(self.state) }
+    }
+}
+
+/// What opens a bound device's primary channel and shares its buffers. It
+/// keeps the device's state, not the device: the driver drops it at
+/// remove.
+pub(crate) struct DeviceHandle {
+    state: Arc<DeviceState>,
+}
+
+impl DeviceHandle {
     /// Shares `len` bytes (a multiple of 4 KiB) with the host through a
     /// GPADL of the device's primary channel.
     pub(crate) fn share_buffer(&self, len: usize) -> Result<SharedBuffer> {
@@ -379,6 +407,7 @@ impl Device<'_> {
     /// Opens the primary channel with rings of the given sizes (bytes, a
     /// multiple of 4 KiB each), aimed at the device's target CPU; `handler`
     /// runs on the host's signals until the returned handle is dropped.
+    /// `EBUSY` while it is open.
     pub(crate) fn open_channel(
         &self,
         send_ring: usize,
@@ -398,7 +427,7 @@ impl Device<'_> {
         let channel = conn.open_channel(self.state.offer.relid, params, handler)?;
         *slot = Some(channel.clone());
         Ok(OpenChannel {
-            state: Arc::from(self.state),
+            state: self.state.clone(),
             channel,
             primary: true,
         })

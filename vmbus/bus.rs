@@ -96,6 +96,14 @@ impl Devices {
         offered
     }
 
+    /// Takes back the offer of subchannel `relid` that no driver opened;
+    /// false if no device holds it.
+    pub(crate) fn subchannel_rescinded(&self, relid: u32) -> bool {
+        let table = self.table.lock();
+        let found = table.values().any(|device| device.subchannel_rescinded(relid));
+        found
+    }
+
     /// Removes the device of primary channel `relid`, calling its driver's
     /// rescind first.
     pub(crate) fn remove_relid(&self, relid: u32) -> Result {

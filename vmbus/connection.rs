@@ -252,7 +252,7 @@ impl Connection {
                 // GPADLs down (no answer needed once rescinded). A
                 // rescinded subchannel is closed here; its driver's handle
                 // then finds it closed.
-                if self.devices.remove_relid(relid).is_err() {
+                if self.devices.remove_relid(relid).is_err() && !self.devices.subchannel_rescinded(relid) {
                     let open = self.open.lock().iter().flatten().find(|c| c.relid == relid).cloned();
                     if let Some(channel) = open {
                         self.close_channel(&channel);
@@ -528,9 +528,11 @@ impl Connection {
 
     /// Closes an open channel: no more handler calls, CLOSECHANNEL (unless
     /// rescinded), then the ring's GPADL is torn down.
-    pub(crate) fn close_channel(&self, channel: &Arc<Channel>) {
+    /// Returns whether this call closed it and it is still offered (not
+    /// rescinded): then it may be opened again.
+    pub(crate) fn close_channel(&self, channel: &Arc<Channel>) -> bool {
         if !channel.begin_teardown() {
-            return;
+            return false;
         }
         self.unlist(channel);
         let rescinded = self.with_control(|c, sink| {
@@ -546,6 +548,7 @@ impl Connection {
             pr_info!("vmbus: relid {}: closing a rescinded channel\n", channel.relid);
         }
         self.release(channel);
+        !rescinded
     }
 
     /// Hands offers and rescinds to the device work, in order.

@@ -452,8 +452,9 @@ impl Driver for EchoDriver {
         let relid = dev.offer().relid;
         let name = relid.checked_sub(30).and_then(|i| NAMES.get(i as usize)).ok_or(ENODEV)?;
         let rx = Receiver::new(relid)?;
-        let open = dev.open_channel(RING, RING, rx.clone())?;
-        let shared = dev.share_buffer(SHARED)?;
+        let device = dev.handle();
+        let open = device.open_channel(RING, RING, rx.clone())?;
+        let shared = device.share_buffer(SHARED)?;
         let echo = Arc::pin_init(
             pin_init!(EchoDevice {
                 rx,

@@ -48,10 +48,21 @@ ip netns exec a ping -c 2 -W 5 10.70.0.2 || fail "ping after the link came back"
 expect_eq "tx_packets not on any queue" 0 "$(nic_unlisted a $n0 tx)"
 expect_eq "rx_packets not on any queue" 0 "$(nic_unlisted b $n1 rx)"
 
-# Jumbo frames: MTU 9000 both ends, a ping that fills one frame.
-ip -n a link set $n0 mtu 9000
-ip -n b link set $n1 mtu 9000
+# Jumbo frames: MTU 9000 both ends, a ping that fills one frame. The host
+# learns a NIC's MTU only from the NDIS config it gets at set-up, and drops
+# bigger frames (sim_net_oversize): an MTU change sets the NIC up again,
+# subchannels included.
+oversize=$(sim_counter net_oversize)
+ip -n a link set $n0 mtu 9000 || fail "MTU 9000 on $n0"
+ip -n b link set $n1 mtu 9000 || fail "MTU 9000 on $n1"
+expect_eq "NICs set up again for MTU 9000" 2 "$(dmesg | grep -c 'set up again for MTU 9000')"
+wait_for 10 "carrier on $n0 after the MTU change" nic_carrier a $n0
+wait_for 10 "carrier on $n1 after the MTU change" nic_carrier b $n1
 ip netns exec a ping -c 2 -W 5 -s 8972 10.70.0.2 || fail "ping with 9000-byte frames"
+wait_for 20 "$NIC_QUEUES queues on $n0 after the MTU change" has_nic_queues $n0 $NIC_QUEUES a
+wait_for 20 "$NIC_QUEUES queues on $n1 after the MTU change" has_nic_queues $n1 $NIC_QUEUES b
+ip netns exec a ping -c 2 -W 5 -s 8972 10.70.0.2 || fail "ping with 9000-byte frames on $NIC_QUEUES queues"
+expect_eq "frames the host dropped as bigger than the NIC's MTU" $oversize "$(sim_counter net_oversize)"
 ip -n a link set $n0 mtu 65522 2> /dev/null && fail "an MTU above 65521 was accepted"
 
 # Transfers through nc, checked at both ends. TSO frames go to the host

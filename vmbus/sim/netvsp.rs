@@ -64,6 +64,9 @@ pub(crate) static NET_CHECKSUMMED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static NET_COALESCED: AtomicU64 = AtomicU64::new(0);
 /// Frames tagged from a guest's VLAN PPI.
 pub(crate) static NET_TAGGED: AtomicU64 = AtomicU64::new(0);
+/// Frames a guest sent bigger than the MTU its NDIS config gave (LSO
+/// frames aside): dropped, as Hyper-V's port does.
+pub(crate) static NET_OVERSIZE: AtomicU64 = AtomicU64::new(0);
 
 /// Frames, and bytes of them, a port holds for its guest; more are
 /// dropped, as a switch port's queue overflows. Deep enough for the
@@ -581,6 +584,10 @@ impl Nic {
                 true
             }
             Ok(Outcome::Frame(frame)) => {
+                if frame.lso.is_none() && frame.data.len() > self.frame_limit() {
+                    NET_OVERSIZE.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
                 if send_offloaded(&self.port, &mut self.offloaded, &frame).is_err() {
                     guest_error(self.relid, "offload request the frame does not fit");
                     return false;
@@ -593,6 +600,12 @@ impl Nic {
                 false
             }
         }
+    }
+
+    /// The largest frame (Ethernet header included, a VLAN tag aside) the
+    /// guest may send: what its NDIS config said, else Ethernet's 1514.
+    fn frame_limit(&self) -> usize {
+        self.nvsp.ndis_config().map_or(1514, |c| c.mtu as usize)
     }
 
     fn nvsp_packet(&mut self, queue: u16, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
