@@ -1449,12 +1449,14 @@ impl Drop for NetvscData {
         // before the primary; the buffers' GPADLs go last, after the host
         // let go. The link's lock is not held across unregister, which
         // takes rtnl (an MTU change holds rtnl and takes the lock).
-        let work = {
+        // Without the device an MTU change from now on fails (ENODEV)
+        // rather than setting the NIC up again.
+        let (work, device) = {
             let mut link = self.nic.link.lock();
             if let Some(setup) = link.setup.as_ref() {
                 setup.cancelled.store(true, Ordering::Relaxed);
             }
-            link.setup_work.take()
+            (link.setup_work.take(), link.device.take())
         };
         drop(work);
         if let Some(net) = self.net.as_ref() {
@@ -1467,7 +1469,8 @@ impl Drop for NetvscData {
         self.nic.release(&mut link);
         // The setup holds the NIC.
         link.setup = None;
-        link.device = None;
+        drop(link);
+        drop(device);
     }
 }
 

@@ -602,10 +602,11 @@ impl Nic {
         }
     }
 
-    /// The largest frame (Ethernet header included, a VLAN tag aside) the
-    /// guest may send: what its NDIS config said, else Ethernet's 1514.
+    /// The largest frame the guest may send: what its NDIS config said
+    /// (the MTU and the Ethernet header), else Ethernet's 1514, with room
+    /// for an 802.1Q tag in the frame (a guest with VLAN offload off).
     fn frame_limit(&self) -> usize {
-        self.nvsp.ndis_config().map_or(1514, |c| c.mtu as usize)
+        self.nvsp.ndis_config().map_or(1514, |c| c.mtu as usize) + VLAN_HLEN
     }
 
     fn nvsp_packet(&mut self, queue: u16, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
