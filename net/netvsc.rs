@@ -1349,12 +1349,10 @@ impl Nic {
     /// The subchannel setup must not be running (remove cancelled it; an
     /// MTU change waits for it to be done).
     fn release(&self, link: &mut Link) {
-        if let Some(setup) = link.setup.as_ref() {
-            setup.cancelled.store(true, Ordering::Relaxed);
-        }
         locked(&self.channels, |c| *c = Default::default());
         self.opened.store(0, Ordering::Relaxed);
         if let Some(setup) = link.setup.as_ref() {
+            setup.cancelled.store(true, Ordering::Relaxed);
             let subchannels = core::mem::take(&mut *setup.opened.lock());
             drop(subchannels);
         }

@@ -47,9 +47,10 @@ for round in $(seq $rounds); do
   nv_tcp=$1 nv_udp=$2
   set -- $(measure veth)
   ve_tcp=$1 ve_udp=$2
-  echo "bench-net: round $round: TCP netvsc $((nv_tcp / 1000000)) Mbit/s, veth $((ve_tcp / 1000000)) Mbit/s, ratio $(ratio $nv_tcp $ve_tcp);" \
-       "UDP 64 B netvsc $nv_udp pkt/s, veth $ve_udp pkt/s, ratio $(ratio $nv_udp $ve_udp)"
-  tcp_ratios="$tcp_ratios $(ratio $nv_tcp $ve_tcp)" udp_ratios="$udp_ratios $(ratio $nv_udp $ve_udp)"
+  tcp_ratio=$(ratio $nv_tcp $ve_tcp) udp_ratio=$(ratio $nv_udp $ve_udp)
+  echo "bench-net: round $round: TCP netvsc $((nv_tcp / 1000000)) Mbit/s, veth $((ve_tcp / 1000000)) Mbit/s, ratio $tcp_ratio;" \
+       "UDP 64 B netvsc $nv_udp pkt/s, veth $ve_udp pkt/s, ratio $udp_ratio"
+  tcp_ratios="$tcp_ratios $tcp_ratio" udp_ratios="$udp_ratios $udp_ratio"
 done
 median() { python3 -c "import statistics,sys; r=[float(x) for x in sys.argv[1:] if x != 'n/a']; print(f'{statistics.median(r):.3f}' if r else 'n/a')" $*; }
 echo "bench-net: TCP ratio median $(median $tcp_ratios) of$tcp_ratios"
