@@ -66,10 +66,13 @@ expect_eq "frames the host dropped as bigger than the NIC's MTU" $oversize "$(si
 ip -n a link set $n0 mtu 65522 2> /dev/null && fail "an MTU above 65521 was accepted"
 
 # Transfers through nc, checked at both ends. TSO frames go to the host
-# whole; b coalesces (LRO), so it gets them whole too.
+# whole (from the skbs' own pages); b coalesces (LRO), so it gets them
+# whole too, switched in the buffer they came in.
 coalesced=$(sim_counter net_coalesced)
+handed_on=$(sim_counter net_handed_on)
 nc_transfer 256 7070
 sim_counter_above net_coalesced $coalesced || fail "no TSO frame went to b whole"
+sim_counter_above net_handed_on $handed_on || fail "no TSO frame switched in place"
 
 # Without LRO on b, the host cuts them into segments.
 ip netns exec b ethtool -K $n1 lro off
@@ -99,6 +102,10 @@ ip -n a link set vlan42 up
 ip -n b link set vlan42 up
 ip netns exec a ping -c 3 -W 5 10.70.42.2 || fail "ping over VLAN 42"
 sim_counter_above net_tagged $((tagged + 5)) || fail "VLAN tags not sent out of band: $(sim_counter net_tagged)"
+# Large tagged frames are tagged in place by the host.
+handed_on=$(sim_counter net_handed_on)
+ip netns exec a ping -c 2 -W 5 -s 6000 10.70.42.2 || fail "6000-byte pings over VLAN 42"
+sim_counter_above net_handed_on $handed_on || fail "no large tagged frame switched in place"
 ip -n b link set vlan42 down
 ip -n b link add link $n1 name vlan43 type vlan id 43
 ip -n b addr add 10.70.42.2/24 dev vlan43

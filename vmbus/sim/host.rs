@@ -56,7 +56,7 @@ pub(crate) static COMPLETIONS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static MODIFIES: AtomicU64 = AtomicU64::new(0);
 
 /// The counters, by their debugfs names.
-pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 29] = [
+pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 30] = [
     (kernel::c_str!("sim_initiate_contact"), &INITIATE_CONTACT),
     (kernel::c_str!("sim_version"), &VERSION),
     (kernel::c_str!("sim_request_offers"), &REQUEST_OFFERS),
@@ -83,6 +83,7 @@ pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 29] = [
     (kernel::c_str!("sim_net_coalesced"), &super::netvsp::NET_COALESCED),
     (kernel::c_str!("sim_net_checksummed"), &super::netvsp::NET_CHECKSUMMED),
     (kernel::c_str!("sim_net_tagged"), &super::netvsp::NET_TAGGED),
+    (kernel::c_str!("sim_net_handed_on"), &super::netvsp::NET_HANDED_ON),
     (kernel::c_str!("sim_net_oversize"), &super::netvsp::NET_OVERSIZE),
     (kernel::c_str!("sim_net_faults"), &super::netfault::NET_FAULTS),
     (kernel::c_str!("sim_net_rx_slots"), &super::netfault::NET_RX_SLOTS),

@@ -36,8 +36,8 @@ use super::super::hv_glue::sim::{read_pages, Mapping};
 use super::super::hv_glue::{RateLimit, Work};
 use super::super::netvsc_core::frame::{self, VLAN_HLEN};
 use super::super::netvsc_core::netvsp::{rndis_completion, Action, GuestPacket, Netvsp, RndisSource};
-use super::super::netvsc_core::offload::{fill_checksums, Segmenter};
-use super::super::netvsc_core::ppi::VlanInfo;
+use super::super::netvsc_core::offload::{coalesce_in_place, fill_checksums, Segmenter};
+use super::super::netvsc_core::ppi::{ChecksumInfo, LsoInfo, VlanInfo};
 use super::super::netvsc_core::nvsp::{self, Message as Nvsp, RndisChannel, RndisPacket};
 use super::super::netvsc_core::rndis_dev::{DeviceConfig, Outcome, RndisDevice, Rss, RxChecksums, TxFrame};
 use super::super::netvsc_core::vswitch::{Mac, Port, Switch, MAX_PORTS};
@@ -49,8 +49,8 @@ use super::super::netvsc_core::netfault::{TransferPages, GARBAGE_NVSP};
 use super::vsp::{HostChannel, OutKind, Outbox, Vsp};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{Arc, Mutex};
-use kernel::new_mutex;
+use kernel::sync::{Arc, Mutex, SpinLock};
+use kernel::{new_mutex, new_spinlock};
 
 pub(crate) static NET_ERRORS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static NET_FRAMES_SWITCHED: AtomicU64 = AtomicU64::new(0);
@@ -62,6 +62,9 @@ pub(crate) static NET_SEGMENTS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static NET_CHECKSUMMED: AtomicU64 = AtomicU64::new(0);
 /// LSO frames delivered whole to a guest that coalesces (RSC).
 pub(crate) static NET_COALESCED: AtomicU64 = AtomicU64::new(0);
+/// Large frames switched in the buffer the guest's message was read into,
+/// their offloads done there.
+pub(crate) static NET_HANDED_ON: AtomicU64 = AtomicU64::new(0);
 /// Frames tagged from a guest's VLAN PPI.
 pub(crate) static NET_TAGGED: AtomicU64 = AtomicU64::new(0);
 /// Frames a guest sent bigger than the MTU its NDIS config gave (LSO
@@ -84,6 +87,12 @@ const MAX_RANGE_PAGES: usize = 18;
 pub(crate) const MAX_CHANNELS: usize = 4;
 /// Received frames written per service round.
 const RX_BATCH: usize = 32;
+/// A frame at least this long that goes to one port is handed on in the
+/// buffer its message was read into (its offloads done there), not copied.
+const HAND_ON_MIN: usize = 2048;
+/// Message buffers the switch keeps for reuse once a handed-on frame is
+/// delivered.
+const SPARE_MESSAGES: usize = 64;
 
 /// Logs a bad guest message, at most a few times a second.
 fn guest_error(relid: u32, what: &str) {
@@ -94,9 +103,52 @@ fn guest_error(relid: u32, what: &str) {
     }
 }
 
+/// A frame's bytes on their way to a port's guest.
+enum FrameBytes {
+    /// A copy of its own.
+    Copy(KVec<u8>),
+    /// `buf[start..start + len]` of the message buffer the sending guest's
+    /// message was read into, handed on whole.
+    HandedOn { buf: VVec<u8>, start: usize, len: usize },
+}
+
+impl FrameBytes {
+    fn len(&self) -> usize {
+        match self {
+            FrameBytes::Copy(bytes) => bytes.len(),
+            FrameBytes::HandedOn { len, .. } => *len,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            FrameBytes::Copy(bytes) => bytes,
+            FrameBytes::HandedOn { buf, start, len } => buf.get(*start..start.saturating_add(*len)).unwrap_or(&[]),
+        }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            FrameBytes::Copy(bytes) => bytes,
+            FrameBytes::HandedOn { buf, start, len } => {
+                buf.get_mut(*start..start.saturating_add(*len)).unwrap_or(&mut [])
+            }
+        }
+    }
+}
+
+/// Where a frame a guest sent lies in the NIC's message buffer, and the
+/// offloads it asks for: a frame [`Nic::hand_on`] switches in place.
+struct InPlace {
+    at: core::ops::Range<usize>,
+    checksum: Option<ChecksumInfo>,
+    lso: Option<LsoInfo>,
+    vlan: Option<VlanInfo>,
+}
+
 /// A frame waiting for a port's guest.
 struct QueuedFrame {
-    bytes: KVec<u8>,
+    bytes: FrameBytes,
     /// Whether the host filled its checksums in (then they are not read
     /// again to be claimed good).
     checksums: RxChecksums,
@@ -119,18 +171,21 @@ impl FrameQueue {
         Ok(FrameQueue { frames, head: 0, len: 0, bytes: 0 })
     }
 
-    fn push(&mut self, frame: QueuedFrame) -> bool {
+    /// Queues `frame`; gives it back if the queue is full.
+    fn push(&mut self, frame: QueuedFrame) -> core::result::Result<(), QueuedFrame> {
         if self.len >= PORT_QUEUE || self.bytes + frame.bytes.len() > PORT_QUEUE_BYTES {
-            return false;
+            return Err(frame);
         }
         let at = (self.head + self.len) % PORT_QUEUE;
-        if let Some(slot) = self.frames.get_mut(at) {
-            self.bytes += frame.bytes.len();
-            *slot = Some(frame);
-            self.len += 1;
-            return true;
+        match self.frames.get_mut(at) {
+            Some(slot) => {
+                self.bytes += frame.bytes.len();
+                *slot = Some(frame);
+                self.len += 1;
+                Ok(())
+            }
+            None => Err(frame),
         }
-        false
     }
 
     fn pop(&mut self) -> Option<QueuedFrame> {
@@ -233,20 +288,33 @@ impl NicPort {
         }
     }
 
-    /// Queues a copy of `frame` for this port's guest, on the channel its
-    /// RSS hash picks (the primary without RSS, or if that one is not
-    /// open).
+    /// Queues a copy of `frame` for this port's guest.
     fn deliver(&self, frame: &[u8], checksums: RxChecksums) {
+        let mut bytes = KVec::new();
+        if bytes.extend_from_slice(frame, GFP_KERNEL).is_err() {
+            NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.deliver_bytes(FrameBytes::Copy(bytes), checksums);
+    }
+
+    /// Queues `bytes` for this port's guest, on the channel its RSS hash
+    /// picks (the primary without RSS, or if that one is not open).
+    fn deliver_bytes(&self, bytes: FrameBytes, checksums: RxChecksums) {
+        let frame = bytes.bytes();
         let rss = self.rss.lock().as_ref().and_then(|r| r.hash(frame).map(|(value, _)| r.queue_for(value)));
         let mut queue = rss.unwrap_or(0);
         if self.kick.lock().get(usize::from(queue)).is_none_or(Option::is_none) {
             queue = 0;
         }
-        let mut bytes = KVec::new();
-        let queued = bytes.extend_from_slice(frame, GFP_KERNEL).is_ok()
-            && self.frames.lock().get_mut(usize::from(queue)).is_some_and(|q| q.push(QueuedFrame { bytes, checksums }));
-        if !queued {
+        let frame = QueuedFrame { bytes, checksums };
+        let queued = match self.frames.lock().get_mut(usize::from(queue)) {
+            Some(q) => q.push(frame),
+            None => Err(frame),
+        };
+        if let Err(frame) = queued {
             NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
+            self.switch.recycle(frame.bytes);
             return;
         }
         self.kick(queue);
@@ -274,6 +342,9 @@ pub(crate) struct NetSwitch {
     /// Each NIC's armed fault, kept across its channel's lives.
     #[pin]
     faults: Mutex<FaultTable>,
+    /// Message buffers of delivered handed-on frames, for the next.
+    #[pin]
+    spare_messages: SpinLock<[Option<VVec<u8>>; SPARE_MESSAGES]>,
 }
 
 impl NetSwitch {
@@ -284,6 +355,7 @@ impl NetSwitch {
             pin_init!(NetSwitch {
                 ports <- new_mutex!(Ports { switch, ports: Default::default(), relids: [0; MAX_PORTS] }, "sim_switch"),
                 faults <- new_mutex!(FaultTable::new(), "sim_switch_faults"),
+                spare_messages <- new_spinlock!([const { None }; SPARE_MESSAGES], "sim_switch_spares"),
             }),
             GFP_KERNEL,
         )
@@ -357,22 +429,56 @@ impl NetSwitch {
 
     /// Switches a frame from port `from`.
     fn forward(&self, from: usize, frame: &[u8], checksums: RxChecksums) {
+        for port in self.targets(from, frame).iter().flatten() {
+            port.deliver(frame, checksums);
+        }
+    }
+
+    /// Switches a frame from port `from` that comes in a buffer of its
+    /// own: the last port it goes to gets the buffer, any other a copy.
+    fn forward_bytes(&self, from: usize, bytes: FrameBytes, checksums: RxChecksums) {
+        let targets = self.targets(from, bytes.bytes());
+        let mut ports = targets.iter().flatten().peekable();
+        while let Some(port) = ports.next() {
+            if ports.peek().is_none() {
+                return port.deliver_bytes(bytes, checksums);
+            }
+            port.deliver(bytes.bytes(), checksums);
+        }
+        self.recycle(bytes);
+    }
+
+    /// The ports a frame from `from` goes to (learning its source).
+    fn targets(&self, from: usize, frame: &[u8]) -> [Option<Arc<NicPort>>; MAX_PORTS] {
         let mut targets: [Option<Arc<NicPort>>; MAX_PORTS] = Default::default();
-        {
-            let mut ports = self.ports.lock();
-            let Ok(set) = ports.switch.forward(from, frame) else {
-                NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
-                return;
-            };
-            for i in set.iter() {
-                if let (Some(t), Some(p)) = (targets.get_mut(i), ports.ports.get(i)) {
-                    t.clone_from(p);
-                }
+        let mut ports = self.ports.lock();
+        let Ok(set) = ports.switch.forward(from, frame) else {
+            NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
+            return targets;
+        };
+        for i in set.iter() {
+            if let (Some(t), Some(p)) = (targets.get_mut(i), ports.ports.get(i)) {
+                t.clone_from(p);
             }
         }
         NET_FRAMES_SWITCHED.fetch_add(1, Ordering::Relaxed);
-        for port in targets.iter().flatten() {
-            port.deliver(frame, checksums);
+        targets
+    }
+
+    /// A message buffer for a NIC whose last one was handed on: a spare,
+    /// else a new one.
+    fn spare_message(&self) -> Option<VVec<u8>> {
+        let spare = self.spare_messages.lock().iter_mut().find_map(Option::take);
+        spare.or_else(|| VVec::from_elem(0u8, MAX_MESSAGE, GFP_KERNEL).ok())
+    }
+
+    /// Keeps the buffer of a handed-on frame that has been delivered (or
+    /// dropped) for the next, while there is room.
+    fn recycle(&self, bytes: FrameBytes) {
+        if let FrameBytes::HandedOn { buf, .. } = bytes {
+            if let Some(slot) = self.spare_messages.lock().iter_mut().find(|s| s.is_none()) {
+                *slot = Some(buf);
+            }
         }
     }
 
@@ -588,7 +694,13 @@ impl Nic {
                     NET_OVERSIZE.fetch_add(1, Ordering::Relaxed);
                     return true;
                 }
-                if send_offloaded(&self.port, &mut self.offloaded, &frame).is_err() {
+                let sent = if self.goes_whole_to_one_port(&frame) {
+                    let at = frame.offset..frame.offset.saturating_add(frame.data.len());
+                    self.hand_on(&InPlace { at, checksum: frame.checksum, lso: frame.lso, vlan: frame.vlan })
+                } else {
+                    send_offloaded(&self.port, &mut self.offloaded, &frame)
+                };
+                if sent.is_err() {
                     guest_error(self.relid, "offload request the frame does not fit");
                     return false;
                 }
@@ -600,6 +712,70 @@ impl Nic {
                 false
             }
         }
+    }
+
+    /// Whether a frame is large and goes, whole, to one known port (an
+    /// LSO frame only to a guest that coalesces): then [`Nic::hand_on`].
+    fn goes_whole_to_one_port(&self, frame: &TxFrame<'_>) -> bool {
+        frame.data.len() >= HAND_ON_MIN
+            && self
+                .port
+                .switch
+                .unicast_port(self.port.index, frame.data)
+                .is_some_and(|to| frame.lso.is_none() || to.coalesces.load(Ordering::Relaxed))
+    }
+
+    /// Switches the frame at `frame.at` in `self.message` without copying
+    /// it: its offloads are done where it lies (an LSO frame made the one
+    /// coalesced segment, the checksums filled, the tag put in the room
+    /// the RNDIS header leaves before it) and the buffer goes with it, the
+    /// NIC taking a spare for its next message. Without a spare the frame
+    /// is copied as any other.
+    fn hand_on(&mut self, frame: &InPlace) -> core::result::Result<(), ()> {
+        let Some(spare) = self.port.switch.spare_message() else {
+            let data = self.message.get(frame.at.clone()).ok_or(())?;
+            let copied = TxFrame { data, offset: frame.at.start, checksum: frame.checksum, lso: frame.lso, vlan: frame.vlan };
+            return send_offloaded(&self.port, &mut self.offloaded, &copied);
+        };
+        let (start, len, checksums) = match self.offload_in_place(frame) {
+            Ok(done) => done,
+            Err(()) => {
+                self.port.switch.recycle(FrameBytes::HandedOn { buf: spare, start: 0, len: 0 });
+                return Err(());
+            }
+        };
+        let buf = core::mem::replace(&mut self.message, spare);
+        NET_HANDED_ON.fetch_add(1, Ordering::Relaxed);
+        self.port.switch.forward_bytes(self.port.index, FrameBytes::HandedOn { buf, start, len }, checksums);
+        Ok(())
+    }
+
+    /// [`Nic::hand_on`]'s offloads, on `self.message`: where the result
+    /// starts (its tag included), its length and its checksum state.
+    fn offload_in_place(&mut self, frame: &InPlace) -> core::result::Result<(usize, usize, RxChecksums), ()> {
+        let body = self.message.get_mut(frame.at.clone()).ok_or(())?;
+        let mut start = frame.at.start;
+        let mut len = body.len();
+        let mut checksums = RxChecksums::Unverified;
+        if let Some(lso) = frame.lso {
+            len = coalesce_in_place(body, lso).map_err(|_| ())?;
+            NET_COALESCED.fetch_add(1, Ordering::Relaxed);
+            checksums = RxChecksums::Filled;
+        } else if let Some(c) = frame.checksum {
+            fill_checksums(body, c).map_err(|_| ())?;
+            NET_CHECKSUMMED.fetch_add(1, Ordering::Relaxed);
+            checksums = RxChecksums::Filled;
+        }
+        if let Some(v) = frame.vlan {
+            start = start.checked_sub(VLAN_HLEN).ok_or(())?;
+            len = len.saturating_add(VLAN_HLEN);
+            let tagged = self.message.get_mut(start..start.saturating_add(len)).ok_or(())?;
+            if !frame::retag(tagged, v.tci()) {
+                return Err(());
+            }
+            NET_TAGGED.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok((start, len, checksums))
     }
 
     /// The largest frame the guest may send: what its NDIS config said
@@ -707,8 +883,9 @@ impl Nic {
         }
         if !self.rndis.link_up() {
             // A NIC whose link is down takes nothing.
-            while self.pop_frame(queue).is_some() {
+            while let Some(frame) = self.pop_frame(queue) {
                 NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
+                self.port.switch.recycle(frame.bytes);
             }
             return false;
         }
@@ -721,16 +898,17 @@ impl Nic {
             };
             let mut frame = frame;
             // A tag goes to the guest out of band.
-            let tci = frame::untag(&mut frame.bytes);
-            let data = frame.bytes.get(if tci.is_some() { VLAN_HLEN } else { 0 }..).unwrap_or(&[]);
+            let tci = frame::untag(frame.bytes.bytes_mut());
+            let data = frame.bytes.bytes().get(if tci.is_some() { VLAN_HLEN } else { 0 }..).unwrap_or(&[]);
             let built = self.rndis.build_rx_header(data, tci.map(VlanInfo::from_tci), frame.checksums, &mut self.reply);
             let Ok((head, _queue)) = built else {
                 NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
+                self.port.switch.recycle(frame.bytes);
                 continue;
             };
             let delivered = self.to_guest_parts(head, data, out);
             if let Some(tci) = tci {
-                frame::retag(&mut frame.bytes, tci);
+                frame::retag(frame.bytes.bytes_mut(), tci);
             }
             if !delivered {
                 // No room in the receive buffer: the guest's completions
@@ -741,6 +919,7 @@ impl Nic {
                 return false;
             }
             NET_FRAMES_DELIVERED.fetch_add(1, Ordering::Relaxed);
+            self.port.switch.recycle(frame.bytes);
         }
         true
     }

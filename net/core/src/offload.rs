@@ -247,7 +247,19 @@ impl<'a> Segmenter<'a> {
         let (seg_hdr, seg_payload) = seg.split_at_mut(self.hdr_len.min(len));
         super::wire::copy(seg_hdr, headers);
         super::wire::copy(seg_payload, payload);
+        self.fix_segment(seg, last, first)?;
+        self.next = payload_end;
+        self.index = self.index.wrapping_add(1);
+        self.done = last;
+        Ok(len)
+    }
 
+    /// Sets the lengths, IPv4 id, sequence number, flags and checksums of
+    /// the segment in `seg` (headers and payload already in place): the
+    /// one that starts at payload offset `self.next`.
+    fn fix_segment(&self, seg: &mut [u8], last: bool, first: bool) -> Result<()> {
+        let h = self.h;
+        let len = seg.len();
         // IP lengths fit in 16 bits: checked in new().
         let ip_len = len.saturating_sub(h.l3);
         match h.addrs {
@@ -277,13 +289,40 @@ impl<'a> Segmenter<'a> {
                 *flags &= !TCP_CWR;
             }
         }
-        fill_l4(seg, &Headers { end: len, ..h })?;
-
-        self.next = payload_end;
-        self.index = self.index.wrapping_add(1);
-        self.done = last;
-        Ok(len)
+        fill_l4(seg, &Headers { end: len, ..h })
     }
+}
+
+/// Does to an LSOv2 frame in place what [`Segmenter::whole`] writes out
+/// (the same checks, lengths and checksums), for a host that hands the
+/// frame on in the buffer it arrived in. Returns the length of the
+/// result: the frame up to the end its IP header gives.
+pub fn coalesce_in_place(frame: &mut [u8], lso: LsoInfo) -> Result<usize> {
+    let whole = Segmenter::whole(frame, lso)?;
+    let segmenter = Segmenter { frame: &[], ..whole };
+    let len = segmenter.h.end;
+    segmenter.fix_segment(frame.get_mut(..len).ok_or(bad("payload"))?, true, true)?;
+    Ok(len)
+}
+
+/// [`prepare_lso`] on the start of a frame (a driver's copy of it, the rest
+/// sent from where it lies): `prefix` runs at least to the TCP checksum
+/// field. Its IP length field is zeroed first (as [`prepare_lso`] would),
+/// so that the prefix parses as a packet that ends where it does.
+pub fn prepare_lso_prefix(prefix: &mut [u8]) -> Result<()> {
+    let (mut l3, mut ethertype) = (frame::ETH_HLEN, be16(prefix, 12));
+    if ethertype == Some(frame::ETHERTYPE_VLAN) {
+        (l3, ethertype) = (frame::ETH_HLEN + frame::VLAN_HLEN, be16(prefix, 16));
+    }
+    let length_field = match ethertype {
+        Some(frame::ETHERTYPE_IPV4) => l3 + 2,
+        Some(frame::ETHERTYPE_IPV6) => l3 + 4,
+        _ => return Err(bad("ethertype")),
+    };
+    if !put_be16(prefix, length_field, 0) {
+        return Err(bad("ip header"));
+    }
+    prepare_lso(prefix)
 }
 
 /// Prepares an LSOv2 send the way Hyper-V expects it from a guest (and

@@ -119,6 +119,14 @@ where
     /// The host completed transaction `tid`: frees the section it names if
     /// that section is in flight with that generation; its index.
     pub fn complete(&self, tid: u64) -> Result<u32, Refused> {
+        self.complete_then(tid, |_| {})
+    }
+
+    /// [`SendSections::complete`], running `done` on the section's index
+    /// once the completion is claimed and before the section is free
+    /// again: the place to let go of what the send held, with no new send
+    /// able to take the section meanwhile.
+    pub fn complete_then(&self, tid: u64, done: impl FnOnce(u32)) -> Result<u32, Refused> {
         let (index, generation) = parse_tid(tid).ok_or(Refused::NotTx)?;
         if index >= self.count {
             return Err(Refused::OutOfRange);
@@ -137,6 +145,7 @@ where
         if g.compare_exchange(generation, next, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return Err(Refused::NotInFlight);
         }
+        done(index);
         word.fetch_and(!bit, Ordering::Release);
         Ok(index)
     }

@@ -10,7 +10,7 @@ use netvsc_core::netvsp::{
     SEND_SECTION_SIZE,
 };
 use netvsc_core::nvsp::{self, Message, Negotiation, Sender, Step, Version};
-use netvsc_core::offload::{fill_checksums, prepare_lso, Segmenter};
+use netvsc_core::offload::{coalesce_in_place, fill_checksums, prepare_lso, prepare_lso_prefix, Segmenter};
 use netvsc_core::ppi::{ChecksumInfo, LsoInfo, Ppi, VlanInfo};
 use netvsc_core::rndis::{self, InitRequest, Request};
 use netvsc_core::rndis_dev::{DeviceConfig, Outcome, RndisDevice, RxChecksums};
@@ -1344,6 +1344,24 @@ fn a_prepared_lso_frame_carries_zero_lengths_and_segments_the_same() {
     }
     let mut udp = v4_frame(frame::PROTO_UDP);
     assert!(prepare_lso(&mut udp).is_err(), "LSO of UDP");
+    assert!(prepare_lso_prefix(&mut udp).is_err(), "LSO of UDP, prefix");
+}
+
+#[test]
+fn a_prepared_prefix_is_the_start_of_the_prepared_frame() {
+    for v6 in [false, true] {
+        let l4 = if v6 { 54 } else { 34 };
+        let f = lso_frame(v6, 3000);
+        let mut whole = f.clone();
+        prepare_lso(&mut whole).unwrap();
+        for len in [l4 + 18, l4 + 20, l4 + 200, f.len()] {
+            let mut prefix = f[..len].to_vec();
+            prepare_lso_prefix(&mut prefix).unwrap();
+            assert_eq!(prefix, whole[..len], "v6={v6}, {len} bytes");
+        }
+        // One that stops before the TCP checksum cannot be prepared.
+        assert!(prepare_lso_prefix(&mut f[..l4 + 16].to_vec()).is_err(), "v6={v6}");
+    }
 }
 
 /// The pseudo-header sum (folded, not complemented), computed naively.
@@ -1430,6 +1448,9 @@ fn a_whole_segment_carries_all_the_payload_with_valid_lengths_and_checksums() {
         assert!(frame::verify(&out, &h), "checksums filled, v6={v6}");
         assert_eq!(out[l4 + 32..], f[l4 + 32..], "payload");
         assert_eq!(out[l4 + 13], f[l4 + 13], "flags of the first and last segment");
+        let mut in_place = f.clone();
+        assert_eq!(coalesce_in_place(&mut in_place, lso), Ok(len));
+        assert_eq!(in_place, out, "coalesced in place, v6={v6}");
     }
     // An IPv4 packet over 64 KiB cannot be one.
     let lso = LsoInfo::v2(1448, 34, false).unwrap();

@@ -7,7 +7,7 @@ use netvsc_core::frame;
 use netvsc_core::ndis::filter;
 use netvsc_core::netvsp::{GuestPacket, HostConfig, Netvsp};
 use netvsc_core::nvsp::{self, Message};
-use netvsc_core::offload::{fill_checksums, Segmenter};
+use netvsc_core::offload::{coalesce_in_place, fill_checksums, Segmenter};
 use netvsc_core::ppi::{ChecksumInfo, LsoInfo};
 use netvsc_core::rndis_dev::{DeviceConfig, RndisDevice, GUEST_REQUESTS};
 use netvsc_core::vswitch::{Port, Switch};
@@ -189,6 +189,19 @@ proptest! {
                 prop_assert!(n <= s.count());
             }
             prop_assert_eq!(n, s.count());
+        }
+        // Coalescing in place gives what the whole segment writes out, and
+        // refuses the same frames.
+        let lso = LsoInfo::v2(mss, off, ipv6).unwrap_or(LsoInfo(0));
+        let mut in_place = f.clone();
+        match (Segmenter::whole(&f, lso), coalesce_in_place(&mut in_place, lso)) {
+            (Ok(mut s), Ok(len)) => {
+                let mut out = vec![0u8; s.max_segment_len()];
+                let whole_len = s.next_segment(&mut out).unwrap().unwrap();
+                prop_assert_eq!(&in_place[..len], &out[..whole_len]);
+            }
+            (Err(_), Err(_)) => prop_assert_eq!(&in_place, &f),
+            (whole, in_place) => prop_assert!(false, "whole {:?}, in place {:?}", whole.map(|_| ()), in_place),
         }
         let mut sw = Switch::new();
         let a = sw.add_port(Port::new(None, filter::PROMISCUOUS)).unwrap();

@@ -54,6 +54,27 @@ fn a_completion_frees_its_section_once() {
 }
 
 #[test]
+fn what_a_send_held_is_let_go_before_its_section_can_be_taken_again() {
+    let s = table(1);
+    let a = s.alloc().unwrap();
+    let tid = s.tid(a);
+    let mut seen = Vec::new();
+    // A made-up or repeated completion runs nothing.
+    assert_eq!(s.complete_then(sections::tid(a, 5), |i| seen.push(i)), Err(Refused::NotInFlight));
+    assert!(seen.is_empty());
+    let done = s.complete_then(tid, |i| {
+        // Still taken: no send can have it yet.
+        assert_eq!(s.alloc(), None);
+        seen.push(i);
+    });
+    assert_eq!(done, Ok(a));
+    assert_eq!(seen, [a]);
+    assert_eq!(s.complete_then(tid, |i| seen.push(i)), Err(Refused::NotInFlight));
+    assert_eq!(seen, [a]);
+    assert_eq!(s.alloc(), Some(a));
+}
+
+#[test]
 fn completions_naming_nothing_free_nothing() {
     let s = table(8);
     let a = s.alloc().unwrap();
