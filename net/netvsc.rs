@@ -41,13 +41,13 @@
 use super::channel::{Channel, ChannelHandler};
 use super::connection::ETIMEDOUT;
 use super::hv_glue::{cpu_online, now_ms, nr_cpu_ids, BhOff, Buffer, RateLimit, Work, WorkFn};
-use super::netdev::{Features, Gso, Net, NetDevice, NetOps, RxFrame, RxMeta, Skb, SkbInfo, Tx};
+use super::netdev::{Features, Gso, HeldSkbs, Net, NetDevice, NetOps, RxFrame, RxMeta, Skb, SkbInfo, SkbPiece, Tx};
 use super::netvsc_core::frame::{self, ETHERTYPE_IPV4, ETHERTYPE_IPV6, PROTO_TCP, PROTO_UDP};
 use super::netvsc_core::ndis::{
     self, filter, oid, write_rss_params, OffloadCaps, OffloadParams, RssCaps, ITAB_NUM, MEDIA_STATE_CONNECTED,
 };
 use super::netvsc_core::toeplitz;
-use super::netvsc_core::offload::prepare_lso;
+use super::netvsc_core::offload::{prepare_lso, prepare_lso_prefix};
 use super::netvsc_core::nvsp::{
     self, send_sections, Message as Nvsp, Negotiation, NdisConfig, RndisChannel, RndisPacket, Sender, Step, Version,
 };
@@ -89,8 +89,17 @@ const BOUNCE_TID: u64 = 1 << 31;
 const BOUNCE: usize = 17 * 4096;
 /// The most segments of a TSO frame.
 const TSO_MAX_SEGS: u32 = 4096;
-/// Bounce buffers per NIC: the large frames in flight at once.
+/// Send slots for frames bigger than a send section, each with a bounce
+/// buffer: the large frames in flight at once.
 const BOUNCES: u32 = 8;
+/// A large frame's RNDIS header and the start of the frame (its headers,
+/// prepared for the host) go in its slot's part of the `tx_heads` page;
+/// the rest of the frame goes from the skb's own pages.
+const TX_HEAD: usize = 512;
+/// The most physically contiguous pieces, and pages, of an skb sent from
+/// its pages; one with more is copied into a bounce buffer.
+const TX_PIECES: usize = 20;
+const TX_PAGES: usize = 40;
 /// The largest TSO frame this driver sends: with its headers it fits a
 /// bounce buffer. The host may offer less.
 const TSO_MAX_SIZE: u32 = 62780;
@@ -293,6 +302,10 @@ pub(crate) struct Nic {
     /// packets; a completion frees its buffer.
     bounces: KVec<Buffer>,
     bounces_used: Sections,
+    /// Each send slot's RNDIS header and frame start, when the frame goes
+    /// from its own pages; the skb is held until its completion.
+    tx_heads: Buffer,
+    tx_held: HeldSkbs,
     /// Whether the host computes UDP checksums for us (TCP's is a given
     /// once transmit checksums are on).
     udp_csum: AtomicBool,
@@ -344,6 +357,8 @@ impl Nic {
             bounces.push(Buffer::new(BOUNCE)?, GFP_KERNEL)?;
         }
         let bounces_used = new_sections(BOUNCES)?;
+        let tx_heads = Buffer::new((BOUNCES as usize * TX_HEAD).next_multiple_of(4096))?;
+        let tx_held = HeldSkbs::new(BOUNCES as usize)?;
         let mut pending = KVec::with_capacity(MAX_CHANNELS, GFP_KERNEL)?;
         for _ in 0..MAX_CHANNELS {
             pending.push(PendingCompletions { tids: [0; PENDING_COMPLETIONS], len: 0 }, GFP_KERNEL)?;
@@ -368,6 +383,8 @@ impl Nic {
                 tx_scratch <- new_spinlock!(tx_scratch, "netvsc_tx_scratch"),
                 bounces,
                 bounces_used,
+                tx_heads,
+                tx_held,
                 udp_csum: AtomicBool::new(false),
                 rx_scratch <- new_spinlock!(rx_scratch, "netvsc_rx_scratch"),
                 pending <- new_spinlock!(pending, "netvsc_pending"),
@@ -626,7 +643,8 @@ impl Nic {
             return;
         }
         let freed = if tid & BOUNCE_TID != 0 {
-            self.bounces_used.complete(tid & !BOUNCE_TID).is_ok()
+            // The skb a send held goes before its slot can be taken again.
+            self.bounces_used.complete_then(tid & !BOUNCE_TID, |slot| self.tx_held.release(slot as usize)).is_ok()
         } else {
             locked(&self.sections, |s| s.as_ref().map(|s| s.complete(tid).is_ok())).unwrap_or(false)
         };
@@ -830,6 +848,18 @@ impl NetOps for Nic {
         let info = skb.info();
         let Some(plan) = self.tx_plan(&info) else { return Tx::Dropped };
         let len = info.len as usize;
+        if len > self.section_size.load(Ordering::Relaxed) as usize && !plan.software_csum {
+            match self.send_pages(&channel, skb, &info, &plan) {
+                Ok(()) => {
+                    net.tx_done(queue, 1, len as u64);
+                    return Tx::Sent;
+                }
+                Err(e) if e == EBUSY || e == EAGAIN => return Tx::Busy,
+                // Too many pieces: copied into a bounce buffer below.
+                Err(e) if e == E2BIG => {}
+                Err(_) => return Tx::Dropped,
+            }
+        }
         let mut scratch = self.tx_scratch.lock();
         let Ok(header) = rndis::write_packet_header(&mut scratch, plan.ppis(), len) else {
             return Tx::Dropped;
@@ -953,6 +983,67 @@ impl NetOps for Nic {
 }
 
 impl Nic {
+    /// Sends a frame too big for a send section from the skb's own pages,
+    /// as the C driver does: a GPA-direct packet whose first range is the
+    /// slot's RNDIS header and a prepared copy of the frame's start, the
+    /// others the rest of the frame where it lies. The skb is held until
+    /// the host completes the send. `E2BIG` for an skb in too many pieces
+    /// (nothing is sent); `EBUSY` while every slot is in flight.
+    fn send_pages(&self, channel: &Channel, skb: &Skb, info: &SkbInfo, plan: &TxPlan) -> Result {
+        let len = info.len as usize;
+        let mut head = [0u8; TX_HEAD];
+        let header = rndis::write_packet_header(&mut head, plan.ppis(), len).map_err(|_| EINVAL)?;
+        let copied = len.min(TX_HEAD - header);
+        let start = head.get_mut(header..header + copied).ok_or(EINVAL)?;
+        skb.copy_to(0, start)?;
+        if plan.lso {
+            prepare_lso_prefix(start).map_err(|_| EINVAL)?;
+        }
+        let head = head.get(..header + copied).ok_or(EINVAL)?;
+        // The rest, as ranges over page numbers; page 0 is the head's.
+        let mut pieces = [SkbPiece::default(); TX_PIECES];
+        let count = skb.pieces(copied as u32, &mut pieces)?;
+        let mut pfns = [0u64; TX_PAGES];
+        let mut spans = [(0u32, 0u32, 0usize, 0usize); TX_PIECES];
+        let mut used = 1;
+        for (piece, span) in pieces.iter().take(count).zip(spans.iter_mut()) {
+            let first = piece.phys >> 12;
+            let pages = ((piece.phys + u64::from(piece.len)).div_ceil(4096) - first) as usize;
+            let to = pfns.get_mut(used..used + pages).ok_or(E2BIG)?;
+            for (i, pfn) in to.iter_mut().enumerate() {
+                *pfn = first + i as u64;
+            }
+            *span = ((piece.phys % 4096) as u32, piece.len, used, pages);
+            used += pages;
+        }
+        let slot = self.bounces_used.alloc().ok_or(EBUSY)?;
+        let sent = (|| {
+            let at = slot as usize * TX_HEAD;
+            self.tx_heads.write(at, head)?;
+            pfns[0] = self.tx_heads.pfn(at / 4096).ok_or(EINVAL)?;
+            let empty = GpaBuffer { byte_offset: 0, byte_count: 0, pfns: &[] };
+            let mut ranges = [empty; TX_PIECES + 1];
+            ranges[0] = GpaBuffer { byte_offset: (at % 4096) as u32, byte_count: head.len() as u32, pfns: pfns.get(..1).ok_or(EINVAL)? };
+            for (range, &(byte_offset, byte_count, from, pages)) in ranges.iter_mut().skip(1).zip(spans.iter().take(count)) {
+                *range = GpaBuffer { byte_offset, byte_count, pfns: pfns.get(from..from + pages).ok_or(EINVAL)? };
+            }
+            let header = encode(&Nvsp::SendRndisPacket(RndisPacket {
+                channel: RndisChannel::Data,
+                section_index: nvsp::NO_SECTION,
+                section_size: 0,
+            }))?;
+            // Held before the send: its completion may come at once.
+            self.tx_held.hold(slot as usize, skb)?;
+            let tid = self.bounces_used.tid(slot) | BOUNCE_TID;
+            channel.send_gpa_direct(tid, true, ranges.get(..count + 1).ok_or(EINVAL)?, &[header.bytes()], 0)
+        })();
+        if sent.is_err() {
+            self.tx_held.release(slot as usize);
+            self.bounces_used.free(slot);
+        }
+        sent
+    }
+
     /// Sends a frame too big for a send section (with its RNDIS header,
     /// `message`) as a GPA-direct packet naming a bounce buffer's pages.
     /// `EBUSY` while every bounce buffer waits for its completion.
@@ -1362,6 +1453,7 @@ impl Nic {
         let buffers = locked(&self.buffers, |b| b.take());
         drop(buffers);
         for slot in 0..BOUNCES {
+            self.tx_held.release(slot as usize);
             self.bounces_used.free(slot);
         }
         locked(&self.pending, |p| p.iter_mut().for_each(|p| p.len = 0));

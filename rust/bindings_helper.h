@@ -302,6 +302,24 @@ unsigned int rustic_skb_len(const struct sk_buff *skb);
 int rustic_skb_copy(const struct sk_buff *skb, unsigned int offset, void *dst,
 		    unsigned int len);
 void rustic_skb_info(const struct sk_buff *skb, struct rustic_skb_info *out);
+/* A physically contiguous piece of an skb's bytes. */
+struct rustic_skb_piece {
+	u64 phys;
+	u32 len;
+};
+/*
+ * Bytes [@offset, len) of @skb as physically contiguous pieces, in order
+ * (the rest of the linear part, then each fragment): how many, or -E2BIG
+ * when there are more than @max (or a frag list) and -EFAULT when @offset
+ * is past the end.
+ */
+int rustic_skb_pieces(const struct sk_buff *skb, unsigned int offset,
+		      struct rustic_skb_piece *out, unsigned int max);
+/* A reference of the caller's (skb_get), for rustic_skb_consume, to an
+ * skb detached from its socket (skb_orphan). */
+struct sk_buff *rustic_skb_hold(struct sk_buff *skb);
+/* Drops a reference from rustic_skb_get, its send done (any context). */
+void rustic_skb_consume(struct sk_buff *skb);
 
 /* KUnit builds only (tests/kunit/suite.c): drive a rustic_netdev as the
  * stack would. */

@@ -248,6 +248,13 @@ static netdev_tx_t rustic_ndo_start_xmit(struct sk_buff *skb,
 		return NETDEV_TX_OK;
 	}
 	txq = netdev_get_tx_queue(dev, q);
+	/*
+	 * Every frame costs a trip through the host, whatever its size: TCP
+	 * may size its TSO frames to 4 ms of its pacing rate rather than 1 ms
+	 * (as brcmfmac and rmnet let it), so that a flow whose round trip
+	 * grows does not settle into small frames.
+	 */
+	sk_pacing_shift_update(skb->sk, 8);
 	ret = priv->ops->xmit(priv->owner, RDEV(dev), q, skb);
 	if (ret == RUSTIC_TX_BUSY) {
 		netif_tx_stop_queue(txq);
@@ -507,6 +514,64 @@ int rustic_skb_copy(const struct sk_buff *skb, unsigned int offset, void *dst,
 	if (offset > INT_MAX || len > INT_MAX)
 		return -EFAULT;
 	return skb_copy_bits(skb, offset, dst, len);
+}
+
+int rustic_skb_pieces(const struct sk_buff *skb, unsigned int offset,
+		      struct rustic_skb_piece *out, unsigned int max)
+{
+	const struct skb_shared_info *shinfo = skb_shinfo(skb);
+	unsigned int head = skb_headlen(skb), n = 0, i;
+
+	if (offset > skb->len)
+		return -EFAULT;
+	if (skb_has_frag_list(skb))
+		return -E2BIG;
+	if (offset < head) {
+		if (n == max)
+			return -E2BIG;
+		/* The linear part comes from kmalloc or a page frag: one run. */
+		out[n].phys = virt_to_phys(skb->data + offset);
+		out[n++].len = head - offset;
+		offset = 0;
+	} else {
+		offset -= head;
+	}
+	for (i = 0; i < shinfo->nr_frags; i++) {
+		const skb_frag_t *frag = &shinfo->frags[i];
+		unsigned int size = skb_frag_size(frag);
+
+		if (offset >= size) {
+			offset -= size;
+			continue;
+		}
+		if (n == max)
+			return -E2BIG;
+		/* A fragment lies in one (compound) page. */
+		out[n].phys = page_to_phys(skb_frag_page(frag)) +
+			      skb_frag_off(frag) + offset;
+		out[n++].len = size - offset;
+		offset = 0;
+	}
+	return n;
+}
+
+struct sk_buff *rustic_skb_hold(struct sk_buff *skb)
+{
+	/*
+	 * Orphaned first, as virtio_net does when its completions come late:
+	 * the socket gets its send budget (TCP small queues) back now, not
+	 * when the host completes the send, so that a flow keeps more than
+	 * two TSO frames in flight; the driver's send slots bound what it
+	 * holds.
+	 */
+	skb_orphan(skb);
+	nf_reset_ct(skb);
+	return skb_get(skb);
+}
+
+void rustic_skb_consume(struct sk_buff *skb)
+{
+	dev_consume_skb_any(skb);
 }
 
 /*

@@ -42,7 +42,7 @@ use super::vmbus_bus::Device;
 use core::marker::PhantomData;
 use core::ops::{BitOr, Deref};
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use kernel::error::to_result;
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
@@ -235,6 +235,71 @@ pub(crate) struct SkbInfo {
     pub(crate) queue_mapping: u16,
 }
 
+/// A physically contiguous piece of a frame ([`Skb::pieces`]): its first
+/// byte's physical address (`phys`) and its length (`len`).
+pub(crate) type SkbPiece = bindings::rustic_skb_piece;
+
+/// Transmitted skbs a driver keeps while the host reads their pages, one
+/// per slot (the driver's numbering of its sends in flight).
+///
+/// # Invariants
+///
+/// Each non-null slot holds a reference to a live skb that this value
+/// owns (taken with `rustic_skb_get`).
+pub(crate) struct HeldSkbs {
+    slots: KVec<AtomicPtr<bindings::sk_buff>>,
+}
+
+impl HeldSkbs {
+    /// `count` empty slots.
+    pub(crate) fn new(count: usize) -> Result<Self> {
+        let mut slots = KVec::with_capacity(count, GFP_KERNEL)?;
+        for _ in 0..count {
+            slots.push(AtomicPtr::new(core::ptr::null_mut()), GFP_KERNEL)?;
+        }
+        Ok(HeldSkbs { slots })
+    }
+
+    /// Keeps a reference to `skb` in `slot` (letting go of one left
+    /// there), the skb detached from its socket; `EINVAL` for a slot past
+    /// the end.
+    pub(crate) fn hold(&self, slot: usize, skb: &Skb) -> Result {
+        let held = self.slots.get(slot).ok_or(EINVAL)?;
+        // SAFETY: a live skb (`Skb`'s invariant) that the stack frees
+        // (no longer reads) once xmit returns: detaching it from its
+        // socket and taking a reference change nothing the stack relies on.
+        let reference = unsafe { bindings::rustic_skb_hold(skb.as_ptr().cast_mut()) };
+        // INVARIANT: the reference just taken is the slot's.
+        let old = held.swap(reference, Ordering::AcqRel);
+        Self::consume(old);
+        Ok(())
+    }
+
+    /// Lets go of the skb in `slot`, if there is one: its send is done or
+    /// will not be.
+    pub(crate) fn release(&self, slot: usize) {
+        if let Some(held) = self.slots.get(slot) {
+            Self::consume(held.swap(core::ptr::null_mut(), Ordering::AcqRel));
+        }
+    }
+
+    fn consume(skb: *mut bindings::sk_buff) {
+        if !skb.is_null() {
+            // SAFETY: a reference this value owned (invariant), taken out
+            // of its slot, so dropped once.
+            unsafe { bindings::rustic_skb_consume(skb) };
+        }
+    }
+}
+
+impl Drop for HeldSkbs {
+    fn drop(&mut self) {
+        for slot in 0..self.slots.len() {
+            self.release(slot);
+        }
+    }
+}
+
 /// An skb being transmitted: borrowed from the stack for one
 /// [`NetOps::xmit`] call, read-only.
 ///
@@ -279,6 +344,19 @@ impl Skb {
         to_result(unsafe {
             bindings::rustic_skb_copy(self.as_ptr(), offset, dst.as_mut_ptr().cast(), len)
         })
+    }
+
+    /// Bytes `offset..` of the frame as physically contiguous pieces (the
+    /// rest of the linear part, then each fragment), written to the start
+    /// of `out`: how many. `E2BIG` when `out` is too short for them,
+    /// `EFAULT` for an `offset` past the end.
+    pub(crate) fn pieces(&self, offset: u32, out: &mut [SkbPiece]) -> Result<usize> {
+        let max = u32::try_from(out.len()).map_err(|_| EINVAL)?;
+        // SAFETY: a live skb (type invariant); C writes at most `max`
+        // entries of `out`.
+        let n = unsafe { bindings::rustic_skb_pieces(self.as_ptr(), offset, out.as_mut_ptr(), max) };
+        to_result(n)?;
+        usize::try_from(n).map_err(|_| EINVAL)
     }
 
     /// The skb's offload requests and header positions.
