@@ -988,7 +988,8 @@ impl Nic {
     /// slot's RNDIS header and a prepared copy of the frame's start, the
     /// others the rest of the frame where it lies. The skb is held until
     /// the host completes the send. `E2BIG` for an skb in too many pieces
-    /// (nothing is sent); `EBUSY` while every slot is in flight.
+    /// or with headers too long for the copy (nothing is sent); `EBUSY`
+    /// while every slot is in flight.
     fn send_pages(&self, channel: &Channel, skb: &Skb, info: &SkbInfo, plan: &TxPlan) -> Result {
         let len = info.len as usize;
         let mut head = [0u8; TX_HEAD];
@@ -997,7 +998,9 @@ impl Nic {
         let start = head.get_mut(header..header + copied).ok_or(EINVAL)?;
         skb.copy_to(0, start)?;
         if plan.lso {
-            prepare_lso_prefix(start).map_err(|_| EINVAL)?;
+            // Headers longer than the copy: the bounce buffer's whole copy
+            // is prepared instead (or refused).
+            prepare_lso_prefix(start).map_err(|_| E2BIG)?;
         }
         let head = head.get(..header + copied).ok_or(EINVAL)?;
         // The rest, as ranges over page numbers; page 0 is the head's.
