@@ -54,8 +54,9 @@ bench:
 
 # iperf3 between two netvsc NICs through the simulated switch against a
 # veth pair, in one guest boot; prints the ratios (net/bench/guest.sh).
+# BENCH_SECONDS and BENCH_ROUNDS go into the guest's script.
 bench-net: deps
-	@bash qemu/boot.sh cmd "$$(cat net/bench/guest.sh)"
+	@bash qemu/boot.sh cmd "$$(printf 'BENCH_SECONDS=%d BENCH_ROUNDS=%d\n' "$${BENCH_SECONDS:-5}" "$${BENCH_ROUNDS:-3}"; cat net/bench/guest.sh)"
 
 fuzz:
 	@bash scripts/fuzz.sh $(or $(FUZZ_SECONDS),300)
