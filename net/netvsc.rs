@@ -92,9 +92,9 @@ const TSO_MAX_SEGS: u32 = 4096;
 /// Send slots for frames bigger than a send section, each with a bounce
 /// buffer: the large frames in flight at once.
 const BOUNCES: u32 = 8;
-/// A large frame's RNDIS header and the start of the frame (its headers,
-/// prepared for the host) go in its slot's part of the `tx_heads` page;
-/// the rest of the frame goes from the skb's own pages.
+/// Room for a frame's RNDIS header. A large frame's header and start (its
+/// headers, prepared for the host) go in its slot's part of the
+/// `tx_heads` page; the rest of the frame goes from the skb's own pages.
 const TX_HEAD: usize = 512;
 /// The most physically contiguous pieces, and pages, of an skb sent from
 /// its pages; one with more is copied into a bounce buffer.
@@ -848,55 +848,36 @@ impl NetOps for Nic {
         let info = skb.info();
         let Some(plan) = self.tx_plan(&info) else { return Tx::Dropped };
         let len = info.len as usize;
-        if len > self.section_size.load(Ordering::Relaxed) as usize && !plan.software_csum {
-            match self.send_pages(&channel, skb, &info, &plan) {
-                Ok(()) => {
-                    net.tx_done(queue, 1, len as u64);
-                    return Tx::Sent;
-                }
-                Err(e) if e == EBUSY || e == EAGAIN => return Tx::Busy,
-                // Too many pieces: copied into a bounce buffer below.
-                Err(e) if e == E2BIG => {}
-                Err(_) => return Tx::Dropped,
-            }
-        }
-        let mut scratch = self.tx_scratch.lock();
-        let Ok(header) = rndis::write_packet_header(&mut scratch, plan.ppis(), len) else {
+        let mut head = [0u8; TX_HEAD];
+        let Ok(header) = rndis::write_packet_header(&mut head, plan.ppis(), len) else {
             return Tx::Dropped;
         };
-        let total = header + len;
-        let Some(frame) = scratch.get_mut(header..total) else { return Tx::Dropped };
-        if skb.copy_to(0, frame).is_err() || plan.finish(frame, &info).is_err() {
-            return Tx::Dropped;
-        }
-        if total > self.section_size.load(Ordering::Relaxed) as usize {
-            let sent = self.send_bounced(&channel, scratch.get(..total).unwrap_or(&[]));
-            drop(scratch);
-            return match sent {
-                Ok(()) => {
-                    net.tx_done(queue, 1, len as u64);
-                    Tx::Sent
-                }
-                Err(e) if e == EBUSY || e == EAGAIN => Tx::Busy,
-                Err(_) => Tx::Dropped,
+        let sent = if header + len > self.section_size.load(Ordering::Relaxed) as usize {
+            // From the skb's pages; through a bounce buffer where that
+            // cannot be (a checksum done here, too many pieces).
+            let from_pages = if plan.software_csum {
+                Err(E2BIG)
+            } else {
+                self.send_pages(&channel, skb, &info, &plan, &mut head, header)
             };
-        }
-        let (section, tid) = match self.stage(scratch.get(..total).unwrap_or(&[])) {
-            Ok(s) => s,
-            // No free section: completions will wake the queue.
-            Err(e) if e == EBUSY => return Tx::Busy,
-            Err(_) => return Tx::Dropped,
+            match from_pages {
+                Err(e) if e == E2BIG => {
+                    self.send_copy(skb, &info, &plan, &head[..header], |message| self.send_bounced(&channel, message))
+                }
+                sent => sent,
+            }
+        } else {
+            self.send_copy(skb, &info, &plan, &head[..header], |message| self.send_staged(&channel, message))
         };
-        drop(scratch);
-        match Self::announce(&channel, RndisChannel::Data, section, total, tid, 0) {
+        match sent {
             Ok(()) => {
                 net.tx_done(queue, 1, len as u64);
                 Tx::Sent
             }
-            Err(e) => {
-                self.free_section(section);
-                if e == EAGAIN { Tx::Busy } else { Tx::Dropped }
-            }
+            // No free section or slot, or a full ring: completions will
+            // wake the queue.
+            Err(e) if e == EBUSY || e == EAGAIN => Tx::Busy,
+            Err(_) => Tx::Dropped,
         }
     }
 
@@ -987,14 +968,21 @@ impl Nic {
     /// as the C driver does: a GPA-direct packet whose first range is the
     /// slot's RNDIS header and a prepared copy of the frame's start, the
     /// others the rest of the frame where it lies. The skb is held until
-    /// the host completes the send. `E2BIG` for an skb in too many pieces
-    /// or with headers too long for the copy (nothing is sent); `EBUSY`
-    /// while every slot is in flight.
-    fn send_pages(&self, channel: &Channel, skb: &Skb, info: &SkbInfo, plan: &TxPlan) -> Result {
+    /// the host completes the send. `head` holds the RNDIS header, of
+    /// `header` bytes. `E2BIG` for an skb in too many pieces or with
+    /// headers too long for the copy (nothing is sent); `EBUSY` while
+    /// every slot is in flight.
+    fn send_pages(
+        &self,
+        channel: &Channel,
+        skb: &Skb,
+        info: &SkbInfo,
+        plan: &TxPlan,
+        head: &mut [u8; TX_HEAD],
+        header: usize,
+    ) -> Result {
         let len = info.len as usize;
-        let mut head = [0u8; TX_HEAD];
-        let header = rndis::write_packet_header(&mut head, plan.ppis(), len).map_err(|_| EINVAL)?;
-        let copied = len.min(TX_HEAD - header);
+        let copied = len.min(TX_HEAD.saturating_sub(header));
         let start = head.get_mut(header..header + copied).ok_or(EINVAL)?;
         skb.copy_to(0, start)?;
         if plan.lso {
@@ -1045,6 +1033,27 @@ impl Nic {
             self.bounces_used.free(slot);
         }
         sent
+    }
+
+    /// Copies the frame after its RNDIS `header` into the scratch buffer,
+    /// prepared for the host, and hands the message to `send`.
+    fn send_copy(&self, skb: &Skb, info: &SkbInfo, plan: &TxPlan, header: &[u8], send: impl FnOnce(&[u8]) -> Result) -> Result {
+        let total = header.len() + info.len as usize;
+        let mut scratch = self.tx_scratch.lock();
+        let message = scratch.get_mut(..total).ok_or(E2BIG)?;
+        let (head, frame) = message.split_at_mut(header.len());
+        head.copy_from_slice(header);
+        skb.copy_to(0, frame)?;
+        plan.finish(frame, info)?;
+        send(message)
+    }
+
+    /// Sends an RNDIS message through a free section of the send buffer.
+    fn send_staged(&self, channel: &Channel, message: &[u8]) -> Result {
+        let (section, tid) = self.stage(message)?;
+        Self::announce(channel, RndisChannel::Data, section, message.len(), tid, 0).inspect_err(|_| {
+            self.free_section(section);
+        })
     }
 
     /// Sends a frame too big for a send section (with its RNDIS header,

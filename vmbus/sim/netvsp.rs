@@ -732,17 +732,11 @@ impl Nic {
     /// NIC taking a spare for its next message. Without a spare the frame
     /// is copied as any other.
     fn hand_on(&mut self, frame: &InPlace) -> core::result::Result<(), ()> {
+        let (start, len, checksums) = self.offload_in_place(frame)?;
         let Some(spare) = self.port.switch.spare_message() else {
-            let data = self.message.get(frame.at.clone()).ok_or(())?;
-            let copied = TxFrame { data, offset: frame.at.start, checksum: frame.checksum, lso: frame.lso, vlan: frame.vlan };
-            return send_offloaded(&self.port, &mut self.offloaded, &copied);
-        };
-        let (start, len, checksums) = match self.offload_in_place(frame) {
-            Ok(done) => done,
-            Err(()) => {
-                self.port.switch.recycle(FrameBytes::HandedOn { buf: spare, start: 0, len: 0 });
-                return Err(());
-            }
+            let done = self.message.get(start..start.saturating_add(len)).ok_or(())?;
+            self.port.switch.forward(self.port.index, done, checksums);
+            return Ok(());
         };
         let buf = core::mem::replace(&mut self.message, spare);
         NET_HANDED_ON.fetch_add(1, Ordering::Relaxed);
