@@ -828,6 +828,12 @@ impl ChannelHandler for QueueHandler {
             }
         });
     }
+
+    /// Scheduling NAPI needs no sleep, and the lock is taken with softirqs
+    /// off everywhere.
+    fn softirq_safe(&self) -> bool {
+        true
+    }
 }
 
 impl NetOps for Nic {

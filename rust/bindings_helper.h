@@ -357,12 +357,17 @@ void rustic_test_ctl_remove(struct rustic_ctl *ctl);
 
 /* --- the hypervisor interrupt, all backends (rust/hv.c) --- */
 
-/* Runs @dpc(@data, cpu) in a work item on the CPU of each rustic_hv_isr(). */
-void rustic_hv_isr_register(void (*dpc)(const void *data, u32 cpu),
+/*
+ * Each rustic_hv_isr() runs @events(@data, cpu) in softirq context on its
+ * CPU; when that returns true, @task(@data, cpu) follows in a process
+ * context work item on the same CPU.
+ */
+void rustic_hv_isr_register(bool (*events)(const void *data, u32 cpu),
+			    void (*task)(const void *data, u32 cpu),
 			    const void *data);
 /* Call after the interrupt source stopped; waits for the work to finish. */
 void rustic_hv_isr_unregister(void);
-/* The VMBus interrupt handler: hard-IRQ context, queues the work. */
+/* The VMBus interrupt handler: hard-IRQ context, queues the softirq work. */
 void rustic_hv_isr(void);
 u32 rustic_this_cpu(void);
 /* A monotonic clock in milliseconds (jiffies based). */

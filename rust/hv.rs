@@ -13,11 +13,16 @@ use kernel::str::CStr;
 use kernel::sync::{Arc, ArcBorrow, LockClassKey};
 use kernel::types::ForeignOwnable;
 
-/// What the VMBus interrupt's work item runs (process context, on the CPU
-/// that took the interrupt).
+/// What the VMBus interrupt runs, on the CPU that took it: first in
+/// softirq context, then, if that asks for it, in a process-context work
+/// item.
 pub(crate) trait Dpc: Send + Sync + 'static {
-    /// Handles what the interrupt on `cpu` announced: messages in the SynIC
-    /// message slot, event flags of channels.
+    /// Softirq context: handles what may be handled there (channel events
+    /// whose handlers never sleep); returns whether [`Dpc::run`] must
+    /// follow for the rest.
+    fn run_softirq(this: ArcBorrow<'_, Self>, cpu: u32) -> bool;
+    /// Process context, after `run_softirq` asked for it: the SynIC
+    /// message slot, and handlers that may sleep.
     fn run(this: ArcBorrow<'_, Self>, cpu: u32);
 }
 
@@ -38,13 +43,13 @@ unsafe impl<T: Dpc> Send for IsrRegistration<T> {}
 unsafe impl<T: Dpc> Sync for IsrRegistration<T> {}
 
 impl<T: Dpc> IsrRegistration<T> {
-    /// Makes each VMBus interrupt run `handler.run(cpu)` in a work item on
-    /// the interrupted CPU.
+    /// Makes each VMBus interrupt run `handler`'s [`Dpc`] methods on the
+    /// interrupted CPU.
     pub(crate) fn new(handler: Arc<T>) -> Self {
         let data = handler.into_foreign();
-        // SAFETY: `data` stays valid until `drop` unregisters, and `run_cb`
-        // matches it.
-        unsafe { bindings::rustic_hv_isr_register(Some(Self::run_cb), data) };
+        // SAFETY: `data` stays valid until `drop` unregisters, and both
+        // callbacks match it.
+        unsafe { bindings::rustic_hv_isr_register(Some(Self::softirq_cb), Some(Self::task_cb), data) };
         // INVARIANT: registered just now with `data`.
         IsrRegistration {
             data,
@@ -52,9 +57,15 @@ impl<T: Dpc> IsrRegistration<T> {
         }
     }
 
-    unsafe extern "C" fn run_cb(data: *const c_void, cpu: u32) {
+    unsafe extern "C" fn softirq_cb(data: *const c_void, cpu: u32) -> bool {
         // SAFETY: C passes the `data` registered in `new`; `drop` waits for
         // this call before letting it go.
+        let handler = unsafe { Arc::<T>::borrow(data) };
+        T::run_softirq(handler, cpu)
+    }
+
+    unsafe extern "C" fn task_cb(data: *const c_void, cpu: u32) {
+        // SAFETY: as in `softirq_cb`.
         let handler = unsafe { Arc::<T>::borrow(data) };
         T::run(handler, cpu);
     }
@@ -62,7 +73,7 @@ impl<T: Dpc> IsrRegistration<T> {
 
 impl<T: Dpc> Drop for IsrRegistration<T> {
     /// The owner stops the interrupt source first; this then waits for the
-    /// work item and releases the handler.
+    /// work items and releases the handler.
     fn drop(&mut self) {
         // SAFETY: registered (type invariant); after this C no longer uses
         // `data`.

@@ -9,8 +9,11 @@
 //!   free and waits for that signal, bounded by the caller's timeout;
 //!   `timeout_ms == 0` fails at once with `EAGAIN` instead.
 //! - Receiving: the host's signal runs the driver's
-//!   [`ChannelHandler::on_event`] in process context on the channel's
-//!   target CPU; the handler drains the ring with [`Channel::poll`], which
+//!   [`ChannelHandler::on_event`] on the channel's target CPU, in softirq
+//!   context if the handler says it may run there
+//!   ([`ChannelHandler::softirq_safe`], netvsc's: it only schedules NAPI),
+//!   else in process context; the handler drains the ring with
+//!   [`Channel::poll`], which
 //!   masks the host's signals while it reads (the batched mode NAPI uses)
 //!   and tells whether to poll again.
 //! - A ring the host corrupts poisons the channel: every later call fails
@@ -35,9 +38,17 @@ use kernel::{new_condvar, new_mutex, new_spinlock};
 
 /// What a driver does when the host signals its channel.
 pub(crate) trait ChannelHandler: Send + Sync + 'static {
-    /// The host signalled `channel` (process context, on its target CPU):
-    /// drain it with [`Channel::poll`].
+    /// The host signalled `channel` (on its target CPU; softirq or process
+    /// context, as [`ChannelHandler::softirq_safe`] says): drain it with
+    /// [`Channel::poll`], or schedule what will.
     fn on_event(&self, channel: &Channel);
+
+    /// Whether `on_event` may run in softirq context: it never sleeps and
+    /// takes only locks that are taken with softirqs off. Serving it there
+    /// saves a switch to a worker thread per interrupt.
+    fn softirq_safe(&self) -> bool {
+        false
+    }
 }
 
 /// Ring sizes and placement of a channel to open.
@@ -100,6 +111,8 @@ pub(crate) struct Channel {
     handler: Arc<dyn ChannelHandler>,
     poisoned: AtomicBool,
     closed: AtomicBool,
+    /// Signalled, and left by the softirq for process context.
+    deferred: AtomicBool,
     /// Set by the first close; a second (rescind, then the driver) is a
     /// no-op.
     torn_down: AtomicBool,
@@ -137,10 +150,17 @@ impl SpaceWait {
         })
     }
 
-    /// The host signalled (or the channel closed): wakes the waiters.
-    fn notify(&self) {
+    /// Counts a host signal; returns whether no sender waits (any
+    /// context). A waiter that counts itself after this sees the bump.
+    fn count_signal(&self) -> bool {
         self.signals.fetch_add(1, Ordering::SeqCst);
-        if self.waiters.load(Ordering::SeqCst) != 0 {
+        self.waiters.load(Ordering::SeqCst) == 0
+    }
+
+    /// The host signalled (or the channel closed): wakes the waiters
+    /// (process context: takes the mutex if there are any).
+    fn notify(&self) {
+        if !self.count_signal() {
             // A waiter checks `signals` under the lock before it sleeps:
             // it is either asleep already or sees the bump.
             drop(self.lock.lock());
@@ -206,6 +226,7 @@ impl Channel {
                 handler,
                 poisoned: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
+                deferred: AtomicBool::new(false),
                 torn_down: AtomicBool::new(false),
                 stats: ChannelStats::default(),
                 out_mem,
@@ -434,13 +455,34 @@ impl Channel {
         Ok(more)
     }
 
-    /// The host signalled: wake blocked senders, run the driver's handler.
+    /// The host signalled (process context): wake blocked senders, run the
+    /// driver's handler.
     pub(crate) fn dispatch(&self) {
         self.stats.interrupts.fetch_add(1, Ordering::Relaxed);
         self.space.notify();
         if !self.closed.load(Ordering::Acquire) {
             self.handler.on_event(self);
         }
+    }
+
+    /// The host signalled (softirq context): runs the handler here if it
+    /// may and no sender waits for room (waking one takes a mutex); else
+    /// marks the channel for [`Channel::take_deferred`] and returns false.
+    pub(crate) fn dispatch_softirq(&self) -> bool {
+        if !self.handler.softirq_safe() || !self.space.count_signal() {
+            self.deferred.store(true, Ordering::Release);
+            return false;
+        }
+        self.stats.interrupts.fetch_add(1, Ordering::Relaxed);
+        if !self.closed.load(Ordering::Acquire) {
+            self.handler.on_event(self);
+        }
+        true
+    }
+
+    /// Whether the softirq left a signal for process context ([`Channel::dispatch`]); clears it.
+    pub(crate) fn take_deferred(&self) -> bool {
+        self.deferred.swap(false, Ordering::AcqRel)
     }
 
     /// The rings' header fields, as sysfs shows them.

@@ -13,8 +13,9 @@
 //!
 //! - Channels: drivers create GPADLs and open channels through
 //!   [`Connection::open_channel`] (`super::channel`); every request waits,
-//!   bounded, for the host's answer. The interrupt's work on each CPU takes
-//!   that CPU's event flags and runs the signalled channels' handlers.
+//!   bounded, for the host's answer. The interrupt's softirq work on each
+//!   CPU takes that CPU's event flags and runs the signalled channels'
+//!   handlers, those that may sleep in the process-context work after it.
 //! - Rescind: the device goes (its driver closes the channel; GPADLs of a
 //!   rescinded channel need no answer), then RELID_RELEASED.
 //!
@@ -25,8 +26,8 @@
 
 use super::bus::Devices;
 use super::channel::{Channel, ChannelHandler, ChannelParams};
-use super::hv::{take_message, Backend, CONNECT_CPU, VMBUS_MESSAGE_TYPE};
-use super::hv_glue::{cpu_online, msleep, now_ms, nr_cpu_ids, Buffer, Dpc, IsrRegistration, Page, Work, WorkFn};
+use super::hv::{message_waiting, take_message, Backend, CONNECT_CPU, VMBUS_MESSAGE_TYPE};
+use super::hv_glue::{cpu_online, msleep, now_ms, nr_cpu_ids, BhOff, Buffer, Dpc, IsrRegistration, Page, Work, WorkFn};
 use super::vmbus_core::bus::{monitor_view, MonitorView, OfferFacts};
 use super::vmbus_core::control::{
     encode, Action, ChannelState, Config, ConnectionState, Control, Error, OpenRequest, RequestId,
@@ -37,8 +38,8 @@ use super::vmbus_core::msg::{GpadlSplit, Offer, USER_DEFINED_BYTES};
 use super::vmbus_core::version::Version;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{Arc, ArcBorrow, CondVar, CondVarTimeoutResult, Mutex};
-use kernel::{new_condvar, new_mutex};
+use kernel::sync::{Arc, ArcBorrow, CondVar, CondVarTimeoutResult, Mutex, SpinLock};
+use kernel::{new_condvar, new_mutex, new_spinlock};
 
 /// Channels and GPADLs the connection tracks.
 const CHANNELS: usize = 32;
@@ -125,9 +126,10 @@ pub(crate) struct Connection {
     /// Woken whenever a host message was handled.
     #[pin]
     answered: CondVar,
-    /// Open channels, for the event dispatch.
+    /// Open channels, for the event dispatch (which reads it in softirq
+    /// context: take it with [`Connection::with_open`]).
     #[pin]
-    open: Mutex<[Option<Arc<Channel>>; CHANNELS]>,
+    open: SpinLock<[Option<Arc<Channel>>; CHANNELS]>,
     next_request: AtomicU64,
     /// Round-robin choice of target CPUs for new devices.
     next_cpu: AtomicU32,
@@ -253,7 +255,7 @@ impl Connection {
                 // rescinded subchannel is closed here; its driver's handle
                 // then finds it closed.
                 if self.devices.remove_relid(relid).is_err() && !self.devices.subchannel_rescinded(relid) {
-                    let open = self.open.lock().iter().flatten().find(|c| c.relid == relid).cloned();
+                    let open = self.with_open(|open| open.iter().flatten().find(|c| c.relid == relid).cloned());
                     if let Some(channel) = open {
                         self.close_channel(&channel);
                     }
@@ -469,7 +471,7 @@ impl Connection {
                 return Err(e);
             }
         };
-        if !put(&mut *self.open.lock(), channel.clone()) {
+        if !self.with_open(|open| put(open, channel.clone())) {
             self.release(&channel);
             return Err(ENOSPC);
         }
@@ -512,11 +514,23 @@ impl Connection {
     /// Takes `channel` out of the event dispatch.
     fn unlist(&self, channel: &Arc<Channel>) {
         channel.mark_closed();
-        for slot in self.open.lock().iter_mut() {
-            if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, channel)) {
-                *slot = None;
+        // Also waits for a softirq serving it: none does after this.
+        self.with_open(|open| {
+            for slot in open.iter_mut() {
+                if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, channel)) {
+                    *slot = None;
+                }
             }
-        }
+        });
+    }
+
+    /// Runs `f` on the open channels' table, under its lock with softirqs
+    /// off. `f` must not drop the last reference to a channel (its
+    /// buffers are freed in process context).
+    fn with_open<R>(&self, f: impl FnOnce(&mut [Option<Arc<Channel>>; CHANNELS]) -> R) -> R {
+        let _bh = BhOff::new();
+        let mut open = self.open.lock();
+        f(&mut open)
     }
 
     /// Tears the ring's GPADL down; on success the ring may be freed.
@@ -567,26 +581,41 @@ impl Connection {
         }
     }
 
-    /// Runs the handlers of the channels signalled in `cpu`'s event flags.
-    fn dispatch_events(&self, cpu: u32) {
+    /// Softirq context: takes `cpu`'s event flags and serves the signalled
+    /// channels whose handlers may run here; returns whether some were
+    /// left for process context ([`Connection::dispatch_deferred`]).
+    fn dispatch_events(&self, cpu: u32) -> bool {
         let Some(page) = self.backend.event_page(cpu) else {
-            return;
+            return false;
         };
         let Ok(slot) = event::vmbus_slot(page) else {
-            return;
+            return false;
         };
+        let mut deferred = false;
         let _ = event::take_all(slot, |relid| {
-            let channel = self
-                .open
-                .lock()
-                .iter()
-                .flatten()
-                .find(|c| c.relid == relid)
-                .cloned();
-            if let Some(channel) = channel {
-                channel.dispatch();
+            // Served under the table's lock, so that a channel taken out
+            // of it (closing) is not served after.
+            self.with_open(|open| {
+                if let Some(channel) = open.iter().flatten().find(|c| c.relid == relid) {
+                    deferred |= !channel.dispatch_softirq();
+                }
+            });
+        });
+        deferred
+    }
+
+    /// Process context: serves the channels the softirq left.
+    fn dispatch_deferred(&self) {
+        let mut due: [Option<Arc<Channel>>; CHANNELS] = Default::default();
+        self.with_open(|open| {
+            let signalled = open.iter().flatten().filter(|c| c.take_deferred());
+            for (slot, channel) in due.iter_mut().zip(signalled) {
+                *slot = Some(channel.clone());
             }
         });
+        for channel in due.iter().flatten() {
+            channel.dispatch();
+        }
     }
 }
 
@@ -610,11 +639,16 @@ impl WorkFn for Connection {
 }
 
 impl Dpc for Connection {
+    fn run_softirq(this: ArcBorrow<'_, Self>, cpu: u32) -> bool {
+        let deferred = this.dispatch_events(cpu);
+        deferred || (cpu == CONNECT_CPU && message_waiting(&this.backend))
+    }
+
     fn run(this: ArcBorrow<'_, Self>, cpu: u32) {
         if cpu == CONNECT_CPU {
             Self::take_messages(this);
         }
-        this.dispatch_events(cpu);
+        this.dispatch_deferred();
     }
 }
 
@@ -694,7 +728,7 @@ impl Vmbus {
                 devices,
                 inner <- new_mutex!(Inner { control, status: Status::default() }, "vmbus_connection"),
                 answered <- new_condvar!("vmbus_answered"),
-                open <- new_mutex!(Default::default(), "vmbus_open_channels"),
+                open <- new_spinlock!(Default::default(), "vmbus_open_channels"),
                 next_request: AtomicU64::new(FIRST_DRIVER_REQUEST),
                 next_cpu: AtomicU32::new(0),
                 device_changes <- new_mutex!(KVec::new(), "vmbus_device_changes"),

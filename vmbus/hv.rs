@@ -156,14 +156,21 @@ impl Backend {
     }
 }
 
+/// The SINT2 slot of the message page.
+fn message_slot(page: SharedMem<'_>) -> Option<SharedMem<'_>> {
+    page.subrange(usize::from(MESSAGE_SINT) * SYNIC_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE).ok()
+}
+
+/// Whether a message waits in the SINT2 slot (any context: one read).
+pub(crate) fn message_waiting(backend: &Backend) -> bool {
+    message_slot(backend.message_page()).is_some_and(|slot| slot.load_u32(0, Ordering::Relaxed).is_ok_and(|ty| ty != HVMSG_NONE))
+}
+
 /// Takes the message waiting in the SINT2 slot, if any: copies the 256
 /// bytes out, then ends the message (clears the type, and if the
 /// hypervisor marked more pending, tells it). Shared by all backends.
 pub(crate) fn take_message(backend: &Backend) -> Option<Result<SynicMessage, ()>> {
-    let page = backend.message_page();
-    let slot = page
-        .subrange(usize::from(MESSAGE_SINT) * SYNIC_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE)
-        .ok()?;
+    let slot = message_slot(backend.message_page())?;
     // Acquire: the payload the hypervisor wrote before the type is visible.
     let ty = slot.load_u32(0, Ordering::Acquire).ok()?;
     if ty == HVMSG_NONE {
