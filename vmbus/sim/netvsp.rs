@@ -19,6 +19,10 @@
 //!   takes. Delivery queues the frame on the receiving NIC's port and
 //!   kicks that NIC's channel work, so no NIC's lock is taken while
 //!   another's is held.
+//! - A large frame going whole to one port leaves its NIC with the buffer
+//!   its message was read into; its offloads and switching are done after
+//!   the NIC's lock is dropped, so the NIC's other channels (the ACKs and
+//!   completions of the same flow) are not held up behind it.
 //!
 //! - Transmit offloads, as Hyper-V's switch does them: a checksum PPI gets
 //!   the checksums filled in, an LSOv2 frame is cut into MSS-sized TCP
@@ -144,6 +148,91 @@ struct InPlace {
     checksum: Option<ChecksumInfo>,
     lso: Option<LsoInfo>,
     vlan: Option<VlanInfo>,
+}
+
+/// What became of a guest's RNDIS message.
+enum Taken {
+    /// Done: whether it was taken.
+    Now(bool),
+    /// A frame to hand on ([`Nic::hand_on`]).
+    HandOn(InPlace),
+}
+
+/// A large frame in the message buffer it was read into, taken out of its
+/// NIC, and what its completion needs.
+struct HandOn {
+    buf: VVec<u8>,
+    frame: InPlace,
+    transaction_id: u64,
+    port: Arc<NicPort>,
+    faults: Arc<Armed>,
+    relid: u32,
+}
+
+impl HandOn {
+    /// Switches the frame without copying it: its offloads are done where
+    /// it lies (an LSO frame made the one coalesced segment, the checksums
+    /// filled, the tag put in the room the RNDIS header leaves before it)
+    /// and the buffer goes with it. Then completes the guest's packet.
+    fn finish(mut self, out: &mut Outbox) {
+        let done = offload_in_place(&mut self.buf, &self.frame);
+        let switch = &self.port.switch;
+        let ok = match done {
+            Ok((start, len, checksums)) => {
+                NET_HANDED_ON.fetch_add(1, Ordering::Relaxed);
+                switch.forward_bytes(self.port.index, FrameBytes::HandedOn { buf: self.buf, start, len }, checksums);
+                true
+            }
+            Err(()) => {
+                offload_refused(self.relid);
+                switch.keep_message(self.buf);
+                false
+            }
+        };
+        complete(&self.faults, self.relid, self.transaction_id, &rndis_completion(ok), out);
+    }
+}
+
+/// Completes the guest's packet `tid` with `message` (unless an armed
+/// fault rewrites the completion).
+fn complete(faults: &Armed, relid: u32, tid: u64, message: &Nvsp, out: &mut Outbox) {
+    if let Ok(m) = message.encode() {
+        netfault::complete(faults, relid, tid, m.bytes(), out);
+    }
+}
+
+/// The offloads of the frame at `frame.at` in `message`, done where it
+/// lies: where the result starts (its tag included), its length and its
+/// checksum state.
+fn offload_in_place(message: &mut [u8], frame: &InPlace) -> core::result::Result<(usize, usize, RxChecksums), ()> {
+    let body = message.get_mut(frame.at.clone()).ok_or(())?;
+    let mut start = frame.at.start;
+    let mut len = body.len();
+    let mut checksums = RxChecksums::Unverified;
+    if let Some(lso) = frame.lso {
+        len = coalesce_in_place(body, lso).map_err(|_| ())?;
+        NET_COALESCED.fetch_add(1, Ordering::Relaxed);
+        checksums = RxChecksums::Filled;
+    } else if let Some(c) = frame.checksum {
+        fill_checksums(body, c).map_err(|_| ())?;
+        NET_CHECKSUMMED.fetch_add(1, Ordering::Relaxed);
+        checksums = RxChecksums::Filled;
+    }
+    if let Some(v) = frame.vlan {
+        start = start.checked_sub(VLAN_HLEN).ok_or(())?;
+        len = len.saturating_add(VLAN_HLEN);
+        let tagged = message.get_mut(start..start.saturating_add(len)).ok_or(())?;
+        if !frame::retag(tagged, v.tci()) {
+            return Err(());
+        }
+        NET_TAGGED.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok((start, len, checksums))
+}
+
+/// Logs a frame whose offload request it does not fit.
+fn offload_refused(relid: u32) {
+    guest_error(relid, "offload request the frame does not fit");
 }
 
 /// A frame waiting for a port's guest.
@@ -476,9 +565,15 @@ impl NetSwitch {
     /// dropped) for the next, while there is room.
     fn recycle(&self, bytes: FrameBytes) {
         if let FrameBytes::HandedOn { buf, .. } = bytes {
-            if let Some(slot) = self.spare_messages.lock().iter_mut().find(|s| s.is_none()) {
-                *slot = Some(buf);
-            }
+            self.keep_message(buf);
+        }
+    }
+
+    /// Keeps a message buffer for the next NIC whose buffer is handed on,
+    /// while there is room.
+    fn keep_message(&self, buf: VVec<u8>) {
+        if let Some(slot) = self.spare_messages.lock().iter_mut().find(|s| s.is_none()) {
+            *slot = Some(buf);
         }
     }
 
@@ -676,9 +771,10 @@ impl Nic {
         pushed
     }
 
-    /// Hands an RNDIS message to the device; returns whether it was taken.
-    fn rndis(&mut self, len: usize, out: &mut Outbox) -> bool {
-        let Some(message) = self.message.get(..len) else { return false };
+    /// Hands an RNDIS message to the device; returns whether it was taken,
+    /// or the frame in it to hand on.
+    fn rndis(&mut self, len: usize, out: &mut Outbox) -> Taken {
+        let Some(message) = self.message.get(..len) else { return Taken::Now(false) };
         match self.rndis.on_message(message, &mut self.reply) {
             Ok(Outcome::Reply(n)) => {
                 self.port.switch.set_filter(self.port.index, self.rndis.packet_filter(), self.rndis.multicast());
@@ -687,29 +783,24 @@ impl Nic {
                 if !self.to_guest(n, out) {
                     guest_error(self.relid, "no receive buffer room for an RNDIS reply");
                 }
-                true
+                Taken::Now(true)
             }
             Ok(Outcome::Frame(frame)) => {
                 if frame.lso.is_none() && frame.data.len() > self.frame_limit() {
                     NET_OVERSIZE.fetch_add(1, Ordering::Relaxed);
-                    return true;
+                    return Taken::Now(true);
                 }
-                let sent = if self.goes_whole_to_one_port(&frame) {
+                if self.goes_whole_to_one_port(&frame) {
                     let at = frame.offset..frame.offset.saturating_add(frame.data.len());
-                    self.hand_on(&InPlace { at, checksum: frame.checksum, lso: frame.lso, vlan: frame.vlan })
-                } else {
-                    send_offloaded(&self.port, &mut self.offloaded, &frame)
-                };
-                if sent.is_err() {
-                    guest_error(self.relid, "offload request the frame does not fit");
-                    return false;
+                    return Taken::HandOn(InPlace { at, checksum: frame.checksum, lso: frame.lso, vlan: frame.vlan });
                 }
-                true
+                let sent = send_offloaded(&self.port, &mut self.offloaded, &frame);
+                Taken::Now(sent.map_err(|()| offload_refused(self.relid)).is_ok())
             }
-            Ok(Outcome::Nothing) => true,
+            Ok(Outcome::Nothing) => Taken::Now(true),
             Err(_) => {
                 guest_error(self.relid, "malformed RNDIS message");
-                false
+                Taken::Now(false)
             }
         }
     }
@@ -725,51 +816,30 @@ impl Nic {
                 .is_some_and(|to| frame.lso.is_none() || to.coalesces.load(Ordering::Relaxed))
     }
 
-    /// Switches the frame at `frame.at` in `self.message` without copying
-    /// it: its offloads are done where it lies (an LSO frame made the one
-    /// coalesced segment, the checksums filled, the tag put in the room
-    /// the RNDIS header leaves before it) and the buffer goes with it, the
-    /// NIC taking a spare for its next message. Without a spare the frame
-    /// is copied as any other.
-    fn hand_on(&mut self, frame: &InPlace) -> core::result::Result<(), ()> {
-        let (start, len, checksums) = self.offload_in_place(frame)?;
+    /// Takes the message buffer, with the frame at `frame.at` in it, out
+    /// of the NIC (which gets a spare for its next message), to be
+    /// switched once the NIC's lock is dropped ([`HandOn::finish`]).
+    /// Without a spare the frame's offloads are done where it lies and it
+    /// is copied as any other; then the packet is completed now.
+    fn hand_on(&mut self, frame: InPlace, transaction_id: u64, out: &mut Outbox) -> Option<HandOn> {
         let Some(spare) = self.port.switch.spare_message() else {
-            let done = self.message.get(start..start.saturating_add(len)).ok_or(())?;
-            self.port.switch.forward(self.port.index, done, checksums);
-            return Ok(());
+            let done = offload_in_place(&mut self.message, &frame).and_then(|(start, len, checksums)| {
+                let done = self.message.get(start..start.saturating_add(len)).ok_or(())?;
+                self.port.switch.forward(self.port.index, done, checksums);
+                Ok(())
+            });
+            let done = done.map_err(|()| offload_refused(self.relid));
+            self.complete(transaction_id, &rndis_completion(done.is_ok()), out);
+            return None;
         };
-        let buf = core::mem::replace(&mut self.message, spare);
-        NET_HANDED_ON.fetch_add(1, Ordering::Relaxed);
-        self.port.switch.forward_bytes(self.port.index, FrameBytes::HandedOn { buf, start, len }, checksums);
-        Ok(())
-    }
-
-    /// [`Nic::hand_on`]'s offloads, on `self.message`: where the result
-    /// starts (its tag included), its length and its checksum state.
-    fn offload_in_place(&mut self, frame: &InPlace) -> core::result::Result<(usize, usize, RxChecksums), ()> {
-        let body = self.message.get_mut(frame.at.clone()).ok_or(())?;
-        let mut start = frame.at.start;
-        let mut len = body.len();
-        let mut checksums = RxChecksums::Unverified;
-        if let Some(lso) = frame.lso {
-            len = coalesce_in_place(body, lso).map_err(|_| ())?;
-            NET_COALESCED.fetch_add(1, Ordering::Relaxed);
-            checksums = RxChecksums::Filled;
-        } else if let Some(c) = frame.checksum {
-            fill_checksums(body, c).map_err(|_| ())?;
-            NET_CHECKSUMMED.fetch_add(1, Ordering::Relaxed);
-            checksums = RxChecksums::Filled;
-        }
-        if let Some(v) = frame.vlan {
-            start = start.checked_sub(VLAN_HLEN).ok_or(())?;
-            len = len.saturating_add(VLAN_HLEN);
-            let tagged = self.message.get_mut(start..start.saturating_add(len)).ok_or(())?;
-            if !frame::retag(tagged, v.tci()) {
-                return Err(());
-            }
-            NET_TAGGED.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok((start, len, checksums))
+        Some(HandOn {
+            buf: core::mem::replace(&mut self.message, spare),
+            frame,
+            transaction_id,
+            port: self.port.clone(),
+            faults: self.faults.clone(),
+            relid: self.relid,
+        })
     }
 
     /// The largest frame the guest may send: what its NDIS config said
@@ -779,7 +849,7 @@ impl Nic {
         self.nvsp.ndis_config().map_or(1514, |c| c.mtu as usize) + VLAN_HLEN
     }
 
-    fn nvsp_packet(&mut self, queue: u16, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
+    fn nvsp_packet(&mut self, queue: u16, info: &PacketInfo, bytes: &[u8], out: &mut Outbox, later: &mut Option<HandOn>) {
         let tid = info.descriptor.transaction_id;
         let header = info.header(bytes);
         let page_ranges_len = if info.descriptor.packet_type == PACKET_TYPE_GPA_DIRECT {
@@ -817,14 +887,23 @@ impl Nic {
                 Action::UnmapReceiveBuffer { .. } => self.recv = None,
                 Action::UnmapSendBuffer { .. } => self.send = None,
                 Action::Rndis { source, transaction_id, .. } => {
-                    let ok = match self.copy_message(source, header) {
+                    let taken = match self.copy_message(source, header) {
                         Some(len) => self.rndis(len, out),
                         None => {
                             guest_error(self.relid, "RNDIS message outside its buffer");
-                            false
+                            Taken::Now(false)
                         }
                     };
-                    self.complete(transaction_id, &rndis_completion(ok), out);
+                    match taken {
+                        Taken::Now(ok) => self.complete(transaction_id, &rndis_completion(ok), out),
+                        Taken::HandOn(frame) => match self.hand_on(frame, transaction_id, out) {
+                            // One packet carries one RNDIS message; another
+                            // would wait for none.
+                            Some(h) if later.is_none() => *later = Some(h),
+                            Some(h) => h.finish(out),
+                            None => {}
+                        },
+                    }
                 }
                 Action::OfferSubchannels { count } => {
                     self.requests.offer_subchannels(self.relid, count.min(u32::from(u16::MAX)) as u16)
@@ -834,9 +913,7 @@ impl Nic {
     }
 
     fn complete(&mut self, tid: u64, message: &Nvsp, out: &mut Outbox) {
-        if let Ok(m) = message.encode() {
-            netfault::complete(&self.faults, self.relid, tid, m.bytes(), out);
-        }
+        complete(&self.faults, self.relid, tid, message, out);
     }
 }
 
@@ -848,11 +925,13 @@ impl Drop for Nic {
 }
 
 impl Nic {
-    /// A packet from the guest on channel `queue`.
-    fn packet(&mut self, queue: u16, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
+    /// A packet from the guest on channel `queue`; a large frame in it may
+    /// come back in `later`, for the caller to switch once the NIC's lock
+    /// is dropped.
+    fn packet(&mut self, queue: u16, info: &PacketInfo, bytes: &[u8], out: &mut Outbox, later: &mut Option<HandOn>) {
         match info.descriptor.packet_type {
             PACKET_TYPE_INBAND | PACKET_TYPE_GPA_DIRECT | PACKET_TYPE_COMPLETION => {
-                self.nvsp_packet(queue, info, bytes, out)
+                self.nvsp_packet(queue, info, bytes, out, later)
             }
             _ => guest_error(self.relid, "unexpected packet type"),
         }
@@ -938,7 +1017,13 @@ impl NicChannel {
 
 impl Vsp for NicChannel {
     fn packet(&mut self, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
-        self.nic.lock().packet(self.queue, info, bytes, out)
+        let mut later = None;
+        self.nic.lock().packet(self.queue, info, bytes, out, &mut later);
+        // A large frame's offloads and switching need none of the NIC's
+        // state: done without its lock, the NIC's other channels go on.
+        if let Some(h) = later {
+            h.finish(out);
+        }
     }
 
     fn pending(&mut self, out: &mut Outbox) -> bool {
