@@ -59,10 +59,16 @@ bench:
 # (RUSTIC_SMP overrides): TCG vCPUs beyond the cores take turns on them,
 # and the simulated host's work, which Hyper-V runs on cores of its own,
 # then competes with the guest's for them, as veth's path does not.
+# The test kernel's debugging that costs per allocation or lock (SLUB
+# poisoning and tracking, kmemleak, lock proving) is switched off at boot,
+# as in the kernels users run; BENCH_DEBUG=1 keeps it.
+bench_nodebug_args := slub_debug=- kmemleak=off lockdep.prove_locking=0
 bench-net: deps
 	@cores=$$(nproc); smp=$${RUSTIC_SMP:-$$(( cores < 4 ? cores : 4 ))}; \
-	echo "bench-net: $$smp guest CPUs on $$cores host CPUs"; \
-	RUSTIC_SMP=$$smp bash qemu/boot.sh cmd "$$(printf 'BENCH_SECONDS=%d BENCH_ROUNDS=%d\n' "$${BENCH_SECONDS:-5}" "$${BENCH_ROUNDS:-3}"; cat net/bench/guest.sh)"
+	if [ "$${BENCH_DEBUG:-0}" = 1 ]; then args= debug="on (BENCH_DEBUG=1)"; \
+	else args='$(bench_nodebug_args)' debug="off: $(bench_nodebug_args)"; fi; \
+	echo "bench-net: $$smp guest CPUs on $$cores host CPUs; kernel debugging $$debug"; \
+	RUSTIC_SMP=$$smp RUSTIC_KERNEL_ARGS="$$args" bash qemu/boot.sh cmd "$$(printf 'BENCH_SECONDS=%d BENCH_ROUNDS=%d\n' "$${BENCH_SECONDS:-5}" "$${BENCH_ROUNDS:-3}"; cat net/bench/guest.sh)"
 
 fuzz:
 	@bash scripts/fuzz.sh $(or $(FUZZ_SECONDS),300)

@@ -39,6 +39,8 @@ fi
 
 overlay_files=()
 append="console=ttyS0 rustic.mode=$mode panic=-1"
+# RUSTIC_KERNEL_ARGS: more kernel command line (bench-net turns debugging off).
+[ -n "${RUSTIC_KERNEL_ARGS:-}" ] && append="$append $RUSTIC_KERNEL_ARGS"
 case "$mode" in
   shell) ;;
   cmd)
