@@ -480,7 +480,8 @@ impl Channel {
         true
     }
 
-    /// Whether the softirq left a signal for process context ([`Channel::dispatch`]); clears it.
+    /// Whether the softirq left a signal for process context (to
+    /// [`Channel::dispatch`] there); clears it.
     pub(crate) fn take_deferred(&self) -> bool {
         self.deferred.swap(false, Ordering::AcqRel)
     }
