@@ -458,11 +458,8 @@ impl Channel {
     /// The host signalled (process context): wake blocked senders, run the
     /// driver's handler.
     pub(crate) fn dispatch(&self) {
-        self.stats.interrupts.fetch_add(1, Ordering::Relaxed);
         self.space.notify();
-        if !self.closed.load(Ordering::Acquire) {
-            self.handler.on_event(self);
-        }
+        self.run_handler();
     }
 
     /// The host signalled (softirq context): runs the handler here if it
@@ -473,11 +470,16 @@ impl Channel {
             self.deferred.store(true, Ordering::Release);
             return false;
         }
+        self.run_handler();
+        true
+    }
+
+    /// Counts the signal and runs the driver's handler, unless closed.
+    fn run_handler(&self) {
         self.stats.interrupts.fetch_add(1, Ordering::Relaxed);
         if !self.closed.load(Ordering::Acquire) {
             self.handler.on_event(self);
         }
-        true
     }
 
     /// Whether the softirq left a signal for process context (to

@@ -591,17 +591,17 @@ impl Connection {
         let Ok(slot) = event::vmbus_slot(page) else {
             return false;
         };
-        let mut deferred = false;
-        let _ = event::take_all(slot, |relid| {
-            // Served under the table's lock, so that a channel taken out
-            // of it (closing) is not served after.
-            self.with_open(|open| {
+        // Served under the table's lock, taken once for the whole scan, so
+        // that a channel taken out of it (closing) is not served after.
+        self.with_open(|open| {
+            let mut deferred = false;
+            let _ = event::take_all(slot, |relid| {
                 if let Some(channel) = open.iter().flatten().find(|c| c.relid == relid) {
                     deferred |= !channel.dispatch_softirq();
                 }
             });
-        });
-        deferred
+            deferred
+        })
     }
 
     /// Process context: serves the channels the softirq left.
