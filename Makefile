@@ -53,7 +53,7 @@ bench:
 	@bash vmbus/bench/run.sh
 
 # iperf3 between two netvsc NICs through the simulated switch against a
-# veth pair, in one guest boot; prints the ratios (net/bench/guest.sh).
+# veth pair, in one guest boot; prints the ratios (drivers/net/bench/guest.sh).
 # BENCH_SECONDS and BENCH_ROUNDS go into the guest's script.
 # The guest gets as many CPUs as the host has cores, at most 4
 # (RUSTIC_SMP overrides): TCG vCPUs beyond the cores take turns on them,
@@ -68,7 +68,7 @@ bench-net: deps
 	if [ "$${BENCH_DEBUG:-0}" = 1 ]; then args= debug="on (BENCH_DEBUG=1)"; \
 	else args='$(bench_nodebug_args)' debug="off: $(bench_nodebug_args)"; fi; \
 	echo "bench-net: $$smp guest CPUs on $$cores host CPUs; kernel debugging $$debug"; \
-	RUSTIC_SMP=$$smp RUSTIC_KERNEL_ARGS="$$args" bash qemu/boot.sh cmd "$$(printf 'BENCH_SECONDS=%d BENCH_ROUNDS=%d\n' "$${BENCH_SECONDS:-5}" "$${BENCH_ROUNDS:-3}"; cat net/bench/guest.sh)"
+	RUSTIC_SMP=$$smp RUSTIC_KERNEL_ARGS="$$args" bash qemu/boot.sh cmd "$$(printf 'BENCH_SECONDS=%d BENCH_ROUNDS=%d\n' "$${BENCH_SECONDS:-5}" "$${BENCH_ROUNDS:-3}"; cat drivers/net/bench/guest.sh)"
 
 fuzz:
 	@bash scripts/fuzz.sh $(or $(FUZZ_SECONDS),300)

@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 //! RustIC: Hyper-V VMBus guest drivers in Rust (`hv_rustic.ko`).
 //!
-//! This is the crate root of the module. The kernel-independent VMBus core is
-//! compiled in from `vmbus/core/src` (the same files Cargo builds for host
-//! tests); the kernel layer lives in `rust/`.
+//! This is the crate root of the module. Its layers, each a folder, depend
+//! one way (`tests/build/layers.sh` checks it):
+//!
+//! - `rust/`: the kernel layer (bindings, C shims, safe wrappers);
+//! - `vmbus/`: the bus, the connection, channels, the hypervisor interface,
+//!   over the kernel-independent `vmbus/core` (compiled in from the same
+//!   files Cargo builds for host tests);
+//! - `drivers/`: one folder per device class;
+//! - `tests/` (test builds only): the simulated host and test drivers.
 
 // `pin_init!` of structs with many fields (the netvsc NIC) recurses deeper
 // than the default allows.
@@ -11,101 +17,27 @@
 
 use kernel::prelude::*;
 
-#[path = "rust/bindings.rs"]
-mod bindings;
+/// The kernel layer: bindings, C shims, safe wrappers.
+#[path = "rust/mod.rs"]
+mod rust;
 
-#[path = "rust/kernel_glue.rs"]
-mod kernel_glue;
+/// The kernel-independent VMBus core (`vmbus/core`, the `vmbus-core` crate):
+/// wire formats, ring buffer, control plane.
+#[path = "vmbus/core/src/lib.rs"]
+pub mod vmbus_core;
 
-#[path = "rust/vmbus_bus.rs"]
-mod vmbus_bus;
+/// VMBus: hypervisor interface, connection, channels, devices, the bus.
+#[path = "vmbus/mod.rs"]
+mod vmbus;
 
-#[path = "rust/netdev.rs"]
-mod netdev;
+/// The device drivers.
+#[path = "drivers/mod.rs"]
+pub mod drivers;
 
-/// The synthetic network driver (netvsc).
-#[path = "net/netvsc.rs"]
-mod netvsc;
-
+/// Test builds only: the simulated host, test drivers, KUnit cases.
 #[cfg(rustic_test_build)]
-#[path = "rust/test_ctl.rs"]
-mod test_ctl;
-
-#[path = "rust/hv.rs"]
-mod hv_glue;
-
-/// The hypervisor interface and its backends.
-#[path = "vmbus/hv.rs"]
-mod hv;
-
-/// An open channel: rings, signals, the driver's handler.
-#[path = "vmbus/channel.rs"]
-mod channel;
-
-/// The guest's VMBus connection.
-#[path = "vmbus/connection.rs"]
-mod connection;
-
-/// Test builds: the simulated hypervisor and VMBus host.
-#[cfg(rustic_test_build)]
-#[path = "vmbus/sim/mod.rs"]
-mod sim;
-
-/// The `vmbus` bus: bus_type, devices, drivers.
-#[path = "vmbus/bus.rs"]
-mod bus;
-
-#[cfg(rustic_test_build)]
-#[path = "vmbus/test_driver.rs"]
-mod test_driver;
-
-#[cfg(rustic_test_build)]
-#[path = "vmbus/echo_driver.rs"]
-mod echo_driver;
-
-/// The kernel-independent VMBus core: wire formats, ring buffer, control plane.
-///
-/// Module list kept in step with `vmbus/core/src/lib.rs`
-/// (`tests/check-core-modules.sh` fails the build if they differ).
-#[path = "vmbus/core/src"]
-pub mod vmbus_core {
-    pub mod bus;
-    pub mod control;
-    pub mod event;
-    pub mod guid;
-    pub mod msg;
-    pub mod ring;
-    pub mod shared;
-    pub mod version;
-}
-
-/// The kernel-independent netvsc protocols: NVSP, RNDIS, per-packet info,
-/// NDIS objects, Toeplitz (used by the netvsc driver); and the simulated
-/// host's side of them (netvsp, the RNDIS device, the virtual switch,
-/// transmit offloads), which the test builds' simulated NICs use.
-///
-/// Module list kept in step with `net/core/src/lib.rs`
-/// (`tests/build/core-modules.sh` checks it).
-#[path = "net/core/src"]
-pub mod netvsc_core {
-    pub mod frame;
-    pub mod ndis;
-    pub mod netfault;
-    pub mod netvsp;
-    pub mod nvsp;
-    pub mod offload;
-    pub mod ppi;
-    pub mod rndis;
-    pub mod rndis_dev;
-    pub mod sections;
-    pub mod toeplitz;
-    pub mod vswitch;
-    pub mod wire;
-}
-
-#[cfg(CONFIG_KUNIT)]
-#[path = "tests/kunit/cases.rs"]
-mod kunit_cases;
+#[path = "tests/mod.rs"]
+mod testing;
 
 module! {
     type: Rustic,
@@ -116,22 +48,56 @@ module! {
 }
 
 struct Rustic {
-    // Dropped first: removes the offered devices and unloads the connection.
-    _vmbus: Option<connection::Vmbus>,
-    _bus: bus::Bus,
+    /// Test builds running the simulator: its debugfs control, dropped
+    /// first so that no command races the unload.
+    #[cfg(rustic_test_build)]
+    simulator: Option<testing::sim::Simulator>,
+    /// The connection: dropping it removes the offered devices and unloads.
+    vmbus: Option<vmbus::connection::Vmbus>,
+    #[cfg(rustic_test_build)]
+    _test_drivers: testing::Drivers,
+    _drivers: drivers::Drivers,
+    _bus: vmbus::bus::Bus,
+}
+
+/// The hypervisor backend this machine has: in a test build loaded with
+/// `simulate=1` the simulator, else Hyper-V when it is there, else none.
+#[cfg(rustic_test_build)]
+fn backend() -> Result<(Option<vmbus::hv::Backend>, Option<testing::sim::Simulator>)> {
+    if let Some((backend, simulator)) = testing::sim::start()? {
+        return Ok((Some(backend), Some(simulator)));
+    }
+    Ok((vmbus::hyperv::probe()?, None))
+}
+
+/// The hypervisor backend this machine has: Hyper-V when it is there.
+#[cfg(not(rustic_test_build))]
+fn backend() -> Result<(Option<vmbus::hv::Backend>, Option<()>)> {
+    Ok((vmbus::hyperv::probe()?, None))
 }
 
 impl kernel::Module for Rustic {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let bus = bus::Bus::new()?;
+        let bus = vmbus::bus::Bus::new()?;
+        let drivers = drivers::Drivers::register()?;
         #[cfg(rustic_test_build)]
-        for (name, value) in sim::host::COUNTERS {
-            bus.counter(name, value);
-        }
-        let vmbus = connection::Vmbus::start(bus.devices())?;
-        pr_info!("RustIC {} loaded\n", kernel_glue::version());
+        let test_drivers = testing::register(&bus)?;
+        let (backend, _simulator) = backend()?;
+        let vmbus = match backend {
+            Some(backend) => Some(vmbus::connection::Vmbus::start(bus.devices(), backend)?),
+            None => {
+                pr_info!("vmbus: no hypervisor backend (not Hyper-V, no simulator): the bus stays empty\n");
+                None
+            }
+        };
+        pr_info!("RustIC {} loaded\n", rust::base::version());
         Ok(Rustic {
-            _vmbus: vmbus,
+            #[cfg(rustic_test_build)]
+            simulator: _simulator,
+            vmbus,
+            #[cfg(rustic_test_build)]
+            _test_drivers: test_drivers,
+            _drivers: drivers,
             _bus: bus,
         })
     }
@@ -139,9 +105,11 @@ impl kernel::Module for Rustic {
 
 impl Drop for Rustic {
     fn drop(&mut self) {
-        // The connection first (devices removed, UNLOAD answered), so that
-        // the log says "unloaded" last.
-        drop(self._vmbus.take());
-        pr_info!("RustIC {} unloaded\n", kernel_glue::version());
+        #[cfg(rustic_test_build)]
+        drop(self.simulator.take());
+        // The connection next (devices removed, UNLOAD answered), so that
+        // the log says "unloaded" last; then the drivers, then the bus.
+        drop(self.vmbus.take());
+        pr_info!("RustIC {} unloaded\n", rust::base::version());
     }
 }

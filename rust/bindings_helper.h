@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The C side of hv_rustic.ko that Rust calls: declarations of the shims in
- * rust/shim.c and tests/kunit/suite.c. The module's Kbuild runs bindgen over
- * this header into rust/bindings_generated.rs (only `rustic_*` names pass).
+ * the C files under rust/ (one folder per subsystem) and tests/kunit/suite.c.
+ * The module's Kbuild runs bindgen over this header into rust/bindings_generated.rs (only `rustic_*` names pass).
  */
 #ifndef RUSTIC_BINDINGS_HELPER_H
 #define RUSTIC_BINDINGS_HELPER_H
@@ -18,7 +18,7 @@ const char *rustic_version(void);
 void rustic_kunit_fail(struct kunit *test, const char *file, int line,
 		       const char *what);
 
-/* --- the vmbus bus (rust/vmbus_bus.c) --- */
+/* --- the vmbus bus (rust/vmbus/bus_type.c) --- */
 
 struct rustic_vmbus_device;
 struct rustic_vmbus_driver;
@@ -33,8 +33,26 @@ struct rustic_vmbus_driver_ops {
 	void (*rescind)(struct rustic_vmbus_device *dev);
 };
 
-/* Registers the bus_type "vmbus" and the devices' parent. */
-int rustic_vmbus_bus_register(void);
+/*
+ * What the bus asks of a device's Rust state (@state: the pointer the device
+ * was added with). Show callbacks write at most a page and return its
+ * length or a negative errno.
+ */
+struct rustic_vmbus_bus_ops {
+	ssize_t (*dev_show)(const void *state, const char *attr, char *buf);
+	ssize_t (*chan_show)(const void *state, const char *attr, char *buf);
+	ssize_t (*chan_store)(const void *state, const char *attr,
+			      const char *buf, size_t count);
+	bool (*attr_visible)(const void *state, const char *attr, bool channel);
+	/* The modalias, NUL-terminated, into @len bytes; 0 or -errno. */
+	int (*modalias)(const void *state, char *buf, size_t len);
+	/* Drops the device's reference on @state (its release callback). */
+	void (*state_release)(const void *state);
+};
+
+/* Registers the bus_type "vmbus" and the devices' parent; @ops must
+ * outlive the registration. */
+int rustic_vmbus_bus_register(const struct rustic_vmbus_bus_ops *ops);
 void rustic_vmbus_bus_unregister(void);
 
 /*
@@ -65,6 +83,7 @@ int rustic_vmbus_driver_register(const char *name,
 				 struct rustic_vmbus_driver **out);
 void rustic_vmbus_driver_unregister(struct rustic_vmbus_driver *drv);
 
+/* (rust/vmbus/bus_type.c) */
 bool rustic_cpu_possible(u32 cpu);
 int rustic_cpu_to_node(u32 cpu);
 
@@ -75,7 +94,7 @@ int rustic_cpu_to_node(u32 cpu);
 struct device;
 struct device *rustic_vmbus_device_dev(struct rustic_vmbus_device *dev);
 
-/* --- network devices (rust/netdev.c) --- */
+/* --- network devices (rust/net/netdev.c) --- */
 
 /*
  * A net_device driven from Rust: the shim owns the kernel objects (the
@@ -108,7 +127,7 @@ struct sk_buff;
 #define RUSTIC_RX_HASH (1U << 2)	/* @hash is the host's L4 RSS hash */
 
 /* dev->flags bits that set_rx_mode passes on (the kernel's IFF_* values,
- * checked in rust/netdev.c). */
+ * checked in rust/net/netdev.c). */
 #define RUSTIC_IFF_BROADCAST (1U << 1)
 #define RUSTIC_IFF_PROMISC (1U << 8)
 #define RUSTIC_IFF_ALLMULTI (1U << 9)
@@ -337,7 +356,7 @@ void rustic_kunit_netdev_stats(struct rustic_netdev *dev, u64 *out);
 void rustic_kunit_netdev_ethtool(struct rustic_netdev *dev, unsigned int count,
 				 s64 *out);
 
-/* --- test builds only: debugfs control (rust/test_ctl.c) --- */
+/* --- test builds only: debugfs control (rust/base/debugfs.c) --- */
 
 /*
  * Creates the write-only file @name in /sys/kernel/debug/hv_rustic/ (made
@@ -355,7 +374,7 @@ void rustic_test_ctl_counter(const char *name, u64 *value);
  * with its counters after the last file). */
 void rustic_test_ctl_remove(struct rustic_ctl *ctl);
 
-/* --- the hypervisor interrupt, all backends (rust/hv.c) --- */
+/* --- the hypervisor interrupt, all backends (rust/vmbus/interrupt.c, rust/base/base.c) --- */
 
 /*
  * Each rustic_hv_isr() runs @events(@data, cpu) in softirq context on its
@@ -409,7 +428,7 @@ void rustic_local_bh_enable(void);
 /* Whether this is task context, where sleeping is allowed in principle. */
 bool rustic_in_task(void);
 
-/* --- the real Hyper-V backend (rust/hv_real.c; built, never run here) --- */
+/* --- the real Hyper-V backend (rust/vmbus/hyperv.c; built, never run here) --- */
 
 /* Hyper-V is up, and this guest is one the backend supports. */
 bool rustic_hvr_available(void);
@@ -430,7 +449,7 @@ int rustic_hvr_post_message(u32 connection_id, u32 message_type,
 int rustic_hvr_signal_event(u32 connection_id);
 u32 rustic_hvr_vp_index(u32 cpu);
 
-/* --- test builds only: the simulated hypervisor (rust/sim_hv.c) --- */
+/* --- test builds only: the simulated hypervisor (rust/sim/sim.c) --- */
 
 bool rustic_sim_enabled(void);
 const char *rustic_sim_versions(void);

@@ -3,7 +3,7 @@
 //! from the host's offers, and the drivers inside the module. No `unsafe`
 //! here: the kernel objects are behind the wrappers in `rust/vmbus_bus.rs`.
 //!
-//! Devices come from the host's offers (`super::connection`). Test builds
+//! Devices come from the host's offers (`crate::vmbus::connection`). Test builds
 //! can also create and remove devices directly through the debugfs control
 //! file `/sys/kernel/debug/hv_rustic/bus`, one command per write:
 //!
@@ -28,10 +28,10 @@
     )
 )]
 
-use super::connection::Connection;
-use super::vmbus_bus::{BusRegistration, DeviceRegistration};
-use super::vmbus_core::bus::OfferFacts;
-use super::vmbus_core::guid::Guid;
+use crate::vmbus::connection::Connection;
+use crate::vmbus::device::{BusRegistration, DeviceRegistration};
+use crate::vmbus_core::bus::OfferFacts;
+use crate::vmbus_core::guid::Guid;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::rbtree::RBTree;
@@ -126,9 +126,9 @@ impl Devices {
 }
 
 #[cfg(rustic_test_build)]
-impl super::test_ctl::ControlHandler for Devices {
+impl crate::rust::base::debugfs::ControlHandler for Devices {
     fn command(&self, input: &[u8]) -> Result {
-        use super::vmbus_core::bus::Command;
+        use crate::vmbus_core::bus::Command;
         match Command::parse(input).map_err(|_| EINVAL)? {
             Command::Add(offer) => self.add(offer, None),
             Command::Remove(instance) => self.remove(&instance, false),
@@ -137,54 +137,33 @@ impl super::test_ctl::ControlHandler for Devices {
     }
 }
 
-/// The bus and everything on it. Dropping it removes the test control,
-/// then every device (their drivers' remove runs), then the drivers, then
-/// the bus.
+/// The bus and the devices on it. Dropping it removes the test control,
+/// then every device (their drivers' remove runs), then the bus. Drivers
+/// register themselves ([`super::device::driver_list!`]) and must be
+/// unregistered before the bus goes.
 pub(crate) struct Bus {
     #[cfg(rustic_test_build)]
-    control: Option<super::test_ctl::Control<Devices>>,
-    #[cfg(rustic_test_build)]
-    _test_driver: super::vmbus_bus::DriverRegistration<super::test_driver::TestDriver>,
-    #[cfg(rustic_test_build)]
-    _echo_driver: super::vmbus_bus::DriverRegistration<super::echo_driver::EchoDriver>,
-    _netvsc: super::vmbus_bus::DriverRegistration<super::netvsc::NetvscDriver>,
+    control: Option<crate::rust::base::debugfs::Control<Devices>>,
     devices: Arc<Devices>,
     _bus: BusRegistration,
 }
 
 impl Bus {
-    /// Registers the bus `vmbus` and the module's drivers (in test builds,
-    /// also the test driver and the debugfs control).
+    /// Registers the bus `vmbus` (in test builds, also its debugfs
+    /// control).
     pub(crate) fn new() -> Result<Self> {
         let bus = BusRegistration::new()?;
         let devices = Devices::new()?;
         #[cfg(rustic_test_build)]
-        let _test_driver = super::vmbus_bus::DriverRegistration::new()?;
-        #[cfg(rustic_test_build)]
-        let _echo_driver = super::vmbus_bus::DriverRegistration::new()?;
-        let _netvsc = super::vmbus_bus::DriverRegistration::new()?;
-        #[cfg(rustic_test_build)]
-        let control = {
-            let control = super::test_ctl::Control::new(kernel::c_str!("bus"), devices.clone())?;
-            super::test_driver::add_counters(&control);
-            super::echo_driver::add_counters(&control);
-            Some(control)
-        };
+        let control = Some(crate::rust::base::debugfs::Control::new(kernel::c_str!("bus"), devices.clone())?);
         Ok(Bus {
             #[cfg(rustic_test_build)]
             control,
-            #[cfg(rustic_test_build)]
-            _test_driver,
-            #[cfg(rustic_test_build)]
-            _echo_driver,
-            _netvsc,
             devices,
             _bus: bus,
         })
     }
-}
 
-impl Bus {
     /// The devices, for the connection to add offers to.
     pub(crate) fn devices(&self) -> Arc<Devices> {
         self.devices.clone()

@@ -24,13 +24,15 @@
 //! waiting for room sleep without them ([`SpaceWait`]).
 
 
-use super::connection::Connection;
-use super::hv_glue::{in_task, msleep, now_ms, BhOff, Buffer, Page};
-use super::vmbus_core::bus::RingView;
-use super::vmbus_core::ring::{
+use crate::vmbus::connection::Connection;
+use crate::rust::base::memory::{Buffer, Page};
+use crate::rust::base::time::{msleep, now_ms};
+use crate::rust::base::work::{in_task, BhOff};
+use crate::vmbus_core::bus::RingView;
+use crate::vmbus_core::ring::{
     self, Consumer, GpaBuffer, PacketInfo, Producer, ReadError, Signal, WriteError,
 };
-use super::vmbus_core::shared::SharedMem;
+use crate::vmbus_core::shared::SharedMem;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
@@ -326,7 +328,7 @@ impl Channel {
             let now = now_ms();
             let deadline = *deadline.get_or_insert(now.saturating_add(u64::from(timeout_ms)));
             if timeout_ms == 0 || now >= deadline {
-                return Err(if timeout_ms == 0 { EAGAIN } else { super::connection::ETIMEDOUT() });
+                return Err(if timeout_ms == 0 { EAGAIN } else { crate::rust::base::errno::ETIMEDOUT() });
             }
             // Counted and noted before asking, so that the signal the host
             // sends for the space finds this waiter (`dispatch`).

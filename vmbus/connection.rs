@@ -12,7 +12,7 @@
 //!   bounded; then stop the backend's interrupt and drain the work.
 //!
 //! - Channels: drivers create GPADLs and open channels through
-//!   [`Connection::open_channel`] (`super::channel`); every request waits,
+//!   [`Connection::open_channel`] (`crate::vmbus::channel`); every request waits,
 //!   bounded, for the host's answer. The interrupt's softirq work on each
 //!   CPU takes that CPU's event flags and runs the signalled channels'
 //!   handlers, those that may sleep in the process-context work after it.
@@ -24,18 +24,23 @@
 //! host's answers and calls `advance` at least every [`TICK_MS`], so an
 //! unanswered request fails at its deadline.
 
-use super::bus::Devices;
-use super::channel::{Channel, ChannelHandler, ChannelParams};
-use super::hv::{message_waiting, take_message, Backend, CONNECT_CPU, VMBUS_MESSAGE_TYPE};
-use super::hv_glue::{cpu_online, msleep, now_ms, nr_cpu_ids, BhOff, Buffer, Dpc, IsrRegistration, Page, Work, WorkFn};
-use super::vmbus_core::bus::{monitor_view, MonitorView, OfferFacts};
-use super::vmbus_core::control::{
+use crate::vmbus::bus::Devices;
+use crate::vmbus::channel::{Channel, ChannelHandler, ChannelParams};
+use crate::vmbus::hv::{message_waiting, take_message, Backend, CONNECT_CPU, VMBUS_MESSAGE_TYPE};
+use crate::rust::base::errno::ETIMEDOUT;
+use crate::rust::base::cpu::{cpu_online, nr_cpu_ids};
+use crate::rust::base::memory::{Buffer, Page};
+use crate::rust::base::time::{msleep, now_ms};
+use crate::rust::base::work::{BhOff, Work, WorkFn};
+use crate::rust::vmbus::interrupt::{Dpc, IsrRegistration};
+use crate::vmbus_core::bus::{monitor_view, MonitorView, OfferFacts};
+use crate::vmbus_core::control::{
     encode, Action, ChannelState, Config, ConnectionState, Control, Error, OpenRequest, RequestId,
 };
-use super::vmbus_core::event;
-use super::vmbus_core::guid::{self, Guid};
-use super::vmbus_core::msg::{GpadlSplit, Offer, USER_DEFINED_BYTES};
-use super::vmbus_core::version::Version;
+use crate::vmbus_core::event;
+use crate::vmbus_core::guid::{self, Guid};
+use crate::vmbus_core::msg::{GpadlSplit, Offer, USER_DEFINED_BYTES};
+use crate::vmbus_core::version::Version;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow, CondVar, CondVarTimeoutResult, Mutex, SpinLock};
@@ -51,13 +56,6 @@ const REQUEST_TIMEOUT_MS: u64 = 5000;
 const OFFERS_TIMEOUT_MS: u64 = 10000;
 /// The longest a waiter sleeps between looks at the clock.
 const TICK_MS: u32 = 50;
-
-/// `-ETIMEDOUT`, which 6.12's `kernel::error::code` does not name.
-#[expect(non_snake_case, reason = "named like the error codes it stands beside")]
-pub(crate) fn ETIMEDOUT() -> kernel::error::Error {
-    // CAST: ETIMEDOUT (110) fits an i32.
-    kernel::error::Error::from_errno(-(kernel::bindings::ETIMEDOUT as i32))
-}
 
 const CONNECT: RequestId = RequestId(1);
 const UNLOAD: RequestId = RequestId(2);
@@ -273,7 +271,7 @@ impl Connection {
     /// Hyper-V, which so far spreads nothing) [`CONNECT_CPU`].
     pub(crate) fn pick_cpu(&self, class: &Guid) -> u32 {
         #[cfg(rustic_test_build)]
-        let spread = guid::class::is_performance(class) || *class == super::sim::host::ECHO_CLASS;
+        let spread = guid::class::is_performance(class);
         #[cfg(not(rustic_test_build))]
         let spread = guid::class::is_performance(class);
         if !spread || !self.backend.all_cpus() {
@@ -641,7 +639,7 @@ impl WorkFn for Connection {
 impl Dpc for Connection {
     fn run_softirq(this: ArcBorrow<'_, Self>, cpu: u32) -> bool {
         let deferred = this.dispatch_events(cpu);
-        deferred || (cpu == CONNECT_CPU && message_waiting(&this.backend))
+        deferred || (cpu == CONNECT_CPU && message_waiting(&*this.backend))
     }
 
     fn run(this: ArcBorrow<'_, Self>, cpu: u32) {
@@ -658,7 +656,7 @@ impl Connection {
         // so many; a host that never stops is cut off here and picked up
         // on the next interrupt.
         for _ in 0..256 {
-            let Some(message) = take_message(&this.backend) else {
+            let Some(message) = take_message(&*this.backend) else {
                 break;
             };
             let Ok(message) = message else {
@@ -680,9 +678,6 @@ impl Connection {
 
 /// The running connection; dropping it unloads.
 pub(crate) struct Vmbus {
-    /// Test builds with the simulator: its debugfs control `sim`.
-    #[cfg(rustic_test_build)]
-    sim_control: Option<super::test_ctl::Control<super::sim::Hypervisor>>,
     conn: Arc<Connection>,
     isr: Option<IsrRegistration<Connection>>,
     // The interrupt page (used before 5.0), whose address INITIATE_CONTACT
@@ -692,14 +687,11 @@ pub(crate) struct Vmbus {
 }
 
 impl Vmbus {
-    /// Connects when a backend is available; `Ok(None)` when there is none.
+    /// Connects to the host through `backend`, puts the offered devices on
+    /// the bus and waits (bounded) until their drivers have probed.
     // Never inlined into the module's init: its frame is large.
     #[inline(never)]
-    pub(crate) fn start(devices: Arc<Devices>) -> Result<Option<Vmbus>> {
-        let Some(backend) = Backend::probe()? else {
-            pr_info!("vmbus: no hypervisor backend (not Hyper-V, no simulator): the bus stays empty\n");
-            return Ok(None);
-        };
+    pub(crate) fn start(devices: Arc<Devices>, backend: Backend) -> Result<Vmbus> {
         let interrupt_page = Page::new()?;
         let monitor_pages = [Page::new()?, Page::new()?];
         let config = Config {
@@ -739,14 +731,7 @@ impl Vmbus {
             GFP_KERNEL,
         )?;
         *conn.device_work.lock() = Some(Work::new(conn.clone())?);
-        #[cfg(rustic_test_build)]
-        let sim_control = match &conn.backend {
-            Backend::Sim(hv) => Some(super::test_ctl::Control::new(kernel::c_str!("sim"), hv.clone())?),
-            _ => None,
-        };
         let vmbus = Vmbus {
-            #[cfg(rustic_test_build)]
-            sim_control,
             isr: Some(IsrRegistration::new(conn.clone())),
             conn,
             _interrupt_page: interrupt_page,
@@ -787,14 +772,12 @@ impl Vmbus {
         if !conn.wait(OFFERS_TIMEOUT_MS, |_| pending.load(Ordering::Relaxed) == 0) {
             pr_err!("vmbus: the offered devices were not all added within {} ms\n", OFFERS_TIMEOUT_MS);
         }
-        Ok(Some(vmbus))
+        Ok(vmbus)
     }
 }
 
 impl Drop for Vmbus {
     fn drop(&mut self) {
-        #[cfg(rustic_test_build)]
-        drop(self.sim_control.take());
         let conn = &self.conn;
         conn.inner.lock().status.closing = true;
         // No device changes from now on (dropping the work waits for it).

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The hypervisor interface: everything the VMBus connection needs from the
-//! hypervisor, behind one type with one implementation per backend.
+//! hypervisor, behind one trait ([`Hypervisor`]) with one implementation
+//! per backend.
 //!
 //! - post a message (HvPostMessage: connection id, message type, payload of
 //!   at most 240 bytes);
@@ -10,12 +11,16 @@
 //! - the SynIC event flags page of a CPU;
 //! - the VP index of a CPU.
 //!
-//! The interrupt itself is registered with [`super::hv_glue::IsrRegistration`]
-//! (`rust/hv.c`): every backend raises the same `rustic_hv_isr()`.
+//! The interrupt itself is registered with
+//! [`crate::rust::vmbus::interrupt::IsrRegistration`]
+//! (`rust/vmbus/interrupt.c`): every backend raises the same
+//! `rustic_hv_isr()`.
 //!
-//! Backends:
-//! - the simulator ([`super::sim`], test builds, `simulate=1`);
-//! - real Hyper-V (`rust/hv_real.c`), chosen when `hv_is_hyperv_initialized()`
+//! Backends; the module root chooses one, and no file of this layer names
+//! the simulator:
+//! - the simulator (`tests/sim/`, test builds, `simulate=1`);
+//! - real Hyper-V ([`super::hyperv`] over `rust/vmbus/hyperv.c`), chosen
+//!   when `hv_is_hyperv_initialized()`
 //!   on a non-isolated guest without a paravisor: the ACPI VMBus device and
 //!   its MMIO ranges, the SynIC set-up of `drivers/hv/hv.c` on every CPU
 //!   through a CPU hotplug state, `hv_setup_vmbus_handler()`, the EOM MSR
@@ -29,11 +34,12 @@
 //! Everything above the backend — reading the slot, EOM, the connection —
 //! is shared: [`take_message`] is the code path both backends use.
 
-use super::vmbus_core::msg::{SynicMessage, HVMSG_NONE, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
-use super::vmbus_core::shared::SharedMem;
-use super::vmbus_core::version::MESSAGE_SINT;
+use crate::vmbus_core::msg::{SynicMessage, HVMSG_NONE, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
+use crate::vmbus_core::shared::SharedMem;
+use crate::vmbus_core::version::MESSAGE_SINT;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 /// The message type of VMBus channel messages in HvPostMessage (the C
 /// driver's `hv_post_message(..., 1, ...)`) and in the SynIC slot.
@@ -48,34 +54,38 @@ pub(crate) const CONNECT_CPU: u32 = 0;
 const FLAGS_WORD: usize = 4;
 const MSG_PENDING_BIT: u32 = 1 << 8;
 
-/// The hypervisor backends.
-pub(crate) enum Backend {
-    /// The simulated hypervisor and VMBus host (test builds).
-    #[cfg(rustic_test_build)]
-    Sim(Arc<super::sim::Hypervisor>),
-    /// Hyper-V.
-    Real(real::Synic),
+/// The hypervisor, as the VMBus connection uses it. Implemented by real
+/// Hyper-V ([`super::hyperv`]) and, in test builds, by the simulator; the
+/// module root picks one ([`Backend`]).
+pub(crate) trait Hypervisor: Send + Sync + 'static {
+    /// HvPostMessage: `payload` (at most 240 bytes, checked by
+    /// [`Backend::post_message`]) to `connection_id`.
+    fn post_message(&self, connection_id: u32, message_type: u32, payload: &[u8]) -> Result;
+    /// HvSignalEvent on `connection_id`.
+    fn signal_event(&self, connection_id: u32) -> Result;
+    /// The SynIC message page of [`CONNECT_CPU`].
+    fn message_page(&self) -> SharedMem<'_>;
+    /// The SynIC event flags page of `cpu`, if that CPU's SynIC is set up.
+    fn event_page(&self, cpu: u32) -> Option<SharedMem<'_>>;
+    /// Whether every CPU can take channel interrupts (else only
+    /// [`CONNECT_CPU`]).
+    fn all_cpus(&self) -> bool;
+    /// Tells the hypervisor the message slot is free (the EOM MSR write).
+    fn end_of_message(&self);
+    /// The hypervisor's VP index of `cpu`.
+    fn vp_index(&self, cpu: u32) -> u32;
+    /// Stops the backend's interrupts and waits (bounded) until none is in
+    /// flight; after this the interrupt work can be drained.
+    fn stop(&self);
 }
 
-use super::hv_glue::real;
-
-#[cfg(rustic_test_build)]
-use kernel::sync::Arc;
+/// The hypervisor the connection runs on.
+pub(crate) struct Backend(Arc<dyn Hypervisor>);
 
 impl Backend {
-    /// The backend this machine has: the simulator when a test build is
-    /// loaded with `simulate=1`, else Hyper-V when it is there, else none.
-    pub(crate) fn probe() -> Result<Option<Backend>> {
-        #[cfg(rustic_test_build)]
-        if super::hv_glue::sim::enabled() {
-            pr_info!("vmbus: using the simulated hypervisor\n");
-            return Ok(Some(Backend::Sim(super::sim::Hypervisor::new()?)));
-        }
-        if real::available() {
-            pr_info!("vmbus: using Hyper-V\n");
-            return Ok(Some(Backend::Real(real::Synic::start()?)));
-        }
-        Ok(None)
+    /// Wraps a hypervisor implementation.
+    pub(crate) fn new(hv: Arc<dyn Hypervisor>) -> Self {
+        Backend(hv)
     }
 
     /// HvPostMessage: `payload` (at most 240 bytes) to `connection_id`.
@@ -83,76 +93,15 @@ impl Backend {
         if payload.len() > MAX_MESSAGE_SIZE {
             return Err(EINVAL);
         }
-        match *self {
-            #[cfg(rustic_test_build)]
-            Backend::Sim(ref hv) => hv.post_message(connection_id, message_type, payload),
-            Backend::Real(ref hv) => hv.post_message(connection_id, message_type, payload),
-        }
+        self.0.post_message(connection_id, message_type, payload)
     }
+}
 
-    /// HvSignalEvent on `connection_id`.
-    pub(crate) fn signal_event(&self, connection_id: u32) -> Result {
-        match *self {
-            #[cfg(rustic_test_build)]
-            Backend::Sim(ref hv) => hv.signal_event(connection_id),
-            Backend::Real(ref hv) => hv.signal_event(connection_id),
-        }
-    }
+impl core::ops::Deref for Backend {
+    type Target = dyn Hypervisor;
 
-    /// The SynIC message page of [`CONNECT_CPU`].
-    fn message_page(&self) -> SharedMem<'_> {
-        match *self {
-            #[cfg(rustic_test_build)]
-            Backend::Sim(ref hv) => hv.message_page(),
-            Backend::Real(ref hv) => hv.message_page(),
-        }
-    }
-
-    /// The SynIC event flags page of `cpu`, if that CPU's SynIC is set up.
-    pub(crate) fn event_page(&self, cpu: u32) -> Option<SharedMem<'_>> {
-        match *self {
-            #[cfg(rustic_test_build)]
-            Backend::Sim(ref hv) => hv.event_page(cpu),
-            Backend::Real(ref hv) => hv.event_page(cpu),
-        }
-    }
-
-    /// Whether every CPU can take channel interrupts (else only
-    /// [`CONNECT_CPU`]).
-    pub(crate) fn all_cpus(&self) -> bool {
-        match *self {
-            #[cfg(rustic_test_build)]
-            Backend::Sim(_) => true,
-            Backend::Real(_) => false,
-        }
-    }
-
-    /// Tells the hypervisor the slot is free (the EOM MSR write).
-    fn end_of_message(&self) {
-        match *self {
-            #[cfg(rustic_test_build)]
-            Backend::Sim(ref hv) => hv.end_of_message(),
-            Backend::Real(ref hv) => hv.eom(),
-        }
-    }
-
-    /// The hypervisor's VP index of `cpu`.
-    pub(crate) fn vp_index(&self, cpu: u32) -> u32 {
-        match *self {
-            #[cfg(rustic_test_build)]
-            Backend::Sim(_) => cpu,
-            Backend::Real(ref hv) => hv.vp_index(cpu),
-        }
-    }
-
-    /// Stops the backend's interrupts and waits (bounded) until none is in
-    /// flight; after this the interrupt work can be drained.
-    pub(crate) fn stop(&self) {
-        match *self {
-            #[cfg(rustic_test_build)]
-            Backend::Sim(ref hv) => hv.stop(),
-            Backend::Real(ref hv) => hv.stop(),
-        }
+    fn deref(&self) -> &Self::Target {
+        &*self.0
     }
 }
 
@@ -162,14 +111,14 @@ fn message_slot(page: SharedMem<'_>) -> Option<SharedMem<'_>> {
 }
 
 /// Whether a message waits in the SINT2 slot (any context: one read).
-pub(crate) fn message_waiting(backend: &Backend) -> bool {
+pub(crate) fn message_waiting(backend: &dyn Hypervisor) -> bool {
     message_slot(backend.message_page()).is_some_and(|slot| slot.load_u32(0, Ordering::Relaxed).is_ok_and(|ty| ty != HVMSG_NONE))
 }
 
 /// Takes the message waiting in the SINT2 slot, if any: copies the 256
 /// bytes out, then ends the message (clears the type, and if the
 /// hypervisor marked more pending, tells it). Shared by all backends.
-pub(crate) fn take_message(backend: &Backend) -> Option<Result<SynicMessage, ()>> {
+pub(crate) fn take_message(backend: &dyn Hypervisor) -> Option<Result<SynicMessage, ()>> {
     let slot = message_slot(backend.message_page())?;
     // Acquire: the payload the hypervisor wrote before the type is visible.
     let ty = slot.load_u32(0, Ordering::Acquire).ok()?;

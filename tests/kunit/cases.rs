@@ -4,11 +4,11 @@
 //! core as the kernel compiles it: kernel flags, overflow checks, no std;
 //! and (suite `rustic_netdev`) the net_device shim with a loopback driver.
 
-use super::bindings;
-use super::kernel_glue::{kunit_expect, kunit_fail, KunitCase};
-use super::vmbus_core::guid::{class, Guid, GuidParseError};
-use super::vmbus_core::ring;
-use super::vmbus_core::shared::SharedMem;
+use crate::rust::bindings;
+use crate::rust::base::kunit::{kunit_expect, kunit_fail, KunitCase};
+use crate::vmbus_core::guid::{class, Guid, GuidParseError};
+use crate::vmbus_core::ring;
+use crate::vmbus_core::shared::SharedMem;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
@@ -151,7 +151,7 @@ extern "C" fn rustic_kunit_ring_corrupt_index_poisons(test: *mut bindings::kunit
 /// closed channel's ring attribute refused, a good and a bad command.
 #[no_mangle]
 extern "C" fn rustic_kunit_bus_formats(test: *mut bindings::kunit) {
-    use super::vmbus_core::bus::{
+    use crate::vmbus_core::bus::{
         modalias, show_dev_attr, AttrError, ChannelView, Command, DevAttr, OfferFacts,
         MODALIAS_LEN,
     };
@@ -227,15 +227,15 @@ fn kunit_frame() -> [u8; 60] {
     frame
 }
 
-impl super::netdev::NetOps for LoopNet {
-    fn open_net(&self, net: &super::netdev::Net) -> Result {
+impl crate::rust::net::netdev::NetOps for LoopNet {
+    fn open_net(&self, net: &crate::rust::net::netdev::Net) -> Result {
         net.napi_enable(0);
         net.carrier(true);
         self.probe.opened.store(true, Ordering::Relaxed);
         Ok(())
     }
 
-    fn stop_net(&self, net: &super::netdev::Net) {
+    fn stop_net(&self, net: &crate::rust::net::netdev::Net) {
         net.carrier(false);
         net.napi_disable(0);
         self.probe.stopped.store(true, Ordering::Relaxed);
@@ -243,11 +243,11 @@ impl super::netdev::NetOps for LoopNet {
 
     fn xmit_net(
         &self,
-        net: &super::netdev::Net,
+        net: &crate::rust::net::netdev::Net,
         queue: u16,
-        skb: &super::netdev::Skb,
-    ) -> super::netdev::Tx {
-        use super::netdev::{Gso, Tx};
+        skb: &crate::rust::net::netdev::Skb,
+    ) -> crate::rust::net::netdev::Tx {
+        use crate::rust::net::netdev::{Gso, Tx};
         self.probe.xmits.fetch_add(1, Ordering::Relaxed);
         if self.probe.busy_once.swap(false, Ordering::Relaxed) {
             return Tx::Busy;
@@ -271,11 +271,11 @@ impl super::netdev::NetOps for LoopNet {
         Tx::Sent
     }
 
-    fn poll_net(&self, net: &super::netdev::Net, queue: u16, budget: i32) -> i32 {
+    fn poll_net(&self, net: &crate::rust::net::netdev::Net, queue: u16, budget: i32) -> i32 {
         let mut done = 0;
         while done < budget && self.probe.rx_pending.load(Ordering::Relaxed) > 0 {
             self.probe.rx_pending.fetch_sub(1, Ordering::Relaxed);
-            let meta = super::netdev::RxMeta {
+            let meta = crate::rust::net::netdev::RxMeta {
                 csum_ok: true,
                 vlan_tci: None,
                 hash: Some(0x1234_5678),
@@ -296,7 +296,7 @@ impl super::netdev::NetOps for LoopNet {
         Ok(())
     }
 
-    fn set_channels_net(&self, net: &super::netdev::Net, count: u32) -> Result {
+    fn set_channels_net(&self, net: &crate::rust::net::netdev::Net, count: u32) -> Result {
         // Inside an op the core calls under rtnl: set_queues must use it.
         net.set_queues(u16::try_from(count).map_err(|_| EINVAL)?)
     }
@@ -318,7 +318,7 @@ fn kunit_wait(cond: impl Fn() -> bool) -> bool {
         if cond() {
             return true;
         }
-        super::hv_glue::msleep(1);
+        crate::rust::base::time::msleep(1);
     }
     cond()
 }
@@ -331,7 +331,7 @@ fn kunit_wait(cond: impl Fn() -> bool) -> bool {
 /// and releases the driver.
 #[no_mangle]
 extern "C" fn rustic_kunit_netdev_traffic(test: *mut bindings::kunit) {
-    use super::netdev::{Features, NetDevice};
+    use crate::rust::net::netdev::{Features, NetDevice};
     // SAFETY: KUnit calls this case function with the running case's context.
     let case = unsafe { KunitCase::from_raw(test) };
     let Ok(probe) = kernel::sync::Arc::new(NetProbe::default(), GFP_KERNEL) else {
@@ -394,7 +394,7 @@ extern "C" fn rustic_kunit_netdev_traffic(test: *mut bindings::kunit) {
     kunit_expect!(case, ndev.queues() == 1);
     kunit_expect!(
         case,
-        probe.rx_flags.load(Ordering::Relaxed) & super::netdev::rx_mode::PROMISC != 0
+        probe.rx_flags.load(Ordering::Relaxed) & crate::rust::net::netdev::rx_mode::PROMISC != 0
     );
 
     let mut stats = [0u64; 4];

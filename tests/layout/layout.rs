@@ -3,19 +3,13 @@
 //! from the kernel headers; run.sh compares the two. Each line names the C
 //! struct and member; the Rust item it is checked against follows it.
 //!
-//! Built by run.sh with plain rustc, including vmbus-core's sources the way
-//! the kernel module does, so no Cargo build is needed.
+//! Built by run.sh with plain rustc, including vmbus-core's lib.rs as a
+//! module the way the kernel module does (`--cfg rustic_embedded`), so no
+//! Cargo build is needed.
 
-#[path = "../../vmbus/core/src"]
+#[path = "../../vmbus/core/src/lib.rs"]
 #[allow(dead_code, unused_imports, unreachable_pub)]
-mod vmbus_core {
-    pub mod control;
-    pub mod guid;
-    pub mod msg;
-    pub mod ring;
-    pub mod shared;
-    pub mod version;
-}
+mod vmbus_core;
 
 use core::mem::{offset_of, size_of};
 use vmbus_core::msg::*;

@@ -22,7 +22,7 @@ make -s -C "$kdir" M="$tmp" layout.s >"$tmp/kbuild.log" 2>&1 \
 # Markers look like:  .ascii "->struct member value"
 sed -n 's/^[[:space:]]*\.ascii[[:space:]]*"->\([^"]*\)".*/\1/p' "$tmp/layout.s" >"$tmp/c.txt"
 
-rustc --edition 2021 --crate-name layout -o "$tmp/layout-rs" "$here/layout.rs" 2>"$tmp/rustc.log" \
+rustc --edition 2021 --cfg rustic_embedded --crate-name layout -o "$tmp/layout-rs" "$here/layout.rs" 2>"$tmp/rustc.log" \
   || { cat "$tmp/rustc.log" >&2; die "compiling layout.rs failed"; }
 "$tmp/layout-rs" >"$tmp/rust.txt"
 

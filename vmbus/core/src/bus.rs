@@ -8,7 +8,7 @@
 //! Everything here is pure: formatting writes into a caller's buffer and
 //! reports running out of room as an error; parsing never panics.
 
-use super::guid::Guid;
+use super::guid::{class, Guid};
 use super::msg::HvMonitorPage;
 use super::ring;
 use super::shared::{OutOfBounds, SharedMem};
@@ -32,118 +32,22 @@ pub const MODALIAS_LEN: usize = 6 + 32;
 /// Device classes in the C driver's `vmbus_devs` table order; a device's
 /// `device` attribute is the index of its class here, or [`DEV_TYPE_UNKNOWN`].
 const DEV_TYPES: [Guid; 16] = [
-    // IDE
-    Guid::from_fields(
-        0x32412632,
-        0x86cb,
-        0x44a2,
-        [0x9b, 0x5c, 0x50, 0xd1, 0x41, 0x73, 0x54, 0xf5],
-    ),
-    // SCSI
-    Guid::from_fields(
-        0xba6163d9,
-        0x04a1,
-        0x4d29,
-        [0xb6, 0x05, 0x72, 0xe2, 0xff, 0xb1, 0xdc, 0x7f],
-    ),
-    // Fibre channel
-    Guid::from_fields(
-        0x2f9bcc4a,
-        0x0069,
-        0x4af3,
-        [0xb7, 0x6b, 0x6f, 0xd0, 0xbe, 0x52, 0x8c, 0xda],
-    ),
-    // Network
-    Guid::from_fields(
-        0xf8615163,
-        0xdf3e,
-        0x46c5,
-        [0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e],
-    ),
-    // Network Direct
-    Guid::from_fields(
-        0x8c2eaf3d,
-        0x32a7,
-        0x4b09,
-        [0xab, 0x99, 0xbd, 0x1f, 0x1c, 0x86, 0xb5, 0x01],
-    ),
-    // PCI Express pass-through
-    Guid::from_fields(
-        0x44c4f61d,
-        0x4444,
-        0x4400,
-        [0x9d, 0x52, 0x80, 0x2e, 0x27, 0xed, 0xe1, 0x9f],
-    ),
-    // Synthetic video
-    Guid::from_fields(
-        0xda0a7802,
-        0xe377,
-        0x4aac,
-        [0x8e, 0x77, 0x05, 0x58, 0xeb, 0x10, 0x73, 0xf8],
-    ),
-    // Keyboard
-    Guid::from_fields(
-        0xf912ad6d,
-        0x2b17,
-        0x48ea,
-        [0xbd, 0x65, 0xf9, 0x27, 0xa6, 0x1c, 0x76, 0x84],
-    ),
-    // Mouse
-    Guid::from_fields(
-        0xcfa8b69e,
-        0x5b4a,
-        0x4cc0,
-        [0xb9, 0x8b, 0x8b, 0xa1, 0xa1, 0xf3, 0xf9, 0x5a],
-    ),
-    // KVP
-    Guid::from_fields(
-        0xa9a0f4e7,
-        0x5a45,
-        0x4d96,
-        [0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6],
-    ),
-    // Time sync
-    Guid::from_fields(
-        0x9527e630,
-        0xd0ae,
-        0x497b,
-        [0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf],
-    ),
-    // Heartbeat
-    Guid::from_fields(
-        0x57164f39,
-        0x9115,
-        0x4e78,
-        [0xab, 0x55, 0x38, 0x2f, 0x3b, 0xd5, 0x42, 0x2d],
-    ),
-    // Shutdown
-    Guid::from_fields(
-        0x0e0b6031,
-        0x5213,
-        0x4934,
-        [0x81, 0x8b, 0x38, 0xd9, 0x0c, 0xed, 0x39, 0xdb],
-    ),
-    // File copy (guest services)
-    Guid::from_fields(
-        0x34d14be3,
-        0xdee4,
-        0x41c8,
-        [0x9a, 0xe7, 0x6b, 0x17, 0x49, 0x77, 0xc1, 0x92],
-    ),
-    // Backup (VSS)
-    Guid::from_fields(
-        0x35fa2e29,
-        0xea23,
-        0x4236,
-        [0x96, 0xae, 0x3a, 0x6e, 0xba, 0xcb, 0xa4, 0x40],
-    ),
-    // Dynamic memory
-    Guid::from_fields(
-        0x525074dc,
-        0x8985,
-        0x46e2,
-        [0x80, 0x57, 0xa3, 0x07, 0xdc, 0x18, 0xa5, 0x02],
-    ),
+    class::IDE,
+    class::SCSI,
+    class::FIBRE_CHANNEL,
+    class::NETWORK,
+    class::NETWORK_DIRECT,
+    class::PCI_PASSTHROUGH,
+    class::VIDEO,
+    class::KEYBOARD,
+    class::MOUSE,
+    class::KVP,
+    class::TIMESYNC,
+    class::HEARTBEAT,
+    class::SHUTDOWN,
+    class::FILE_COPY,
+    class::VSS,
+    class::DYNAMIC_MEMORY,
 ];
 
 /// The `device` value of a class the C driver does not know.

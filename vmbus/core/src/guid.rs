@@ -151,13 +151,45 @@ pub mod class {
     /// Key-value pair exchange integration service.
     pub const KVP: Guid =
         Guid::from_fields(0xa9a0f4e7, 0x5a45, 0x4d96, [0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6]);
+    /// Synthetic Fibre Channel adapter, also served by storvsc.
+    pub const FIBRE_CHANNEL: Guid =
+        Guid::from_fields(0x2f9bcc4a, 0x0069, 0x4af3, [0xb7, 0x6b, 0x6f, 0xd0, 0xbe, 0x52, 0x8c, 0xda]);
+    /// Network Direct (RDMA).
+    pub const NETWORK_DIRECT: Guid =
+        Guid::from_fields(0x8c2eaf3d, 0x32a7, 0x4b09, [0xab, 0x99, 0xbd, 0x1f, 0x1c, 0x86, 0xb5, 0x01]);
+    /// PCI Express pass-through.
+    pub const PCI_PASSTHROUGH: Guid =
+        Guid::from_fields(0x44c4f61d, 0x4444, 0x4400, [0x9d, 0x52, 0x80, 0x2e, 0x27, 0xed, 0xe1, 0x9f]);
+    /// Synthetic video.
+    pub const VIDEO: Guid =
+        Guid::from_fields(0xda0a7802, 0xe377, 0x4aac, [0x8e, 0x77, 0x05, 0x58, 0xeb, 0x10, 0x73, 0xf8]);
+    /// File copy (guest services) integration service.
+    pub const FILE_COPY: Guid =
+        Guid::from_fields(0x34d14be3, 0xdee4, 0x41c8, [0x9a, 0xe7, 0x6b, 0x17, 0x49, 0x77, 0xc1, 0x92]);
+    /// Backup (VSS) integration service.
+    pub const VSS: Guid =
+        Guid::from_fields(0x35fa2e29, 0xea23, 0x4236, [0x96, 0xae, 0x3a, 0x6e, 0xba, 0xcb, 0xa4, 0x40]);
+    /// Dynamic memory.
+    pub const DYNAMIC_MEMORY: Guid =
+        Guid::from_fields(0x525074dc, 0x8985, 0x46e2, [0x80, 0x57, 0xa3, 0x07, 0xdc, 0x18, 0xa5, 0x02]);
+
+    /// RustIC's test class, bound by the test builds' test driver:
+    /// `{c0ffee00-7e57-4b1d-9a3b-525553544943}` ("RUSTIC" in its last
+    /// bytes); no Hyper-V device has it.
+    pub const RUSTIC_TEST: Guid =
+        Guid::from_fields(0xc0ffee00, 0x7e57, 0x4b1d, [0x9a, 0x3b, 0x52, 0x55, 0x53, 0x54, 0x49, 0x43]);
+    /// The class of the simulated host's echo device (test builds):
+    /// `{ec40ec40-7e57-4b1d-9a3b-525553544943}`; no Hyper-V device has it.
+    pub const RUSTIC_ECHO: Guid =
+        Guid::from_fields(0xec40ec40, 0x7e57, 0x4b1d, [0x9a, 0x3b, 0x52, 0x55, 0x53, 0x54, 0x49, 0x43]);
 
     /// Whether channels of `class` carry bulk I/O, so that their interrupts
     /// are spread over CPUs; the others stay on the CPU that takes VMBus
     /// messages (the C driver's `hv_is_perf_channel`, for the classes
-    /// RustIC knows).
+    /// RustIC knows; and the echo test device, whose traffic tests that
+    /// spreading).
     pub fn is_performance(class: &Guid) -> bool {
-        [NETWORK, SCSI, IDE].contains(class)
+        [NETWORK, SCSI, IDE, RUSTIC_ECHO].contains(class)
     }
 }
 
@@ -172,6 +204,8 @@ mod tests {
         assert!(class::is_performance(&class::IDE));
         assert!(!class::is_performance(&class::KEYBOARD));
         assert!(!class::is_performance(&class::HEARTBEAT));
+        assert!(class::is_performance(&class::RUSTIC_ECHO));
+        assert!(!class::is_performance(&class::RUSTIC_TEST));
         assert!(!class::is_performance(&Guid::ZERO));
     }
 

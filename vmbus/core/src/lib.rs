@@ -6,7 +6,9 @@
 //! modules below again) and, through Cargo, into host tests, fuzz targets and
 //! benchmarks. Modules therefore refer to each other with `super::`, never
 //! `crate::`, because in the kernel build the crate root is the module.
-#![no_std]
+// In hv_rustic.ko this file is a module of the module's crate (one
+// list of modules for both builds), so only the Cargo build is no_std here.
+#![cfg_attr(not(rustic_embedded), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: GPL-2.0
+//! CPU numbering and state.
+
+use crate::rust::bindings;
+
+/// The number of CPU ids (CPUs are numbered below it).
+pub(crate) fn nr_cpu_ids() -> u32 {
+    // SAFETY: reads a kernel variable.
+    unsafe { bindings::rustic_nr_cpu_ids() }
+}
+
+/// Whether `cpu` is online.
+pub(crate) fn cpu_online(cpu: u32) -> bool {
+    // SAFETY: C checks `cpu`.
+    unsafe { bindings::rustic_cpu_online(cpu) }
+}
+
+/// Whether `cpu` is a possible CPU (one that may ever come online).
+pub(crate) fn cpu_possible(cpu: u32) -> bool {
+    // SAFETY: no preconditions; C checks the range.
+    unsafe { bindings::rustic_cpu_possible(cpu) }
+}
+
+/// The NUMA node of `cpu`.
+pub(crate) fn cpu_to_node(cpu: u32) -> i32 {
+    // SAFETY: no preconditions; any CPU number is accepted.
+    unsafe { bindings::rustic_cpu_to_node(cpu) }
+}

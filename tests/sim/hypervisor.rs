@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The simulated hypervisor's SynIC: HvPostMessage into the VMBus host,
+//! and the host's messages delivered through the SINT2 slot of a message
+//! page with Hyper-V's rules:
+//!
+//! - a message is written into the slot only when its type is
+//!   `HVMSG_NONE`; payload and header first, the type last (release);
+//! - while more messages wait, the slot's `msg_pending` flag is set; when
+//!   the slot is full the hypervisor sets `msg_pending` and re-checks the
+//!   type (SeqCst), pairing with the guest's clear-type-then-read-flags, so
+//!   that either the guest sees the flag and writes EOM or the hypervisor
+//!   sees the slot free;
+//! - EOM makes the hypervisor try delivery again;
+//! - each delivery raises the VMBus interrupt on [`CONNECT_CPU`]
+//!   asynchronously (an IPI; `rust/sim_hv.c`).
+
+use crate::vmbus::hv::{CONNECT_CPU, VMBUS_MESSAGE_TYPE};
+use crate::rust::sim;
+use crate::rust::base::memory::Page;
+use crate::rust::base::time::now_ms;
+use crate::rust::base::work::{Work, WorkFn};
+use crate::vmbus_core::control::encode;
+use crate::vmbus_core::msg::{HVMSG_NONE, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
+use crate::vmbus_core::shared::SharedMem;
+use crate::vmbus_core::version::MESSAGE_SINT;
+use crate::testing::sim::host::{Host, SignalTable, SIGNALS, UNEXPECTED};
+use crate::testing::sim::vsp::GuestInterrupts;
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::prelude::*;
+use kernel::sync::{Arc, ArcBorrow, Mutex, SpinLock};
+use kernel::{new_mutex, new_spinlock};
+
+/// Faults injected into the host's next control message (debugfs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Fault {
+    None,
+    /// The message is lost.
+    Drop,
+    /// It arrives twice.
+    Duplicate,
+    /// It arrives after the one that follows it.
+    Reorder,
+    /// It arrives this many milliseconds late.
+    Delay(u32),
+    /// Its message type is one no version defines.
+    BadType,
+    /// It is cut short, below its type's size.
+    BadSize,
+    /// A field is wrong: the relid (or GPADL handle) it names is not one
+    /// the guest has.
+    BadField,
+}
+
+pub(crate) static FAULTS_INJECTED: AtomicU64 = AtomicU64::new(0);
+
+/// Most messages waiting for the slot; more are refused as Hyper-V
+/// refuses with HV_STATUS_INSUFFICIENT_BUFFERS.
+const QUEUE_LIMIT: usize = 64;
+const FLAGS_WORD: usize = 4;
+const SENDER: usize = 8;
+const PAYLOAD: usize = 16;
+const MSG_PENDING_BIT: u32 = 1 << 8;
+
+#[derive(Clone, Copy)]
+struct Queued {
+    len: usize,
+    payload: [u8; MAX_MESSAGE_SIZE],
+}
+
+struct Inner {
+    queue: KVec<Queued>,
+    head: usize,
+    host: Host,
+    /// The fault for the next host message.
+    fault: Fault,
+    /// A message held back by `Reorder` (sent after the next one).
+    reordered: Option<Queued>,
+    /// A message held back by `Delay`, and when it is due.
+    delayed: Option<(Queued, u64)>,
+    /// The host ignores every guest message (it stopped answering).
+    silent: bool,
+}
+
+/// The simulated hypervisor with the VMBus host behind it.
+#[pin_data]
+pub(crate) struct Hypervisor {
+    page: Page,
+    interrupts: Arc<GuestInterrupts>,
+    signals: Arc<SignalTable>,
+    #[pin]
+    inner: Mutex<Inner>,
+    /// Requests from device models, and the work that delivers delayed
+    /// messages and carries the requests out.
+    requests: Arc<HostRequests>,
+}
+
+/// What device models ask of the host's control plane (subchannel offers),
+/// and the hypervisor's work that carries it out; the work is taken out at
+/// stop (it holds a reference to the hypervisor).
+#[pin_data]
+pub(crate) struct HostRequests {
+    #[pin]
+    subchannels: SpinLock<[Option<(u32, u16)>; 8]>,
+    #[pin]
+    work: Mutex<Option<Work<Hypervisor>>>,
+}
+
+impl HostRequests {
+    fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(HostRequests {
+                subchannels <- new_spinlock!([None; 8], "sim_host_requests"),
+                work <- new_mutex!(None, "sim_host_work"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn kick_after(&self, ms: u32) {
+        if let Some(w) = self.work.lock().as_ref() {
+            if ms == 0 {
+                w.queue_on(u32::MAX);
+            } else {
+                w.queue_after(ms);
+            }
+        }
+    }
+
+    /// A device model asks for `count` subchannels of channel `relid`.
+    pub(crate) fn offer_subchannels(&self, relid: u32, count: u16) {
+        let queued = {
+            let mut slots = self.subchannels.lock();
+            match slots.iter_mut().find(|s| s.is_none()) {
+                Some(slot) => {
+                    *slot = Some((relid, count));
+                    true
+                }
+                None => false,
+            }
+        };
+        if !queued {
+            pr_err!("sim: too many subchannel requests; relid {}'s dropped\n", relid);
+            return;
+        }
+        self.kick_after(0);
+    }
+
+    fn take(&self) -> Option<(u32, u16)> {
+        self.subchannels.lock().iter_mut().find_map(Option::take)
+    }
+}
+
+impl Hypervisor {
+    /// A hypervisor whose host is configured by the module parameters.
+    // Not inlined into the connection's start: the host is kilobytes.
+    #[inline(never)]
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        let interrupts = GuestInterrupts::new()?;
+        let host = Host::new(
+            sim::versions_param().as_bytes(),
+            sim::devices_param().as_bytes(),
+            interrupts.clone(),
+            HostRequests::new()?,
+        )?;
+        let signals = host.signals.clone();
+        let requests = host.requests.clone();
+        let page = Page::new()?;
+        let hv = Arc::pin_init(
+            pin_init!(Hypervisor {
+                page,
+                interrupts,
+                signals,
+                inner <- new_mutex!(Inner {
+                    queue: KVec::new(),
+                    head: 0,
+                    host,
+                    fault: Fault::None,
+                    reordered: None,
+                    delayed: None,
+                    silent: false,
+                }, "sim_hypervisor"),
+                requests,
+            }),
+            GFP_KERNEL,
+        )?;
+        *hv.requests.work.lock() = Some(Work::new(hv.clone())?);
+        Ok(hv)
+    }
+
+    /// Queues a host message for the slot, applying the pending fault.
+    fn enqueue(&self, inner: &mut Inner, mut msg: Queued) -> Result {
+        let fault = core::mem::replace(&mut inner.fault, Fault::None);
+        if fault != Fault::None {
+            FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
+            pr_info!("sim: injecting {:?} into the next host message\n", fault);
+        }
+        match fault {
+            Fault::None => {}
+            Fault::Drop => return Ok(()),
+            Fault::Duplicate => Self::push(inner, msg)?,
+            Fault::Reorder => {
+                inner.reordered = Some(msg);
+                return Ok(());
+            }
+            Fault::Delay(ms) => {
+                inner.delayed = Some((msg, now_ms().saturating_add(u64::from(ms))));
+                self.requests.kick_after(ms.max(1));
+                return Ok(());
+            }
+            // Byte 0..4 of a channel message is its type.
+            Fault::BadType => msg.payload[0] = 0x7f,
+            Fault::BadSize => msg.len = 4,
+            // The word after the header names the relid (or, for
+            // GPADL_TORNDOWN, the handle) in every answer the host sends.
+            Fault::BadField => {
+                if let Some(w) = msg.payload.get_mut(8..12) {
+                    w.copy_from_slice(&0x7ffu32.to_le_bytes());
+                }
+            }
+        }
+        Self::push(inner, msg)?;
+        if let Some(held) = inner.reordered.take() {
+            Self::push(inner, held)?;
+        }
+        Ok(())
+    }
+
+    fn push(inner: &mut Inner, msg: Queued) -> Result {
+        if inner.queue.len().saturating_sub(inner.head) >= QUEUE_LIMIT {
+            return Err(EAGAIN);
+        }
+        inner.queue.push(msg, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Runs `f` on the host (debugfs commands), queueing what it sends.
+    fn with_host(&self, f: impl FnOnce(&mut Host, &mut dyn FnMut(&crate::vmbus_core::msg::Message)) -> Result) -> Result {
+        let mut guard = self.inner.lock();
+        let mut out: KVec<Queued> = KVec::new();
+        let mut oom = false;
+        let r = {
+            let Inner { host, .. } = &mut *guard;
+            f(host, &mut |m| {
+                let (payload, len) = encode(m);
+                oom |= out.push(Queued { len, payload }, GFP_KERNEL).is_err();
+            })
+        };
+        let retired = core::mem::take(&mut guard.host.retired);
+        let mut queued = Ok(());
+        for m in out {
+            let inner = &mut *guard;
+            if let Err(e) = self.enqueue(inner, m) {
+                queued = Err(e);
+            }
+        }
+        self.deliver(&mut guard);
+        drop(guard);
+        // Cancels the detached channels' work, outside the lock.
+        drop(retired);
+        queued?;
+        if oom {
+            return Err(ENOMEM);
+        }
+        r
+    }
+
+    /// debugfs `sim` commands:
+    /// `offer NAME`, `rescind NAME`, `link NIC up|down`, `corrupt-ring NAME`, `stall NAME`,
+    /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`,
+    /// `netfault NIC KIND [COUNT]` and `netfault NIC off` (NVSP/RNDIS
+    /// faults, [`crate::drivers::net::sim::netfault`]), `silent` (stop answering), `clear`.
+    pub(crate) fn command(&self, input: &[u8]) -> Result {
+        let text = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim();
+        let (verb, arg) = text.split_once(' ').map_or((text, ""), |(v, a)| (v, a.trim()));
+        match verb {
+            "offer" => self.with_host(|h, send| h.hot_add(arg.as_bytes(), &mut |m| send(m))),
+            "rescind" => self.with_host(|h, send| h.rescind(arg.as_bytes(), &mut |m| send(m))),
+            "corrupt-ring" | "stall" => {
+                let relid = Host::relid_of(arg.as_bytes()).ok_or(ENOENT)?;
+                let channel = self.signals.channel(relid).ok_or(ENOENT)?;
+                FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
+                if verb == "stall" {
+                    channel.stalled.store(true, Ordering::SeqCst);
+                } else {
+                    channel.corrupt_inbound_index();
+                }
+                Ok(())
+            }
+            "fault" => {
+                let fault = match arg {
+                    "drop" => Fault::Drop,
+                    "duplicate" => Fault::Duplicate,
+                    "reorder" => Fault::Reorder,
+                    "bad-type" => Fault::BadType,
+                    "bad-size" => Fault::BadSize,
+                    "bad-field" => Fault::BadField,
+                    _ => match arg.strip_prefix("delay=").map(str::parse::<u32>) {
+                        Some(Ok(ms)) if ms <= 60_000 => Fault::Delay(ms),
+                        _ => return Err(EINVAL),
+                    },
+                };
+                self.inner.lock().fault = fault;
+                Ok(())
+            }
+            "link" => {
+                // `link NIC up|down`
+                let (name, state) = arg.split_once(' ').ok_or(EINVAL)?;
+                let up = match state.trim() {
+                    "up" => true,
+                    "down" => false,
+                    _ => return Err(EINVAL),
+                };
+                let relid = Host::relid_of(name.as_bytes()).ok_or(ENOENT)?;
+                let switch = self.inner.lock().host.switch.clone();
+                switch.port_of(relid).ok_or(ENOENT)?.set_link(up);
+                Ok(())
+            }
+            "netfault" => {
+                let switch = self.inner.lock().host.switch.clone();
+                crate::drivers::net::sim::netfault::command(&switch, arg)
+            }
+            "silent" => {
+                FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
+                self.inner.lock().silent = true;
+                Ok(())
+            }
+            "clear" => {
+                let mut inner = self.inner.lock();
+                inner.fault = Fault::None;
+                inner.silent = false;
+                inner.host.switch.clear_faults();
+                Ok(())
+            }
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// The event flags page of `cpu`.
+    pub(crate) fn event_page(&self, cpu: u32) -> Option<SharedMem<'_>> {
+        self.interrupts.event_page(cpu)
+    }
+
+    /// HvPostMessage: the host receives the message now; its answers queue
+    /// for the slot.
+    pub(crate) fn post_message(&self, connection_id: u32, message_type: u32, payload: &[u8]) -> Result {
+        if message_type != VMBUS_MESSAGE_TYPE || payload.len() > MAX_MESSAGE_SIZE {
+            UNEXPECTED.fetch_add(1, Ordering::Relaxed);
+            return Err(EINVAL);
+        }
+        if self.inner.lock().silent {
+            return Ok(());
+        }
+        self.with_host(|host, send| {
+            host.receive(connection_id, payload, &mut |m| send(m));
+            Ok(())
+        })
+    }
+
+    /// HvSignalEvent: queues the signalled channel's host work.
+    pub(crate) fn signal_event(&self, connection_id: u32) -> Result {
+        SIGNALS.fetch_add(1, Ordering::Relaxed);
+        if self.signals.signal(connection_id) {
+            Ok(())
+        } else {
+            // Hyper-V answers a signal to a port that is not there with
+            // HV_STATUS_INVALID_CONNECTION_ID.
+            Err(EINVAL)
+        }
+    }
+
+    /// The message page of [`CONNECT_CPU`].
+    pub(crate) fn message_page(&self) -> SharedMem<'_> {
+        self.page.shared()
+    }
+
+    /// The guest wrote the EOM MSR: try delivery again.
+    pub(crate) fn end_of_message(&self) {
+        let mut guard = self.inner.lock();
+        self.deliver(&mut guard);
+    }
+
+    /// Stops raising interrupts and waits (up to a second) until none is
+    /// in flight; stops the delayed deliveries.
+    pub(crate) fn stop(&self) {
+        let work = self.requests.work.lock().take();
+        drop(work);
+        self.interrupts.stop();
+    }
+
+    /// Moves the next queued message into the slot if the slot is free;
+    /// else marks it pending.
+    fn deliver(&self, inner: &mut Inner) {
+        let page = self.page.shared();
+        let Ok(slot) = page.subrange(usize::from(MESSAGE_SINT) * SYNIC_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE)
+        else {
+            return;
+        };
+        // Two rounds at most: a full slot the guest frees while we mark it.
+        for _ in 0..2 {
+            let Some(next) = inner.queue.as_slice().get(inner.head).copied() else {
+                return;
+            };
+            if slot.load_u32(0, Ordering::SeqCst) != Ok(HVMSG_NONE) {
+                let flags = slot.load_u32(FLAGS_WORD, Ordering::SeqCst).unwrap_or(0);
+                let _ = slot.store_u32(FLAGS_WORD, flags | MSG_PENDING_BIT, Ordering::SeqCst);
+                if slot.load_u32(0, Ordering::SeqCst) != Ok(HVMSG_NONE) {
+                    return;
+                }
+                continue;
+            }
+            let more = inner.head.saturating_add(1) < inner.queue.len();
+            let len = next.len.min(MAX_MESSAGE_SIZE);
+            let _ = slot.write_bytes(PAYLOAD, next.payload.get(..len).unwrap_or(&[]));
+            let _ = slot.write_u64(SENDER, 0);
+            // `len` <= 240: the cast keeps it.
+            let word = len as u32 | if more { MSG_PENDING_BIT } else { 0 };
+            let _ = slot.store_u32(FLAGS_WORD, word, Ordering::SeqCst);
+            let _ = slot.store_u32(0, VMBUS_MESSAGE_TYPE, Ordering::SeqCst);
+            inner.head = inner.head.saturating_add(1);
+            if inner.head >= inner.queue.len() {
+                inner.queue = KVec::new();
+                inner.head = 0;
+            }
+            self.interrupts.raise(CONNECT_CPU);
+            return;
+        }
+    }
+}
+
+impl WorkFn for Hypervisor {
+    /// Delivers a delayed message once it is due; offers the subchannels
+    /// device models asked for.
+    fn work(this: ArcBorrow<'_, Self>) {
+        while let Some((relid, count)) = this.requests.take() {
+            if let Err(e) = this.with_host(|h, send| h.offer_subchannels(relid, count, &mut |m| send(m))) {
+                pr_err!("sim: subchannels of relid {}: {:?}\n", relid, e);
+            }
+        }
+        let mut guard = this.inner.lock();
+        match guard.delayed {
+            Some((msg, due)) if due <= now_ms() => {
+                guard.delayed = None;
+                if Self::push(&mut guard, msg).is_err() {
+                    pr_err!("sim: the delayed message found the queue full\n");
+                }
+                this.deliver(&mut guard);
+            }
+            Some((_, due)) => {
+                let left = due.saturating_sub(now_ms()).min(60_000) as u32;
+                drop(guard);
+                this.requests.kick_after(left.max(1));
+            }
+            None => {}
+        }
+    }
+}
+
+impl crate::rust::base::debugfs::ControlHandler for Hypervisor {
+    fn command(&self, input: &[u8]) -> Result {
+        Hypervisor::command(self, input)
+    }
+}
+
+/// The simulator as the connection's hypervisor backend.
+impl crate::vmbus::hv::Hypervisor for Hypervisor {
+    fn post_message(&self, connection_id: u32, message_type: u32, payload: &[u8]) -> Result {
+        Self::post_message(self, connection_id, message_type, payload)
+    }
+
+    fn signal_event(&self, connection_id: u32) -> Result {
+        Self::signal_event(self, connection_id)
+    }
+
+    fn message_page(&self) -> SharedMem<'_> {
+        Self::message_page(self)
+    }
+
+    fn event_page(&self, cpu: u32) -> Option<SharedMem<'_>> {
+        Self::event_page(self, cpu)
+    }
+
+    fn all_cpus(&self) -> bool {
+        true
+    }
+
+    fn end_of_message(&self) {
+        Self::end_of_message(self)
+    }
+
+    fn vp_index(&self, cpu: u32) -> u32 {
+        cpu
+    }
+
+    fn stop(&self) {
+        Self::stop(self)
+    }
+}

@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The simulated host's open channels and the device models (VSPs) behind
+//! them, written from the host's side: the host reads the guest's outbound
+//! ring and writes its inbound ring with the same `vmbus_core::ring` code
+//! the guest uses, in the opposite roles.
+//!
+//! - The guest's HvSignalEvent queues the channel's work (any CPU); the
+//!   work drains the guest's ring with signals masked, hands each packet
+//!   to the [`Vsp`], and writes the answers.
+//! - A full inbound ring is back-pressure: the host keeps the answer it
+//!   could not write, asks the guest (`pending_send_sz`) to signal when
+//!   there is room, and stops reading until then.
+//! - Host-to-guest signals set the channel's event flag on its target
+//!   CPU's event page and interrupt that CPU ([`GuestInterrupts`]).
+//!
+//! Device models: [`Echo`] answers every in-band packet with the same bytes
+//! (as a completion when the guest asked for one); [`Sink`] reads and drops
+//! packets, for devices without a model yet.
+
+use crate::rust::sim;
+
+use crate::rust::base::cpu::nr_cpu_ids;
+
+use crate::rust::base::memory::Page;
+
+use crate::rust::base::time::msleep;
+
+use crate::rust::base::work::{cond_resched, WorkFn};
+use crate::vmbus_core::event;
+use crate::vmbus_core::ring::{
+    self, Consumer, PacketInfo, Producer, ReadError, Signal, TransferPageRange, WriteError,
+    FLAG_COMPLETION_REQUESTED, PACKET_TYPE_COMPLETION, PACKET_TYPE_GPA_DIRECT, PACKET_TYPE_INBAND,
+};
+use crate::vmbus_core::shared::SharedMem;
+use crate::testing::sim::host::{COMPLETIONS, ECHOED};
+use crate::testing::sim::hypervisor::HostRequests;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::{Arc, ArcBorrow, Mutex};
+
+/// The simulated SynIC event flags pages (one per CPU) and the interrupt.
+pub(crate) struct GuestInterrupts {
+    event_pages: KVec<Page>,
+    stopped: AtomicBool,
+}
+
+impl GuestInterrupts {
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        let n = nr_cpu_ids() as usize;
+        let mut event_pages = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            event_pages.push(Page::new()?, GFP_KERNEL)?;
+        }
+        Ok(Arc::new(
+            GuestInterrupts {
+                event_pages,
+                stopped: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// The event flags page of `cpu`.
+    pub(crate) fn event_page(&self, cpu: u32) -> Option<SharedMem<'_>> {
+        self.event_pages.get(cpu as usize).map(Page::shared)
+    }
+
+    /// Raises an interrupt on `cpu` unless stopped.
+    pub(crate) fn raise(&self, cpu: u32) {
+        if self.stopped.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = sim::raise(cpu) {
+            pr_err!("sim: cannot raise the VMBus interrupt on CPU {}: {:?}\n", cpu, e);
+        }
+    }
+
+    /// Signals channel `relid` on `cpu`: its event flag, then the
+    /// interrupt (only when the flag was clear; a set one has one coming).
+    pub(crate) fn signal(&self, relid: u32, cpu: u32) {
+        let Some(page) = self.event_page(cpu) else {
+            return;
+        };
+        let Ok(slot) = event::vmbus_slot(page) else {
+            return;
+        };
+        if event::set(slot, relid) == Ok(true) {
+            self.raise(cpu);
+        }
+    }
+
+    /// Stops raising interrupts and waits (up to a second) until none is
+    /// in flight.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        for _ in 0..1000 {
+            if sim::irq_idle() {
+                return;
+            }
+            msleep(1);
+        }
+        pr_err!("sim: an interrupt is still in flight after 1 s\n");
+    }
+}
+
+/// How the host writes one packet to the guest.
+#[derive(Clone, Copy)]
+pub(crate) enum OutKind {
+    /// In-band; the bool asks the guest for a completion.
+    Inband(bool),
+    /// A completion of the guest's packet.
+    Completion,
+    /// A transfer-page packet naming one range of transfer page set
+    /// `set_id` (the guest's receive buffer).
+    TransferPages { set_id: u16, offset: u32, len: u32 },
+}
+
+/// Packets a device model has for the guest, written in order as the
+/// guest's inbound ring has room; what does not fit waits here and the
+/// host reads nothing more from the guest until it is out.
+pub(crate) struct Outbox {
+    /// (kind, transaction id, payload start, payload length) in `bytes`.
+    packets: [Option<(OutKind, u64, usize, usize)>; Outbox::PACKETS],
+    /// Packets queued (written ones included) since the outbox was last
+    /// empty: the next goes after them, so the order holds.
+    queued: usize,
+    bytes: VVec<u8>,
+    used: usize,
+}
+
+impl Outbox {
+    const PACKETS: usize = 8;
+
+    fn new(capacity: usize) -> Result<Self> {
+        Ok(Outbox { packets: [None; Outbox::PACKETS], queued: 0, bytes: VVec::from_elem(0u8, capacity, GFP_KERNEL)?, used: 0 })
+    }
+
+    /// Queues one packet; `ENOSPC` when the outbox is full (the model
+    /// produced more for one guest packet than it may).
+    pub(crate) fn push(&mut self, kind: OutKind, transaction_id: u64, payload: &[u8]) -> Result {
+        let slot = self.packets.get_mut(self.queued).ok_or(ENOSPC)?;
+        let end = self.used.checked_add(payload.len()).ok_or(ENOSPC)?;
+        self.bytes.get_mut(self.used..end).ok_or(ENOSPC)?.copy_from_slice(payload);
+        *slot = Some((kind, transaction_id, self.used, payload.len()));
+        self.queued += 1;
+        self.used = end;
+        Ok(())
+    }
+
+    /// Room left, in packets.
+    pub(crate) fn room(&self) -> usize {
+        Outbox::PACKETS.saturating_sub(self.queued)
+    }
+
+    /// Writes the queued packets in order; Ok(false) when the ring filled
+    /// first (the guest is asked to signal when it has room).
+    fn flush(&mut self, to_guest: &mut Producer<'_>, signal: &mut bool) -> core::result::Result<bool, ()> {
+        for i in 0..Outbox::PACKETS {
+            let Some(Some((kind, tid, start, len))) = self.packets.get(i).copied() else {
+                continue;
+            };
+            let payload = self.bytes.get(start..start + len).unwrap_or(&[]);
+            let written = match kind {
+                OutKind::Completion => to_guest.write_completion(tid, &[payload]),
+                OutKind::Inband(c) => to_guest.write_inband(tid, c, &[payload]),
+                OutKind::TransferPages { set_id, offset, len } => {
+                    let range = [TransferPageRange { byte_count: len, byte_offset: offset }];
+                    to_guest.write_transfer_pages(tid, set_id, &range, &[payload])
+                }
+            };
+            match written {
+                Ok(s) => {
+                    *signal |= s == Signal::Yes;
+                    if let Some(p) = self.packets.get_mut(i) {
+                        *p = None;
+                    }
+                    let _ = to_guest.clear_space_request();
+                }
+                Err(WriteError::Full { needed }) => match to_guest.request_space(needed) {
+                    // Room appeared meanwhile: go round again.
+                    Ok(true) => return self.flush(to_guest, signal),
+                    Ok(false) => return Ok(false),
+                    Err(_) => return Err(()),
+                },
+                Err(_) => return Err(()),
+            }
+        }
+        self.used = 0;
+        self.queued = 0;
+        Ok(true)
+    }
+}
+
+/// A device model behind a channel.
+pub(crate) trait Vsp: Send {
+    /// Takes one guest packet (`bytes` is the whole packet); what the host
+    /// answers goes to `out`.
+    fn packet(&mut self, info: &PacketInfo, bytes: &[u8], out: &mut Outbox);
+
+    /// Packets the device has for the guest unasked (received frames,
+    /// indications), put in `out` as room allows; returns whether more
+    /// are waiting.
+    fn pending(&mut self, _out: &mut Outbox) -> bool {
+        false
+    }
+}
+
+/// The first word of an echo payload that asks the host to answer with a
+/// packet requesting a completion (the echo driver's `complete` command).
+pub(crate) const ECHO_WANTS_COMPLETION: u32 = 0xc0de_ec40;
+/// The first word of an echo payload that asks for subchannels (as many
+/// as its second word says); echoed like any other.
+pub(crate) const ECHO_WANTS_SUBCHANNELS: u32 = 0x5eb0_ec40;
+
+/// Echoes what the guest sends: in-band packets as they are, GPA-direct
+/// packets as the bytes of the guest pages they name; as a completion when
+/// the guest asked for one. Counts the guest's completions.
+pub(crate) struct Echo {
+    /// The bytes of a GPA-direct packet's pages.
+    gpa: VVec<u8>,
+    relid: u32,
+    requests: Arc<HostRequests>,
+}
+
+impl Echo {
+    pub(crate) fn new(relid: u32, requests: Arc<HostRequests>) -> Result<Self> {
+        Ok(Echo {
+            gpa: VVec::from_elem(0u8, 65536 + 4096, GFP_KERNEL)?,
+            relid,
+            requests,
+        })
+    }
+
+    /// Copies the first range of a GPA-direct packet out of guest memory,
+    /// mapping its pages as Hyper-V would; the length, or None if the
+    /// packet is malformed.
+    fn read_gpa(&mut self, header: &[u8]) -> Option<usize> {
+        let mut ranges = ring::parse_gpa_direct(header).ok()?;
+        let (range, pfn_bytes) = ranges.next()?;
+        let mut pfns: KVec<u64> = KVec::new();
+        for chunk in pfn_bytes.chunks_exact(8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            pfns.push(u64::from_le_bytes(w), GFP_KERNEL).ok()?;
+        }
+        let mapping = sim::Mapping::new(&pfns).ok()?;
+        let len = range.byte_count as usize;
+        let dst = self.gpa.get_mut(..len)?;
+        // SAFETY: the handle is used only here, while `mapping` lives.
+        let mem = unsafe { mapping.shared_static() };
+        mem.read_bytes(range.byte_offset as usize, dst).ok()?;
+        Some(len)
+    }
+}
+
+impl Vsp for Echo {
+    fn packet(&mut self, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
+        let tid = info.descriptor.transaction_id;
+        let wants_completion = info.descriptor.flags & FLAG_COMPLETION_REQUESTED != 0;
+        let payload = match info.descriptor.packet_type {
+            PACKET_TYPE_INBAND => {
+                let payload = info.payload(bytes);
+                if payload.get(..4) == Some(&ECHO_WANTS_COMPLETION.to_le_bytes()[..]) {
+                    ECHOED.fetch_add(1, Ordering::Relaxed);
+                    let _ = out.push(OutKind::Inband(true), tid, payload);
+                    return;
+                }
+                if payload.get(..4) == Some(&ECHO_WANTS_SUBCHANNELS.to_le_bytes()[..]) {
+                    // The count is the header's length field.
+                    let count = payload
+                        .get(4..6)
+                        .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                        .map_or(0, u16::from_le_bytes);
+                    self.requests.offer_subchannels(self.relid, count);
+                }
+                payload
+            }
+            PACKET_TYPE_GPA_DIRECT => {
+                let Some(len) = self.read_gpa(info.header(bytes)) else {
+                    pr_err!("sim: echo: malformed GPA-direct packet dropped\n");
+                    return;
+                };
+                self.gpa.get(..len).unwrap_or(&[])
+            }
+            PACKET_TYPE_COMPLETION => {
+                COMPLETIONS.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            _ => return,
+        };
+        ECHOED.fetch_add(1, Ordering::Relaxed);
+        let kind = if wants_completion { OutKind::Completion } else { OutKind::Inband(false) };
+        let _ = out.push(kind, tid, payload);
+    }
+}
+
+/// Reads and drops every packet.
+pub(crate) struct Sink;
+
+impl Vsp for Sink {
+    fn packet(&mut self, _info: &PacketInfo, _bytes: &[u8], _out: &mut Outbox) {}
+}
+
+/// The device model of a channel.
+pub(crate) enum Model {
+    Echo(Echo),
+    Net(crate::drivers::net::sim::NicChannel),
+    Sink(Sink),
+}
+
+impl Model {
+    fn vsp(&mut self) -> &mut dyn Vsp {
+        match self {
+            Model::Echo(m) => m,
+            Model::Net(m) => m,
+            Model::Sink(m) => m,
+        }
+    }
+}
+
+/// The host's end of one open channel.
+struct Ends {
+    /// Reads the guest's outbound ring.
+    from_guest: Consumer<'static>,
+    /// Writes the guest's inbound ring.
+    to_guest: Producer<'static>,
+    vsp: Model,
+    /// The packet being handled (copied out of the ring).
+    scratch: VVec<u8>,
+    /// Answers not written yet.
+    out: Outbox,
+}
+
+/// An open channel on the host side.
+#[pin_data]
+pub(crate) struct HostChannel {
+    pub(crate) relid: u32,
+    /// The guest CPU its signals go to.
+    target_cpu: AtomicU32,
+    interrupts: Arc<GuestInterrupts>,
+    /// Set on close or rescind: the work stops touching the rings.
+    closed: AtomicBool,
+    /// Set by fault injection: the host stops serving this channel.
+    pub(crate) stalled: AtomicBool,
+    #[pin]
+    ends: Mutex<Ends>,
+    /// The guest's inbound ring, for fault injection.
+    in_ring: SharedMem<'static>,
+    /// A NIC's switch port and this channel's number on it: the channel
+    /// leaves the port when it goes (the primary takes the port off the
+    /// switch).
+    port: Option<(Arc<crate::drivers::net::sim::NicPort>, u16)>,
+    /// The guest's ring buffer as the host mapped it (the handles in
+    /// `ends` point into it; dropped after them).
+    _rings: Arc<sim::Mapping>,
+}
+
+/// Packets handled per work run before yielding the CPU.
+const BATCH: usize = 256;
+
+pub(crate) static PACKETS_SERVED: AtomicU64 = AtomicU64::new(0);
+
+impl HostChannel {
+    /// The host's end of a channel whose ring buffer is `rings`: the
+    /// guest's outbound ring in the first `downstream` pages, its inbound
+    /// ring in the rest.
+    pub(crate) fn new(
+        relid: u32,
+        target_cpu: u32,
+        interrupts: Arc<GuestInterrupts>,
+        rings: Arc<sim::Mapping>,
+        downstream: usize,
+        vsp: Model,
+        port: Option<(Arc<crate::drivers::net::sim::NicPort>, u16)>,
+    ) -> Result<Arc<Self>> {
+        // SAFETY: `rings` is kept in the channel, after the handles made
+        // from it, so they never outlive the mapping.
+        let mem = unsafe { rings.shared_static() };
+        let split = downstream.checked_mul(Page::SIZE).ok_or(EINVAL)?;
+        let total = mem.len();
+        if split == 0 || split >= total {
+            return Err(EINVAL);
+        }
+        let out_ring = mem.subrange(0, split).map_err(|_| EINVAL)?;
+        let in_ring = mem.subrange(split, total - split).map_err(|_| EINVAL)?;
+        let from_guest = Consumer::new(out_ring).map_err(|_| EINVAL)?;
+        let to_guest = Producer::new(in_ring).map_err(|_| EINVAL)?;
+        let scratch = VVec::from_elem(0u8, from_guest.data_size() as usize, GFP_KERNEL)?;
+        let out = Outbox::new(from_guest.data_size() as usize)?;
+        Arc::pin_init(
+            pin_init!(HostChannel {
+                relid,
+                target_cpu: AtomicU32::new(target_cpu),
+                interrupts,
+                closed: AtomicBool::new(false),
+                stalled: AtomicBool::new(false),
+                ends <- new_mutex!(
+                    Ends { from_guest, to_guest, vsp, scratch, out },
+                    "sim_host_channel"
+                ),
+                in_ring,
+                port,
+                _rings: rings,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// CHANNELMSG_MODIFYCHANNEL: signals go to `cpu` from now on.
+    pub(crate) fn retarget(&self, cpu: u32) {
+        self.target_cpu.store(cpu, Ordering::Relaxed);
+    }
+
+    /// Stops serving (close, rescind): the work returns at once from now.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        if let Some((port, queue)) = &self.port {
+            port.detach(*queue);
+        }
+    }
+
+    fn signal_guest(&self) {
+        self.interrupts.signal(self.relid, self.target_cpu.load(Ordering::Relaxed));
+    }
+
+    /// Fault injection: makes the guest's inbound write index invalid and
+    /// signals it, as a host that scribbles on the ring header would.
+    pub(crate) fn corrupt_inbound_index(&self) {
+        let size = (self.in_ring.len() - ring::HEADER_SIZE) as u32;
+        let ends = self.ends.lock();
+        // Past the end of the data area: no valid index is that large.
+        let _ = self.in_ring.store_u32(ring::WRITE_INDEX_OFFSET, size + 8, Ordering::SeqCst);
+        drop(ends);
+        self.signal_guest();
+    }
+
+    /// One round of service: answers what the guest sent and writes what
+    /// the device has for it, as far as the guest's inbound ring has room.
+    /// Returns whether to go on at once (a batch limit was reached with
+    /// work left).
+    fn serve(&self) -> bool {
+        if self.closed.load(Ordering::SeqCst) || self.stalled.load(Ordering::SeqCst) {
+            return false;
+        }
+        let mut more = false;
+        let mut guard = self.ends.lock();
+        let Ends { from_guest, to_guest, vsp, scratch, out } = &mut *guard;
+        let mut signal_guest = false;
+        let mut broken = false;
+        'rounds: for _ in 0..4 {
+            match out.flush(to_guest, &mut signal_guest) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(()) => {
+                    broken = true;
+                    break;
+                }
+            }
+            if from_guest.begin_poll().is_err() {
+                broken = true;
+                break;
+            }
+            let mut handled = 0;
+            let mut ring_full = false;
+            while handled < BATCH {
+                let info = match from_guest.read_packet(scratch) {
+                    Ok(info) => info,
+                    Err(ReadError::Empty) => break,
+                    Err(_) => {
+                        broken = true;
+                        break 'rounds;
+                    }
+                };
+                handled += 1;
+                PACKETS_SERVED.fetch_add(1, Ordering::Relaxed);
+                vsp.vsp().packet(&info, scratch.get(..info.len).unwrap_or(&[]), out);
+                match out.flush(to_guest, &mut signal_guest) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        ring_full = true;
+                        break;
+                    }
+                    Err(()) => {
+                        broken = true;
+                        break 'rounds;
+                    }
+                }
+            }
+            // Commit what was read: a guest waiting for outbound room is
+            // signalled when this frees what it asked for.
+            match from_guest.end_poll() {
+                Ok(end) => {
+                    signal_guest |= end.signal_writer == Signal::Yes;
+                    more = end.more && !ring_full;
+                }
+                Err(_) => {
+                    broken = true;
+                    break;
+                }
+            }
+            if ring_full {
+                break;
+            }
+            // Then what the device has unasked.
+            let unasked = vsp.vsp().pending(out);
+            match out.flush(to_guest, &mut signal_guest) {
+                Ok(true) => more |= unasked,
+                Ok(false) => break,
+                Err(()) => {
+                    broken = true;
+                    break;
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        drop(guard);
+        if broken {
+            pr_err!("sim: relid {}: the guest's ring is corrupt; the host stops serving it\n", self.relid);
+            self.close();
+        }
+        if signal_guest {
+            self.signal_guest();
+        }
+        more && !broken
+    }
+}
+
+impl WorkFn for HostChannel {
+    fn work(this: ArcBorrow<'_, Self>) {
+        while this.serve() {
+            cond_resched();
+        }
+    }
+}
