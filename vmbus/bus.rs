@@ -20,13 +20,6 @@
 //! Errors: `-EINVAL` for anything that does not parse or is out of range,
 //! `-EEXIST` for a relid or instance GUID already on the bus, `-ENOENT` for
 //! an instance GUID that is not.
-#![cfg_attr(
-    not(rustic_test_build),
-    expect(
-        dead_code,
-        reason = "until a host backend delivers offers, only test builds create devices and register drivers"
-    )
-)]
 
 use crate::vmbus::connection::Connection;
 use crate::vmbus::device::{BusRegistration, DeviceRegistration};
@@ -70,6 +63,7 @@ impl Devices {
 
     /// Removes the device with this instance GUID, calling its driver's
     /// rescind first when `rescind` is set.
+    #[cfg_attr(not(rustic_test_build), expect(dead_code, reason = "only the test builds' debugfs control removes devices by instance"))]
     pub(crate) fn remove(&self, instance: &Guid, rescind: bool) -> Result {
         let mut table = self.table.lock();
         let relid = table

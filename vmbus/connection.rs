@@ -270,11 +270,7 @@ impl Connection {
     /// round robin over online CPUs where the backend allows; else (and on
     /// Hyper-V, which so far spreads nothing) [`CONNECT_CPU`].
     pub(crate) fn pick_cpu(&self, class: &Guid) -> u32 {
-        #[cfg(rustic_test_build)]
-        let spread = guid::class::is_performance(class);
-        #[cfg(not(rustic_test_build))]
-        let spread = guid::class::is_performance(class);
-        if !spread || !self.backend.all_cpus() {
+        if !guid::class::is_performance(class) || !self.backend.all_cpus() {
             return CONNECT_CPU;
         }
         let n = nr_cpu_ids().max(1);
