@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The `vmbus` bus of hv_rustic.ko: the bus_type, the table of devices made
 //! from the host's offers, and the drivers inside the module. No `unsafe`
-//! here: the kernel objects are behind the wrappers in `rust/vmbus_bus.rs`.
+//! here: the kernel objects are behind the wrappers in `rust/vmbus/bus_type.rs`.
 //!
 //! Devices come from the host's offers (`crate::vmbus::connection`). Test builds
 //! can also create and remove devices directly through the debugfs control

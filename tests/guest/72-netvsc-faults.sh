@@ -1,6 +1,6 @@
 # timeout: 400
 # A lying host at the NVSP/RNDIS layer (debugfs `sim`: `netfault NIC KIND
-# [COUNT]`, vmbus/sim/netfault.rs) under two NICs in two network namespaces
+# [COUNT]`, drivers/net/sim/netfault.rs) under two NICs in two network namespaces
 # with traffic between them. For every kind of bad completion and bad
 # transfer-page packet the driver counts exactly one bad input per faulted
 # packet on that interface (ethtool -S host_errors), says what was wrong in

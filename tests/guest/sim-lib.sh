@@ -1,6 +1,6 @@
 # Helpers for the simulator scenarios (50-59), sourced after lib.sh and
-# vmbus-lib.sh. The simulated host (vmbus/sim/, test builds) is chosen with
-# `simulate=1`; its offers by default (vmbus/sim/host.rs):
+# vmbus-lib.sh. The simulated host (tests/sim/, test builds) is chosen with
+# `simulate=1`; its offers by default (tests/sim/):
 SIM_NET_ID=5151a001-0001-4e7e-8a11-00155d000001    # relid 14, monitor 0
 SIM_SCSI_ID=5151a002-0002-4e7e-8a11-00155d000002   # relid 15, monitor 1
 SIM_KBD_ID=d34b2567-b9b6-42b9-8778-0a4ec0b955bf    # relid 3
@@ -25,17 +25,17 @@ sim_load() {
 }
 
 # The simulator's echo devices (sim_devices=echo0..echo3): relids 30..33,
-# debugfs controls echo30..echo33 (vmbus/echo_driver.rs).
+# debugfs controls echo30..echo33 (tests/drivers/echo.rs).
 SIM_DEBUGFS=/sys/kernel/debug/hv_rustic
 echo_id() { printf '5151ec%02x-00ec-4e7e-8a11-00155d00ec%02x' "$1" "$1"; }
 
-# sim_ctl COMMAND: a command to the simulated host (vmbus/sim/hypervisor.rs).
+# sim_ctl COMMAND: a command to the simulated host (tests/sim/hypervisor.rs).
 sim_ctl() {
   echo "$1" > $SIM_DEBUGFS/sim || fail "sim command '$1' refused"
 }
 
 # echo_cmd N COMMAND: a command to echo device N's driver (send, gpa,
-# complete, subchannels, retarget: vmbus/echo_driver.rs); fails the
+# complete, subchannels, retarget: tests/drivers/echo.rs); fails the
 # scenario if it fails.
 echo_cmd() {
   echo "$2" > $SIM_DEBUGFS/echo$((30 + $1)) || fail "echo$((30 + $1)): '$2' failed"

@@ -323,7 +323,7 @@ fn kunit_wait(cond: impl Fn() -> bool) -> bool {
     cond()
 }
 
-/// A net_device driven by a loopback driver through rust/netdev.c: it
+/// A net_device driven by a loopback driver through rust/net/netdev.c: it
 /// registers, comes up, sends a frame on the queue the stack picked (once
 /// after a Busy that the shim retries), receives one through NAPI, counts
 /// both, takes `ethtool -L` (the driver sets the queues under the caller's

@@ -22,7 +22,7 @@ void rustic_kunit_fail(struct kunit *test, const char *file, int line,
 	KUNIT_FAIL(test, "%s:%d: check failed: %s", file, line, what);
 }
 
-/* A rustic_netdev is its net_device (rust/netdev.c). */
+/* A rustic_netdev is its net_device (rust/net/netdev.c). */
 int rustic_kunit_netdev_open(struct rustic_netdev *rdev)
 {
 	int ret;
@@ -122,7 +122,7 @@ static struct kunit_suite rustic_core_suite = {
 	.test_cases = rustic_core_cases,
 };
 
-/* The net_device shim (rust/netdev.c/.rs) with a loopback driver. */
+/* The net_device shim (rust/net/netdev.c/.rs) with a loopback driver. */
 static struct kunit_case rustic_netdev_cases[] = {
 	KUNIT_CASE(rustic_kunit_netdev_traffic),
 	{}
