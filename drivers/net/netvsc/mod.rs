@@ -8,7 +8,7 @@
 //! buffer (16 MiB) and the send buffer (1 MiB), each shared through a
 //! GPADL and announced to the host; RNDIS INITIALIZE; the permanent
 //! address, the link state and speed; then an Ethernet `net_device`
-//! (`rust/netdev.rs`) with the host's address.
+//! (`rust/net/netdev.rs`) with the host's address.
 //!
 //! - Transmit (softirq): each frame is copied behind an RNDIS packet
 //!   header into a free section of the send buffer and announced with an
