@@ -23,6 +23,9 @@ pub enum Splat {
     Kmemleak,
     /// A task blocked past the hung-task timeout, or a soft/hard lockup.
     Hang,
+    /// A failed KUnit expectation or assertion: the module's suites run at
+    /// every load, also in scenarios that do not read their results.
+    Kunit,
 }
 
 /// One detector hit.
@@ -105,6 +108,9 @@ pub fn classify(text: &str) -> Option<Splat> {
     if text.contains("new suspected memory leaks") || text.starts_with("unreferenced object 0x") {
         return Some(Splat::Kmemleak);
     }
+    if text.starts_with('#') && (text.contains(": EXPECTATION FAILED at ") || text.contains(": ASSERTION FAILED at ")) {
+        return Some(Splat::Kunit);
+    }
     None
 }
 
@@ -155,6 +161,8 @@ mod tests {
             ("INFO: task insmod:120 blocked for more than 122 seconds.", Splat::Hang),
             ("BUG kmalloc-64 (Tainted: G           O): Redzone overwritten", Splat::Bug),
             ("kernel BUG at drivers/hv/x.c:12!", Splat::Bug),
+            ("    # rustic_kunit_netdev_traffic: EXPECTATION FAILED at tests/kunit/suite.c:22", Splat::Kunit),
+            ("# rustic_kunit_x: ASSERTION FAILED at tests/kunit/suite.c:9", Splat::Kunit),
         ];
         for (line, kind) in cases {
             assert_eq!(classify(line), Some(kind), "{line}");
@@ -167,6 +175,8 @@ mod tests {
             "hv_rustic: RustIC 0.1.0 loaded",
             "kmemleak: Kernel memory leak detector initialized (mem pool available: 15679)",
             "    # rustic_core: pass:2 fail:0 skip:0 total:2",
+            "    ok 1 rustic_kunit_netdev_traffic",
+            "guest: EXPECTATION FAILED at is only KUnit's after a '#'",
             "Lock dependency validator: Copyright (c) 2006 Red Hat, Inc., Ingo Molnar",
             "... MAX_LOCKDEP_SUBCLASSES:  8",
             "BUGGY firmware table",
