@@ -206,12 +206,11 @@ pub(crate) trait Vsp: Send {
     }
 }
 
-/// The first word of an echo payload that asks the host to answer with a
-/// packet requesting a completion (the echo driver's `complete` command).
-pub(crate) const ECHO_WANTS_COMPLETION: u32 = 0xc0de_ec40;
-/// The first word of an echo payload that asks for subchannels (as many
-/// as its second word says); echoed like any other.
-pub(crate) const ECHO_WANTS_SUBCHANNELS: u32 = 0x5eb0_ec40;
+// The first words of echo payloads that ask the host to answer with a
+// packet requesting a completion (the echo driver's `complete` command)
+// or for subchannels (as many as the second word says; echoed like any
+// other).
+use crate::testing::drivers::echo::{MAGIC_COMPLETE as ECHO_WANTS_COMPLETION, MAGIC_SUBCHANNELS as ECHO_WANTS_SUBCHANNELS};
 
 /// Echoes what the guest sends: in-band packets as they are, GPA-direct
 /// packets as the bytes of the guest pages they name; as a completion when
