@@ -45,6 +45,22 @@ pub(crate) struct Device {
     pub(crate) default: bool,
 }
 
+impl Device {
+    /// Device `n` of a numbered series of simulated devices that are not
+    /// in the `default` set, tagged `tag`: named `name`, relid `relid`,
+    /// instance GUID `5151TTNN-00TT-4e7e-8a11-00155d00TTNN` (`TT` the tag,
+    /// `NN` the number).
+    pub(crate) const fn numbered(name: &'static str, class: Guid, tag: u8, relid: u32, n: u8) -> Device {
+        let instance = Guid::from_fields(
+            0x5151_0000 | ((tag as u32) << 8) | n as u32,
+            tag as u16,
+            0x4e7e,
+            [0x8a, 0x11, 0x00, 0x15, 0x5d, 0x00, tag, n],
+        );
+        Device { name, class, instance, relid, monitor_id: None, default: false }
+    }
+}
+
 /// A counter under /sys/kernel/debug/hv_rustic/, by its name.
 pub(crate) type Counter = (&'static CStr, &'static AtomicU64);
 

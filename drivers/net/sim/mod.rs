@@ -104,14 +104,7 @@ static COUNTERS: [Counter; 12] = [
 
 /// Simulated NIC `n` (`nic0`..`nic3`: relids 40..43).
 const fn nic(name: &'static str, n: u8) -> Device {
-    Device {
-        name,
-        class: class::NETWORK,
-        instance: Guid::from_fields(0x5151ae00 + n as u32, 0x00ae, 0x4e7e, [0x8a, 0x11, 0x00, 0x15, 0x5d, 0x00, 0xae, n]),
-        relid: 40 + n as u32,
-        monitor_id: None,
-        default: false,
-    }
+    Device::numbered(name, class::NETWORK, 0xae, 40 + n as u32, n)
 }
 
 static DEVICES: [Device; 5] = [

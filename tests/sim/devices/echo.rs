@@ -18,7 +18,7 @@ use crate::testing::drivers::echo::{MAGIC_COMPLETE, MAGIC_SUBCHANNELS};
 use crate::testing::sim::hypervisor::HostRequests;
 use crate::testing::sim::model::{ChannelModel, Counter, Device, DeviceModel, Opening, Served};
 use crate::testing::sim::vsp::{OutKind, Outbox};
-use crate::vmbus_core::guid::{class, Guid};
+use crate::vmbus_core::guid::class;
 use crate::vmbus_core::ring::{
     self, PacketInfo, FLAG_COMPLETION_REQUESTED, PACKET_TYPE_COMPLETION, PACKET_TYPE_GPA_DIRECT, PACKET_TYPE_INBAND,
 };
@@ -36,14 +36,7 @@ static COUNTERS: [Counter; 2] = [
 
 /// Echo device `n` (relid 30 + `n`).
 const fn echo(name: &'static str, n: u8) -> Device {
-    Device {
-        name,
-        class: class::RUSTIC_ECHO,
-        instance: Guid::from_fields(0x5151ec00 + n as u32, 0x00ec, 0x4e7e, [0x8a, 0x11, 0x00, 0x15, 0x5d, 0x00, 0xec, n]),
-        relid: 30 + n as u32,
-        monitor_id: None,
-        default: false,
-    }
+    Device::numbered(name, class::RUSTIC_ECHO, 0xec, 30 + n as u32, n)
 }
 
 static DEVICES: [Device; 4] = [echo("echo0", 0), echo("echo1", 1), echo("echo2", 2), echo("echo3", 3)];
