@@ -16,13 +16,13 @@ crate::vmbus::device::driver_list! {
     pub(crate) Drivers: drivers::test::TestDriver, drivers::echo::EchoDriver,
 }
 
-/// Registers the test drivers and puts their counters and the simulated
-/// host's beside the bus's debugfs control.
+/// Registers the test drivers and puts their counters, the simulated
+/// host's and its device models' beside the bus's debugfs control.
 pub(crate) fn register(bus: &Bus) -> Result<Drivers> {
     let registered = Drivers::register()?;
     drivers::test::add_counters(bus);
     drivers::echo::add_counters(bus);
-    for (name, value) in sim::host::COUNTERS {
+    for &(name, value) in Iterator::chain(sim::host::COUNTERS.iter(), sim::model::counters()) {
         bus.counter(name, value);
     }
     Ok(registered)

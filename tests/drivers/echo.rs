@@ -33,7 +33,6 @@
 use crate::vmbus::channel::{Channel, ChannelHandler};
 use crate::rust::base::errno::ETIMEDOUT;
 use crate::rust::base::time::{msleep, now_ms};
-use crate::testing::sim::vsp::{ECHO_WANTS_COMPLETION, ECHO_WANTS_SUBCHANNELS};
 use crate::vmbus::device::SharedBuffer;
 use crate::vmbus_core::ring::{GpaBuffer, FLAG_COMPLETION_REQUESTED};
 use crate::rust::base::debugfs::{Control, ControlHandler};
@@ -47,11 +46,12 @@ use kernel::new_mutex;
 use kernel::sync::{Arc, Mutex};
 
 const MAGIC: u32 = 0xec40_ec40;
-/// The header magic of `complete` packets (the host answers them with a
-/// packet asking for a completion).
-const MAGIC_COMPLETE: u32 = ECHO_WANTS_COMPLETION;
-/// The header magic of a subchannel request (its length field is the count).
-const MAGIC_SUBCHANNELS: u32 = ECHO_WANTS_SUBCHANNELS;
+/// The header magic of `complete` packets (the host's echo answers them
+/// with a packet asking for a completion).
+pub(crate) const MAGIC_COMPLETE: u32 = 0xc0de_ec40;
+/// The header magic of a subchannel request (its length field is the
+/// count; the host's echo asks the host for them).
+pub(crate) const MAGIC_SUBCHANNELS: u32 = 0x5eb0_ec40;
 /// The shared buffer: slots of 17 pages (64 KiB of data and the header).
 const SHARED: usize = 2 * 1024 * 1024;
 const SLOT: usize = 17 * 4096;

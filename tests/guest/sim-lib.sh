@@ -1,6 +1,6 @@
 # Helpers for the simulator scenarios (50-59), sourced after lib.sh and
 # vmbus-lib.sh. The simulated host (tests/sim/, test builds) is chosen with
-# `simulate=1`; its offers by default (tests/sim/):
+# `simulate=1`; its offers by default (the registry, tests/sim/devices.rs):
 SIM_NET_ID=5151a001-0001-4e7e-8a11-00155d000001    # relid 14, monitor 0
 SIM_SCSI_ID=5151a002-0002-4e7e-8a11-00155d000002   # relid 15, monitor 1
 SIM_KBD_ID=d34b2567-b9b6-42b9-8778-0a4ec0b955bf    # relid 3

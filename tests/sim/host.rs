@@ -10,13 +10,17 @@
 //!   messages. Messages on any other connection id are dropped, as
 //!   Hyper-V drops messages to a port that is not there.
 //! - REQUESTOFFERS: one OFFERCHANNEL per configured device, then
-//!   ALLOFFERS_DELIVERED.
+//!   ALLOFFERS_DELIVERED. The devices are those of the registry's models
+//!   (`crate::testing::sim::devices`), in its offer order; `sim_devices=`
+//!   picks which are offered at connect.
 //! - GPADL_HEADER and GPADL_BODY: collects the page list, maps the pages
 //!   (as Hyper-V maps guest memory) and answers GPADL_CREATED;
 //!   GPADL_TEARDOWN unmaps and answers GPADL_TORNDOWN.
-//! - OPENCHANNEL: attaches the device model to the rings in the GPADL
-//!   (`crate::testing::sim::vsp`) and answers OPENCHANNEL_RESULT; CLOSECHANNEL detaches
-//!   it (no answer).
+//! - OPENCHANNEL: asks the device's model for the channel's model and
+//!   attaches it to the rings in the GPADL (`crate::testing::sim::vsp`),
+//!   answers OPENCHANNEL_RESULT; CLOSECHANNEL detaches it (no answer).
+//! - Subchannels a device model asks for: offered (up to 3 a device),
+//!   served by the same model.
 //! - Hot-add and rescind (debugfs): OFFERCHANNEL, or RESCIND_CHANNELOFFER
 //!   after detaching the channel and dropping its GPADLs; the relid is
 //!   reused only after the guest's RELID_RELEASED.
@@ -24,11 +28,10 @@
 
 use crate::rust::sim::Mapping;
 use crate::vmbus_core::bus as monitor;
-use crate::vmbus_core::guid::{class, Guid};
 use crate::vmbus_core::msg::{GpadlHeader, Message, Offer, OpenChannel, VersionResponse, USER_DEFINED_BYTES};
 use crate::testing::sim::hypervisor::HostRequests;
-use crate::drivers::net::sim::{NetSwitch, Nic, NicChannel, NicPort};
-use crate::testing::sim::vsp::{Echo, GuestInterrupts, HostChannel, Model, Sink};
+use crate::testing::sim::model::{self, Counter, Device, DeviceModel, Models, Opening};
+use crate::testing::sim::vsp::{GuestInterrupts, HostChannel};
 use crate::rust::base::work::{BhOff, Work};
 use kernel::new_spinlock;
 use kernel::sync::{Arc, SpinLock};
@@ -51,12 +54,11 @@ pub(crate) static OPENS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static CLOSES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static RESCINDS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static RELIDS_RELEASED: AtomicU64 = AtomicU64::new(0);
-pub(crate) static ECHOED: AtomicU64 = AtomicU64::new(0);
-pub(crate) static COMPLETIONS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static MODIFIES: AtomicU64 = AtomicU64::new(0);
 
-/// The counters, by their debugfs names.
-pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 30] = [
+/// The host's own counters, by their debugfs names (the device models'
+/// come from the registry).
+pub(crate) static COUNTERS: [Counter; 16] = [
     (kernel::c_str!("sim_initiate_contact"), &INITIATE_CONTACT),
     (kernel::c_str!("sim_version"), &VERSION),
     (kernel::c_str!("sim_request_offers"), &REQUEST_OFFERS),
@@ -70,23 +72,9 @@ pub(crate) const COUNTERS: [(&kernel::str::CStr, &AtomicU64); 30] = [
     (kernel::c_str!("sim_closes"), &CLOSES),
     (kernel::c_str!("sim_rescinds"), &RESCINDS),
     (kernel::c_str!("sim_relids_released"), &RELIDS_RELEASED),
-    (kernel::c_str!("sim_echoed"), &ECHOED),
-    (kernel::c_str!("sim_completions"), &COMPLETIONS),
     (kernel::c_str!("sim_modifies"), &MODIFIES),
     (kernel::c_str!("sim_faults_injected"), &crate::testing::sim::hypervisor::FAULTS_INJECTED),
     (kernel::c_str!("sim_packets_served"), &crate::testing::sim::vsp::PACKETS_SERVED),
-    (kernel::c_str!("sim_net_errors"), &crate::drivers::net::sim::NET_ERRORS),
-    (kernel::c_str!("sim_net_switched"), &crate::drivers::net::sim::NET_FRAMES_SWITCHED),
-    (kernel::c_str!("sim_net_delivered"), &crate::drivers::net::sim::NET_FRAMES_DELIVERED),
-    (kernel::c_str!("sim_net_dropped"), &crate::drivers::net::sim::NET_FRAMES_DROPPED),
-    (kernel::c_str!("sim_net_segmented"), &crate::drivers::net::sim::NET_SEGMENTS),
-    (kernel::c_str!("sim_net_coalesced"), &crate::drivers::net::sim::NET_COALESCED),
-    (kernel::c_str!("sim_net_checksummed"), &crate::drivers::net::sim::NET_CHECKSUMMED),
-    (kernel::c_str!("sim_net_tagged"), &crate::drivers::net::sim::NET_TAGGED),
-    (kernel::c_str!("sim_net_handed_on"), &crate::drivers::net::sim::NET_HANDED_ON),
-    (kernel::c_str!("sim_net_oversize"), &crate::drivers::net::sim::NET_OVERSIZE),
-    (kernel::c_str!("sim_net_faults"), &crate::drivers::net::sim::netfault::NET_FAULTS),
-    (kernel::c_str!("sim_net_rx_slots"), &crate::drivers::net::sim::netfault::NET_RX_SLOTS),
 ];
 
 
@@ -155,7 +143,7 @@ impl SignalTable {
 }
 
 /// The GPADLs the host has mapped, by handle, for the device models that
-/// use guest buffers beyond the rings (netvsp's receive and send buffers).
+/// use guest buffers beyond the rings.
 /// A torn-down GPADL leaves the table at once; a model holding its mapping
 /// keeps the pages mapped only until it lets go.
 #[pin_data]
@@ -203,91 +191,20 @@ impl GpadlMaps {
     }
 }
 
-/// A device the host offers.
-#[derive(Clone, Copy)]
-struct Device {
-    name: &'static str,
-    class: Guid,
-    instance: Guid,
-    relid: u32,
-    monitor_id: Option<u8>,
-}
-
 /// A detached host channel and its work, dropped outside the host's lock.
 pub(crate) struct Retired {
     _channel: Arc<HostChannel>,
     _work: Arc<Work<HostChannel>>,
 }
 
-/// An echo device's entry.
-const fn echo(name: &'static str, n: u8) -> Device {
-    Device {
-        name,
-        class: class::RUSTIC_ECHO,
-        instance: Guid::from_fields(0x5151ec00 + n as u32, 0x00ec, 0x4e7e, [0x8a, 0x11, 0x00, 0x15, 0x5d, 0x00, 0xec, n]),
-        relid: 30 + n as u32,
-        monitor_id: None,
-    }
+/// A device of the registry as the host holds it.
+struct HostDevice {
+    device: &'static Device,
+    model: Arc<dyn DeviceModel>,
+    /// Offered at connect (`sim_devices`).
+    at_connect: bool,
+    presence: Presence,
 }
-
-
-/// A simulated NIC's entry (nic0..nic3: relids 40..43).
-const fn nic(name: &'static str, n: u8) -> Device {
-    Device {
-        name,
-        class: class::NETWORK,
-        instance: Guid::from_fields(0x5151ae00 + n as u32, 0x00ae, 0x4e7e, [0x8a, 0x11, 0x00, 0x15, 0x5d, 0x00, 0xae, n]),
-        relid: 40 + n as u32,
-        monitor_id: None,
-    }
-}
-
-/// The devices the simulator knows, in offer order.
-const DEVICES: [Device; 13] = [
-    Device {
-        name: "net",
-        class: class::NETWORK,
-        instance: Guid::from_fields(0x5151a001, 0x0001, 0x4e7e, [0x8a, 0x11, 0x00, 0x15, 0x5d, 0x00, 0x00, 0x01]),
-        relid: 14,
-        monitor_id: Some(0),
-    },
-    Device {
-        name: "scsi",
-        class: class::SCSI,
-        instance: Guid::from_fields(0x5151a002, 0x0002, 0x4e7e, [0x8a, 0x11, 0x00, 0x15, 0x5d, 0x00, 0x00, 0x02]),
-        relid: 15,
-        monitor_id: Some(1),
-    },
-    Device {
-        name: "kbd",
-        class: class::KEYBOARD,
-        instance: Guid::from_fields(0xd34b2567, 0xb9b6, 0x42b9, [0x87, 0x78, 0x0a, 0x4e, 0xc0, 0xb9, 0x55, 0xbf]),
-        relid: 3,
-        monitor_id: None,
-    },
-    Device {
-        name: "heartbeat",
-        class: class::HEARTBEAT,
-        instance: Guid::from_fields(0xfd149e91, 0x82e0, 0x4a7d, [0xaf, 0xa6, 0x2a, 0x4b, 0xa1, 0x49, 0x9a, 0xe9]),
-        relid: 7,
-        monitor_id: None,
-    },
-    Device {
-        name: "test",
-        class: class::RUSTIC_TEST,
-        instance: Guid::from_fields(0x5151a005, 0x0005, 0x4e7e, [0x8a, 0x11, 0x00, 0x15, 0x5d, 0x00, 0x00, 0x05]),
-        relid: 200,
-        monitor_id: Some(2),
-    },
-    echo("echo0", 0),
-    echo("echo1", 1),
-    echo("echo2", 2),
-    echo("echo3", 3),
-    nic("nic0", 0),
-    nic("nic1", 1),
-    nic("nic2", 2),
-    nic("nic3", 3),
-];
 
 /// Where a device stands with the guest.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -322,9 +239,8 @@ pub(crate) struct Host {
     version_count: usize,
     /// Never answers INITIATE_CONTACT.
     silent: bool,
-    /// Which of [`DEVICES`] are offered at connect.
-    offered: [bool; DEVICES.len()],
-    presence: [Presence; DEVICES.len()],
+    /// The registry's devices, in offer order.
+    devices: KVec<HostDevice>,
     /// The guest's GPADLs, 32 slots (on the heap: the host is built on
     /// the module's init stack).
     gpadls: KVec<Option<HostGpadl>>,
@@ -340,8 +256,6 @@ pub(crate) struct Host {
     pub(crate) requests: Arc<HostRequests>,
     /// Mapped GPADLs, shared with the device models.
     maps: Arc<GpadlMaps>,
-    /// The switch joining the simulated NICs.
-    pub(crate) switch: Arc<NetSwitch>,
 }
 
 /// The latency (in 100 ns units) the host writes for monitored channels.
@@ -350,16 +264,19 @@ pub(crate) const MONITOR_LATENCY: u16 = 100;
 /// Subchannels per device the host offers at most.
 const MAX_SUBCHANNELS: u16 = 3;
 
-/// The relid of subchannel `index` (1..=3) of device `parent`.
+/// The relid of subchannel `index` (1..=3) of device `parent` (its place
+/// in offer order).
 fn sub_relid(parent: usize, index: u16) -> u32 {
     100 + parent as u32 * 4 + u32::from(index)
 }
 
 impl Host {
-    /// A host configured from the `sim_versions` and `sim_devices` text.
+    /// A host of the devices of `models`, configured from the
+    /// `sim_versions` and `sim_devices` text.
     pub(crate) fn new(
         versions: &[u8],
         devices: &[u8],
+        models: &Models,
         interrupts: Arc<GuestInterrupts>,
         requests: Arc<HostRequests>,
     ) -> Result<Host> {
@@ -367,8 +284,7 @@ impl Host {
             versions: [0; 8],
             version_count: 0,
             silent: false,
-            offered: [false; DEVICES.len()],
-            presence: [Presence::Absent; DEVICES.len()],
+            devices: KVec::new(),
             gpadls: KVec::with_capacity(32, GFP_KERNEL)?,
             state: State::Disconnected,
             signals: SignalTable::new()?,
@@ -378,8 +294,11 @@ impl Host {
             requests,
             monitor_pages: None,
             maps: GpadlMaps::new()?,
-            switch: NetSwitch::new()?,
         };
+        for (model, device) in models.devices() {
+            let entry = HostDevice { device, model: model.clone(), at_connect: false, presence: Presence::Absent };
+            host.devices.push(entry, GFP_KERNEL)?;
+        }
         for _ in 0..32 {
             host.gpadls.push(None, GFP_KERNEL)?;
         }
@@ -403,23 +322,22 @@ impl Host {
         }
         match devices {
             b"default" => {
-                for (o, d) in host.offered.iter_mut().zip(DEVICES.iter()) {
-                    *o = d.class != class::RUSTIC_ECHO && !d.name.starts_with("nic");
+                for d in host.devices.iter_mut() {
+                    d.at_connect = d.device.default;
                 }
             }
             b"none" => {}
             list => {
                 for item in list.split(|&b| b == b',') {
-                    let i = DEVICES
-                        .iter()
-                        .position(|d| d.name.as_bytes() == item)
+                    let d = host
+                        .devices
+                        .iter_mut()
+                        .find(|d| d.device.name.as_bytes() == item)
                         .ok_or_else(|| {
                             pr_err!("sim: sim_devices: unknown device name\n");
                             EINVAL
                         })?;
-                    if let Some(o) = host.offered.get_mut(i) {
-                        *o = true;
-                    }
+                    d.at_connect = true;
                 }
             }
         }
@@ -511,8 +429,8 @@ impl Host {
         match message {
             Message::RequestOffers => {
                 REQUEST_OFFERS.fetch_add(1, Relaxed);
-                for i in 0..DEVICES.len() {
-                    if self.offered.get(i).copied().unwrap_or(false) {
+                for i in 0..self.devices.len() {
+                    if self.devices.get(i).is_some_and(|d| d.at_connect) {
                         self.offer(i, send);
                     }
                 }
@@ -597,11 +515,9 @@ impl Host {
                     RELIDS_RELEASED.fetch_add(1, Relaxed);
                     return;
                 }
-                match DEVICES.iter().position(|d| d.relid == child_relid) {
-                    Some(i) if self.presence.get(i) == Some(&Presence::Rescinded) => {
-                        if let Some(p) = self.presence.get_mut(i) {
-                            *p = Presence::Absent;
-                        }
+                match self.devices.iter_mut().find(|d| d.device.relid == child_relid) {
+                    Some(d) if d.presence == Presence::Rescinded => {
+                        d.presence = Presence::Absent;
                         RELIDS_RELEASED.fetch_add(1, Relaxed);
                     }
                     _ => {
@@ -623,7 +539,7 @@ impl Host {
     }
 
     fn offer(&mut self, i: usize, send: &mut impl FnMut(&Message)) {
-        let Some(d) = DEVICES.get(i) else { return };
+        let Some(d) = self.devices.get(i).map(|d| d.device) else { return };
         if let (Some(pages), Some(id)) = (&self.monitor_pages, d.monitor_id) {
             for page in pages {
                 // SAFETY: used only here, while the mapping lives.
@@ -631,26 +547,40 @@ impl Host {
                 let _ = monitor::write_monitor(mem, id, MONITOR_LATENCY, signal_id(d.relid));
             }
         }
-        if let Some(p) = self.presence.get_mut(i) {
-            *p = Presence::Offered;
-        }
+        self.set_presence(i, Presence::Offered);
         send_offer(d, 0, d.relid, d.monitor_id, send);
     }
 
-    /// The device of an offered channel (primary or subchannel).
-    fn offered_relid(&self, relid: u32) -> Option<&'static Device> {
-        if let Some((parent, ..)) = self.subs.iter().flatten().find(|s| s.2 == relid && s.3 == Presence::Offered) {
-            return DEVICES.get(*parent);
+    /// The device (its index) of an offered channel and the channel's
+    /// subchannel index (0 for the primary).
+    fn offered_channel(&self, relid: u32) -> Option<(usize, u16)> {
+        if let Some((parent, index, ..)) = self.subs.iter().flatten().find(|s| s.2 == relid && s.3 == Presence::Offered) {
+            return Some((*parent, *index));
         }
-        let i = DEVICES.iter().position(|d| d.relid == relid)?;
-        (self.presence.get(i) == Some(&Presence::Offered)).then(|| DEVICES.get(i)).flatten()
+        let i = self.index_of(|d| d.relid == relid)?;
+        (self.presence(i) == Some(Presence::Offered)).then_some((i, 0))
+    }
+
+    /// The index of the first device that `f` picks.
+    fn index_of(&self, f: impl Fn(&Device) -> bool) -> Option<usize> {
+        self.devices.iter().position(|d| f(d.device))
+    }
+
+    fn presence(&self, i: usize) -> Option<Presence> {
+        self.devices.get(i).map(|d| d.presence)
+    }
+
+    fn set_presence(&mut self, i: usize, presence: Presence) {
+        if let Some(d) = self.devices.get_mut(i) {
+            d.presence = presence;
+        }
     }
 
     fn gpadl_header(&mut self, h: GpadlHeader, send: &mut impl FnMut(&Message)) {
         let total = usize::from(h.total_pfns);
         let whole_pages = h.byte_offset == 0 && h.byte_count as usize == total * 4096;
         let known = self.gpadls.iter().flatten().any(|g| g.handle == h.gpadl);
-        if self.offered_relid(h.child_relid).is_none() || known || total == 0 || !whole_pages {
+        if self.offered_channel(h.child_relid).is_none() || known || total == 0 || !whole_pages {
             UNEXPECTED.fetch_add(1, Relaxed);
             send(&Message::GpadlCreated {
                 child_relid: h.child_relid,
@@ -717,7 +647,8 @@ impl Host {
     }
 
     fn open(&mut self, o: &OpenChannel) -> Result {
-        let device = self.offered_relid(o.child_relid).ok_or(ENODEV)?;
+        let (parent, index) = self.offered_channel(o.child_relid).ok_or(ENODEV)?;
+        let (device, model) = self.devices.get(parent).map(|d| (d.device, d.model.clone())).ok_or(ENODEV)?;
         if self.signals.channel(o.child_relid).is_some() {
             return Err(EBUSY);
         }
@@ -728,27 +659,9 @@ impl Host {
             .find(|g| g.handle == o.ring_gpadl && g.relid == o.child_relid)
             .and_then(|g| g.mapping.clone())
             .ok_or(ENOENT)?;
-        let mut port: Option<(Arc<NicPort>, u16)> = None;
-        let vsp = if device.class == class::RUSTIC_ECHO {
-            Model::Echo(Echo::new(o.child_relid, self.requests.clone())?)
-        } else if device.class == class::NETWORK {
-            // A subchannel serves its NIC's state, made with the primary.
-            let sub = self.subs.iter().flatten().find(|s| s.2 == o.child_relid).map(|s| s.1);
-            let (nic, nic_port, queue) = match sub {
-                Some(index) => {
-                    let primary = self.switch.port_of(device.relid).ok_or(ENODEV)?;
-                    (primary.nic().ok_or(ENODEV)?, primary, index)
-                }
-                None => {
-                    let (nic, nic_port) = Nic::new(o.child_relid, &self.switch, self.maps.clone(), self.requests.clone())?;
-                    (nic, nic_port, 0)
-                }
-            };
-            port = Some((nic_port, queue));
-            Model::Net(NicChannel::new(nic, queue))
-        } else {
-            Model::Sink(Sink)
-        };
+        let opening = Opening { device, relid: o.child_relid, index, maps: &self.maps, requests: &self.requests };
+        let served = model.open(&opening)?;
+        let hook = served.hook.clone();
         // The simulator's VP indexes are CPU numbers.
         let channel = HostChannel::new(
             o.child_relid,
@@ -756,16 +669,15 @@ impl Host {
             self.interrupts.clone(),
             rings,
             o.downstream_page_offset as usize,
-            vsp,
-            port.clone(),
+            served,
         );
         let work = channel.and_then(|c| self.signals.insert(signal_id(o.child_relid), c));
-        match (work, port) {
-            (Ok(work), Some((port, queue))) => port.attach(queue, work),
+        match (work, hook) {
+            (Ok(work), Some(hook)) => hook.serving(work),
             (Ok(_), None) => {}
-            (Err(e), port) => {
-                if let Some((p, queue)) = port {
-                    p.detach(queue);
+            (Err(e), hook) => {
+                if let Some(hook) = hook {
+                    hook.closed();
                 }
                 return Err(e);
             }
@@ -775,8 +687,10 @@ impl Host {
 
     /// Detaches every channel and drops every GPADL (unload).
     fn forget_all(&mut self) {
-        for d in DEVICES.iter() {
-            self.retire(d.relid);
+        for i in 0..self.devices.len() {
+            if let Some(relid) = self.devices.get(i).map(|d| d.device.relid) {
+                self.retire(relid);
+            }
         }
         for (_, _, relid, _) in self.subs.into_iter().flatten() {
             self.retire(relid);
@@ -786,7 +700,9 @@ impl Host {
             *g = None;
         }
         self.maps.remove(None, None);
-        self.presence = [Presence::Absent; DEVICES.len()];
+        for d in self.devices.iter_mut() {
+            d.presence = Presence::Absent;
+        }
     }
 
     /// Detaches the channel of `relid`, if open; true if it was.
@@ -807,11 +723,11 @@ impl Host {
 
     /// debugfs: offers device `name` now (hot-add).
     pub(crate) fn hot_add(&mut self, name: &[u8], send: &mut impl FnMut(&Message)) -> Result {
-        let i = DEVICES.iter().position(|d| d.name.as_bytes() == name).ok_or(ENOENT)?;
+        let i = self.index_of(|d| d.name.as_bytes() == name).ok_or(ENOENT)?;
         if !matches!(self.state, State::Connected { .. }) {
             return Err(ENXIO);
         }
-        if self.presence.get(i) != Some(&Presence::Absent) {
+        if self.presence(i) != Some(Presence::Absent) {
             return Err(EBUSY);
         }
         self.offer(i, send);
@@ -820,9 +736,9 @@ impl Host {
 
     /// debugfs: rescinds device `name`: its channel stops, its GPADLs go.
     pub(crate) fn rescind(&mut self, name: &[u8], send: &mut impl FnMut(&Message)) -> Result {
-        let i = DEVICES.iter().position(|d| d.name.as_bytes() == name).ok_or(ENOENT)?;
-        let relid = DEVICES.get(i).map(|d| d.relid).ok_or(ENOENT)?;
-        if self.presence.get(i) != Some(&Presence::Offered) {
+        let i = self.index_of(|d| d.name.as_bytes() == name).ok_or(ENOENT)?;
+        let relid = self.devices.get(i).map(|d| d.device.relid).ok_or(ENOENT)?;
+        if self.presence(i) != Some(Presence::Offered) {
             return Err(ENOENT);
         }
         // Its subchannels go first, as Hyper-V rescinds them.
@@ -842,9 +758,7 @@ impl Host {
         }
         self.retire(relid);
         self.drop_gpadls(relid);
-        if let Some(p) = self.presence.get_mut(i) {
-            *p = Presence::Rescinded;
-        }
+        self.set_presence(i, Presence::Rescinded);
         RESCINDS.fetch_add(1, Relaxed);
         send(&Message::Rescind { child_relid: relid });
         Ok(())
@@ -862,9 +776,9 @@ impl Host {
     /// A device model asked for `count` subchannels of channel `relid`:
     /// offers those not offered yet, up to [`MAX_SUBCHANNELS`].
     pub(crate) fn offer_subchannels(&mut self, relid: u32, count: u16, send: &mut impl FnMut(&Message)) -> Result {
-        let parent = DEVICES.iter().position(|d| d.relid == relid).ok_or(ENOENT)?;
-        let device = DEVICES.get(parent).ok_or(ENOENT)?;
-        if self.presence.get(parent) != Some(&Presence::Offered) {
+        let parent = self.index_of(|d| d.relid == relid).ok_or(ENOENT)?;
+        let device = self.devices.get(parent).map(|d| d.device).ok_or(ENOENT)?;
+        if self.presence(parent) != Some(Presence::Offered) {
             return Err(ENOENT);
         }
         for index in 1..=count.min(MAX_SUBCHANNELS) {
@@ -883,12 +797,7 @@ impl Host {
 
     /// The relid of device `name`.
     pub(crate) fn relid_of(name: &[u8]) -> Option<u32> {
-        DEVICES.iter().find(|d| d.name.as_bytes() == name).map(|d| d.relid)
-    }
-
-    /// The relid of device `name` if it is a synthetic NIC.
-    pub(crate) fn nic_relid_of(name: &[u8]) -> Option<u32> {
-        DEVICES.iter().find(|d| d.name.as_bytes() == name && d.class == class::NETWORK).map(|d| d.relid)
+        model::device(name).map(|d| d.relid)
     }
 }
 

@@ -12,7 +12,11 @@
 //!   sees the slot free;
 //! - EOM makes the hypervisor try delivery again;
 //! - each delivery raises the VMBus interrupt on [`CONNECT_CPU`]
-//!   asynchronously (an IPI; `rust/sim_hv.c`).
+//!   asynchronously (an IPI; `rust/sim/`).
+//!
+//! It starts the registry's device models ([`Models`]) with the host and
+//! parses the debugfs `sim` commands: its own and the host's (hot-add,
+//! rescind, ring and message faults), and hands any other to the models.
 
 use crate::vmbus::hv::{CONNECT_CPU, VMBUS_MESSAGE_TYPE};
 use crate::rust::sim;
@@ -23,7 +27,9 @@ use crate::vmbus_core::control::encode;
 use crate::vmbus_core::msg::{HVMSG_NONE, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
 use crate::vmbus_core::shared::SharedMem;
 use crate::vmbus_core::version::MESSAGE_SINT;
+use crate::testing::sim::devices::MODELS;
 use crate::testing::sim::host::{Host, SignalTable, SIGNALS, UNEXPECTED};
+use crate::testing::sim::model::Models;
 use crate::testing::sim::vsp::GuestInterrupts;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
@@ -92,6 +98,8 @@ pub(crate) struct Hypervisor {
     /// Requests from device models, and the work that delivers delayed
     /// messages and carries the requests out.
     requests: Arc<HostRequests>,
+    /// The device models, for their debugfs commands.
+    models: Models,
 }
 
 /// What device models ask of the host's control plane (subchannel offers),
@@ -156,9 +164,11 @@ impl Hypervisor {
     #[inline(never)]
     pub(crate) fn new() -> Result<Arc<Self>> {
         let interrupts = GuestInterrupts::new()?;
+        let models = Models::start(&MODELS)?;
         let host = Host::new(
             sim::versions_param().as_bytes(),
             sim::devices_param().as_bytes(),
+            &models,
             interrupts.clone(),
             HostRequests::new()?,
         )?;
@@ -180,6 +190,7 @@ impl Hypervisor {
                     silent: false,
                 }, "sim_hypervisor"),
                 requests,
+                models,
             }),
             GFP_KERNEL,
         )?;
@@ -264,11 +275,12 @@ impl Hypervisor {
         r
     }
 
-    /// debugfs `sim` commands:
-    /// `offer NAME`, `rescind NAME`, `link NIC up|down`, `corrupt-ring NAME`, `stall NAME`,
+    /// debugfs `sim` commands: `offer NAME`, `rescind NAME`,
+    /// `corrupt-ring NAME`, `stall NAME`,
     /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`,
-    /// `netfault NIC KIND [COUNT]` and `netfault NIC off` (NVSP/RNDIS
-    /// faults, [`crate::drivers::net::sim::netfault`]), `silent` (stop answering), `clear`.
+    /// `silent` (stop answering), `clear` (the faults, the models' too);
+    /// any other goes to the device models, as its words
+    /// ([`Models::command`]: `EINVAL` if no model takes it).
     pub(crate) fn command(&self, input: &[u8]) -> Result {
         let text = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim();
         let (verb, arg) = text.split_once(' ').map_or((text, ""), |(v, a)| (v, a.trim()));
@@ -302,23 +314,6 @@ impl Hypervisor {
                 self.inner.lock().fault = fault;
                 Ok(())
             }
-            "link" => {
-                // `link NIC up|down`
-                let (name, state) = arg.split_once(' ').ok_or(EINVAL)?;
-                let up = match state.trim() {
-                    "up" => true,
-                    "down" => false,
-                    _ => return Err(EINVAL),
-                };
-                let relid = Host::relid_of(name.as_bytes()).ok_or(ENOENT)?;
-                let switch = self.inner.lock().host.switch.clone();
-                switch.port_of(relid).ok_or(ENOENT)?.set_link(up);
-                Ok(())
-            }
-            "netfault" => {
-                let switch = self.inner.lock().host.switch.clone();
-                crate::drivers::net::sim::netfault::command(&switch, arg)
-            }
             "silent" => {
                 FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
                 self.inner.lock().silent = true;
@@ -328,10 +323,16 @@ impl Hypervisor {
                 let mut inner = self.inner.lock();
                 inner.fault = Fault::None;
                 inner.silent = false;
-                inner.host.switch.clear_faults();
+                self.models.clear();
                 Ok(())
             }
-            _ => Err(EINVAL),
+            _ => {
+                let mut words = KVec::new();
+                for word in text.split_whitespace() {
+                    words.push(word, GFP_KERNEL)?;
+                }
+                self.models.command(&words)
+            }
         }
     }
 

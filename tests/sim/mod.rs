@@ -5,28 +5,36 @@
 //!   SINT2 slot follows Hyper-V's message-pending and EOM rules, a queue
 //!   of messages waiting for the slot, HvPostMessage and HvSignalEvent,
 //!   and an asynchronous interrupt (an IPI to the target CPU, so the guest
-//!   takes it in hard-IRQ context there);
+//!   takes it in hard-IRQ context there); the debugfs control `sim`;
 //! - [`host`]: the VMBus host's control plane, written from the host's
 //!   side: it shares the wire formats (`vmbus_core::msg`) with the guest,
-//!   not the guest's state machine;
-//! - [`vsp`]: the host's end of open channels and the echo device model;
-//! - the synthetic NIC model, the virtual switch joining the simulated NICs
-//!   and fault injection at their NVSP/RNDIS layer live with the netvsc
-//!   driver, in `drivers/net/sim/`.
+//!   not the guest's state machine; it knows no device class;
+//! - [`vsp`]: the host's end of open channels;
+//! - [`model`]: the interface a simulated device class implements
+//!   (`DeviceModel`: devices, offer facts, counters, debugfs commands, the
+//!   model of each opened channel) and the registry's machinery;
+//! - [`devices`]: the registry, one line per model, and the models that
+//!   belong to no driver: the echo device and the devices offered without
+//!   a model yet. The synthetic NIC model (netvsp, the virtual switch
+//!   joining the simulated NICs, fault injection at their NVSP/RNDIS
+//!   layer) lives with the netvsc driver, in `drivers/net/sim/`.
 //!
 //! Parameters (read-only, given to insmod):
 //! - `sim_versions=all|none|silent|M.m[,M.m...]`: the versions the host
 //!   accepts (`silent`: it never answers INITIATE_CONTACT);
-//! - `sim_devices=default|none|NAME[,NAME...]` with names `net`, `scsi`,
-//!   `kbd`, `heartbeat`, `test` (`default`: these five), `echo0`..`echo3`
-//!   and `nic0`..`nic3` (synthetic NICs on one switch).
+//! - `sim_devices=default|none|NAME[,NAME...]`: the devices offered at
+//!   connect, by the names the models give them (listed in [`devices`];
+//!   `default`: those each model marks so).
 //!
-//! Counters in /sys/kernel/debug/hv_rustic/: `sim_initiate_contact`,
-//! `sim_version` (the raw version last accepted), `sim_request_offers`,
-//! `sim_offers_sent`, `sim_unload`, `sim_unexpected`, `sim_signals`.
+//! Counters in /sys/kernel/debug/hv_rustic/: the host's ([`host::COUNTERS`]:
+//! `sim_initiate_contact`, `sim_version` (the raw version last accepted),
+//! `sim_request_offers`, `sim_offers_sent`, `sim_unload`, `sim_unexpected`,
+//! `sim_signals`, ...) and each model's ([`model::counters`]).
 
+pub(crate) mod devices;
 pub(crate) mod host;
 pub(crate) mod hypervisor;
+pub(crate) mod model;
 pub(crate) mod vsp;
 
 pub(crate) use hypervisor::Hypervisor;

@@ -1,21 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The simulated host's open channels and the device models (VSPs) behind
-//! them, written from the host's side: the host reads the guest's outbound
-//! ring and writes its inbound ring with the same `vmbus_core::ring` code
-//! the guest uses, in the opposite roles.
+//! The simulated host's open channels, written from the host's side: the
+//! host reads the guest's outbound ring and writes its inbound ring with
+//! the same `vmbus_core::ring` code the guest uses, in the opposite roles.
 //!
 //! - The guest's HvSignalEvent queues the channel's work (any CPU); the
 //!   work drains the guest's ring with signals masked, hands each packet
-//!   to the [`Vsp`], and writes the answers.
+//!   to the channel's device model (a [`ChannelModel`], one dynamic call
+//!   per packet), and writes the answers.
 //! - A full inbound ring is back-pressure: the host keeps the answer it
-//!   could not write, asks the guest (`pending_send_sz`) to signal when
-//!   there is room, and stops reading until then.
+//!   could not write ([`Outbox`]), asks the guest (`pending_send_sz`) to
+//!   signal when there is room, and stops reading until then.
 //! - Host-to-guest signals set the channel's event flag on its target
 //!   CPU's event page and interrupt that CPU ([`GuestInterrupts`]).
-//!
-//! Device models: [`Echo`] answers every in-band packet with the same bytes
-//! (as a completion when the guest asked for one); [`Sink`] reads and drops
-//! packets, for devices without a model yet.
+//! - Closing a channel tells its model's [`ChannelHook`], if it has one.
 
 use crate::rust::sim;
 
@@ -27,17 +24,14 @@ use crate::rust::base::time::msleep;
 
 use crate::rust::base::work::{cond_resched, WorkFn};
 use crate::vmbus_core::event;
-use crate::vmbus_core::ring::{
-    self, Consumer, PacketInfo, Producer, ReadError, Signal, TransferPageRange, WriteError,
-    FLAG_COMPLETION_REQUESTED, PACKET_TYPE_COMPLETION, PACKET_TYPE_GPA_DIRECT, PACKET_TYPE_INBAND,
-};
+use crate::vmbus_core::ring::{self, Consumer, Producer, ReadError, Signal, TransferPageRange, WriteError};
 use crate::vmbus_core::shared::SharedMem;
-use crate::testing::sim::host::{COMPLETIONS, ECHOED};
-use crate::testing::sim::hypervisor::HostRequests;
+use crate::testing::sim::model::{ChannelHook, ChannelModel, Served};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::{Arc, ArcBorrow, Mutex};
+use core::pin::Pin;
+use kernel::sync::{Arc, ArcBorrow, Mutex, UniqueArc};
 
 /// The simulated SynIC event flags pages (one per CPU) and the interrupt.
 pub(crate) struct GuestInterrupts {
@@ -192,140 +186,14 @@ impl Outbox {
     }
 }
 
-/// A device model behind a channel.
-pub(crate) trait Vsp: Send {
-    /// Takes one guest packet (`bytes` is the whole packet); what the host
-    /// answers goes to `out`.
-    fn packet(&mut self, info: &PacketInfo, bytes: &[u8], out: &mut Outbox);
-
-    /// Packets the device has for the guest unasked (received frames,
-    /// indications), put in `out` as room allows; returns whether more
-    /// are waiting.
-    fn pending(&mut self, _out: &mut Outbox) -> bool {
-        false
-    }
-}
-
-/// The first word of an echo payload that asks the host to answer with a
-/// packet requesting a completion (the echo driver's `complete` command).
-pub(crate) const ECHO_WANTS_COMPLETION: u32 = 0xc0de_ec40;
-/// The first word of an echo payload that asks for subchannels (as many
-/// as its second word says); echoed like any other.
-pub(crate) const ECHO_WANTS_SUBCHANNELS: u32 = 0x5eb0_ec40;
-
-/// Echoes what the guest sends: in-band packets as they are, GPA-direct
-/// packets as the bytes of the guest pages they name; as a completion when
-/// the guest asked for one. Counts the guest's completions.
-pub(crate) struct Echo {
-    /// The bytes of a GPA-direct packet's pages.
-    gpa: VVec<u8>,
-    relid: u32,
-    requests: Arc<HostRequests>,
-}
-
-impl Echo {
-    pub(crate) fn new(relid: u32, requests: Arc<HostRequests>) -> Result<Self> {
-        Ok(Echo {
-            gpa: VVec::from_elem(0u8, 65536 + 4096, GFP_KERNEL)?,
-            relid,
-            requests,
-        })
-    }
-
-    /// Copies the first range of a GPA-direct packet out of guest memory,
-    /// mapping its pages as Hyper-V would; the length, or None if the
-    /// packet is malformed.
-    fn read_gpa(&mut self, header: &[u8]) -> Option<usize> {
-        let mut ranges = ring::parse_gpa_direct(header).ok()?;
-        let (range, pfn_bytes) = ranges.next()?;
-        let mut pfns: KVec<u64> = KVec::new();
-        for chunk in pfn_bytes.chunks_exact(8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            pfns.push(u64::from_le_bytes(w), GFP_KERNEL).ok()?;
-        }
-        let mapping = sim::Mapping::new(&pfns).ok()?;
-        let len = range.byte_count as usize;
-        let dst = self.gpa.get_mut(..len)?;
-        // SAFETY: the handle is used only here, while `mapping` lives.
-        let mem = unsafe { mapping.shared_static() };
-        mem.read_bytes(range.byte_offset as usize, dst).ok()?;
-        Some(len)
-    }
-}
-
-impl Vsp for Echo {
-    fn packet(&mut self, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
-        let tid = info.descriptor.transaction_id;
-        let wants_completion = info.descriptor.flags & FLAG_COMPLETION_REQUESTED != 0;
-        let payload = match info.descriptor.packet_type {
-            PACKET_TYPE_INBAND => {
-                let payload = info.payload(bytes);
-                if payload.get(..4) == Some(&ECHO_WANTS_COMPLETION.to_le_bytes()[..]) {
-                    ECHOED.fetch_add(1, Ordering::Relaxed);
-                    let _ = out.push(OutKind::Inband(true), tid, payload);
-                    return;
-                }
-                if payload.get(..4) == Some(&ECHO_WANTS_SUBCHANNELS.to_le_bytes()[..]) {
-                    // The count is the header's length field.
-                    let count = payload
-                        .get(4..6)
-                        .and_then(|b| <[u8; 2]>::try_from(b).ok())
-                        .map_or(0, u16::from_le_bytes);
-                    self.requests.offer_subchannels(self.relid, count);
-                }
-                payload
-            }
-            PACKET_TYPE_GPA_DIRECT => {
-                let Some(len) = self.read_gpa(info.header(bytes)) else {
-                    pr_err!("sim: echo: malformed GPA-direct packet dropped\n");
-                    return;
-                };
-                self.gpa.get(..len).unwrap_or(&[])
-            }
-            PACKET_TYPE_COMPLETION => {
-                COMPLETIONS.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-            _ => return,
-        };
-        ECHOED.fetch_add(1, Ordering::Relaxed);
-        let kind = if wants_completion { OutKind::Completion } else { OutKind::Inband(false) };
-        let _ = out.push(kind, tid, payload);
-    }
-}
-
-/// Reads and drops every packet.
-pub(crate) struct Sink;
-
-impl Vsp for Sink {
-    fn packet(&mut self, _info: &PacketInfo, _bytes: &[u8], _out: &mut Outbox) {}
-}
-
-/// The device model of a channel.
-pub(crate) enum Model {
-    Echo(Echo),
-    Net(crate::drivers::net::sim::NicChannel),
-    Sink(Sink),
-}
-
-impl Model {
-    fn vsp(&mut self) -> &mut dyn Vsp {
-        match self {
-            Model::Echo(m) => m,
-            Model::Net(m) => m,
-            Model::Sink(m) => m,
-        }
-    }
-}
-
 /// The host's end of one open channel.
 struct Ends {
     /// Reads the guest's outbound ring.
     from_guest: Consumer<'static>,
     /// Writes the guest's inbound ring.
     to_guest: Producer<'static>,
-    vsp: Model,
+    /// The channel's device model.
+    model: Pin<UniqueArc<dyn ChannelModel>>,
     /// The packet being handled (copied out of the ring).
     scratch: VVec<u8>,
     /// Answers not written yet.
@@ -347,10 +215,8 @@ pub(crate) struct HostChannel {
     ends: Mutex<Ends>,
     /// The guest's inbound ring, for fault injection.
     in_ring: SharedMem<'static>,
-    /// A NIC's switch port and this channel's number on it: the channel
-    /// leaves the port when it goes (the primary takes the port off the
-    /// switch).
-    port: Option<(Arc<crate::drivers::net::sim::NicPort>, u16)>,
+    /// What kicks the channel from outside it, told when it closes.
+    hook: Option<Arc<dyn ChannelHook>>,
     /// The guest's ring buffer as the host mapped it (the handles in
     /// `ends` point into it; dropped after them).
     _rings: Arc<sim::Mapping>,
@@ -364,16 +230,16 @@ pub(crate) static PACKETS_SERVED: AtomicU64 = AtomicU64::new(0);
 impl HostChannel {
     /// The host's end of a channel whose ring buffer is `rings`: the
     /// guest's outbound ring in the first `downstream` pages, its inbound
-    /// ring in the rest.
+    /// ring in the rest; `served` is what its device model serves it with.
     pub(crate) fn new(
         relid: u32,
         target_cpu: u32,
         interrupts: Arc<GuestInterrupts>,
         rings: Arc<sim::Mapping>,
         downstream: usize,
-        vsp: Model,
-        port: Option<(Arc<crate::drivers::net::sim::NicPort>, u16)>,
+        served: Served,
     ) -> Result<Arc<Self>> {
+        let Served { model, hook } = served;
         // SAFETY: `rings` is kept in the channel, after the handles made
         // from it, so they never outlive the mapping.
         let mem = unsafe { rings.shared_static() };
@@ -396,11 +262,11 @@ impl HostChannel {
                 closed: AtomicBool::new(false),
                 stalled: AtomicBool::new(false),
                 ends <- new_mutex!(
-                    Ends { from_guest, to_guest, vsp, scratch, out },
+                    Ends { from_guest, to_guest, model, scratch, out },
                     "sim_host_channel"
                 ),
                 in_ring,
-                port,
+                hook,
                 _rings: rings,
             }),
             GFP_KERNEL,
@@ -415,8 +281,8 @@ impl HostChannel {
     /// Stops serving (close, rescind): the work returns at once from now.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        if let Some((port, queue)) = &self.port {
-            port.detach(*queue);
+        if let Some(hook) = &self.hook {
+            hook.closed();
         }
     }
 
@@ -445,7 +311,7 @@ impl HostChannel {
         }
         let mut more = false;
         let mut guard = self.ends.lock();
-        let Ends { from_guest, to_guest, vsp, scratch, out } = &mut *guard;
+        let Ends { from_guest, to_guest, model, scratch, out } = &mut *guard;
         let mut signal_guest = false;
         let mut broken = false;
         'rounds: for _ in 0..4 {
@@ -474,7 +340,7 @@ impl HostChannel {
                 };
                 handled += 1;
                 PACKETS_SERVED.fetch_add(1, Ordering::Relaxed);
-                vsp.vsp().packet(&info, scratch.get(..info.len).unwrap_or(&[]), out);
+                model.packet(&info, scratch.get(..info.len).unwrap_or(&[]), out);
                 match out.flush(to_guest, &mut signal_guest) {
                     Ok(true) => {}
                     Ok(false) => {
@@ -503,7 +369,7 @@ impl HostChannel {
                 break;
             }
             // Then what the device has unasked.
-            let unasked = vsp.vsp().pending(out);
+            let unasked = model.pending(out);
             match out.flush(to_guest, &mut signal_guest) {
                 Ok(true) => more |= unasked,
                 Ok(false) => break,

@@ -3,6 +3,13 @@
 //! NVSP host state machine, the RNDIS device and the virtual switch of
 //! `netvsc_core` put behind a channel.
 //!
+//! - [`NicModel`], the device model the simulator's registry
+//!   (`crate::testing::sim::devices`) lists: the NICs `net` (relid 14,
+//!   monitor id 0, in the `default` set) and `nic0`..`nic3` (relids
+//!   40..43), the [`NetSwitch`] that joins them, the `sim_net_*` counters
+//!   and the debugfs `sim` commands `link NIC up|down` (a link indication)
+//!   and `netfault NIC ...` ([`netfault`]; `clear` disarms them).
+//!
 //! - NVSP: INIT, the NDIS version and config, the receive and send
 //!   buffers (their GPADLs mapped as Hyper-V maps guest memory), RNDIS
 //!   packets from a send-buffer section or from GPA-direct page ranges,
@@ -36,7 +43,6 @@
 //! Faults armed from debugfs ([`netfault`]) rewrite the NIC's
 //! completions and received frames on their way out.
 
-
 pub(crate) mod netfault;
 
 use crate::rust::sim::{read_pages, Mapping};
@@ -49,12 +55,14 @@ use crate::drivers::net::proto::ppi::{ChecksumInfo, LsoInfo, VlanInfo};
 use crate::drivers::net::proto::nvsp::{self, Message as Nvsp, RndisChannel, RndisPacket};
 use crate::drivers::net::proto::rndis_dev::{DeviceConfig, Outcome, RndisDevice, Rss, RxChecksums, TxFrame};
 use crate::drivers::net::proto::vswitch::{Mac, Port, Switch, MAX_PORTS};
+use crate::vmbus_core::guid::{class, Guid};
 use crate::vmbus_core::ring::{self, PacketInfo, PACKET_TYPE_COMPLETION, PACKET_TYPE_GPA_DIRECT, PACKET_TYPE_INBAND};
 use crate::testing::sim::host::GpadlMaps;
 use crate::testing::sim::hypervisor::HostRequests;
-use netfault::{Armed, FaultTable, NET_RX_SLOTS};
+use crate::testing::sim::model::{ChannelHook, ChannelModel, Counter, Device, DeviceModel, Opening, Served};
+use netfault::{Armed, FaultTable, NET_FAULTS, NET_RX_SLOTS};
 use crate::drivers::net::proto::netfault::{TransferPages, GARBAGE_NVSP};
-use crate::testing::sim::vsp::{HostChannel, OutKind, Outbox, Vsp};
+use crate::testing::sim::vsp::{HostChannel, OutKind, Outbox};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex, SpinLock};
@@ -78,6 +86,131 @@ pub(crate) static NET_TAGGED: AtomicU64 = AtomicU64::new(0);
 /// Frames a guest sent bigger than the MTU its NDIS config gave (LSO
 /// frames aside): dropped, as Hyper-V's port does.
 pub(crate) static NET_OVERSIZE: AtomicU64 = AtomicU64::new(0);
+
+static COUNTERS: [Counter; 12] = [
+    (kernel::c_str!("sim_net_errors"), &NET_ERRORS),
+    (kernel::c_str!("sim_net_switched"), &NET_FRAMES_SWITCHED),
+    (kernel::c_str!("sim_net_delivered"), &NET_FRAMES_DELIVERED),
+    (kernel::c_str!("sim_net_dropped"), &NET_FRAMES_DROPPED),
+    (kernel::c_str!("sim_net_segmented"), &NET_SEGMENTS),
+    (kernel::c_str!("sim_net_coalesced"), &NET_COALESCED),
+    (kernel::c_str!("sim_net_checksummed"), &NET_CHECKSUMMED),
+    (kernel::c_str!("sim_net_tagged"), &NET_TAGGED),
+    (kernel::c_str!("sim_net_handed_on"), &NET_HANDED_ON),
+    (kernel::c_str!("sim_net_oversize"), &NET_OVERSIZE),
+    (kernel::c_str!("sim_net_faults"), &NET_FAULTS),
+    (kernel::c_str!("sim_net_rx_slots"), &NET_RX_SLOTS),
+];
+
+/// Simulated NIC `n` (`nic0`..`nic3`: relids 40..43).
+const fn nic(name: &'static str, n: u8) -> Device {
+    Device::numbered(name, class::NETWORK, 0xae, 40 + n as u32, n)
+}
+
+static DEVICES: [Device; 5] = [
+    Device {
+        name: "net",
+        class: class::NETWORK,
+        instance: Guid::from_fields(0x5151a001, 0x0001, 0x4e7e, [0x8a, 0x11, 0x00, 0x15, 0x5d, 0x00, 0x00, 0x01]),
+        relid: 14,
+        monitor_id: Some(0),
+        default: true,
+    },
+    nic("nic0", 0),
+    nic("nic1", 1),
+    nic("nic2", 2),
+    nic("nic3", 3),
+];
+
+/// The relid of simulated NIC `name`.
+fn relid_of(name: &str) -> Option<u32> {
+    DEVICES.iter().find(|d| d.name == name).map(|d| d.relid)
+}
+
+/// The synthetic NIC model: every simulated NIC, on one switch.
+pub(crate) struct NicModel {
+    switch: Arc<NetSwitch>,
+}
+
+impl DeviceModel for NicModel {
+    fn devices() -> &'static [Device] {
+        &DEVICES
+    }
+
+    fn counters() -> &'static [Counter] {
+        &COUNTERS
+    }
+
+    fn new() -> Result<Self> {
+        Ok(NicModel { switch: NetSwitch::new()? })
+    }
+
+    /// `link NIC up|down`, `netfault NIC KIND [COUNT]`, `netfault NIC off`.
+    fn command(&self, words: &[&str]) -> Option<Result> {
+        match words.split_first() {
+            Some((&"link", args)) => Some(self.link(args)),
+            Some((&"netfault", args)) => Some(netfault::command(&self.switch, args)),
+            _ => None,
+        }
+    }
+
+    fn clear(&self) {
+        self.switch.clear_faults();
+    }
+
+    /// A primary channel makes the NIC's state on a new switch port; a
+    /// subchannel serves the state its primary made.
+    fn open(&self, channel: &Opening<'_>) -> Result<Served> {
+        let queue = channel.index;
+        let (nic, port) = if queue == 0 {
+            Nic::new(channel.relid, &self.switch, channel.maps.clone(), channel.requests.clone())?
+        } else {
+            let primary = self.switch.port_of(channel.device.relid).ok_or(ENODEV)?;
+            (primary.nic().ok_or(ENODEV)?, primary)
+        };
+        let hook = Arc::new(NicQueue { port: port.clone(), queue }, GFP_KERNEL);
+        let served = hook.map_err(Error::from).and_then(|h| Served::new(NicChannel { nic, queue }, Some(h)));
+        if served.is_err() {
+            port.detach(queue);
+        }
+        served
+    }
+}
+
+impl NicModel {
+    /// debugfs `link NIC up|down`.
+    fn link(&self, args: &[&str]) -> Result {
+        let [name, state] = args else {
+            return Err(EINVAL);
+        };
+        let up = match *state {
+            "up" => true,
+            "down" => false,
+            _ => return Err(EINVAL),
+        };
+        let relid = relid_of(name).ok_or(ENOENT)?;
+        self.switch.port_of(relid).ok_or(ENOENT)?.set_link(up);
+        Ok(())
+    }
+}
+
+/// Channel `queue` of a NIC on its switch port: frames for it kick its
+/// work; closing it takes it off the port (the primary's closing takes
+/// the port off the switch).
+struct NicQueue {
+    port: Arc<NicPort>,
+    queue: u16,
+}
+
+impl ChannelHook for NicQueue {
+    fn serving(&self, work: Arc<Work<HostChannel>>) {
+        self.port.attach(self.queue, work);
+    }
+
+    fn closed(&self) {
+        self.port.detach(self.queue);
+    }
+}
 
 /// Frames, and bytes of them, a port holds for its guest; more are
 /// dropped, as a switch port's queue overflows. Deep enough for the
@@ -314,7 +447,7 @@ const LINK_DOWN: u8 = 2;
 /// One NIC's port on the switch: the frames waiting for its guest and the
 /// channel work that delivers them.
 #[pin_data]
-pub(crate) struct NicPort {
+struct NicPort {
     switch: Arc<NetSwitch>,
     /// The switch's number for this port.
     index: usize,
@@ -339,7 +472,7 @@ pub(crate) struct NicPort {
 
 impl NicPort {
     /// From now on deliveries for channel `queue` queue `work`.
-    pub(crate) fn attach(&self, queue: u16, work: Arc<Work<HostChannel>>) {
+    fn attach(&self, queue: u16, work: Arc<Work<HostChannel>>) {
         if let Some(slot) = self.kick.lock().get_mut(usize::from(queue)) {
             *slot = Some(work);
         }
@@ -347,7 +480,7 @@ impl NicPort {
 
     /// Channel `queue` closed; the primary's closing (or the device's
     /// going) takes the port off the switch.
-    pub(crate) fn detach(&self, queue: u16) {
+    fn detach(&self, queue: u16) {
         if queue != 0 {
             let work = self.kick.lock().get_mut(usize::from(queue)).and_then(Option::take);
             drop(work);
@@ -366,7 +499,7 @@ impl NicPort {
     }
 
     /// The NIC's state, while its primary channel is open.
-    pub(crate) fn nic(&self) -> Option<SharedNic> {
+    fn nic(&self) -> Option<SharedNic> {
         self.nic.lock().clone()
     }
 
@@ -414,7 +547,7 @@ impl NicPort {
     }
 
     /// debugfs: the link goes up or down.
-    pub(crate) fn set_link(&self, up: bool) {
+    fn set_link(&self, up: bool) {
         self.link.store(if up { LINK_UP } else { LINK_DOWN }, Ordering::SeqCst);
         self.kick(0);
     }
@@ -429,7 +562,7 @@ struct Ports {
 
 /// The virtual switch joining every simulated NIC.
 #[pin_data]
-pub(crate) struct NetSwitch {
+struct NetSwitch {
     #[pin]
     ports: Mutex<Ports>,
     /// Each NIC's armed fault, kept across its channel's lives.
@@ -441,7 +574,7 @@ pub(crate) struct NetSwitch {
 }
 
 impl NetSwitch {
-    pub(crate) fn new() -> Result<Arc<Self>> {
+    fn new() -> Result<Arc<Self>> {
         const EMPTY: Switch = Switch::new();
         let switch = KBox::<Switch>::new_uninit(GFP_KERNEL)?.write(EMPTY);
         Arc::pin_init(
@@ -494,17 +627,17 @@ impl NetSwitch {
 
     /// The armed fault of the NIC with `relid` (debugfs and the NIC's
     /// model share it).
-    pub(crate) fn faults_of(&self, relid: u32) -> Result<Arc<Armed>> {
+    fn faults_of(&self, relid: u32) -> Result<Arc<Armed>> {
         self.faults.lock().of(relid)
     }
 
     /// Disarms every NIC's fault.
-    pub(crate) fn clear_faults(&self) {
+    fn clear_faults(&self) {
         self.faults.lock().clear();
     }
 
     /// The port of the NIC with `relid`, if its channel is open.
-    pub(crate) fn port_of(&self, relid: u32) -> Option<Arc<NicPort>> {
+    fn port_of(&self, relid: u32) -> Option<Arc<NicPort>> {
         let ports = self.ports.lock();
         (0..MAX_PORTS)
             .find(|&i| ports.relids.get(i) == Some(&relid) && ports.ports.get(i).is_some_and(Option::is_some))
@@ -592,16 +725,16 @@ impl NetSwitch {
 }
 
 /// The address of simulated NIC `n`: Hyper-V's OUI 00:15:5d.
-pub(crate) fn nic_mac(relid: u32) -> Mac {
+fn nic_mac(relid: u32) -> Mac {
     [0x00, 0x15, 0x5d, 0x00, 0x4e, relid as u8]
 }
 
 /// A NIC's state, shared by the models of its channels.
-pub(crate) type SharedNic = Arc<Mutex<Nic>>;
+type SharedNic = Arc<Mutex<Nic>>;
 
 /// One simulated NIC: the NVSP and RNDIS state and the buffers its
 /// channels share.
-pub(crate) struct Nic {
+struct Nic {
     relid: u32,
     nvsp: KBox<Netvsp>,
     rndis: KBox<RndisDevice>,
@@ -629,7 +762,7 @@ impl Nic {
     /// on a new switch port.
     /// The big state (kilobytes) is copied from constants into its boxes,
     /// never built on the stack.
-    pub(crate) fn new(
+    fn new(
         relid: u32,
         switch: &Arc<NetSwitch>,
         maps: Arc<GpadlMaps>,
@@ -1008,18 +1141,12 @@ impl Nic {
 
 /// The model of one of a NIC's channels: channel `queue` of the shared
 /// NIC.
-pub(crate) struct NicChannel {
+struct NicChannel {
     nic: SharedNic,
     queue: u16,
 }
 
-impl NicChannel {
-    pub(crate) fn new(nic: SharedNic, queue: u16) -> Self {
-        NicChannel { nic, queue }
-    }
-}
-
-impl Vsp for NicChannel {
+impl ChannelModel for NicChannel {
     fn packet(&mut self, info: &PacketInfo, bytes: &[u8], out: &mut Outbox) {
         let mut later = None;
         self.nic.lock().packet(self.queue, info, bytes, out, &mut later);

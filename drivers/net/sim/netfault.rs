@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Fault injection at the simulated NICs' NVSP/RNDIS layer (debugfs `sim`:
-//! `netfault NIC KIND [COUNT]`, `netfault NIC off`): the NIC's next COUNT
+//! Fault injection at the simulated NICs' NVSP/RNDIS layer (the NIC
+//! model's debugfs `sim` commands `netfault NIC KIND [COUNT]` and
+//! `netfault NIC off`; `clear` disarms every NIC's): the NIC's next COUNT
 //! completions or received frames go to the guest faulted, as
 //! `netvsc_core::netfault` describes each kind.
 //!
@@ -14,8 +15,7 @@
 use crate::rust::base::time::RateLimit;
 pub(crate) use crate::drivers::net::proto::netfault::Target;
 use crate::drivers::net::proto::netfault::{Fault, TransferPages};
-use crate::testing::sim::host::Host;
-use crate::drivers::net::sim::NetSwitch;
+use crate::drivers::net::sim::{relid_of, NetSwitch};
 use crate::testing::sim::vsp::{OutKind, Outbox};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
@@ -144,10 +144,11 @@ pub(crate) fn complete(armed: &Armed, relid: u32, tid: u64, message: &[u8], out:
     }
 }
 
-/// debugfs: `NIC KIND [COUNT]` arms KIND for NIC's next COUNT packets
-/// (default 1, at most a million); `NIC off` disarms it.
-pub(crate) fn command(switch: &NetSwitch, arg: &str) -> Result {
-    let mut words = arg.split_whitespace();
+/// debugfs: `netfault NIC KIND [COUNT]` (`args` are the words after
+/// `netfault`) arms KIND for NIC's next COUNT packets (default 1, at most
+/// a million); `netfault NIC off` disarms it.
+pub(super) fn command(switch: &NetSwitch, args: &[&str]) -> Result {
+    let mut words = args.iter().copied();
     let (Some(name), Some(kind)) = (words.next(), words.next()) else {
         return Err(EINVAL);
     };
@@ -158,7 +159,7 @@ pub(crate) fn command(switch: &NetSwitch, arg: &str) -> Result {
     if words.next().is_some() || count == 0 || count > 1_000_000 {
         return Err(EINVAL);
     }
-    let relid = Host::nic_relid_of(name.as_bytes()).ok_or(ENOENT)?;
+    let relid = relid_of(name).ok_or(ENOENT)?;
     let fault = match kind {
         "off" => None,
         k => Some(Fault::from_name(k).ok_or(EINVAL)?),
