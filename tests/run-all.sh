@@ -65,7 +65,10 @@ else
   kdir=""
 fi
 ktap_layer build-input bash tests/build/bad-input.sh
-ktap_layer core-modules bash tests/build/core-modules.sh
+# The layers depend one way (tests/build/layers.py), and the check catches
+# violations planted into a copy of the tree.
+ktap_layer layers bash tests/build/layers.sh
+ktap_layer layers-check bash tests/build/layers-selftest.sh
 [ -n "$kdir" ] && ktap_layer production bash tests/build/production.sh
 
 # 3. Layouts of shared structures against the kernel's C definitions.
