@@ -103,9 +103,12 @@ else
   record guest 0 1 0
 fi
 
-# 6. `make run CMD=...`, the developers' way in, end to end.
+# 6. `make run CMD=...`, the developers' way in, end to end; then the
+#    production check against the test build those boots left, which must
+#    fail it.
 if [ -n "$kdir" ]; then
   ktap_layer run-cmd bash tests/build/run-cmd.sh
+  ktap_layer production-check bash tests/build/production-selftest.sh
 fi
 
 echo
