@@ -3,7 +3,14 @@
 #   make run        boot a guest under QEMU with hv_rustic.ko (CMD='...' runs one
 #                   command; make exits 0 when it succeeds, else non-zero after
 #                   "guest command exited with status N": make itself can only
-#                   exit 2 on failure, `qemu/boot.sh cmd` exits with N exactly)
+#                   exit 2 on failure, `qemu/boot.sh cmd` exits with N exactly).
+#                   The module runs the simulated Hyper-V host, which offers
+#                   SIM_DEVICES (or RUSTIC_SIM_DEVICES from the environment):
+#                   `default` (net, scsi, kbd, heartbeat, test), a list such
+#                   as nic0,nic1 (names: net scsi kbd heartbeat test
+#                   echo0..echo3 nic0..nic3), `none` (no offers), or `off`
+#                   (no simulator). KUnit is off in these boots; `make test`
+#                   runs the module's suites.
 #   make test       every test layer; ends with "N passed, N failed"
 #   make            build hv_rustic.ko (against KDIR, or the cached test kernel)
 #   make deps | kernel | bench | bench-net | fuzz | clean
@@ -14,6 +21,7 @@
 SHELL := /bin/bash
 KDIR ?=
 CMD ?=
+SIM_DEVICES ?= $(RUSTIC_SIM_DEVICES)
 
 # A bad KDIR is reported in one line, before any recipe runs.
 ifneq ($(strip $(KDIR)),)
@@ -41,9 +49,9 @@ module:
 
 run: $(if $(strip $(KDIR)),,deps)
 ifeq ($(strip $(CMD)),)
-	@KDIR='$(KDIR)' bash qemu/boot.sh shell
+	@KDIR='$(KDIR)' RUSTIC_SIM_DEVICES='$(SIM_DEVICES)' bash qemu/boot.sh shell
 else
-	@KDIR='$(KDIR)' bash qemu/boot.sh cmd '$(subst ','\'',$(value CMD))'
+	@KDIR='$(KDIR)' RUSTIC_SIM_DEVICES='$(SIM_DEVICES)' bash qemu/boot.sh cmd '$(subst ','\'',$(value CMD))'
 endif
 
 test: deps

@@ -7,19 +7,38 @@
 #   boot.sh test CONSOLE_LOG      run tests/guest/*.sh; KTAP on stdout,
 #                                 the kernel console into CONSOLE_LOG
 #
+# In shell and cmd modes the guest's /init loads hv_rustic.ko with the
+# simulated Hyper-V host (simulate=1) offering RUSTIC_SIM_DEVICES, and
+# KUnit is off (kunit.enable=0: the module's suites run in the test mode's
+# scenarios, not at every load). In test mode the scenarios load the module.
+#
 # Environment: KDIR (another Rust-enabled 6.12 tree); RUSTIC_ACCEL=auto (the
 # default: KVM with Hyper-V enlightenments where a probe shows they really
 # work, else TCG), tcg, or kvm; RUSTIC_SMP, RUSTIC_MEM; RUSTIC_SCENARIOS
-# (test mode: only the scenarios with these numbers, e.g. "60 61").
+# (test mode: only the scenarios with these numbers, e.g. "60 61");
+# RUSTIC_SIM_DEVICES (shell and cmd modes): the module's sim_devices, a
+# list of names such as nic0,nic1 (tests/sim/mod.rs has them), `default`
+# (net, scsi, kbd, heartbeat, test; when unset), `none` (the simulated host
+# offers nothing), or `off` (no simulator: the bus stays empty unless the
+# machine is Hyper-V); RUSTIC_KERNEL_ARGS: more kernel command line, last
+# (`kunit.enable=1` there brings KUnit back).
 set -euo pipefail
 . "$(dirname "$0")/../scripts/env.sh"
 
 die() { echo "boot: $*" >&2; exit 1; }
 
 mode=${1:-shell}
+# The module's parameters for /init to load it with (shell and cmd modes);
+# a wrong device list is refused before anything is built.
+sim_devices=${RUSTIC_SIM_DEVICES:-default}
+case "$sim_devices" in
+  off) module_args= ;;
+  *[!a-z0-9,]*) die "RUSTIC_SIM_DEVICES='$sim_devices': device names (a-z, 0-9) separated by commas, or default, none, off" ;;
+  *) module_args="simulate=1 sim_devices=$sim_devices" ;;
+esac
 kdir=${KDIR:-$(bash "$RUSTIC_ROOT/scripts/kernel.sh" build)}
-# Guests get the test build: the debugfs control, the test driver and (later)
-# the simulated host. Plain `make` builds the production module.
+# Guests get the test build: the debugfs control, the test drivers and the
+# simulated host. Plain `make` builds the production module.
 ko=$(RUSTIC_TEST_BUILD=1 bash "$RUSTIC_ROOT/scripts/module.sh" build "$kdir")
 kernel_image="$kdir/arch/x86/boot/bzImage"
 [ -f "$kernel_image" ] || die "$kernel_image missing: build the kernel in KDIR first"
@@ -39,8 +58,15 @@ fi
 
 overlay_files=()
 append="console=ttyS0 rustic.mode=$mode panic=-1"
-# RUSTIC_KERNEL_ARGS: more kernel command line (bench-net turns debugging off).
-[ -n "${RUSTIC_KERNEL_ARGS:-}" ] && append="$append $RUSTIC_KERNEL_ARGS"
+# Shell and cmd modes: /init loads the module with module_args, and KUnit
+# stays out of these boots.
+case "$mode" in
+  shell|cmd)
+    printf '%s\n' "$module_args" > "$build/module-args-$mode"
+    overlay_files+=("$build/module-args-$mode=/etc/rustic/module-args")
+    append="$append kunit.enable=0"
+    ;;
+esac
 case "$mode" in
   shell) ;;
   cmd)
@@ -68,6 +94,9 @@ case "$mode" in
     ;;
   *) die "unknown mode '$mode' (shell, cmd or test)" ;;
 esac
+# RUSTIC_KERNEL_ARGS: more kernel command line, after the above so that it
+# can override them (bench-net turns debugging off).
+[ -n "${RUSTIC_KERNEL_ARGS:-}" ] && append="$append $RUSTIC_KERNEL_ARGS"
 overlay="$build/initramfs-overlay-$mode.cpio"
 bash "$RUSTIC_ROOT/qemu/initramfs.sh" overlay "$ko" "$overlay" "${overlay_files[@]}"
 cat "$base" "$overlay" > "$build/initramfs-$mode.cpio"

@@ -65,7 +65,10 @@ else
   kdir=""
 fi
 ktap_layer build-input bash tests/build/bad-input.sh
-ktap_layer core-modules bash tests/build/core-modules.sh
+# The layers depend one way (tests/build/layers.py), and the check catches
+# violations planted into a copy of the tree.
+ktap_layer layers bash tests/build/layers.sh
+ktap_layer layers-check bash tests/build/layers-selftest.sh
 [ -n "$kdir" ] && ktap_layer production bash tests/build/production.sh
 
 # 3. Layouts of shared structures against the kernel's C definitions.
@@ -100,9 +103,12 @@ else
   record guest 0 1 0
 fi
 
-# 6. `make run CMD=...`, the developers' way in, end to end.
+# 6. `make run CMD=...`, the developers' way in, end to end; then the
+#    production check against the test build those boots left, which must
+#    fail it.
 if [ -n "$kdir" ]; then
   ktap_layer run-cmd bash tests/build/run-cmd.sh
+  ktap_layer production-check bash tests/build/production-selftest.sh
 fi
 
 echo
