@@ -36,9 +36,11 @@ sim_ctl() {
 
 # echo_cmd N COMMAND: a command to echo device N's driver (send, gpa,
 # complete, subchannels, retarget: tests/drivers/echo.rs); fails the
-# scenario if it fails.
+# scenario if it fails. The write runs in a subshell, which has no children:
+# in the scenario's own shell, a background job ending meanwhile sends it
+# SIGCHLD, and the driver stops a long send on a pending signal (EINTR).
 echo_cmd() {
-  echo "$2" > $SIM_DEBUGFS/echo$((30 + $1)) || fail "echo$((30 + $1)): '$2' failed"
+  (echo "$2" > $SIM_DEBUGFS/echo$((30 + $1))) || fail "echo$((30 + $1)): '$2' failed"
 }
 
 # echo_send N COUNT FIRST LAST: COUNT echo round trips on echo device N,
