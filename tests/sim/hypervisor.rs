@@ -28,7 +28,7 @@ use crate::vmbus_core::msg::{HVMSG_NONE, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
 use crate::vmbus_core::shared::SharedMem;
 use crate::vmbus_core::version::MESSAGE_SINT;
 use crate::testing::sim::devices::MODELS;
-use crate::testing::sim::host::{Host, SignalTable, SIGNALS, UNEXPECTED};
+use crate::testing::sim::host::{Host, SignalTable, POSTS_BUSY, POSTS_NO_PORT, SIGNALS, UNEXPECTED};
 use crate::testing::sim::model::Models;
 use crate::testing::sim::vsp::GuestInterrupts;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -85,6 +85,8 @@ struct Inner {
     delayed: Option<(Queued, u64)>,
     /// The host ignores every guest message (it stopped answering).
     silent: bool,
+    /// The next this many HvPostMessage calls find the message port full.
+    post_busy: u32,
 }
 
 /// The simulated hypervisor with the VMBus host behind it.
@@ -188,6 +190,7 @@ impl Hypervisor {
                     reordered: None,
                     delayed: None,
                     silent: false,
+                    post_busy: sim::post_busy_param(),
                 }, "sim_hypervisor"),
                 requests,
                 models,
@@ -277,7 +280,9 @@ impl Hypervisor {
 
     /// debugfs `sim` commands: `offer NAME`, `rescind NAME`,
     /// `corrupt-ring NAME`, `stall NAME`,
-    /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`,
+    /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`
+    /// (the host's next message), `fault post-busy=N` (the next N
+    /// HvPostMessage calls fail as on a full message port, N <= 100000),
     /// `silent` (stop answering), `clear` (the faults, the models' too);
     /// any other goes to the device models, as its words
     /// ([`Models::command`]: `EINVAL` if no model takes it).
@@ -299,6 +304,14 @@ impl Hypervisor {
                 Ok(())
             }
             "fault" => {
+                if let Some(n) = arg.strip_prefix("post-busy=") {
+                    let n = n.parse::<u32>().map_err(|_| EINVAL)?;
+                    if n > 100_000 {
+                        return Err(EINVAL);
+                    }
+                    self.inner.lock().post_busy = n;
+                    return Ok(());
+                }
                 let fault = match arg {
                     "drop" => Fault::Drop,
                     "duplicate" => Fault::Duplicate,
@@ -323,6 +336,7 @@ impl Hypervisor {
                 let mut inner = self.inner.lock();
                 inner.fault = Fault::None;
                 inner.silent = false;
+                inner.post_busy = 0;
                 self.models.clear();
                 Ok(())
             }
@@ -342,14 +356,31 @@ impl Hypervisor {
     }
 
     /// HvPostMessage: the host receives the message now; its answers queue
-    /// for the slot.
+    /// for the slot. As on Hyper-V the hypercall fails, and nothing is
+    /// received, when the host has no port at `connection_id` (`ENXIO`,
+    /// `HV_STATUS_INVALID_CONNECTION_ID`) or when the port is full
+    /// (`EAGAIN`, `HV_STATUS_INSUFFICIENT_BUFFERS`). The port here is
+    /// drained as each post is received, so it is full only when a fault
+    /// says so (`fault post-busy=N`, `sim_post_busy=N`).
     pub(crate) fn post_message(&self, connection_id: u32, message_type: u32, payload: &[u8]) -> Result {
         if message_type != VMBUS_MESSAGE_TYPE || payload.len() > MAX_MESSAGE_SIZE {
             UNEXPECTED.fetch_add(1, Ordering::Relaxed);
             return Err(EINVAL);
         }
-        if self.inner.lock().silent {
-            return Ok(());
+        {
+            let mut inner = self.inner.lock();
+            if !inner.host.listens_on(connection_id) {
+                POSTS_NO_PORT.fetch_add(1, Ordering::Relaxed);
+                return Err(ENXIO);
+            }
+            if inner.post_busy > 0 {
+                inner.post_busy -= 1;
+                POSTS_BUSY.fetch_add(1, Ordering::Relaxed);
+                return Err(EAGAIN);
+            }
+            if inner.silent {
+                return Ok(());
+            }
         }
         self.with_host(|host, send| {
             host.receive(connection_id, payload, &mut |m| send(m));
