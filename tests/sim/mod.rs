@@ -24,7 +24,8 @@
 //!   accepts (`silent`: it never answers INITIATE_CONTACT);
 //! - `sim_post_busy=N`: the first N HvPostMessage calls fail as on a full
 //!   message port (the guest's retries during connect; `fault
-//!   post-busy=N` does it later);
+//!   post-busy=N` does it later; the port also fills for real, at 16
+//!   messages: [`hypervisor`]);
 //! - `sim_devices=default|none|NAME[,NAME...]`: the devices offered at
 //!   connect, by the names the models give them (listed in [`devices`];
 //!   `default`: those each model marks so).
