@@ -3,7 +3,8 @@
 //! (`vmbus_core::control::Control`) driven by a hypervisor backend.
 //!
 //! - Load: connect, newest version first (the core falls back on each
-//!   rejection); the host's messages come from the SynIC slot in the
+//!   rejection, and on an INITIATE_CONTACT no port took: a host older
+//!   than 5.0 has none at connection id 4); the host's messages come from the SynIC slot in the
 //!   interrupt's work item ([`Dpc::run`]); offers of primary channels
 //!   become devices on the bus. Load waits, bounded, for the version and
 //!   then for ALLOFFERS_DELIVERED; a failed or timed-out negotiation fails
@@ -18,6 +19,10 @@
 //!   handlers, those that may sleep in the process-context work after it.
 //! - Rescind: the device goes (its driver closes the channel; GPADLs of a
 //!   rescinded channel need no answer), then RELID_RELEASED.
+//!
+//! Posts: HvPostMessage refused for now (a full port) is retried, bounded
+//! ([`post`]); a post that fails for good goes to the core
+//! (`Control::post_failed`), which fails its request at once.
 //!
 //! Time: the core's deadlines are in milliseconds of [`now_ms`]. Every
 //! request has a waiter, which sleeps on a condition variable woken by the
