@@ -453,6 +453,7 @@ u32 rustic_hvr_vp_index(u32 cpu);
 
 bool rustic_sim_enabled(void);
 const char *rustic_sim_versions(void);
+unsigned int rustic_sim_post_busy(void);
 const char *rustic_sim_devices(void);
 /* Interrupts @cpu asynchronously (coalesced while one is queued there). */
 int rustic_sim_raise(u32 cpu);

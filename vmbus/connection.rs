@@ -3,7 +3,8 @@
 //! (`vmbus_core::control::Control`) driven by a hypervisor backend.
 //!
 //! - Load: connect, newest version first (the core falls back on each
-//!   rejection); the host's messages come from the SynIC slot in the
+//!   rejection, and on an INITIATE_CONTACT no port took: a host older
+//!   than 5.0 has none at connection id 4); the host's messages come from the SynIC slot in the
 //!   interrupt's work item ([`Dpc::run`]); offers of primary channels
 //!   become devices on the bus. Load waits, bounded, for the version and
 //!   then for ALLOFFERS_DELIVERED; a failed or timed-out negotiation fails
@@ -19,6 +20,10 @@
 //! - Rescind: the device goes (its driver closes the channel; GPADLs of a
 //!   rescinded channel need no answer), then RELID_RELEASED.
 //!
+//! Posts: HvPostMessage refused for now (a full port) is retried, bounded
+//! ([`post`]); a post that fails for good goes to the core
+//! (`Control::post_failed`), which fails its request at once.
+//!
 //! Time: the core's deadlines are in milliseconds of [`now_ms`]. Every
 //! request has a waiter, which sleeps on a condition variable woken by the
 //! host's answers and calls `advance` at least every [`TICK_MS`], so an
@@ -30,17 +35,17 @@ use crate::vmbus::hv::{message_waiting, take_message, Backend, CONNECT_CPU, VMBU
 use crate::rust::base::errno::ETIMEDOUT;
 use crate::rust::base::cpu::{cpu_online, nr_cpu_ids};
 use crate::rust::base::memory::{Buffer, Page};
-use crate::rust::base::time::{msleep, now_ms};
+use crate::rust::base::time::{msleep, now_ms, RateLimit};
 use crate::rust::base::work::{BhOff, Work, WorkFn};
 use crate::rust::vmbus::interrupt::{Dpc, IsrRegistration};
 use crate::vmbus_core::bus::{monitor_view, MonitorView, OfferFacts};
 use crate::vmbus_core::control::{
-    encode, Action, ChannelState, Config, ConnectionState, Control, Error, OpenRequest, RequestId,
+    encode, Action, ChannelState, Config, ConnectionState, Control, Error, OpenRequest, PostError, RequestId,
 };
 use crate::vmbus_core::event;
 use crate::vmbus_core::guid::{self, Guid};
-use crate::vmbus_core::msg::{GpadlSplit, Offer, USER_DEFINED_BYTES};
-use crate::vmbus_core::version::Version;
+use crate::vmbus_core::msg::{GpadlSplit, Message, Offer, USER_DEFINED_BYTES};
+use crate::vmbus_core::version::{self, Version};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow, CondVar, CondVarTimeoutResult, Mutex, SpinLock};
@@ -56,6 +61,86 @@ const REQUEST_TIMEOUT_MS: u64 = 5000;
 const OFFERS_TIMEOUT_MS: u64 = 10000;
 /// The longest a waiter sleeps between looks at the clock.
 const TICK_MS: u32 = 50;
+
+/// Tries of one HvPostMessage while the host's message port is full (the
+/// C driver's bound), and the longest pause between two: at most about
+/// 2 s in all, well inside a request's timeout.
+const POST_TRIES: u32 = 100;
+const POST_PAUSE_MAX_MS: u32 = 20;
+
+/// A host keeping its port full would otherwise flood the log.
+static POST_RETRIED_LOG: RateLimit = RateLimit::new(1000);
+static POST_FAILED_LOG: RateLimit = RateLimit::new(1000);
+
+/// HvPostMessage of `message` to `connection_id`, retried while the host
+/// refuses it for now. The backends report `HV_STATUS_INVALID_CONNECTION_ID`
+/// as `ENXIO` and a full port (`HV_STATUS_INSUFFICIENT_BUFFERS`,
+/// `HV_STATUS_INSUFFICIENT_MEMORY`) as `EAGAIN`.
+///
+/// - `ENXIO` on INITIATE_CONTACT: no port for that version's connection id
+///   (a host older than 5.0); not retried, the control plane moves on to
+///   the next version. On any other message it is taken as transient, as
+///   the C driver (`vmbus_post_msg`) does.
+/// - `EAGAIN`: retried up to [`POST_TRIES`] times, pausing 1, 2, 4 ... up
+///   to [`POST_PAUSE_MAX_MS`] ms between tries.
+/// - Anything else fails at once.
+///
+/// Context: every post is made with the connection's mutex held
+/// ([`Connection::with_control_deferred`], which `create_gpadl`'s request
+/// goes through too), a sleeping lock, so always in process context
+/// (driver calls, load and unload, the interrupt's process-context work
+/// that takes host messages): the pauses sleep (`msleep`) rather than
+/// spin. They hold the mutex, which delays the message work by at most
+/// the bound above; draining the port is the host's job and needs nothing
+/// of ours. Nothing posts from atomic context; a caller there would need a
+/// busy-waiting variant.
+fn post(backend: &Backend, connection_id: u32, message: &Message) -> core::result::Result<(), PostError> {
+    let (buf, len) = encode(message);
+    let payload = buf.get(..len).unwrap_or(&[]);
+    let mut pause_ms = 1;
+    let mut last = PostError::Busy;
+    for tries in 1..=POST_TRIES {
+        let e = match backend.post_message(connection_id, VMBUS_MESSAGE_TYPE, payload) {
+            Ok(()) => {
+                if tries > 1 && POST_RETRIED_LOG.allow() {
+                    pr_info!(
+                        "vmbus: HvPostMessage of {:?} went through after {} tries\n",
+                        message.message_type(),
+                        tries
+                    );
+                }
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        if e == ENXIO {
+            if matches!(message, Message::InitiateContact(_)) {
+                return Err(PostError::NoConnection);
+            }
+            last = PostError::NoConnection;
+        } else if e == EAGAIN {
+            last = PostError::Busy;
+        } else {
+            if POST_FAILED_LOG.allow() {
+                pr_err!("vmbus: HvPostMessage of {:?} failed: {:?}\n", message.message_type(), e);
+            }
+            return Err(PostError::Other);
+        }
+        if tries < POST_TRIES {
+            msleep(pause_ms);
+            pause_ms = pause_ms.saturating_mul(2).min(POST_PAUSE_MAX_MS);
+        }
+    }
+    if POST_FAILED_LOG.allow() {
+        pr_err!(
+            "vmbus: HvPostMessage of {:?} still refused ({:?}) after {} tries; giving up\n",
+            message.message_type(),
+            last,
+            POST_TRIES
+        );
+    }
+    Err(last)
+}
 
 const CONNECT: RequestId = RequestId(1);
 const UNLOAD: RequestId = RequestId(2);
@@ -103,6 +188,9 @@ fn request_errno(e: Error) -> kernel::error::Error {
         Error::Busy => EBUSY,
         Error::Unsupported => EINVAL,
         Error::HostStatus(_) => EIO,
+        Error::PostFailed(PostError::NoConnection) => ENXIO,
+        Error::PostFailed(PostError::Busy) => EBUSY,
+        Error::PostFailed(PostError::Other) => EIO,
         _ => EINVAL,
     }
 }
@@ -148,16 +236,25 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Performs one action under the lock; device changes are deferred.
-    fn perform(backend: &Backend, status: &mut Status, deferred: &mut KVec<Deferred>, action: Action) {
+    /// Performs one action under the lock; device changes are deferred,
+    /// and so are the posts that failed (for [`Control::post_failed`],
+    /// once the call that asked for them has returned).
+    fn perform(
+        backend: &Backend,
+        status: &mut Status,
+        deferred: &mut KVec<Deferred>,
+        failed: &mut KVec<(Message, PostError)>,
+        action: Action,
+    ) {
         match action {
             Action::Send {
                 connection_id,
                 message,
             } => {
-                let (buf, len) = encode(&message);
-                if let Err(e) = backend.post_message(connection_id, VMBUS_MESSAGE_TYPE, buf.get(..len).unwrap_or(&[])) {
-                    pr_err!("vmbus: HvPostMessage of {:?} failed: {:?}\n", message.message_type(), e);
+                if let Err(kind) = post(backend, connection_id, &message) {
+                    if failed.push((message, kind), GFP_KERNEL).is_err() {
+                        pr_err!("vmbus: out of memory, a failed post of {:?} is not reported\n", message.message_type());
+                    }
                 }
             }
             Action::SendGpadl { .. } => pr_err!("vmbus: GPADLs are not supported yet\n"),
@@ -200,12 +297,40 @@ impl Connection {
         f: impl FnOnce(&mut Control<CHANNELS, GPADLS>, &mut dyn FnMut(Action)) -> R,
     ) -> (R, KVec<Deferred>) {
         let mut deferred = KVec::new();
+        let mut failed = KVec::new();
         let r = {
             let mut guard = self.inner.lock();
             let Inner { control, status } = &mut *guard;
             let backend = &self.backend;
-            let mut sink = |a: Action| Self::perform(backend, status, &mut deferred, a);
-            f(control, &mut sink)
+            let r = {
+                let mut sink = |a: Action| Self::perform(backend, status, &mut deferred, &mut failed, a);
+                f(&mut **control, &mut sink)
+            };
+            // The failed posts, in order, now that the call that asked for
+            // them has returned and its state is in place. Each may send
+            // again (the next version's INITIATE_CONTACT), which may fail
+            // in turn: at most once per version, so the bound is generous.
+            let mut next = 0;
+            while let Some(&(message, kind)) = failed.get(next) {
+                next += 1;
+                if next > 4 * version::SUPPORTED.len() {
+                    break;
+                }
+                if let Message::InitiateContact(ic) = message {
+                    if kind == PostError::NoConnection {
+                        // Bounded by the versions; not rate-limited.
+                        pr_info!(
+                            "vmbus: no port for INITIATE_CONTACT of {:?} (an older host); proposing the next version\n",
+                            Version::from_raw(ic.version)
+                        );
+                    }
+                }
+                let mut sink = |a: Action| Self::perform(backend, status, &mut deferred, &mut failed, a);
+                // A message with no request (CLOSECHANNEL, REQUESTOFFERS,
+                // RELID_RELEASED) changes nothing; `post` logged it.
+                let _ = control.post_failed(now_ms(), &message, kind, &mut sink);
+            }
+            r
         };
         (r, deferred)
     }
@@ -369,8 +494,8 @@ impl Connection {
     pub(crate) fn share(&self, relid: u32, buffer: Buffer) -> Result<(u32, Buffer)> {
         match self.create_gpadl(relid, &buffer) {
             Ok(handle) => Ok((handle, buffer)),
-            Err(e) => {
-                if e == ETIMEDOUT() {
+            Err((e, host_may_hold)) => {
+                if host_may_hold {
                     buffer.leak(relid);
                 }
                 Err(e)
@@ -378,19 +503,27 @@ impl Connection {
         }
     }
 
-    fn create_gpadl(&self, relid: u32, buffer: &Buffer) -> Result<u32> {
+    /// Creates the GPADL of `buffer`; on error, whether the host may hold
+    /// (and map) its pages all the same: after a timeout, or when a body
+    /// message failed to post after the header went through.
+    fn create_gpadl(&self, relid: u32, buffer: &Buffer) -> core::result::Result<u32, (kernel::error::Error, bool)> {
+        let no_host = |e| (e, false);
         let pages = buffer.pages();
-        let mut pfns = KVec::with_capacity(pages, GFP_KERNEL)?;
+        let mut pfns = KVec::with_capacity(pages, GFP_KERNEL).map_err(|e| no_host(e.into()))?;
         for i in 0..pages {
-            pfns.push(buffer.pfn(i).ok_or(EINVAL)?, GFP_KERNEL)?;
+            pfns.push(buffer.pfn(i).ok_or(no_host(EINVAL))?, GFP_KERNEL)
+                .map_err(|e| no_host(e.into()))?;
         }
-        let byte_count = u32::try_from(buffer.len()).map_err(|_| EINVAL)?;
+        let byte_count = u32::try_from(buffer.len()).map_err(|_| no_host(EINVAL))?;
         let mut handle = 0;
+        let mut body_failed = false;
         let backend = &self.backend;
         self.request(|c, id, sink| {
             // The core names the handle in SendGpadl; the messages are
-            // built here over the page list, header first.
+            // built here over the page list, header first, and stop at the
+            // first that cannot be posted.
             let mut send_err = None;
+            let mut post_err = None;
             let mut gpadl_sink = |a: Action| match a {
                 Action::SendGpadl {
                     connection_id,
@@ -403,22 +536,26 @@ impl Connection {
                         return;
                     };
                     while let Some(message) = split.next_message() {
-                        let (buf, len) = encode(&message);
-                        if let Err(e) =
-                            backend.post_message(connection_id, VMBUS_MESSAGE_TYPE, buf.get(..len).unwrap_or(&[]))
-                        {
-                            pr_err!("vmbus: HvPostMessage of a GPADL message failed: {:?}\n", e);
+                        if let Err(kind) = post(backend, connection_id, &message) {
+                            post_err = Some((message, kind));
+                            break;
                         }
                     }
                 }
                 other => sink(other),
             };
             handle = c.create_gpadl(now_ms(), id, relid, &mut gpadl_sink)?;
+            if let Some((message, kind)) = post_err {
+                body_failed = matches!(message, Message::GpadlBody(_));
+                // Fails the request now (the completion is collected by
+                // the wait that follows).
+                let _ = c.post_failed(now_ms(), &message, kind, &mut |a| sink(a));
+            }
             send_err.map_or(Ok(()), Err)
         })
         .map_err(|e| {
             pr_err!("vmbus: relid {}: GPADL of {} pages failed: {:?}\n", relid, pages, e);
-            request_errno(e)
+            (request_errno(e), e == Error::Timeout || body_failed)
         })?;
         Ok(handle)
     }

@@ -59,7 +59,12 @@ const MSG_PENDING_BIT: u32 = 1 << 8;
 /// module root picks one ([`Backend`]).
 pub(crate) trait Hypervisor: Send + Sync + 'static {
     /// HvPostMessage: `payload` (at most 240 bytes, checked by
-    /// [`Backend::post_message`]) to `connection_id`.
+    /// [`Backend::post_message`]) to `connection_id`. Errors: `ENXIO`
+    /// when the host has no port at `connection_id`
+    /// (`HV_STATUS_INVALID_CONNECTION_ID`), `EAGAIN` when its port is full
+    /// for now (`HV_STATUS_INSUFFICIENT_BUFFERS`,
+    /// `HV_STATUS_INSUFFICIENT_MEMORY`: worth retrying), anything else
+    /// for any other failure.
     fn post_message(&self, connection_id: u32, message_type: u32, payload: &[u8]) -> Result;
     /// HvSignalEvent on `connection_id`.
     fn signal_event(&self, connection_id: u32) -> Result;

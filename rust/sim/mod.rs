@@ -29,6 +29,12 @@ pub(crate) fn devices_param() -> &'static CStr {
     unsafe { CStr::from_char_ptr(bindings::rustic_sim_devices()) }
 }
 
+/// The `sim_post_busy` parameter.
+pub(crate) fn post_busy_param() -> u32 {
+    // SAFETY: reads a module parameter.
+    unsafe { bindings::rustic_sim_post_busy() }
+}
+
 /// Interrupts `cpu` asynchronously; coalesced while one is queued.
 pub(crate) fn raise(cpu: u32) -> Result {
     // SAFETY: no preconditions; C checks `cpu`.

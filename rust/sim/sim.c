@@ -33,6 +33,11 @@ module_param(sim_devices, charp, 0444);
 MODULE_PARM_DESC(sim_devices,
 		 "simulated host's offers: default, none, or a list of net,scsi,kbd,heartbeat,test");
 
+static unsigned int sim_post_busy;
+module_param(sim_post_busy, uint, 0444);
+MODULE_PARM_DESC(sim_post_busy,
+		 "simulated hypervisor: refuse the first N HvPostMessage calls as a full port would (default 0)");
+
 bool rustic_sim_enabled(void)
 {
 	return simulate;
@@ -46,6 +51,11 @@ const char *rustic_sim_versions(void)
 const char *rustic_sim_devices(void)
 {
 	return sim_devices ? sim_devices : "";
+}
+
+unsigned int rustic_sim_post_busy(void)
+{
+	return sim_post_busy;
 }
 
 /*

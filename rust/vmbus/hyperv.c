@@ -309,10 +309,18 @@ int rustic_hvr_post_message(u32 connection_id, u32 message_type,
 	memcpy(msg->payload, payload, len);
 	status = hv_do_hypercall(HVCALL_POST_MESSAGE, msg, NULL);
 	local_irq_restore(flags);
+	/*
+	 * The caller tells these apart: no port at that connection id (a host
+	 * older than VMBus 5.0 has none at 4), and a port that is full for
+	 * now (retried with backoff); anything else is a plain failure.
+	 */
 	switch (hv_result(status)) {
 	case HV_STATUS_SUCCESS:
 		return 0;
+	case HV_STATUS_INVALID_CONNECTION_ID:
+		return -ENXIO;
 	case HV_STATUS_INSUFFICIENT_BUFFERS:
+	case HV_STATUS_INSUFFICIENT_MEMORY:
 		return -EAGAIN;
 	default:
 		return -EIO;

@@ -7,8 +7,11 @@
 //!   (4 from 5.0, else 1), answered with VERSION_RESPONSE,
 //!   `version_supported` = 1 for a version in the configured set, else 0;
 //!   from 5.0 an accepted response names connection id 4 for all later
-//!   messages. Messages on any other connection id are dropped, as
-//!   Hyper-V drops messages to a port that is not there.
+//!   messages. The host listens on connection id 1 always and on 4 only
+//!   if it speaks 5.0 or newer ([`Host::listens_on`]): HvPostMessage to
+//!   any other id fails the hypercall, as Hyper-V fails a post to a port
+//!   that is not there (`HV_STATUS_INVALID_CONNECTION_ID`); a message on
+//!   a port it has but in the wrong state is counted and dropped.
 //! - REQUESTOFFERS: one OFFERCHANNEL per configured device, then
 //!   ALLOFFERS_DELIVERED. The devices are those of the registry's models
 //!   (`crate::testing::sim::devices`), in its offer order; `sim_devices=`
@@ -55,10 +58,14 @@ pub(crate) static CLOSES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static RESCINDS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static RELIDS_RELEASED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static MODIFIES: AtomicU64 = AtomicU64::new(0);
+/// HvPostMessage calls refused: no port at the connection id, and a full
+/// port (`fault post-busy=N`, `sim_post_busy=N`).
+pub(crate) static POSTS_NO_PORT: AtomicU64 = AtomicU64::new(0);
+pub(crate) static POSTS_BUSY: AtomicU64 = AtomicU64::new(0);
 
 /// The host's own counters, by their debugfs names (the device models'
 /// come from the registry).
-pub(crate) static COUNTERS: [Counter; 16] = [
+pub(crate) static COUNTERS: [Counter; 18] = [
     (kernel::c_str!("sim_initiate_contact"), &INITIATE_CONTACT),
     (kernel::c_str!("sim_version"), &VERSION),
     (kernel::c_str!("sim_request_offers"), &REQUEST_OFFERS),
@@ -75,6 +82,8 @@ pub(crate) static COUNTERS: [Counter; 16] = [
     (kernel::c_str!("sim_modifies"), &MODIFIES),
     (kernel::c_str!("sim_faults_injected"), &crate::testing::sim::hypervisor::FAULTS_INJECTED),
     (kernel::c_str!("sim_packets_served"), &crate::testing::sim::vsp::PACKETS_SERVED),
+    (kernel::c_str!("sim_posts_no_port"), &POSTS_NO_PORT),
+    (kernel::c_str!("sim_posts_busy"), &POSTS_BUSY),
 ];
 
 
@@ -355,6 +364,19 @@ impl Host {
         self.versions
             .get(..self.version_count)
             .is_some_and(|v| v.contains(&raw))
+    }
+
+    /// Whether the host has a message port at `connection_id`: 1 always,
+    /// 4 if it speaks 5.0 or newer. A host configured with no version
+    /// (`none`, `silent`) stands for a current one that refuses them.
+    pub(crate) fn listens_on(&self, connection_id: u32) -> bool {
+        let versions = self.versions.get(..self.version_count).unwrap_or(&[]);
+        connection_id == MESSAGE_CONNECTION_ID
+            || (connection_id == MESSAGE_CONNECTION_ID_4
+                && (versions.is_empty()
+                    || versions
+                        .iter()
+                        .any(|&raw| Version::new((raw >> 16) as u16, raw as u16).host_assigns_connection_id())))
     }
 
     /// A guest message posted to `connection_id`; answers go to `send`.

@@ -12,7 +12,13 @@
 //!   sees the slot free;
 //! - EOM makes the hypervisor try delivery again;
 //! - each delivery raises the VMBus interrupt on [`CONNECT_CPU`]
-//!   asynchronously (an IPI; `rust/sim/`).
+//!   asynchronously (an IPI; `rust/sim/`);
+//! - HvPostMessage puts the guest's message into the host's message port,
+//!   which holds [`PORT_SLOTS`] messages (as QEMU's); the host drains it
+//!   asynchronously, in the hypervisor's work, a tick later. A post to a
+//!   full port fails (`EAGAIN`, Hyper-V's `HV_STATUS_INSUFFICIENT_BUFFERS`),
+//!   as does one to a connection id the host has no port at (`ENXIO`,
+//!   `HV_STATUS_INVALID_CONNECTION_ID`).
 //!
 //! It starts the registry's device models ([`Models`]) with the host and
 //! parses the debugfs `sim` commands: its own and the host's (hot-add,
@@ -28,7 +34,7 @@ use crate::vmbus_core::msg::{HVMSG_NONE, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
 use crate::vmbus_core::shared::SharedMem;
 use crate::vmbus_core::version::MESSAGE_SINT;
 use crate::testing::sim::devices::MODELS;
-use crate::testing::sim::host::{Host, SignalTable, SIGNALS, UNEXPECTED};
+use crate::testing::sim::host::{Host, SignalTable, POSTS_BUSY, POSTS_NO_PORT, SIGNALS, UNEXPECTED};
 use crate::testing::sim::model::Models;
 use crate::testing::sim::vsp::GuestInterrupts;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -62,6 +68,14 @@ pub(crate) static FAULTS_INJECTED: AtomicU64 = AtomicU64::new(0);
 /// Most messages waiting for the slot; more are refused as Hyper-V
 /// refuses with HV_STATUS_INSUFFICIENT_BUFFERS.
 const QUEUE_LIMIT: usize = 64;
+/// Messages the host's message port holds (QEMU's VMBus bridge: 16).
+pub(crate) const PORT_SLOTS: usize = 16;
+/// How long after a post the host drains its port: Hyper-V handles posts
+/// asynchronously, and a guest posting back to back (a large GPADL is 1 +
+/// 146 messages) must find the port full and retry.
+const PORT_DRAIN_MS: u32 = 1;
+/// How often the work looks whether a delayed message is due.
+const DELAY_POLL_MS: u32 = 10;
 const FLAGS_WORD: usize = 4;
 const SENDER: usize = 8;
 const PAYLOAD: usize = 16;
@@ -85,6 +99,11 @@ struct Inner {
     delayed: Option<(Queued, u64)>,
     /// The host ignores every guest message (it stopped answering).
     silent: bool,
+    /// The next this many HvPostMessage calls find the message port full.
+    post_busy: u32,
+    /// The host's message port: posted guest messages and their connection
+    /// ids, oldest first, not yet received (at most [`PORT_SLOTS`]).
+    port: KVec<(u32, Queued)>,
 }
 
 /// The simulated hypervisor with the VMBus host behind it.
@@ -188,6 +207,8 @@ impl Hypervisor {
                     reordered: None,
                     delayed: None,
                     silent: false,
+                    post_busy: sim::post_busy_param(),
+                    port: KVec::new(),
                 }, "sim_hypervisor"),
                 requests,
                 models,
@@ -215,7 +236,10 @@ impl Hypervisor {
             }
             Fault::Delay(ms) => {
                 inner.delayed = Some((msg, now_ms().saturating_add(u64::from(ms))));
-                self.requests.kick_after(ms.max(1));
+                // Polled every few ms rather than timed once: the same
+                // work drains the message port, which must not wait out
+                // the delay (a pending delayed work is not re-armed).
+                self.requests.kick_after(ms.clamp(1, DELAY_POLL_MS));
                 return Ok(());
             }
             // Byte 0..4 of a channel message is its type.
@@ -277,7 +301,9 @@ impl Hypervisor {
 
     /// debugfs `sim` commands: `offer NAME`, `rescind NAME`,
     /// `corrupt-ring NAME`, `stall NAME`,
-    /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`,
+    /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`
+    /// (the host's next message), `fault post-busy=N` (the next N
+    /// HvPostMessage calls fail as on a full message port, N <= 100000),
     /// `silent` (stop answering), `clear` (the faults, the models' too);
     /// any other goes to the device models, as its words
     /// ([`Models::command`]: `EINVAL` if no model takes it).
@@ -299,6 +325,14 @@ impl Hypervisor {
                 Ok(())
             }
             "fault" => {
+                if let Some(n) = arg.strip_prefix("post-busy=") {
+                    let n = n.parse::<u32>().map_err(|_| EINVAL)?;
+                    if n > 100_000 {
+                        return Err(EINVAL);
+                    }
+                    self.inner.lock().post_busy = n;
+                    return Ok(());
+                }
                 let fault = match arg {
                     "drop" => Fault::Drop,
                     "duplicate" => Fault::Duplicate,
@@ -323,6 +357,7 @@ impl Hypervisor {
                 let mut inner = self.inner.lock();
                 inner.fault = Fault::None;
                 inner.silent = false;
+                inner.post_busy = 0;
                 self.models.clear();
                 Ok(())
             }
@@ -341,20 +376,63 @@ impl Hypervisor {
         self.interrupts.event_page(cpu)
     }
 
-    /// HvPostMessage: the host receives the message now; its answers queue
-    /// for the slot.
+    /// HvPostMessage: the message goes into the host's port, which the
+    /// host drains a tick later ([`Hypervisor::drain_port`]); its answers
+    /// queue for the slot. As on Hyper-V the hypercall fails, and nothing
+    /// is received, when the host has no port at `connection_id` (`ENXIO`,
+    /// `HV_STATUS_INVALID_CONNECTION_ID`) or when the port is full
+    /// (`EAGAIN`, `HV_STATUS_INSUFFICIENT_BUFFERS`): [`PORT_SLOTS`]
+    /// messages wait, or a fault says so (`fault post-busy=N`,
+    /// `sim_post_busy=N`).
     pub(crate) fn post_message(&self, connection_id: u32, message_type: u32, payload: &[u8]) -> Result {
         if message_type != VMBUS_MESSAGE_TYPE || payload.len() > MAX_MESSAGE_SIZE {
             UNEXPECTED.fetch_add(1, Ordering::Relaxed);
             return Err(EINVAL);
         }
-        if self.inner.lock().silent {
-            return Ok(());
+        {
+            let mut inner = self.inner.lock();
+            if !inner.host.listens_on(connection_id) {
+                POSTS_NO_PORT.fetch_add(1, Ordering::Relaxed);
+                return Err(ENXIO);
+            }
+            if inner.post_busy > 0 {
+                inner.post_busy -= 1;
+                POSTS_BUSY.fetch_add(1, Ordering::Relaxed);
+                return Err(EAGAIN);
+            }
+            if inner.port.len() >= PORT_SLOTS {
+                POSTS_BUSY.fetch_add(1, Ordering::Relaxed);
+                return Err(EAGAIN);
+            }
+            if inner.silent {
+                return Ok(());
+            }
+            let mut message = Queued {
+                len: payload.len(),
+                payload: [0; MAX_MESSAGE_SIZE],
+            };
+            if let Some(dst) = message.payload.get_mut(..payload.len()) {
+                dst.copy_from_slice(payload);
+            }
+            inner.port.push((connection_id, message), GFP_KERNEL)?;
         }
-        self.with_host(|host, send| {
-            host.receive(connection_id, payload, &mut |m| send(m));
-            Ok(())
-        })
+        self.requests.kick_after(PORT_DRAIN_MS);
+        Ok(())
+    }
+
+    /// The host receives what waits in its port, in order (the work).
+    fn drain_port(&self) {
+        let batch = core::mem::take(&mut self.inner.lock().port);
+        for (connection_id, message) in batch {
+            let payload = message.payload.get(..message.len).unwrap_or(&[]);
+            let r = self.with_host(|host, send| {
+                host.receive(connection_id, payload, &mut |m| send(m));
+                Ok(())
+            });
+            if let Err(e) = r {
+                pr_err!("sim: the host's answer was lost: {:?}\n", e);
+            }
+        }
     }
 
     /// HvSignalEvent: queues the signalled channel's host work.
@@ -429,9 +507,10 @@ impl Hypervisor {
 }
 
 impl WorkFn for Hypervisor {
-    /// Delivers a delayed message once it is due; offers the subchannels
-    /// device models asked for.
+    /// Drains the message port; delivers a delayed message once it is
+    /// due; offers the subchannels device models asked for.
     fn work(this: ArcBorrow<'_, Self>) {
+        this.drain_port();
         while let Some((relid, count)) = this.requests.take() {
             if let Err(e) = this.with_host(|h, send| h.offer_subchannels(relid, count, &mut |m| send(m))) {
                 pr_err!("sim: subchannels of relid {}: {:?}\n", relid, e);
@@ -449,7 +528,7 @@ impl WorkFn for Hypervisor {
             Some((_, due)) => {
                 let left = due.saturating_sub(now_ms()).min(60_000) as u32;
                 drop(guard);
-                this.requests.kick_after(left.max(1));
+                this.requests.kick_after(left.clamp(1, DELAY_POLL_MS));
             }
             None => {}
         }

@@ -22,6 +22,10 @@
 //! Parameters (read-only, given to insmod):
 //! - `sim_versions=all|none|silent|M.m[,M.m...]`: the versions the host
 //!   accepts (`silent`: it never answers INITIATE_CONTACT);
+//! - `sim_post_busy=N`: the first N HvPostMessage calls fail as on a full
+//!   message port (the guest's retries during connect; `fault
+//!   post-busy=N` does it later; the port also fills for real, at 16
+//!   messages: [`hypervisor`]);
 //! - `sim_devices=default|none|NAME[,NAME...]`: the devices offered at
 //!   connect, by the names the models give them (listed in [`devices`];
 //!   `default`: those each model marks so).
@@ -29,7 +33,9 @@
 //! Counters in /sys/kernel/debug/hv_rustic/: the host's ([`host::COUNTERS`]:
 //! `sim_initiate_contact`, `sim_version` (the raw version last accepted),
 //! `sim_request_offers`, `sim_offers_sent`, `sim_unload`, `sim_unexpected`,
-//! `sim_signals`, ...) and each model's ([`model::counters`]).
+//! `sim_signals`, `sim_posts_no_port` and `sim_posts_busy` (HvPostMessage
+//! calls refused: no port at that connection id, a full port), ...) and
+//! each model's ([`model::counters`]).
 
 pub(crate) mod devices;
 pub(crate) mod host;

@@ -58,6 +58,24 @@ pub enum Error {
     Rescinded,
     /// The connection was unloaded while the request was pending.
     Unloaded,
+    /// HvPostMessage of the request's message failed
+    /// ([`Control::post_failed`]).
+    PostFailed(PostError),
+}
+
+/// Why HvPostMessage of a message failed, as the caller classifies the
+/// hypercall's status; input to [`Control::post_failed`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostError {
+    /// No port at that connection id (`HV_STATUS_INVALID_CONNECTION_ID`):
+    /// a host older than 5.0 does not listen on the id newer versions
+    /// use for INITIATE_CONTACT.
+    NoConnection,
+    /// The host's message port stayed full through every retry
+    /// (`HV_STATUS_INSUFFICIENT_BUFFERS`, `HV_STATUS_INSUFFICIENT_MEMORY`).
+    Busy,
+    /// Any other failure of the hypercall.
+    Other,
 }
 
 /// What the caller must do.
@@ -699,6 +717,115 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         }
     }
 
+    // ----- failed posts --------------------------------------------------
+
+    /// HvPostMessage of `message`, which an earlier call asked for (an
+    /// [`Action::Send`], or one of an [`Action::SendGpadl`]'s messages),
+    /// failed with `kind`, after whatever retrying the caller does. Call it
+    /// after the call that asked for the message has returned.
+    ///
+    /// - INITIATE_CONTACT that no port took ([`PostError::NoConnection`]):
+    ///   the host is older than that version's connection id; the next
+    ///   version is proposed at once, as on a rejection. Failing otherwise,
+    ///   the connect fails.
+    /// - The message of a pending request (GPADL header or body, GPADL
+    ///   teardown, OPENCHANNEL, MODIFYCHANNEL with a response, UNLOAD):
+    ///   the request fails now with [`Error::PostFailed`], not at its
+    ///   deadline. The host never saw a failed header, teardown, open,
+    ///   modify or unload, so the state goes back to what it was before;
+    ///   after a failed body the host may hold part of the GPADL, which
+    ///   becomes [`GpadlState::Failed`] (freed on rescind or unload).
+    ///
+    /// Any other message (CLOSECHANNEL, REQUESTOFFERS, RELID_RELEASED, or a
+    /// request no longer pending) has no request to fail:
+    /// [`Error::InvalidState`], and nothing changes.
+    pub fn post_failed(
+        &mut self,
+        now: u64,
+        message: &Message,
+        kind: PostError,
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
+        self.advance_clock(now);
+        let failed = |request| Action::Complete {
+            request,
+            result: Err(Error::PostFailed(kind)),
+        };
+        match (self.conn, message) {
+            (Conn::Connecting { index, pending }, Message::InitiateContact(ic))
+                if version::SUPPORTED.get(index).map(|v| v.raw()) == Some(ic.version) =>
+            {
+                if kind == PostError::NoConnection {
+                    self.fall_back(index, pending, sink);
+                } else {
+                    self.conn = Conn::Disconnected;
+                    sink.push(failed(pending.request));
+                }
+                Ok(())
+            }
+            (Conn::Unloading { pending }, Message::Unload) => {
+                self.conn = Conn::Connected;
+                sink.push(failed(pending.request));
+                Ok(())
+            }
+            (Conn::Connected, Message::GpadlHeader(h)) => {
+                let entry = self.gpadl(h.gpadl).filter(|g| g.relid == h.child_relid);
+                let Some(GpadlPhase::Creating(pending)) = entry.map(|g| g.phase) else {
+                    return Err(Error::InvalidState);
+                };
+                self.remove_gpadl(h.gpadl);
+                sink.push(failed(pending.request));
+                Ok(())
+            }
+            (Conn::Connected, Message::GpadlBody(b)) => {
+                let Some(g) = self.gpadl_mut(b.gpadl) else {
+                    return Err(Error::InvalidState);
+                };
+                let GpadlPhase::Creating(pending) = g.phase else {
+                    return Err(Error::InvalidState);
+                };
+                g.phase = GpadlPhase::Failed;
+                sink.push(failed(pending.request));
+                Ok(())
+            }
+            (Conn::Connected, &Message::GpadlTeardown { child_relid, gpadl }) => {
+                let Some(g) = self.gpadl_mut(gpadl).filter(|g| g.relid == child_relid) else {
+                    return Err(Error::InvalidState);
+                };
+                let GpadlPhase::TearingDown(pending) = g.phase else {
+                    return Err(Error::InvalidState);
+                };
+                g.phase = GpadlPhase::Created;
+                sink.push(failed(pending.request));
+                Ok(())
+            }
+            (Conn::Connected, Message::OpenChannel(o)) => {
+                match self.channel(o.child_relid).map(|c| c.state) {
+                    Some(Chan::Opening { openid, pending, .. }) if openid == o.openid => {
+                        self.set_channel_state(o.child_relid, Chan::Offered);
+                        sink.push(failed(pending.request));
+                        Ok(())
+                    }
+                    _ => Err(Error::InvalidState),
+                }
+            }
+            (Conn::Connected, &Message::ModifyChannel { child_relid, .. }) => {
+                match self.channel(child_relid).map(|c| c.state) {
+                    Some(Chan::Open {
+                        ring,
+                        modify: Some(pending),
+                    }) => {
+                        self.set_channel_state(child_relid, Chan::Open { ring, modify: None });
+                        sink.push(failed(pending.request));
+                        Ok(())
+                    }
+                    _ => Err(Error::InvalidState),
+                }
+            }
+            _ => Err(Error::InvalidState),
+        }
+    }
+
     // ----- host messages -------------------------------------------------
 
     /// Handles one channel message from the host: `bytes` is the SynIC
@@ -901,25 +1028,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         let ty = MessageType::VersionResponse;
         let v = *version::SUPPORTED.get(index).ok_or(Error::Unexpected(ty))?;
         if !r.supported {
-            match index
-                .checked_add(1)
-                .and_then(|i| self.next_version_index(i))
-            {
-                Some(next) => {
-                    self.conn = Conn::Connecting {
-                        index: next,
-                        pending: self.pending(pending.request),
-                    };
-                    self.propose(next, sink);
-                }
-                None => {
-                    self.conn = Conn::Disconnected;
-                    sink.push(Action::Complete {
-                        request: pending.request,
-                        result: Err(Error::NoCommonVersion),
-                    });
-                }
-            }
+            self.fall_back(index, pending, sink);
             return Ok(());
         }
         let conn_id = if v.host_assigns_connection_id() {
@@ -940,6 +1049,30 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         });
         self.send(Message::RequestOffers, sink);
         Ok(())
+    }
+
+    /// The version at `index` is out (rejected, or its INITIATE_CONTACT
+    /// could not be posted): propose the next one, or fail the connect.
+    fn fall_back(&mut self, index: usize, pending: Pending, sink: &mut impl ActionSink) {
+        match index
+            .checked_add(1)
+            .and_then(|i| self.next_version_index(i))
+        {
+            Some(next) => {
+                self.conn = Conn::Connecting {
+                    index: next,
+                    pending: self.pending(pending.request),
+                };
+                self.propose(next, sink);
+            }
+            None => {
+                self.conn = Conn::Disconnected;
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result: Err(Error::NoCommonVersion),
+                });
+            }
+        }
     }
 
     fn on_offer(&mut self, offer: Offer, sink: &mut impl ActionSink) -> Result<(), Error> {

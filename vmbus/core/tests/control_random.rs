@@ -233,6 +233,37 @@ impl Harness {
         })
     }
 
+    /// A recent guest message whose post is to fail: GPADLs the machine
+    /// asked for (kept as stand-ins, see check_actions) as their header or
+    /// a body message.
+    fn failed_post(&self, b: &mut Bytes) -> Option<Message> {
+        let pick = *self
+            .sent
+            .get(usize::from(b.u8()?) % self.sent.len().max(1))?;
+        Some(match pick {
+            Message::GpadlTeardown { child_relid, gpadl } if gpadl > 0xf000_0000 => {
+                let pfns = Pfns::new(&[1])?;
+                if b.u8()? & 1 == 0 {
+                    Message::GpadlHeader(GpadlHeader {
+                        child_relid,
+                        gpadl: !gpadl,
+                        total_pfns: 2,
+                        byte_count: 8192,
+                        byte_offset: 0,
+                        pfns,
+                    })
+                } else {
+                    Message::GpadlBody(GpadlBody {
+                        msgnumber: 0,
+                        gpadl: !gpadl,
+                        pfns,
+                    })
+                }
+            }
+            other => other,
+        })
+    }
+
     /// A (relid, GPADL) pair: mostly one the machine made, sometimes random.
     fn target(&self, b: &mut Bytes) -> Option<(u32, u32)> {
         let i = b.u8()?;
@@ -262,7 +293,20 @@ impl Harness {
         let before = self.c.clone();
         let mut actions = Vec::new();
         let mut sink = |a| actions.push(a);
-        match op % 16 {
+        match op % 17 {
+            16 => {
+                // HvPostMessage of a recent guest message failed.
+                let Some(m) = self.failed_post(b) else {
+                    return Some(());
+                };
+                let kind = match b.u8()? % 3 {
+                    0 => PostError::NoConnection,
+                    1 => PostError::Busy,
+                    _ => PostError::Other,
+                };
+                let ok = self.c.post_failed(self.now, &m, kind, &mut sink).is_ok();
+                self.check_actions(&before, ok, &actions);
+            }
             14.. => {
                 let Some(m) = self.answer(b) else {
                     return Some(());

@@ -1047,3 +1047,198 @@ fn configure_applies_before_connecting_only() {
     let mut c = connected(Version::WIN10_V5_3);
     assert_eq!(c.configure(config(Version::WIN8)), Err(Error::InvalidState));
 }
+
+// ----- failed posts ------------------------------------------------------
+
+/// The message an action asks to post.
+fn message_of(a: &Action) -> Message {
+    match a {
+        Action::Send { message, .. } => *message,
+        other => panic!("expected Send, got {other:?}"),
+    }
+}
+
+/// Fails the post of `m` with `kind`.
+fn post_failed(c: &mut C, m: &Message, kind: PostError) -> (Result<(), Error>, Vec<Action>) {
+    run(|s| c.post_failed(0, m, kind, &mut |a| s(a)))
+}
+
+#[test]
+fn initiate_contact_on_a_missing_port_falls_back_at_once() {
+    // A 4.0 host: no port at connection id 4, so every 5.x INITIATE_CONTACT
+    // fails the hypercall; 4.1 is then proposed on id 1 and rejected.
+    let mut c = C::new(config(Version::WIN10_V5_3));
+    let (r, a) = run(|k| c.connect(0, RequestId(7), &mut |x| k(x)));
+    r.unwrap();
+    let mut next = a;
+    let mut seen = Vec::new();
+    while proposed(&next[0]).1 >= Version::WIN10_V5 {
+        seen.push(proposed(&next[0]).1);
+        let (r, a) = post_failed(&mut c, &message_of(&next[0]), PostError::NoConnection);
+        r.unwrap();
+        assert_eq!(a.len(), 1, "one new proposal, no completion");
+        next = a;
+    }
+    assert_eq!(seen.len(), 4, "5.3, 5.2, 5.1 and 5.0 went nowhere");
+    assert_eq!(proposed(&next[0]).0, 1);
+    let (_, a) = host(&mut c, REJECT);
+    assert_eq!(proposed(&a[0]).1, Version::WIN10);
+    let (r, a) = host(&mut c, accept(0));
+    r.unwrap();
+    assert_eq!(a[0], done(7, Ok(())));
+    assert_eq!(c.version(), Some(Version::WIN10));
+    assert_eq!(c.message_connection_id(), 1);
+}
+
+#[test]
+fn a_missing_port_for_the_last_version_ends_the_connect() {
+    let mut c = C::new(config(Version::WIN10_V5));
+    let (r, a) = run(|k| c.connect(0, RequestId(7), &mut |x| k(x)));
+    r.unwrap();
+    let mut next = a;
+    for _ in 1..version::SUPPORTED.len() - 3 {
+        let (r, a) = post_failed(&mut c, &message_of(&next[0]), PostError::NoConnection);
+        r.unwrap();
+        next = a;
+    }
+    let (r, a) = post_failed(&mut c, &message_of(&next[0]), PostError::NoConnection);
+    r.unwrap();
+    assert_eq!(a, [done(7, Err(Error::NoCommonVersion))]);
+    assert_eq!(c.state(), ConnectionState::Disconnected);
+}
+
+#[test]
+fn other_failed_initiate_contact_posts_fail_the_connect_now() {
+    for kind in [PostError::Busy, PostError::Other] {
+        let mut c = C::new(config(Version::WIN10_V5_3));
+        let (_, a) = run(|k| c.connect(0, RequestId(7), &mut |x| k(x)));
+        let (r, a) = post_failed(&mut c, &message_of(&a[0]), kind);
+        r.unwrap();
+        assert_eq!(a, [done(7, Err(Error::PostFailed(kind)))]);
+        assert_eq!(c.state(), ConnectionState::Disconnected);
+        // It can connect again.
+        run(|k| c.connect(0, RequestId(8), &mut |x| k(x))).0.unwrap();
+    }
+}
+
+#[test]
+fn a_stale_initiate_contact_failure_changes_nothing() {
+    let mut c = C::new(config(Version::WIN10_V5_3));
+    let (_, first) = run(|k| c.connect(0, RequestId(7), &mut |x| k(x)));
+    let (_, second) = host(&mut c, REJECT);
+    let before = c.clone();
+    // The failure names 5.3; 5.2 is pending.
+    let (r, a) = post_failed(&mut c, &message_of(&first[0]), PostError::NoConnection);
+    assert_eq!((r, a), (Err(Error::InvalidState), vec![]));
+    assert_eq!(c, before);
+    assert_eq!(proposed(&second[0]).1, Version::WIN10_V5_2);
+}
+
+#[test]
+fn a_failed_gpadl_header_fails_the_request_and_forgets_the_handle() {
+    let mut c = with_offer();
+    let (g, a) = run(|s| c.create_gpadl(0, RequestId(1), RELID, &mut |a| s(a)));
+    let g = g.unwrap();
+    assert!(matches!(a[0], Action::SendGpadl { .. }));
+    let header = Message::GpadlHeader(GpadlHeader {
+        child_relid: RELID,
+        gpadl: g,
+        total_pfns: 1,
+        byte_count: 4096,
+        byte_offset: 0,
+        pfns: Pfns::new(&[1]).unwrap(),
+    });
+    let (r, a) = post_failed(&mut c, &header, PostError::Busy);
+    r.unwrap();
+    assert_eq!(a, [done(1, Err(Error::PostFailed(PostError::Busy)))]);
+    assert_eq!(c.gpadl_state(g), None);
+    assert_eq!(c.pending_requests(), 0);
+    // A second report of it finds nothing.
+    assert_eq!(post_failed(&mut c, &header, PostError::Busy).0, Err(Error::InvalidState));
+}
+
+#[test]
+fn a_failed_gpadl_body_leaves_the_gpadl_failed() {
+    let mut c = with_offer();
+    let (g, _) = run(|s| c.create_gpadl(0, RequestId(1), RELID, &mut |a| s(a)));
+    let g = g.unwrap();
+    let body = Message::GpadlBody(GpadlBody {
+        msgnumber: 0,
+        gpadl: g,
+        pfns: Pfns::new(&[1]).unwrap(),
+    });
+    let (r, a) = post_failed(&mut c, &body, PostError::Other);
+    r.unwrap();
+    assert_eq!(a, [done(1, Err(Error::PostFailed(PostError::Other)))]);
+    assert_eq!(c.gpadl_state(g), Some(GpadlState::Failed));
+    // A late GPADL_CREATED is not taken.
+    let created = Message::GpadlCreated {
+        child_relid: RELID,
+        gpadl: g,
+        status: 0,
+    };
+    assert!(host(&mut c, created).0.is_err());
+}
+
+#[test]
+fn a_failed_open_returns_the_channel_to_offered() {
+    let (mut c, g) = with_gpadl();
+    let (r, a) = run(|s| c.open(0, RequestId(2), &open_req(g), &mut |a| s(a)));
+    r.unwrap();
+    let (r, a) = post_failed(&mut c, &message_of(&a[0]), PostError::Busy);
+    r.unwrap();
+    assert_eq!(a, [done(2, Err(Error::PostFailed(PostError::Busy)))]);
+    assert_eq!(c.channel_state(RELID), Some(ChannelState::Offered));
+    // The ring's GPADL can go, and the channel can be opened again.
+    run(|s| c.open(0, RequestId(3), &open_req(g), &mut |a| s(a))).0.unwrap();
+}
+
+#[test]
+fn a_failed_teardown_leaves_the_gpadl_created() {
+    let (mut c, g) = with_gpadl();
+    let (r, a) = run(|s| c.teardown_gpadl(0, RequestId(4), RELID, g, &mut |a| s(a)));
+    r.unwrap();
+    let (r, a) = post_failed(&mut c, &message_of(&a[0]), PostError::Busy);
+    r.unwrap();
+    assert_eq!(a, [done(4, Err(Error::PostFailed(PostError::Busy)))]);
+    assert_eq!(c.gpadl_state(g), Some(GpadlState::Created));
+}
+
+#[test]
+fn a_failed_modify_or_unload_fails_its_request() {
+    let (mut c, _) = open();
+    let (r, a) = run(|s| c.modify_channel(0, RequestId(5), RELID, 1, &mut |a| s(a)));
+    r.unwrap();
+    let (r, a) = post_failed(&mut c, &message_of(&a[0]), PostError::Other);
+    r.unwrap();
+    assert_eq!(a, [done(5, Err(Error::PostFailed(PostError::Other)))]);
+    assert_eq!(c.channel_state(RELID), Some(ChannelState::Open));
+    assert_eq!(c.pending_requests(), 0);
+    let (r, a) = run(|s| c.unload(0, RequestId(6), &mut |a| s(a)));
+    r.unwrap();
+    let (r, a) = post_failed(&mut c, &message_of(&a[0]), PostError::Busy);
+    r.unwrap();
+    assert_eq!(a, [done(6, Err(Error::PostFailed(PostError::Busy)))]);
+    assert_eq!(c.state(), ConnectionState::Connected);
+}
+
+#[test]
+fn failed_posts_without_a_request_change_nothing() {
+    let (mut c, _) = open();
+    let before = c.clone();
+    for m in [
+        Message::CloseChannel { child_relid: RELID },
+        Message::RequestOffers,
+        Message::RelidReleased { child_relid: RELID },
+        Message::Unload,
+        Message::ModifyChannel {
+            child_relid: RELID,
+            target_vp: 1,
+        },
+    ] {
+        for kind in [PostError::NoConnection, PostError::Busy, PostError::Other] {
+            assert_eq!(post_failed(&mut c, &m, kind), (Err(Error::InvalidState), vec![]), "{m:?}");
+        }
+    }
+    assert_eq!(c, before);
+}
