@@ -275,7 +275,7 @@ impl Hypervisor {
         r
     }
 
-    /// debugfs `sim` commands: `offer NAME`, `rescind NAME`,
+    /// debugfs `sim` commands: `offer NAME [relid=N]`, `rescind NAME`,
     /// `corrupt-ring NAME`, `stall NAME`,
     /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`,
     /// `silent` (stop answering), `clear` (the faults, the models' too);
