@@ -159,7 +159,9 @@ struct Status {
     host_gone: bool,
     /// Finished driver requests not yet collected by their waiters.
     completed: [Option<(RequestId, core::result::Result<(), Error>)>; CHANNELS],
-    /// Each offered channel's relid and HvSignalEvent connection id.
+    /// Each offered channel's relid and HvSignalEvent connection id, from
+    /// its offer until the relid is released (as long as the core's
+    /// channel table holds it, which has the same room).
     signal_ids: [Option<(u32, u32)>; CHANNELS],
 }
 
@@ -171,6 +173,15 @@ fn put<T>(slots: &mut [Option<T>], value: T) -> bool {
             true
         }
         None => false,
+    }
+}
+
+/// Frees the signal id slot of `relid`, if it has one.
+fn forget_signal_id(status: &mut Status, relid: u32) {
+    for slot in status.signal_ids.iter_mut() {
+        if slot.is_some_and(|(r, _)| r == relid) {
+            *slot = None;
+        }
     }
 }
 
@@ -246,6 +257,10 @@ impl Connection {
         failed: &mut KVec<(Message, PostError)>,
         action: Action,
     ) {
+        if let Action::Send { message: Message::RelidReleased { child_relid }, .. } = &action {
+            // The core forgot the channel: its slot goes too.
+            forget_signal_id(status, *child_relid);
+        }
         match action {
             Action::Send {
                 connection_id,
@@ -259,11 +274,7 @@ impl Connection {
             }
             Action::SendGpadl { .. } => pr_err!("vmbus: GPADLs are not supported yet\n"),
             Action::Offer(offer) => {
-                for slot in status.signal_ids.iter_mut() {
-                    if slot.is_some_and(|(relid, _)| relid == offer.child_relid) {
-                        *slot = None;
-                    }
-                }
+                forget_signal_id(status, offer.child_relid);
                 // The core's table has the same room, so this has a slot.
                 if !put(&mut status.signal_ids, (offer.child_relid, offer.connection_id)) {
                     pr_err!("vmbus: no room for relid {}\n", offer.child_relid);

@@ -436,8 +436,31 @@ impl Drop for EchoData {
     }
 }
 
-/// Control file names by relid - 30 (the simulator's echo relids).
-const NAMES: [&CStr; 4] = [c_str!("echo30"), c_str!("echo31"), c_str!("echo32"), c_str!("echo33")];
+/// The relids the driver names a control for (two digits): the
+/// simulator's echo relids 30..33 and those a hot-add may name.
+const FIRST_NAMED: u32 = 10;
+const NAMED: usize = 90;
+
+/// Control file names `echo<relid>` with NUL, by relid - [`FIRST_NAMED`].
+static NAMES: [[u8; 7]; NAMED] = names();
+
+const fn names() -> [[u8; 7]; NAMED] {
+    let mut t = [[0u8; 7]; NAMED];
+    let mut i = 0;
+    while i < NAMED {
+        let relid = FIRST_NAMED as usize + i;
+        // PANIC: compile-time evaluation, `i < NAMED`.
+        t[i] = [b'e', b'c', b'h', b'o', b'0' + (relid / 10) as u8, b'0' + (relid % 10) as u8, 0];
+        i += 1;
+    }
+    t
+}
+
+/// The control file name of channel `relid`, if it has one.
+fn control_name(relid: u32) -> Option<&'static CStr> {
+    let i = relid.checked_sub(FIRST_NAMED)?;
+    CStr::from_bytes_with_nul(NAMES.get(i as usize)?).ok()
+}
 
 /// The echo driver.
 pub(crate) struct EchoDriver;
@@ -449,7 +472,7 @@ impl Driver for EchoDriver {
 
     fn probe(dev: &Device<'_>) -> Result<Self::Data> {
         let relid = dev.offer().relid;
-        let name = relid.checked_sub(30).and_then(|i| NAMES.get(i as usize)).ok_or(ENODEV)?;
+        let name = control_name(relid).ok_or(ENODEV)?;
         let rx = Receiver::new(relid)?;
         let device = dev.handle();
         let open = device.open_channel(RING, RING, rx.clone())?;

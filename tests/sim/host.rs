@@ -26,7 +26,11 @@
 //!   served by the same model.
 //! - Hot-add and rescind (debugfs): OFFERCHANNEL, or RESCIND_CHANNELOFFER
 //!   after detaching the channel and dropping its GPADLs; the relid is
-//!   reused only after the guest's RELID_RELEASED.
+//!   reused only after the guest's RELID_RELEASED. A hot-add may name
+//!   another relid for the device (`offer NAME relid=N`, N in
+//!   [`HOT_ADD_RELIDS`], not held by another device): as Hyper-V hands out
+//!   new relids over a connection's life. The device keeps it until it is
+//!   released; `corrupt-ring` and `stall` still name its registry relid.
 //! - UNLOAD: forgets the connection and answers UNLOAD_RESPONSE.
 
 use crate::rust::sim::Mapping;
@@ -209,6 +213,9 @@ pub(crate) struct Retired {
 /// A device of the registry as the host holds it.
 struct HostDevice {
     device: &'static Device,
+    /// The relid it is (or was last) offered at: its registry relid, or
+    /// the one a hot-add named.
+    relid: u32,
     model: Arc<dyn DeviceModel>,
     /// Offered at connect (`sim_devices`).
     at_connect: bool,
@@ -305,7 +312,7 @@ impl Host {
             maps: GpadlMaps::new()?,
         };
         for (model, device) in models.devices() {
-            let entry = HostDevice { device, model: model.clone(), at_connect: false, presence: Presence::Absent };
+            let entry = HostDevice { device, relid: device.relid, model: model.clone(), at_connect: false, presence: Presence::Absent };
             host.devices.push(entry, GFP_KERNEL)?;
         }
         for _ in 0..32 {
@@ -537,8 +544,8 @@ impl Host {
                     RELIDS_RELEASED.fetch_add(1, Relaxed);
                     return;
                 }
-                match self.devices.iter_mut().find(|d| d.device.relid == child_relid) {
-                    Some(d) if d.presence == Presence::Rescinded => {
+                match self.devices.iter_mut().find(|d| d.relid == child_relid && d.presence == Presence::Rescinded) {
+                    Some(d) => {
                         d.presence = Presence::Absent;
                         RELIDS_RELEASED.fetch_add(1, Relaxed);
                     }
@@ -561,16 +568,16 @@ impl Host {
     }
 
     fn offer(&mut self, i: usize, send: &mut impl FnMut(&Message)) {
-        let Some(d) = self.devices.get(i).map(|d| d.device) else { return };
+        let Some((d, relid)) = self.devices.get(i).map(|d| (d.device, d.relid)) else { return };
         if let (Some(pages), Some(id)) = (&self.monitor_pages, d.monitor_id) {
             for page in pages {
                 // SAFETY: used only here, while the mapping lives.
                 let mem = unsafe { page.shared_static() };
-                let _ = monitor::write_monitor(mem, id, MONITOR_LATENCY, signal_id(d.relid));
+                let _ = monitor::write_monitor(mem, id, MONITOR_LATENCY, signal_id(relid));
             }
         }
         self.set_presence(i, Presence::Offered);
-        send_offer(d, 0, d.relid, d.monitor_id, send);
+        send_offer(d, 0, relid, d.monitor_id, send);
     }
 
     /// The device (its index) of an offered channel and the channel's
@@ -579,13 +586,18 @@ impl Host {
         if let Some((parent, index, ..)) = self.subs.iter().flatten().find(|s| s.2 == relid && s.3 == Presence::Offered) {
             return Some((*parent, *index));
         }
-        let i = self.index_of(|d| d.relid == relid)?;
-        (self.presence(i) == Some(Presence::Offered)).then_some((i, 0))
+        let i = self.offered_at(relid)?;
+        Some((i, 0))
     }
 
     /// The index of the first device that `f` picks.
     fn index_of(&self, f: impl Fn(&Device) -> bool) -> Option<usize> {
         self.devices.iter().position(|d| f(d.device))
+    }
+
+    /// The index of the device offered at `relid`.
+    fn offered_at(&self, relid: u32) -> Option<usize> {
+        self.devices.iter().position(|d| d.relid == relid && d.presence == Presence::Offered)
     }
 
     fn presence(&self, i: usize) -> Option<Presence> {
@@ -710,7 +722,7 @@ impl Host {
     /// Detaches every channel and drops every GPADL (unload).
     fn forget_all(&mut self) {
         for i in 0..self.devices.len() {
-            if let Some(relid) = self.devices.get(i).map(|d| d.device.relid) {
+            if let Some(relid) = self.devices.get(i).map(|d| d.relid) {
                 self.retire(relid);
             }
         }
@@ -743,14 +755,31 @@ impl Host {
         true
     }
 
-    /// debugfs: offers device `name` now (hot-add).
-    pub(crate) fn hot_add(&mut self, name: &[u8], send: &mut impl FnMut(&Message)) -> Result {
+    /// debugfs: offers device `NAME` now (hot-add); `NAME relid=N` offers
+    /// it at relid N (in [`HOT_ADD_RELIDS`]) instead of its registry relid.
+    pub(crate) fn hot_add(&mut self, arg: &[u8], send: &mut impl FnMut(&Message)) -> Result {
+        let (name, relid) = parse_hot_add(arg).ok_or(EINVAL)?;
         let i = self.index_of(|d| d.name.as_bytes() == name).ok_or(ENOENT)?;
         if !matches!(self.state, State::Connected { .. }) {
             return Err(ENXIO);
         }
         if self.presence(i) != Some(Presence::Absent) {
             return Err(EBUSY);
+        }
+        let relid = match (relid, self.devices.get(i)) {
+            (Some(r), _) => r,
+            (None, Some(d)) => d.device.relid,
+            (None, None) => return Err(ENOENT),
+        };
+        // Another device present (offered, or rescinded and not yet
+        // released) at that relid, or a subchannel there, holds it.
+        let held = self.devices.iter().enumerate().any(|(k, d)| k != i && d.relid == relid && d.presence != Presence::Absent)
+            || self.subs.iter().flatten().any(|s| s.2 == relid);
+        if held {
+            return Err(EEXIST);
+        }
+        if let Some(d) = self.devices.get_mut(i) {
+            d.relid = relid;
         }
         self.offer(i, send);
         Ok(())
@@ -759,7 +788,7 @@ impl Host {
     /// debugfs: rescinds device `name`: its channel stops, its GPADLs go.
     pub(crate) fn rescind(&mut self, name: &[u8], send: &mut impl FnMut(&Message)) -> Result {
         let i = self.index_of(|d| d.name.as_bytes() == name).ok_or(ENOENT)?;
-        let relid = self.devices.get(i).map(|d| d.device.relid).ok_or(ENOENT)?;
+        let relid = self.devices.get(i).map(|d| d.relid).ok_or(ENOENT)?;
         if self.presence(i) != Some(Presence::Offered) {
             return Err(ENOENT);
         }
@@ -798,11 +827,8 @@ impl Host {
     /// A device model asked for `count` subchannels of channel `relid`:
     /// offers those not offered yet, up to [`MAX_SUBCHANNELS`].
     pub(crate) fn offer_subchannels(&mut self, relid: u32, count: u16, send: &mut impl FnMut(&Message)) -> Result {
-        let parent = self.index_of(|d| d.relid == relid).ok_or(ENOENT)?;
+        let parent = self.offered_at(relid).ok_or(ENOENT)?;
         let device = self.devices.get(parent).map(|d| d.device).ok_or(ENOENT)?;
-        if self.presence(parent) != Some(Presence::Offered) {
-            return Err(ENOENT);
-        }
         for index in 1..=count.min(MAX_SUBCHANNELS) {
             if self.subs.iter().flatten().any(|s| s.0 == parent && s.1 == index) {
                 continue;
@@ -839,6 +865,20 @@ fn send_offer(device: &Device, index: u16, relid: u32, monitor_id: Option<u8>, s
         connection_id: signal_id(relid),
     }));
     OFFERS_SENT.fetch_add(1, Relaxed);
+}
+
+/// The relids a hot-add may name: two digits (the echo driver names its
+/// controls `echo<relid>` for those), below the subchannels' 100 and up.
+pub(crate) const HOT_ADD_RELIDS: core::ops::RangeInclusive<u32> = 10..=99;
+
+/// `NAME` or `NAME relid=N` (N in [`HOT_ADD_RELIDS`]).
+fn parse_hot_add(arg: &[u8]) -> Option<(&[u8], Option<u32>)> {
+    let text = core::str::from_utf8(arg).ok()?.trim();
+    let Some((name, rest)) = text.split_once(' ') else {
+        return Some((text.as_bytes(), None));
+    };
+    let relid: u32 = rest.trim().strip_prefix("relid=")?.parse().ok()?;
+    HOT_ADD_RELIDS.contains(&relid).then_some((name.as_bytes(), Some(relid)))
 }
 
 /// The connection id a channel's HvSignalEvent uses.

@@ -299,7 +299,7 @@ impl Hypervisor {
         r
     }
 
-    /// debugfs `sim` commands: `offer NAME`, `rescind NAME`,
+    /// debugfs `sim` commands: `offer NAME [relid=N]`, `rescind NAME`,
     /// `corrupt-ring NAME`, `stall NAME`,
     /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`
     /// (the host's next message), `fault post-busy=N` (the next N

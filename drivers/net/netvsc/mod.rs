@@ -270,6 +270,10 @@ pub(crate) struct Nic {
     /// Whether the user wants receive coalescing (`ethtool -K lro`), for
     /// a re-initialisation to keep.
     lro_wanted: AtomicBool,
+    /// An MTU change that failed is putting the NIC back at its old MTU:
+    /// control requests wait out a pending signal (each still bounded),
+    /// which would otherwise leave the NIC down.
+    restoring: AtomicBool,
     /// The device and the channels set up on it: taken apart and made
     /// again by an MTU change.
     #[pin]
@@ -341,6 +345,7 @@ impl Nic {
                 link_up: AtomicBool::new(false),
                 version: AtomicU32::new(0),
                 lro_wanted: AtomicBool::new(true),
+                restoring: AtomicBool::new(false),
                 link <- new_mutex!(Link { device: None, open: None, setup: None, setup_work: None }, "netvsc_link"),
             }),
             GFP_KERNEL,

@@ -134,7 +134,11 @@ impl NetOps for Nic {
         let device = link.device.take().ok_or(ENODEV)?;
         let result = this.reinit(net, &device, &mut link, mtu).or_else(|e| {
             pr_err!("netvsc: relid {}: setting the NIC up for MTU {} failed ({:?}); back to {}\n", self.relid, mtu, e, old);
-            this.reinit(net, &device, &mut link, old).inspect_err(|e| {
+            // The change may have ended on a signal, which stays pending.
+            this.restoring.store(true, Ordering::Relaxed);
+            let back = this.reinit(net, &device, &mut link, old);
+            this.restoring.store(false, Ordering::Relaxed);
+            back.inspect_err(|e| {
                 pr_err!("netvsc: relid {}: the NIC did not come back ({:?}); it stays down\n", self.relid, e);
             })?;
             Err(e)

@@ -13,7 +13,7 @@ use super::{
 use crate::vmbus::channel::{Channel, ChannelHandler};
 use crate::rust::base::errno::ETIMEDOUT;
 use crate::rust::base::cpu::{cpu_online, nr_cpu_ids};
-use crate::rust::base::time::now_ms;
+use crate::rust::base::time::{msleep, now_ms};
 use crate::rust::base::work::{Work, WorkFn};
 use crate::rust::net::netdev::{Features, Net, NetOps};
 use crate::drivers::net::proto::ndis::{
@@ -27,12 +27,16 @@ use crate::drivers::net::proto::rndis::{self, status as rndis_status, Message as
 use crate::vmbus::device::{DeviceHandle, OpenChannel, SubchannelOpener};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{Arc, ArcBorrow, Mutex};
+use kernel::sync::{Arc, ArcBorrow, CondVarTimeoutResult, Mutex};
 use kernel::{c_str, new_mutex};
 
 impl Nic {
     /// Sends `message` (with `send`) and waits for the answer `awaited`;
-    /// returns its bytes' length in `out`.
+    /// returns its bytes' length in `out`. A pending signal ends the wait
+    /// with EINTR (not ERESTARTSYS: an rtnetlink request's error goes back
+    /// in its answer, not as the syscall's), except while an MTU change
+    /// puts the NIC back ([`Nic::restoring`]). The host may still answer
+    /// an abandoned request: nothing awaits it then, so it is dropped.
     fn request(&self, awaited: Awaited, send: impl FnOnce(&Channel) -> Result, out: &mut [u8; 256]) -> Result<usize> {
         let _one = self.control_lock.lock();
         let channel = self.channel().ok_or(ENODEV)?;
@@ -46,18 +50,22 @@ impl Nic {
             return Err(e);
         }
         let deadline = now_ms().saturating_add(CONTROL_TIMEOUT_MS);
+        let mut interrupted = false;
         loop {
             let answer = locked(&self.control, |c| {
                 if c.done {
                     c.awaited = Awaited::None;
                     out.copy_from_slice(&c.answer);
-                    Some(c.len)
+                    Some(Ok(c.len))
+                } else if interrupted {
+                    c.awaited = Awaited::None;
+                    Some(Err(EINTR))
                 } else {
                     None
                 }
             });
-            if let Some(len) = answer {
-                return Ok(len);
+            if let Some(result) = answer {
+                return result;
             }
             if now_ms() > deadline {
                 locked(&self.control, |c| c.awaited = Awaited::None);
@@ -67,7 +75,16 @@ impl Nic {
             // Woken by the answer; the timeout only bounds a missed wake-up.
             let mut guard = self.control_sleep.lock();
             if !locked(&self.control, |c| c.done) {
-                let _ = self.control_wake.wait_interruptible_timeout(&mut guard, kernel::time::msecs_to_jiffies(20));
+                let waited = self.control_wake.wait_interruptible_timeout(&mut guard, kernel::time::msecs_to_jiffies(20));
+                if matches!(waited, CondVarTimeoutResult::Signal { .. }) {
+                    if self.restoring.load(Ordering::Relaxed) {
+                        // The wait returns at once: pace the loop instead.
+                        drop(guard);
+                        msleep(2);
+                    } else {
+                        interrupted = true;
+                    }
+                }
             }
         }
     }
