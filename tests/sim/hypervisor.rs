@@ -371,55 +371,6 @@ impl Hypervisor {
         }
     }
 
-    /// The event flags page of `cpu`.
-    pub(crate) fn event_page(&self, cpu: u32) -> Option<SharedMem<'_>> {
-        self.interrupts.event_page(cpu)
-    }
-
-    /// HvPostMessage: the message goes into the host's port, which the
-    /// host drains a tick later ([`Hypervisor::drain_port`]); its answers
-    /// queue for the slot. As on Hyper-V the hypercall fails, and nothing
-    /// is received, when the host has no port at `connection_id` (`ENXIO`,
-    /// `HV_STATUS_INVALID_CONNECTION_ID`) or when the port is full
-    /// (`EAGAIN`, `HV_STATUS_INSUFFICIENT_BUFFERS`): [`PORT_SLOTS`]
-    /// messages wait, or a fault says so (`fault post-busy=N`,
-    /// `sim_post_busy=N`).
-    pub(crate) fn post_message(&self, connection_id: u32, message_type: u32, payload: &[u8]) -> Result {
-        if message_type != VMBUS_MESSAGE_TYPE || payload.len() > MAX_MESSAGE_SIZE {
-            UNEXPECTED.fetch_add(1, Ordering::Relaxed);
-            return Err(EINVAL);
-        }
-        {
-            let mut inner = self.inner.lock();
-            if !inner.host.listens_on(connection_id) {
-                POSTS_NO_PORT.fetch_add(1, Ordering::Relaxed);
-                return Err(ENXIO);
-            }
-            if inner.post_busy > 0 {
-                inner.post_busy -= 1;
-                POSTS_BUSY.fetch_add(1, Ordering::Relaxed);
-                return Err(EAGAIN);
-            }
-            if inner.port.len() >= PORT_SLOTS {
-                POSTS_BUSY.fetch_add(1, Ordering::Relaxed);
-                return Err(EAGAIN);
-            }
-            if inner.silent {
-                return Ok(());
-            }
-            let mut message = Queued {
-                len: payload.len(),
-                payload: [0; MAX_MESSAGE_SIZE],
-            };
-            if let Some(dst) = message.payload.get_mut(..payload.len()) {
-                dst.copy_from_slice(payload);
-            }
-            inner.port.push((connection_id, message), GFP_KERNEL)?;
-        }
-        self.requests.kick_after(PORT_DRAIN_MS);
-        Ok(())
-    }
-
     /// The host receives what waits in its port, in order (the work).
     fn drain_port(&self) {
         let batch = core::mem::take(&mut self.inner.lock().port);
@@ -433,37 +384,6 @@ impl Hypervisor {
                 pr_err!("sim: the host's answer was lost: {:?}\n", e);
             }
         }
-    }
-
-    /// HvSignalEvent: queues the signalled channel's host work.
-    pub(crate) fn signal_event(&self, connection_id: u32) -> Result {
-        SIGNALS.fetch_add(1, Ordering::Relaxed);
-        if self.signals.signal(connection_id) {
-            Ok(())
-        } else {
-            // Hyper-V answers a signal to a port that is not there with
-            // HV_STATUS_INVALID_CONNECTION_ID.
-            Err(EINVAL)
-        }
-    }
-
-    /// The message page of [`CONNECT_CPU`].
-    pub(crate) fn message_page(&self) -> SharedMem<'_> {
-        self.page.shared()
-    }
-
-    /// The guest wrote the EOM MSR: try delivery again.
-    pub(crate) fn end_of_message(&self) {
-        let mut guard = self.inner.lock();
-        self.deliver(&mut guard);
-    }
-
-    /// Stops raising interrupts and waits (up to a second) until none is
-    /// in flight; stops the delayed deliveries.
-    pub(crate) fn stop(&self) {
-        let work = self.requests.work.lock().take();
-        drop(work);
-        self.interrupts.stop();
     }
 
     /// Moves the next queued message into the slot if the slot is free;
@@ -543,35 +463,91 @@ impl crate::rust::base::debugfs::ControlHandler for Hypervisor {
 
 /// The simulator as the connection's hypervisor backend.
 impl crate::vmbus::hv::Hypervisor for Hypervisor {
+    /// HvPostMessage: the message goes into the host's port, which the
+    /// host drains a tick later ([`Hypervisor::drain_port`]); its answers
+    /// queue for the slot. As on Hyper-V the hypercall fails, and nothing
+    /// is received, when the host has no port at `connection_id` (`ENXIO`,
+    /// `HV_STATUS_INVALID_CONNECTION_ID`) or when the port is full
+    /// (`EAGAIN`, `HV_STATUS_INSUFFICIENT_BUFFERS`): [`PORT_SLOTS`]
+    /// messages wait, or a fault says so (`fault post-busy=N`,
+    /// `sim_post_busy=N`).
     fn post_message(&self, connection_id: u32, message_type: u32, payload: &[u8]) -> Result {
-        Self::post_message(self, connection_id, message_type, payload)
+        if message_type != VMBUS_MESSAGE_TYPE || payload.len() > MAX_MESSAGE_SIZE {
+            UNEXPECTED.fetch_add(1, Ordering::Relaxed);
+            return Err(EINVAL);
+        }
+        {
+            let mut inner = self.inner.lock();
+            if !inner.host.listens_on(connection_id) {
+                POSTS_NO_PORT.fetch_add(1, Ordering::Relaxed);
+                return Err(ENXIO);
+            }
+            if inner.post_busy > 0 {
+                inner.post_busy -= 1;
+                POSTS_BUSY.fetch_add(1, Ordering::Relaxed);
+                return Err(EAGAIN);
+            }
+            if inner.port.len() >= PORT_SLOTS {
+                POSTS_BUSY.fetch_add(1, Ordering::Relaxed);
+                return Err(EAGAIN);
+            }
+            if inner.silent {
+                return Ok(());
+            }
+            let mut message = Queued {
+                len: payload.len(),
+                payload: [0; MAX_MESSAGE_SIZE],
+            };
+            if let Some(dst) = message.payload.get_mut(..payload.len()) {
+                dst.copy_from_slice(payload);
+            }
+            inner.port.push((connection_id, message), GFP_KERNEL)?;
+        }
+        self.requests.kick_after(PORT_DRAIN_MS);
+        Ok(())
     }
 
+    /// HvSignalEvent: queues the signalled channel's host work.
     fn signal_event(&self, connection_id: u32) -> Result {
-        Self::signal_event(self, connection_id)
+        SIGNALS.fetch_add(1, Ordering::Relaxed);
+        if self.signals.signal(connection_id) {
+            Ok(())
+        } else {
+            // Hyper-V answers a signal to a port that is not there with
+            // HV_STATUS_INVALID_CONNECTION_ID.
+            Err(EINVAL)
+        }
     }
 
+    /// The message page of [`CONNECT_CPU`].
     fn message_page(&self) -> SharedMem<'_> {
-        Self::message_page(self)
+        self.page.shared()
     }
 
+    /// The event flags page of `cpu`.
     fn event_page(&self, cpu: u32) -> Option<SharedMem<'_>> {
-        Self::event_page(self, cpu)
+        self.interrupts.event_page(cpu)
     }
 
     fn all_cpus(&self) -> bool {
         true
     }
 
+    /// The guest wrote the EOM MSR: try delivery again.
     fn end_of_message(&self) {
-        Self::end_of_message(self)
+        let mut guard = self.inner.lock();
+        self.deliver(&mut guard);
     }
 
     fn vp_index(&self, cpu: u32) -> u32 {
         cpu
     }
 
+    /// Stops raising interrupts and waits (up to a second) until none is
+    /// in flight; stops the delayed deliveries.
     fn stop(&self) {
-        Self::stop(self)
+        let work = self.requests.work.lock().take();
+        drop(work);
+        self.interrupts.stop();
     }
 }
