@@ -48,10 +48,9 @@ module! {
 }
 
 struct Rustic {
-    /// Test builds running the simulator: its debugfs control, dropped
-    /// first so that no command races the unload.
-    #[cfg(rustic_test_build)]
-    simulator: Option<testing::sim::Simulator>,
+    /// The simulator, when it runs: its debugfs control, dropped first so
+    /// that no command races the unload.
+    simulator: Option<Simulator>,
     /// The connection: dropping it removes the offered devices and unloads.
     vmbus: Option<vmbus::connection::Vmbus>,
     #[cfg(rustic_test_build)]
@@ -60,19 +59,19 @@ struct Rustic {
     _bus: vmbus::bus::Bus,
 }
 
+/// What keeps the simulator running; production builds have none.
+#[cfg(rustic_test_build)]
+type Simulator = testing::sim::Simulator;
+#[cfg(not(rustic_test_build))]
+enum Simulator {}
+
 /// The hypervisor backend this machine has: in a test build loaded with
 /// `simulate=1` the simulator, else Hyper-V when it is there, else none.
-#[cfg(rustic_test_build)]
-fn backend() -> Result<(Option<vmbus::hv::Backend>, Option<testing::sim::Simulator>)> {
+fn backend() -> Result<(Option<vmbus::hv::Backend>, Option<Simulator>)> {
+    #[cfg(rustic_test_build)]
     if let Some((backend, simulator)) = testing::sim::start()? {
         return Ok((Some(backend), Some(simulator)));
     }
-    Ok((vmbus::hyperv::probe()?, None))
-}
-
-/// The hypervisor backend this machine has: Hyper-V when it is there.
-#[cfg(not(rustic_test_build))]
-fn backend() -> Result<(Option<vmbus::hv::Backend>, Option<()>)> {
     Ok((vmbus::hyperv::probe()?, None))
 }
 
@@ -82,7 +81,7 @@ impl kernel::Module for Rustic {
         let drivers = drivers::Drivers::register()?;
         #[cfg(rustic_test_build)]
         let test_drivers = testing::register(&bus)?;
-        let (backend, _simulator) = backend()?;
+        let (backend, simulator) = backend()?;
         let vmbus = match backend {
             Some(backend) => Some(vmbus::connection::Vmbus::start(bus.devices(), backend)?),
             None => {
@@ -92,8 +91,7 @@ impl kernel::Module for Rustic {
         };
         pr_info!("RustIC {} loaded\n", rust::base::version());
         Ok(Rustic {
-            #[cfg(rustic_test_build)]
-            simulator: _simulator,
+            simulator,
             vmbus,
             #[cfg(rustic_test_build)]
             _test_drivers: test_drivers,
@@ -105,7 +103,6 @@ impl kernel::Module for Rustic {
 
 impl Drop for Rustic {
     fn drop(&mut self) {
-        #[cfg(rustic_test_build)]
         drop(self.simulator.take());
         // The connection next (devices removed, UNLOAD answered), so that
         // the log says "unloaded" last; then the drivers, then the bus.
