@@ -478,10 +478,7 @@ impl BusDevice for DeviceState {
     }
 
     fn modalias(&self, out: &mut [u8]) -> Result<usize> {
-        let out = out.get_mut(..MODALIAS_LEN).ok_or(EINVAL)?;
-        let mut text = [0u8; MODALIAS_LEN];
-        modalias(&self.offer.class, &mut text);
-        out.copy_from_slice(&text);
+        modalias(&self.offer.class, out.first_chunk_mut().ok_or(EINVAL)?);
         Ok(MODALIAS_LEN)
     }
 }
