@@ -167,8 +167,8 @@ pub fn requests_per_channel(ring_data_bytes: u32) -> u32 {
 /// The SCSI host's `can_queue`: every channel's requests, less the share
 /// kept free ([`RING_LOW_WATER_PERCENT`]).
 pub fn can_queue(per_channel: u32, sub_channels: u32) -> u32 {
-    let total = u64::from(per_channel) * (u64::from(sub_channels) + 1);
-    let q = total * u64::from(100 - RING_LOW_WATER_PERCENT) / 100;
+    let total = u64::from(per_channel).saturating_mul(u64::from(sub_channels) + 1);
+    let q = total.saturating_mul(u64::from(100 - RING_LOW_WATER_PERCENT)) / 100;
     u32::try_from(q).unwrap_or(u32::MAX)
 }
 
