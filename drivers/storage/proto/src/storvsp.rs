@@ -508,7 +508,7 @@ impl Storvsp {
 
     fn take_fault(&mut self) -> Option<Fault> {
         let (f, n) = self.fault?;
-        self.fault = (n > 1).then_some((f, n - 1));
+        self.fault = n.checked_sub(1).filter(|left| *left > 0).map(|left| (f, left));
         self.counters.faults = self.counters.faults.saturating_add(1);
         Some(f)
     }

@@ -593,17 +593,18 @@ fn report_luns(req: &Request<'_>, luns: &mut dyn Luns, buf: &mut dyn DataBuffer)
     }
     // 8 bytes of header and up to 256 single-level LUN entries.
     let mut d = [0u8; 8 + 256 * 8];
-    let mut n = 0usize;
+    // Where the next entry goes; entries past the buffer are dropped.
+    let mut end = 8usize;
     luns.each_lun(req.path, req.target, &mut |l| {
-        if let Some(e) = d.get_mut(8 + n * 8..8 + n * 8 + 2) {
+        if let Some(e) = d.get_mut(end..end.saturating_add(8)) {
             super::wire::copy(e, &[0, l]);
-            n += 1;
+            end = end.saturating_add(8);
         }
     });
-    let list = n * 8;
+    let list = end.saturating_sub(8);
     // CAST: at most 2048.
     super::wire::copy(&mut d, &(list as u32).to_be_bytes());
-    match d.get(..8 + list) {
+    match d.get(..end) {
         Some(data) => data_in(req, data, alloc, buf),
         None => Reply::srb(status::INTERNAL_ERROR),
     }
@@ -635,14 +636,14 @@ fn unmap(req: &Request<'_>, lun: &mut Lun<'_>, buf: &mut dyn DataBuffer, effect:
         return Reply::illegal(asc::INVALID_FIELD_IN_PARAM);
     }
     let descs = usize::from(be16(&header, 2));
-    if descs % 16 != 0 || descs > list_len - 8 || descs / 16 > MAX_UNMAP_DESCRIPTORS as usize {
+    if descs % 16 != 0 || descs > list_len.saturating_sub(8) || descs / 16 > MAX_UNMAP_DESCRIPTORS as usize {
         return Reply::illegal(asc::INVALID_FIELD_IN_PARAM);
     }
     // Check every descriptor before changing anything.
     for pass in 0..2 {
-        for i in 0..descs / 16 {
+        for at in (8..descs.saturating_add(8)).step_by(16) {
             let mut desc = [0u8; 16];
-            if !buf.read(8 + i * 16, &mut desc) {
+            if !buf.read(at, &mut desc) {
                 return Reply::illegal(asc::INVALID_FIELD_IN_PARAM);
             }
             let (lba, count) = (be64(&desc, 0), be32(&desc, 8));

@@ -8,10 +8,13 @@ use storvsc_core::storvsp::{Action, GuestPacket, HostConfig, HostError, Storvsp}
 use storvsc_core::target::{Bytes, Lun, LunInfo, Luns};
 use storvsc_core::vstor::{Packet, Version};
 
+/// A LUN's address (path, target, LUN), description and blocks.
+pub type RamLun = ((u8, u8, u8), LunInfo, Vec<u8>);
+
 /// LUNs in vectors.
 #[derive(Default)]
 pub struct RamLuns {
-    pub luns: Vec<((u8, u8, u8), LunInfo, Vec<u8>)>,
+    pub luns: Vec<RamLun>,
 }
 
 impl RamLuns {
