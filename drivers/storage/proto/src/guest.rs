@@ -240,7 +240,8 @@ pub fn host_packet(
                 Operation::EnumerateBus | Operation::RemoveDevice => Ok(HostEvent::Rescan),
                 // The C driver takes new names from any packet that carries
                 // them; a tag's id does not make them the tag's completion.
-                _ => Ok(HostEvent::FcNames(p.wwn())),
+                Operation::FcHbaData => Ok(HostEvent::FcNames(p.wwn())),
+                other => Err(Error::WrongSender(other.raw())),
             }
         }
     }
