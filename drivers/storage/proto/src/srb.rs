@@ -190,12 +190,14 @@ pub struct Command<'a> {
 /// SRB's length for `version`, room for [`SENSE_SIZE`] sense bytes, a
 /// 60-second SRB timeout, synchronous transfer off, simple tags when the
 /// device queues. Fails with [`Error::BadField`] for an empty or too long
-/// CDB, or data with no direction (or a direction with no data).
+/// CDB, or data with no direction.
 pub fn execute_srb(cmd: &Command<'_>, version: Version) -> Result<Packet> {
     if cmd.cdb.is_empty() || cmd.cdb.len() > MAX_CDB_LEN {
         return Err(Error::BadField("cdb_length"));
     }
-    if (cmd.direction == DataDirection::None) != (cmd.data_len == 0) {
+    // A direction with no data moves nothing; data with no direction
+    // would leave the host guessing.
+    if cmd.direction == DataDirection::None && cmd.data_len != 0 {
         return Err(Error::BadField("data_in"));
     }
     let mut srb = Srb {

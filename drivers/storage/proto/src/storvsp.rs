@@ -484,8 +484,8 @@ impl Storvsp {
     }
 
     /// Checks an SRB before running it: a CDB of 1 to 16 bytes, a known
-    /// direction that agrees with the length, a length within the packet's
-    /// GPA ranges and the host's transfer limit.
+    /// direction (with no data when it is none), a length within the
+    /// packet's GPA ranges and the host's transfer limit.
     fn check_srb(
         &self,
         packet: &GuestPacket<'_>,
@@ -500,7 +500,7 @@ impl Storvsp {
         if len > packet.data_len || len > self.config.max_transfer_bytes {
             return Err(invalid);
         }
-        if (direction == DataDirection::None) != (len == 0) {
+        if direction == DataDirection::None && len != 0 {
             return Err(invalid);
         }
         Ok((srb.buffer, direction))

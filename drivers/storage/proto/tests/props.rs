@@ -46,7 +46,7 @@ fn guest_bytes() -> impl Strategy<Value = Vec<u8>> {
         packet_bytes(),
         (cdb(), 0u8..4, 0u8..2, 0u8..3, 0u32..9000, any::<bool>()).prop_map(|(cdb, dir, target, lun, len, tagged)| {
             let direction = srb::DataDirection::from_raw(dir).unwrap_or(srb::DataDirection::Read);
-            let len = if direction == srb::DataDirection::None { 0 } else { len.max(1) };
+            let len = if direction == srb::DataDirection::None { 0 } else { len };
             let cmd = srb::Command { port: 0, path: 0, target, lun, cdb: &cdb, direction, data_len: len, tagged };
             srb::execute_srb(&cmd, Version::Win10).unwrap().to_bytes().to_vec()
         }),
@@ -178,7 +178,7 @@ proptest! {
         c.luns.add(0, 0, 1, 4096, 8, false);
         c.init_ok();
         let direction = srb::DataDirection::from_raw(dir).unwrap();
-        let len = if direction == srb::DataDirection::None { 0 } else { len.max(1) };
+        let len = if direction == srb::DataDirection::None { 0 } else { len };
         let mut data = vec![0u8; len];
         let o = c.command((0, 0, lun), &cdb, direction, &mut data);
         prop_assert!(o.transferred as usize <= len);
