@@ -591,23 +591,35 @@ fn report_luns(req: &Request<'_>, luns: &mut dyn Luns, buf: &mut dyn DataBuffer)
     if alloc < 16 {
         return Reply::illegal(asc::INVALID_FIELD_IN_CDB);
     }
-    // 8 bytes of header and up to 256 single-level LUN entries.
-    let mut d = [0u8; 8 + 256 * 8];
-    // Where the next entry goes; entries past the buffer are dropped.
-    let mut end = 8usize;
-    luns.each_lun(req.path, req.target, &mut |l| {
-        if let Some(e) = d.get_mut(end..end.saturating_add(8)) {
-            super::wire::copy(e, &[0, l]);
-            end = end.saturating_add(8);
-        }
-    });
-    let list = end.saturating_sub(8);
-    // CAST: at most 2048.
-    super::wire::copy(&mut d, &(list as u32).to_be_bytes());
-    match d.get(..end) {
-        Some(data) => data_in(req, data, alloc, buf),
-        None => Reply::srb(status::INTERNAL_ERROR),
+    if req.direction != DataDirection::Read {
+        return Reply::srb(status::INVALID_REQUEST);
     }
+    // Entries go straight to the guest's buffer (no list on the stack),
+    // cut to the allocation length and the buffer; the header counts them
+    // all.
+    let room = alloc.min(super::wire::to_usize(req.len));
+    let mut end = 8usize;
+    let mut ok = true;
+    luns.each_lun(req.path, req.target, &mut |l| {
+        // A single-level LUN: peripheral addressing, bus 0.
+        let entry = [0u8, l, 0, 0, 0, 0, 0, 0];
+        let n = room.saturating_sub(end).min(entry.len());
+        if let Some(part) = entry.get(..n).filter(|p| !p.is_empty()) {
+            ok &= buf.write(end, part);
+        }
+        end = end.saturating_add(entry.len());
+    });
+    let list = u32::try_from(end.saturating_sub(8)).unwrap_or(u32::MAX);
+    let mut header = [0u8; 8];
+    super::wire::copy(&mut header, &list.to_be_bytes());
+    if let Some(part) = header.get(..room.min(header.len())) {
+        ok &= buf.write(0, part);
+    }
+    if !ok {
+        return Reply::srb(status::INVALID_REQUEST);
+    }
+    // CAST: room <= req.len, a u32.
+    Reply::good(end.min(room) as u32)
 }
 
 fn zero(lun: &mut Lun<'_>, lba: u64, count: u64) -> bool {

@@ -548,6 +548,22 @@ fn probe_commands_succeed() {
     let o = c.command((0, 1, 5), &[0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0], READ, &mut r);
     assert_eq!((o.result.raw(), o.transferred), (0, 8));
     assert_eq!(&r[..4], &[0; 4]);
+    // Cut to the allocation length, and to a buffer shorter than that; the
+    // header still counts every LUN.
+    c.luns.add(0, 0, 9, 512, 1, false);
+    let mut r = [0xffu8; 64];
+    let o = c.command((0, 0, 0), &[0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0], READ, &mut r);
+    assert_eq!(o.transferred, 20);
+    assert_eq!(&r[..4], &24u32.to_be_bytes());
+    assert_eq!(&r[16..20], &[0, 1, 0, 0]);
+    assert_eq!(r[20], 0xff, "nothing past the allocation length");
+    let mut r = [0u8; 6];
+    let o = c.command((0, 0, 0), &[0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0], READ, &mut r);
+    assert_eq!((o.result.raw(), o.transferred), (0, 6));
+    assert_eq!(&r[..4], &24u32.to_be_bytes());
+    // An allocation length under 16 is refused.
+    let o = c.command((0, 0, 0), &[0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 0, 0], READ, &mut r);
+    assert_eq!(sense_codes(&o.sense[..o.sense_len as usize]), Some((5, 0x24, 0)));
 }
 
 #[test]
