@@ -1,12 +1,15 @@
 //! The host engine and its SCSI target driven by arbitrary guest packets:
-//! each record is a channel, a data length and a length-prefixed packet;
-//! the first byte picks the configuration, an armed fault and whether the
-//! controller starts initialized. Nothing may panic, the LUNs' memory is
+//! each record is a kind byte (channel; with its top bit, the bytes are a
+//! CDB the guest's own SRB builder wraps, so that the SCSI target is
+//! reached), a data length and length-prefixed bytes; the first byte picks
+//! the configuration, an armed fault and whether the controller starts
+//! initialized. Nothing may panic, the LUNs' memory is
 //! the only thing written, and every packet sent back fits a VSTOR packet.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use storvsc_core::guest::{self, Class, Init, InitStep, INIT_TRANS_ID};
+use storvsc_core::srb::{self, Command, DataDirection};
 use storvsc_core::storvsp::{Action, Fault, GuestPacket, HostConfig, Storvsp, VersionSet};
 use storvsc_core::target::{Bytes, Lun, LunInfo, Luns};
 use storvsc_core::vstor::{Version, PACKET_SIZE};
@@ -66,13 +69,31 @@ fuzz_target!(|data: &[u8]| {
         host.arm(Fault::ALL[usize::from(sel) % Fault::ALL.len()], 2);
     }
     while rest.len() >= 4 {
-        let channel = u16::from(rest[0] & 3);
+        let kind = rest[0];
+        let channel = u16::from(kind & 3);
         let data_len = usize::from(u16::from_le_bytes([rest[1], rest[2]]));
         let len = usize::from(rest[3]).min(rest.len() - 4);
-        let bytes = &rest[4..4 + len];
+        let mut bytes = rest[4..4 + len].to_vec();
         rest = &rest[4 + len..];
+        if kind & 0x80 != 0 {
+            let direction = DataDirection::from_raw((kind >> 2) & 3).unwrap_or(DataDirection::Read);
+            let cmd = Command {
+                port: 0,
+                path: 0,
+                target: (kind >> 4) & 1,
+                lun: (kind >> 5) & 3,
+                cdb: &bytes[..bytes.len().min(16)],
+                direction,
+                data_len: if direction == DataDirection::None { 0 } else { data_len as u32 },
+                tagged: true,
+            };
+            match srb::execute_srb(&cmd, Version::Win10) {
+                Ok(p) => bytes = p.to_bytes().to_vec(),
+                Err(_) => continue,
+            }
+        }
         let mut buf = vec![0u8; data_len];
-        let g = GuestPacket { channel, trans_id: 7, bytes, data_len: data_len as u32 };
+        let g = GuestPacket { channel, trans_id: 7, bytes: &bytes, data_len: data_len as u32 };
         if let Ok(actions) = host.on_packet(&g, &mut luns, &mut Bytes(&mut buf)) {
             for a in actions.iter() {
                 match a {
