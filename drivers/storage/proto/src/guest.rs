@@ -36,10 +36,11 @@ pub const RING_LOW_WATER_PERCENT: u32 = 10;
 pub const HV_PAGE_SIZE: u32 = 4096;
 /// Largest transfer on a Fibre Channel controller (`STORVSC_FC_MAX_XFER_SIZE`).
 pub const FC_MAX_TRANSFER: u32 = 512 * 1024;
-/// Ring bytes one request can take: a multi-page GPA packet with 32 page
-/// numbers (`MAX_MULTIPAGE_BUFFER_PACKET`, 0x18 + 32 * 8), the VSTOR packet
-/// and the trailing u64, 8-aligned.
-pub const RING_BYTES_PER_REQUEST: u32 = 352;
+/// Ring bytes the C driver budgets per request: a multi-page GPA packet
+/// (`MAX_MULTIPAGE_BUFFER_PACKET`: a 0x18-byte header and a
+/// `hv_multipage_buffer` of length, offset and 32 page numbers), the VSTOR
+/// packet and the trailing u64, 8-aligned.
+pub const RING_BYTES_PER_REQUEST: u32 = 0x18 + 8 + 32 * 8 + 64 + 8;
 
 // ---------------------------------------------------------------------------
 // Controller classes and their limits.
@@ -158,10 +159,12 @@ pub fn sub_channels_to_request(class: Class, online_cpus: u32, props: &ChannelPr
     cpus.min(props.max_channel_cnt)
 }
 
-/// Requests one channel's ring holds at once: its data area (the ring's
-/// size less the header page) over [`RING_BYTES_PER_REQUEST`].
-pub fn requests_per_channel(ring_data_bytes: u32) -> u32 {
-    ring_data_bytes / RING_BYTES_PER_REQUEST
+/// Requests one channel's ring holds at once (`max_outstanding_req_per_channel`):
+/// the ring's size (`VMBUS_RING_SIZE` of the C driver's 128 KiB, which is
+/// 128 KiB: rings that large need no extra header page) less one page,
+/// over [`RING_BYTES_PER_REQUEST`].
+pub fn requests_per_channel(ring_bytes: u32) -> u32 {
+    ring_bytes.saturating_sub(HV_PAGE_SIZE) / RING_BYTES_PER_REQUEST
 }
 
 /// The SCSI host's `can_queue`: every channel's requests, less the share

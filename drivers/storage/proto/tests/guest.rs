@@ -397,11 +397,13 @@ fn channels_and_queue_depth_are_sized_as_the_c_driver_sizes_them() {
     assert_eq!(planned_sub_channels(Class::Fc, 16), 3);
     assert_eq!(planned_sub_channels(Class::Ide, 16), 0);
     assert_eq!(planned_sub_channels(Class::Scsi, 0), 0);
-    // A 128 KiB ring's data area holds 372 requests; 90 % of them queue.
+    // A 128 KiB ring: (131072 - 4096) / 360 requests; 90 % of them queue.
+    assert_eq!(guest::RING_BYTES_PER_REQUEST, 360);
     let per = requests_per_channel(128 * 1024);
-    assert_eq!(per, 372);
-    assert_eq!(can_queue(per, 0), 334);
-    assert_eq!(can_queue(per, 3), 1339);
+    assert_eq!(per, 352);
+    assert_eq!(can_queue(per, 0), 316);
+    assert_eq!(can_queue(per, 3), 1267);
+    assert_eq!(requests_per_channel(0), 0);
     assert_eq!(can_queue(u32::MAX, u32::MAX), u32::MAX);
     let props = ChannelProperties {
         max_channel_cnt: 64,
