@@ -5,7 +5,8 @@
 //! out: send a packet, offer sub-channels, release completions it held.
 //!
 //! What the host does:
-//! - BEGIN_INITIALIZATION: success; starts (or restarts) initialization.
+//! - BEGIN_INITIALIZATION (primary channel, before END_INITIALIZATION):
+//!   success; starts initialization over.
 //! - QUERY_PROTOCOL_VERSION: success if the version is in the configured
 //!   set ([`HostConfig::versions`]; an older host is a smaller set), else
 //!   a revision-mismatch status; the guest tries the next.

@@ -787,3 +787,19 @@ fn a_fault_armed_for_n_completions_hits_n() {
     assert_eq!(c.host.armed(), None);
     let _ = status::SUCCESS;
 }
+
+#[test]
+fn a_windows_8_host_runs_io_and_the_guest_filters_what_it_lacks() {
+    let mut c = ready(HostConfig {
+        versions: VersionSet::up_to(Version::Win8),
+        ..HostConfig::default()
+    });
+    assert_eq!(c.version, Some(Version::Win8));
+    let mut w = vec![0x3cu8; 512];
+    assert_eq!(c.command((0, 0, 0), &rw10(true, 1, 1), WRITE, &mut w).result.raw(), 0);
+    let mut r = vec![0u8; 512];
+    assert_eq!(c.command((0, 0, 0), &rw10(false, 1, 1), READ, &mut r).transferred, 512);
+    assert_eq!(r, w);
+    assert!(!srb::command_allowed(Version::Win8, srb::opcode::WRITE_SAME));
+    assert!(!Version::Win8.allows_write_same());
+}
