@@ -15,6 +15,17 @@
 #   make            build hv_rustic.ko (against KDIR, or the cached test kernel)
 #   make deps | kernel | bench | bench-net | fuzz | clean
 #
+# Installing (docs/real-hyperv.md says how, on Hyper-V and Azure):
+#   make install    hv_rustic.ko for KVER (default: the running kernel; KDIR
+#                   its build tree) under /lib/modules/KVER/updates/, the
+#                   modprobe.d file that keeps the C Hyper-V stack out, the
+#                   initramfs-tools hook; depmod. DESTDIR=/stage installs
+#                   into a staging root. `make uninstall` undoes it.
+#   make dkms       the same through DKMS (dkms add, build, install)
+#   make deb        Debian source package and hv-rustic-dkms_VERSION_all.deb
+#                   under build/deb/, lintian-checked
+#   make intree KSRC=/path   RustIC as drivers/hv/rustic in a 6.12 tree
+#
 # KDIR=/path/to/linux builds against another Rust-enabled 6.12 tree; nothing
 # is installed then. Both `run` and `test` install what they need first.
 
@@ -31,7 +42,7 @@ ifneq ($(strip $(KDIR)),)
   endif
 endif
 
-.PHONY: all module deps kernel run test bench bench-net fuzz clean
+.PHONY: all module deps kernel run test bench bench-net fuzz clean install uninstall dkms deb intree
 
 all: module
 
@@ -77,6 +88,21 @@ bench-net: deps
 	else args='$(bench_nodebug_args)' debug="off: $(bench_nodebug_args)"; fi; \
 	echo "bench-net: $$smp guest CPUs on $$cores host CPUs; kernel debugging $$debug"; \
 	RUSTIC_SMP=$$smp RUSTIC_KERNEL_ARGS="$$args" bash qemu/boot.sh cmd "$$(printf 'BENCH_SECONDS=%d BENCH_ROUNDS=%d\n' "$${BENCH_SECONDS:-5}" "$${BENCH_ROUNDS:-3}"; cat drivers/net/bench/guest.sh)"
+
+install:
+	@KDIR='$(KDIR)' bash scripts/install.sh install
+
+uninstall:
+	@KDIR='$(KDIR)' bash scripts/install.sh uninstall
+
+dkms:
+	@KDIR='$(KDIR)' bash scripts/dkms.sh install
+
+deb:
+	@bash scripts/deb.sh
+
+intree:
+	@bash scripts/intree.sh '$(KSRC)'
 
 fuzz:
 	@bash scripts/fuzz.sh $(or $(FUZZ_SECONDS),300)

@@ -89,6 +89,13 @@ case "$mode" in
       done
     fi
     overlay_files+=("$tests_dir=/tests" "$RUSTIC_ROOT/VERSION=/tests/VERSION")
+    # What `make install` writes for this kernel, under /installed: the
+    # scenario that loads hv_rustic with modprobe installs it from there.
+    installed=$build/guest-install
+    rm -rf "$installed"
+    DESTDIR=$installed KVER=$(make -s -C "$kdir" kernelrelease) \
+      bash "$RUSTIC_ROOT/scripts/install.sh" install "$ko" > /dev/null
+    overlay_files+=("$installed=/installed")
     # Tests read everything the kernel says through the console log.
     append="$append loglevel=7"
     ;;

@@ -16,7 +16,7 @@ die() { echo "initramfs: $*" >&2; exit 1; }
 # Tools copied from the host into the guest, at the same paths.
 TOOLS=(/bin/bash /bin/ip /usr/sbin/ethtool /usr/bin/iperf3 /usr/bin/fio /usr/sbin/mke2fs
        /usr/sbin/e2fsck /usr/bin/evtest /usr/bin/nc.openbsd /usr/bin/python3.11
-       /usr/bin/sha256sum /usr/bin/timeout)
+       /usr/bin/sha256sum /usr/bin/timeout /usr/bin/kmod)
 
 copy_with_libs() { # FILE STAGING: copy FILE and every shared library it needs
   local file=$1 root=$2
@@ -48,6 +48,10 @@ base)
   ln -s nc.openbsd "$stage/usr/bin/nc"
   ln -s python3.11 "$stage/usr/bin/python3"
   ln -s mke2fs "$stage/usr/sbin/mkfs.ext4"
+  # kmod's modprobe, depmod and modinfo (they read modprobe.d as a distro's
+  # do), apart from busybox's, which the scenarios otherwise use.
+  mkdir -p "$stage/usr/libexec/kmod"
+  for t in modprobe depmod modinfo lsmod; do ln -s /usr/bin/kmod "$stage/usr/libexec/kmod/$t"; done
   # Python's standard library, without what a guest test never imports.
   (cd /usr/lib && tar --exclude=__pycache__ --exclude='python3.11/test' \
      --exclude='python3.11/idlelib' --exclude='python3.11/tkinter' \

@@ -14,6 +14,8 @@ APT_PACKAGES=(
   iproute2 ethtool iperf3 fio e2fsprogs evtest python3 netcat-openbsd
   # layout tests, benchmarks
   gcc make
+  # packaging checks: DKMS, the Debian package, the install tree
+  dkms dh-dkms debhelper dpkg-dev lintian
 )
 
 say() { printf 'deps: %s\n' "$*"; }

@@ -70,6 +70,14 @@ ktap_layer build-input bash tests/build/bad-input.sh
 ktap_layer layers bash tests/build/layers.sh
 ktap_layer layers-check bash tests/build/layers-selftest.sh
 [ -n "$kdir" ] && ktap_layer production bash tests/build/production.sh
+# Installing it as distros and administrators do: make install/uninstall
+# into a staging root, modinfo, the modprobe.d file against the test
+# kernel's C modules, the initramfs hook, the Debian package; then DKMS and
+# an in-tree build against the test kernel.
+if [ -n "$kdir" ]; then
+  ktap_layer packaging bash tests/build/packaging.sh "$kdir"
+  ktap_layer kernel-trees bash tests/build/kernel-trees.sh "$kdir"
+fi
 
 # 3. Layouts of shared structures against the kernel's C definitions.
 ktap_layer layout-check bash tests/layout/selftest.sh

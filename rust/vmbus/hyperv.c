@@ -199,9 +199,12 @@ static const struct acpi_device_id rustic_hvr_acpi_ids[] = {
 };
 
 /*
- * No MODULE_DEVICE_TABLE: the module is loaded on purpose, never in place
- * of hv_vmbus by udev.
+ * The same ACPI ids as hv_vmbus, so that udev loads hv_rustic on Hyper-V; the
+ * installed modprobe.d file (packaging/) blacklists hv_vmbus, or both would
+ * be loaded and the second to come would find the bus taken.
  */
+MODULE_DEVICE_TABLE(acpi, rustic_hvr_acpi_ids);
+
 static struct acpi_driver rustic_hvr_acpi_driver = {
 	.name = "hv_rustic",
 	.ids = rustic_hvr_acpi_ids,
