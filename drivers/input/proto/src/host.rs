@@ -260,19 +260,30 @@ impl KeyboardHost {
         Ok(())
     }
 
+    fn key_strokes(&mut self, key: Key, down: bool, up: bool) -> Result<()> {
+        if key.code >= 0x80 {
+            return Err(Error::BadField("code"));
+        }
+        match (down, up) {
+            (true, true) => self.push_strokes(&[key.keystroke(false), key.keystroke(true)]),
+            (true, false) => self.push_strokes(&[key.keystroke(false)]),
+            _ => self.push_strokes(&[key.keystroke(true)]),
+        }
+    }
+
     /// Presses `key`.
     pub fn press(&mut self, key: Key) -> Result<()> {
-        self.push_strokes(&[key.keystroke(false)])
+        self.key_strokes(key, true, false)
     }
 
     /// Releases `key`.
     pub fn release(&mut self, key: Key) -> Result<()> {
-        self.push_strokes(&[key.keystroke(true)])
+        self.key_strokes(key, false, true)
     }
 
     /// Presses and releases `key`.
     pub fn tap(&mut self, key: Key) -> Result<()> {
-        self.push_strokes(&[key.keystroke(false), key.keystroke(true)])
+        self.key_strokes(key, true, true)
     }
 
     /// Presses and releases Pause, which a PC keyboard sends as E1 1D 45
