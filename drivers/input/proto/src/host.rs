@@ -34,7 +34,7 @@ impl<T: Copy> Queue<T> {
     }
 
     fn room(&self) -> usize {
-        QUEUE_LEN - self.len
+        QUEUE_LEN.saturating_sub(self.len)
     }
 
     fn push(&mut self, v: T) -> Result<()> {
@@ -44,11 +44,13 @@ impl<T: Copy> Queue<T> {
                 len: QUEUE_LEN,
             });
         }
-        let at = (self.head + self.len) % QUEUE_LEN;
+        // INVARIANT: head < QUEUE_LEN and len <= QUEUE_LEN, so neither
+        // sum overflows; saturating and wrapping keep panic paths out.
+        let at = self.head.wrapping_add(self.len) % QUEUE_LEN;
         if let Some(slot) = self.items.get_mut(at) {
             *slot = Some(v);
         }
-        self.len += 1;
+        self.len = self.len.saturating_add(1);
         Ok(())
     }
 
@@ -64,8 +66,8 @@ impl<T: Copy> Queue<T> {
             if let Some(slot) = self.items.get_mut(self.head) {
                 *slot = None;
             }
-            self.head = (self.head + 1) % QUEUE_LEN;
-            self.len -= 1;
+            self.head = self.head.wrapping_add(1) % QUEUE_LEN;
+            self.len = self.len.saturating_sub(1);
         }
     }
 }
@@ -218,10 +220,10 @@ impl KeyboardHost {
     /// only for version 1.0 and if this keyboard accepts), an LED message
     /// is recorded. Anything else is an error and changes nothing.
     pub fn on_guest_packet(&mut self, b: &[u8]) -> Result<()> {
-        self.counters.received += 1;
+        self.counters.received = self.counters.received.wrapping_add(1);
         let r = self.handle(b);
         if r.is_err() {
-            self.counters.bad += 1;
+            self.counters.bad = self.counters.bad.wrapping_add(1);
         }
         r
     }
@@ -313,7 +315,7 @@ impl KeyboardHost {
     /// Queues a fault message.
     pub fn fault(&mut self, f: KeyboardFault) -> Result<()> {
         self.queue.push(KbdOut::Fault(f))?;
-        self.counters.faults += 1;
+        self.counters.faults = self.counters.faults.wrapping_add(1);
         Ok(())
     }
 
@@ -322,7 +324,7 @@ impl KeyboardHost {
     pub fn pop(&mut self, buf: &mut [u8]) -> Option<Result<usize>> {
         let r = pop_with(&mut self.queue, buf, encode_kbd);
         if let Some(Ok(_)) = r {
-            self.counters.sent += 1;
+            self.counters.sent = self.counters.sent.wrapping_add(1);
         }
         r
     }
@@ -345,7 +347,7 @@ fn encode_kbd(m: KbdOut, buf: &mut [u8]) -> Result<usize> {
         KeyboardFault::Oversized => {
             let n = event(key_a.keystroke(false), buf)?;
             let mut w = Writer::new(buf, 0);
-            w.zero(n, keyboard::MAX_MESSAGE_SIZE + 8 - n);
+            w.zero(n, (keyboard::MAX_MESSAGE_SIZE + 8).saturating_sub(n));
             w.finish()
         }
         KeyboardFault::UnknownType => {
@@ -579,10 +581,10 @@ impl MouseHost {
     /// Handles one guest packet: a request is answered (and, if approved,
     /// followed by the device info), the ack makes the mouse ready.
     pub fn on_guest_packet(&mut self, b: &[u8]) -> Result<()> {
-        self.counters.received += 1;
+        self.counters.received = self.counters.received.wrapping_add(1);
         let r = self.handle(b);
         if r.is_err() {
-            self.counters.bad += 1;
+            self.counters.bad = self.counters.bad.wrapping_add(1);
         }
         r
     }
@@ -665,7 +667,7 @@ impl MouseHost {
     /// Queues a fault message.
     pub fn fault(&mut self, f: MouseFault) -> Result<()> {
         self.queue.push(MouseOut::Fault(f))?;
-        self.counters.faults += 1;
+        self.counters.faults = self.counters.faults.wrapping_add(1);
         Ok(())
     }
 
@@ -675,7 +677,7 @@ impl MouseHost {
     pub fn pop(&mut self, buf: &mut [u8]) -> Option<Result<usize>> {
         let r = pop_with(&mut self.queue, buf, encode_mouse);
         if let Some(Ok(_)) = r {
-            self.counters.sent += 1;
+            self.counters.sent = self.counters.sent.wrapping_add(1);
         }
         r
     }
