@@ -21,9 +21,11 @@ pub const VERSION: u32 = 1 << 16;
 /// The longest message the protocol allows (`HK_MAXIMUM_MESSAGE_SIZE`);
 /// VMBus pads packets to 8 bytes, so shorter messages arrive with a tail.
 pub const MAX_MESSAGE_SIZE: usize = 256;
-/// Send and receive ring size the C driver opens the channel with:
-/// `VMBUS_RING_SIZE(36 KiB)`, 36 KiB of data plus the 4 KiB ring header.
-pub const RING_SIZE: usize = 40 * 1024;
+/// Send and receive ring size the C driver opens the channel with,
+/// `VMBUS_RING_SIZE(36 KiB)`: with 4 KiB pages that is 36 KiB, the ring
+/// header included (the macro adds no header page to a payload of eight
+/// pages or more).
+pub const RING_SIZE: usize = 36 * 1024;
 
 /// `SYNTH_KBD_PROTOCOL_REQUEST`: guest to host.
 pub const MSG_PROTOCOL_REQUEST: u32 = 1;

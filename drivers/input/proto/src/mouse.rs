@@ -20,9 +20,11 @@ use super::wire::{self, Error, Reader, Result, Writer};
 
 /// Protocol version 2.0 (major in the high half).
 pub const VERSION: u32 = 2 << 16;
-/// Send and receive ring size the C driver opens the channel with:
-/// `VMBUS_RING_SIZE(36 KiB)`.
-pub const RING_SIZE: usize = 40 * 1024;
+/// Send and receive ring size the C driver opens the channel with,
+/// `VMBUS_RING_SIZE(36 KiB)`: with 4 KiB pages that is 36 KiB, the ring
+/// header included (the macro adds no header page to a payload of eight
+/// pages or more).
+pub const RING_SIZE: usize = 36 * 1024;
 
 /// Pipe message type: data (the only one used; 0 is "invalid").
 pub const PIPE_DATA: u32 = 1;
