@@ -217,7 +217,18 @@ impl<'a> Message<'a> {
         let r = Reader::new(pipe);
         let ty = r.u32(0)?;
         let size = wire::to_usize(r.u32(4)?);
-        let body = r.slice(HID_HEADER_SIZE, size)?;
+        // The HID size bounds an input report (the C driver copies that
+        // many bytes, trusting it), so it must fit the pipe payload. For
+        // the other messages the C driver goes by the pipe size and never
+        // reads the HID size; so does this parser, lest a host that fills
+        // it in differently be refused.
+        let rest = r.slice(HID_HEADER_SIZE, pipe.len().saturating_sub(HID_HEADER_SIZE))?;
+        let body =
+            if ty == MSG_INPUT_REPORT || ty == MSG_PROTOCOL_REQUEST || ty == MSG_DEVICE_INFO_ACK {
+                r.slice(HID_HEADER_SIZE, size)?
+            } else {
+                rest
+            };
         let br = Reader::new(body);
         let (msg, sender) = match ty {
             MSG_PROTOCOL_REQUEST => (
@@ -241,12 +252,7 @@ impl<'a> Message<'a> {
                     Sender::Host,
                 )
             }
-            MSG_DEVICE_INFO => {
-                // The C driver measures the device info by the pipe size
-                // (its HID header size is not used); here both must hold
-                // it, and the descriptors must fit the HID body.
-                (Message::DeviceInfo(parse_device_info(body)?), Sender::Host)
-            }
+            MSG_DEVICE_INFO => (Message::DeviceInfo(parse_device_info(body)?), Sender::Host),
             MSG_DEVICE_INFO_ACK => {
                 br.u8(0)?;
                 (Message::DeviceInfoAck, Sender::Guest)

@@ -309,3 +309,29 @@ fn the_guest_refuses_guest_messages_and_the_host_host_messages() {
     );
     assert_eq!(m.host.counters().bad, 2);
 }
+
+/// The C driver measures a protocol response and a device info by the
+/// pipe size and never reads their HID size; a host that leaves it 0 must
+/// still connect. (An input report's HID size is what bounds the report.)
+#[test]
+fn response_and_device_info_go_by_the_pipe_size() {
+    let mut h = hv_input_core::host::MouseHost::new(true, DeviceInfoKind::Good);
+    let mut b = [0u8; 32];
+    let n = mouse::encode_request(&mut b, mouse::VERSION).unwrap();
+    h.on_guest_packet(&b[..n]).unwrap();
+    let mut g = mouse::Guest::new();
+    let mut buf = vec![0u8; 256];
+    for want in [State::AwaitingDeviceInfo, State::Ready] {
+        let n = h.pop(&mut buf).unwrap().unwrap();
+        buf[12..16].copy_from_slice(&0u32.to_le_bytes());
+        assert!(g.on_packet(&buf[..n]).is_ok());
+        assert_eq!(g.state(), want);
+    }
+    // A zero HID size on a report is an empty report, refused.
+    let n = mouse::encode_ack(&mut b).unwrap();
+    h.on_guest_packet(&b[..n]).unwrap();
+    h.move_to(1, 2).unwrap();
+    let n = h.pop(&mut buf).unwrap().unwrap();
+    buf[12..16].copy_from_slice(&0u32.to_le_bytes());
+    assert_eq!(g.on_packet(&buf[..n]), Err(Error::BadField("report size")));
+}
