@@ -456,6 +456,8 @@ bool rustic_hvr_acpi_present(void);
 int rustic_hvr_start(void);
 /* Masks SINT2, removes the handler, waits out a running interrupt. */
 void rustic_hvr_stop(void);
+/* This CPU's SynIC off, with interrupts off (the kdump path). */
+void rustic_hvr_disable_this_cpu(void);
 /* Frees the pages; after rustic_hvr_stop(). */
 void rustic_hvr_free(void);
 /* CPU 0's SynIC message page (4 KiB). */

@@ -51,17 +51,31 @@ static struct notifier_block rustic_crash_panic_block = {
 };
 
 #ifdef RUSTIC_HAVE_HV_HOOKS
+/*
+ * kexec: process context, other CPUs still up. After the unload the SynIC
+ * goes on every CPU (message and event pages unmapped, SINT2 masked), as
+ * the C driver's hv_kexec_handler() does, so the next kernel finds it off.
+ */
 static void rustic_crash_kexec(void)
 {
 	void (*fn)(void) = READ_ONCE(rustic_crash_fn);
 
 	if (fn)
 		fn();
+	rustic_hvr_stop();
 }
 
+/*
+ * kdump: interrupts off, other CPUs about to be stopped. Only this CPU's
+ * SynIC can be turned off from here (hv_crash_handler() does the same).
+ */
 static void rustic_crash_crash(struct pt_regs *regs)
 {
-	rustic_crash_kexec();
+	void (*fn)(void) = READ_ONCE(rustic_crash_fn);
+
+	if (fn)
+		fn();
+	rustic_hvr_disable_this_cpu();
 }
 #endif
 

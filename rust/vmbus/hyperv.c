@@ -289,6 +289,13 @@ void rustic_hvr_stop(void)
 	synchronize_rcu();
 }
 
+/* This CPU's SynIC off (the kdump path: interrupts off, no IPI, no sleep). */
+void rustic_hvr_disable_this_cpu(void)
+{
+	WRITE_ONCE(rustic_hvr_stopping, true);
+	rustic_hvr_cpu_offline(smp_processor_id());
+}
+
 void rustic_hvr_free(void)
 {
 	rustic_hvr_free_pages();
@@ -396,6 +403,7 @@ bool rustic_hvr_acpi_present(void)
 int rustic_hvr_start(void) { return -ENODEV; }
 void rustic_hvr_stop(void) { }
 void rustic_hvr_free(void) { }
+void rustic_hvr_disable_this_cpu(void) { }
 void *rustic_hvr_message_page(void) { return NULL; }
 void *rustic_hvr_event_flags(u32 cpu) { return NULL; }
 void rustic_hvr_eom(void) { }
