@@ -56,15 +56,29 @@ pub fn on_packet(
     buf: &mut [u8],
     len: usize,
 ) -> Result<Handled> {
-    let pkt = buf.get(..len).ok_or(Error::BufferTooSmall { need: len, len: buf.len() })?;
+    let pkt = buf.get(..len).ok_or(Error::BufferTooSmall {
+        need: len,
+        len: buf.len(),
+    })?;
     let hdr = IcHeader::parse(pkt)?;
-    let answered = |event| Handled { event, respond: true };
+    let answered = |event| Handled {
+        event,
+        respond: true,
+    };
     let handled = if hdr.msg_type == MSG_NEGOTIATE {
-        let a = negotiate::respond(buf, len, service.framework_versions(), service.service_versions())?;
+        let a = negotiate::respond(
+            buf,
+            len,
+            service.framework_versions(),
+            service.service_versions(),
+        )?;
         answered(Event::Negotiated(a))
     } else if hdr.msg_type != service.msg_type() {
         if matches!(service, Service::Kvp | Service::Vss) {
-            return Ok(Handled { event: Event::Unknown(hdr.msg_type), respond: false });
+            return Ok(Handled {
+                event: Event::Unknown(hdr.msg_type),
+                respond: false,
+            });
         }
         icmsg::set_status(buf, icmsg::E_FAIL)?;
         answered(Event::Unknown(hdr.msg_type))
@@ -80,12 +94,21 @@ pub fn on_packet(
                 icmsg::set_status(buf, if ok { icmsg::S_OK } else { icmsg::E_FAIL })?;
                 answered(Event::Shutdown(action.filter(|_| ok)))
             }
-            Service::TimeSync => {
-                answered(Event::Time(Sample::parse(pkt, version.unwrap_or(IcVersion::new(0, 0)))?))
-            }
-            Service::Heartbeat => answered(Event::Heartbeat(heartbeat::answer(buf.get_mut(..len).unwrap_or(&mut []))?)),
-            Service::Kvp => Handled { event: Event::Kvp(kvp::Request::parse(pkt)?), respond: false },
-            Service::Vss => Handled { event: Event::Vss(vss::Msg::parse_host(pkt)?), respond: false },
+            Service::TimeSync => answered(Event::Time(Sample::parse(
+                pkt,
+                version.unwrap_or(IcVersion::new(0, 0)),
+            )?)),
+            Service::Heartbeat => answered(Event::Heartbeat(heartbeat::answer(
+                buf.get_mut(..len).unwrap_or(&mut []),
+            )?)),
+            Service::Kvp => Handled {
+                event: Event::Kvp(kvp::Request::parse(pkt)?),
+                respond: false,
+            },
+            Service::Vss => Handled {
+                event: Event::Vss(vss::Msg::parse_host(pkt)?),
+                respond: false,
+            },
         }
     };
     if handled.respond {

@@ -22,6 +22,9 @@ pub fn answer(pkt: &mut [u8]) -> Result<u64> {
     let next = sequence(pkt)?.wrapping_add(1);
     let mut w = Writer::new(pkt, 0);
     w.u64(ICMSG_HDR, next);
-    w.finish().map_err(|_| Error::TooShort { need: MIN_PACKET, len: 0 })?;
+    w.finish().map_err(|_| Error::TooShort {
+        need: MIN_PACKET,
+        len: 0,
+    })?;
     Ok(next)
 }

@@ -121,7 +121,10 @@ impl Channel {
     /// headers and body); the caller writes the body through the writer.
     fn start<'a>(&mut self, buf: &'a mut [u8], body_len: usize) -> Result<(Writer<'a>, usize)> {
         let len = ICMSG_HDR + body_len;
-        wire::need(buf, len).map_err(|_| Error::BufferTooSmall { need: len, len: buf.len() })?;
+        wire::need(buf, len).map_err(|_| Error::BufferTooSmall {
+            need: len,
+            len: buf.len(),
+        })?;
         let a = self.agreed.ok_or(Error::BadField("not negotiated"))?;
         let hdr = IcHeader {
             pipe_flags: 0,
@@ -183,7 +186,13 @@ pub struct Heartbeat {
 impl Heartbeat {
     /// An engine whose first sequence number is `first`.
     pub fn new(first: u64) -> Heartbeat {
-        Heartbeat { ch: Channel::new(Service::Heartbeat), seq: first, pending: None, correct: 0, wrong: 0 }
+        Heartbeat {
+            ch: Channel::new(Service::Heartbeat),
+            seq: first,
+            pending: None,
+            correct: 0,
+            wrong: 0,
+        }
     }
 
     /// Builds the next heartbeat; returns its length.
@@ -219,14 +228,28 @@ pub struct Shutdown {
 impl Shutdown {
     /// A new engine.
     pub fn new() -> Shutdown {
-        Shutdown { ch: Channel::new(Service::Shutdown) }
+        Shutdown {
+            ch: Channel::new(Service::Shutdown),
+        }
     }
 
     /// Builds a request with raw `flags` (a valid action's flags, or any
     /// other value to test the guest's refusal).
-    pub fn request_flags(&mut self, buf: &mut [u8], flags: u32, reason: u32, message: &[u8]) -> Result<usize> {
+    pub fn request_flags(
+        &mut self,
+        buf: &mut [u8],
+        flags: u32,
+        reason: u32,
+        message: &[u8],
+    ) -> Result<usize> {
         let (mut w, len) = self.ch.start(buf, shutdown::BODY_SIZE)?;
-        shutdown::Request { reason_code: reason, timeout_seconds: 0, flags, display_message: message }.write_body(&mut w);
+        shutdown::Request {
+            reason_code: reason,
+            timeout_seconds: 0,
+            flags,
+            display_message: message,
+        }
+        .write_body(&mut w);
         w.finish()?;
         Ok(self.ch.finish(buf, len))
     }
@@ -258,12 +281,20 @@ pub struct TimeSync {
 impl TimeSync {
     /// A new engine.
     pub fn new() -> TimeSync {
-        TimeSync { ch: Channel::new(Service::TimeSync) }
+        TimeSync {
+            ch: Channel::new(Service::TimeSync),
+        }
     }
 
     /// Builds a sample of `host_time` (100 ns since 1601) taken at the
     /// VM's `reference_time`, with `flags`.
-    pub fn sample(&mut self, buf: &mut [u8], host_time: u64, reference_time: u64, flags: u8) -> Result<usize> {
+    pub fn sample(
+        &mut self,
+        buf: &mut [u8],
+        host_time: u64,
+        reference_time: u64,
+        flags: u8,
+    ) -> Result<usize> {
         let version = self.ch.agreed.map_or(IcVersion::new(0, 0), |a| a.service);
         let body = if version >= super::timesync::REF_DATA_VERSION {
             super::timesync::REF_DATA_SIZE
@@ -271,7 +302,12 @@ impl TimeSync {
             super::timesync::DATA_SIZE
         };
         let (mut w, len) = self.ch.start(buf, body)?;
-        Sample { parent_time: host_time, reference_time: Some(reference_time), flags }.write_body(&mut w, version);
+        Sample {
+            parent_time: host_time,
+            reference_time: Some(reference_time),
+            flags,
+        }
+        .write_body(&mut w, version);
         w.finish()?;
         Ok(self.ch.finish(buf, len))
     }
@@ -346,7 +382,11 @@ pub struct KvpAnswer<'a> {
 impl Kvp {
     /// A new engine.
     pub fn new() -> Kvp {
-        Kvp { ch: Channel::new(Service::Kvp), faults: KvpFaults::default(), op: None }
+        Kvp {
+            ch: Channel::new(Service::Kvp),
+            faults: KvpFaults::default(),
+            op: None,
+        }
     }
 
     fn start<'a>(&mut self, buf: &'a mut [u8], op: u8, pool: u8) -> Result<(Writer<'a>, usize)> {
@@ -355,13 +395,24 @@ impl Kvp {
         }
         let len = kvp::packet_len_for(op)?;
         let (mut w, len) = self.ch.start(buf, len - ICMSG_HDR)?;
-        w.u8(ICMSG_HDR + off::OPERATION, self.faults.operation.unwrap_or(op));
+        w.u8(
+            ICMSG_HDR + off::OPERATION,
+            self.faults.operation.unwrap_or(op),
+        );
         w.u8(ICMSG_HDR + off::POOL, self.faults.pool.unwrap_or(pool));
         self.op = Some(op);
         Ok((w, len))
     }
 
-    fn string(&mut self, w: &mut Writer<'_>, at: usize, size_at: usize, s: &str, max: usize, value: bool) -> Result<()> {
+    fn string(
+        &mut self,
+        w: &mut Writer<'_>,
+        at: usize,
+        size_at: usize,
+        s: &str,
+        max: usize,
+        value: bool,
+    ) -> Result<()> {
         let mut units = [0u8; kvp::MAX_VALUE_SIZE];
         let n = utf16::from_utf8(s.as_bytes(), units.get_mut(..max - 2).unwrap_or(&mut []))?;
         w.bytes(at, units.get(..n).unwrap_or(&[]));
@@ -370,7 +421,11 @@ impl Kvp {
         }
         w.u16(at + n, 0);
         let size = wire::to_u32(n + 2, "size")?;
-        let size = if value { self.faults.value_size.unwrap_or(size) } else { self.faults.key_size.unwrap_or(size) };
+        let size = if value {
+            self.faults.value_size.unwrap_or(size)
+        } else {
+            self.faults.key_size.unwrap_or(size)
+        };
         w.u32(size_at, size);
         Ok(())
     }
@@ -378,7 +433,14 @@ impl Kvp {
     /// GET `key` from `pool`.
     pub fn get(&mut self, buf: &mut [u8], pool: u8, key: &str) -> Result<usize> {
         let (mut w, len) = self.start(buf, kvp::OP_GET, pool)?;
-        self.string(&mut w, ICMSG_HDR + off::KEY, ICMSG_HDR + off::KEY_SIZE, key, kvp::MAX_KEY_SIZE, false)?;
+        self.string(
+            &mut w,
+            ICMSG_HDR + off::KEY,
+            ICMSG_HDR + off::KEY_SIZE,
+            key,
+            kvp::MAX_KEY_SIZE,
+            false,
+        )?;
         let len = self.done_w(w, len)?;
         Ok(self.ch.finish(buf, len))
     }
@@ -387,8 +449,22 @@ impl Kvp {
     pub fn set(&mut self, buf: &mut [u8], pool: u8, key: &str, value: &str) -> Result<usize> {
         let (mut w, len) = self.start(buf, kvp::OP_SET, pool)?;
         w.u32(ICMSG_HDR + off::VALUE_TYPE, kvp::REG_SZ);
-        self.string(&mut w, ICMSG_HDR + off::KEY, ICMSG_HDR + off::KEY_SIZE, key, kvp::MAX_KEY_SIZE, false)?;
-        self.string(&mut w, ICMSG_HDR + off::VALUE, ICMSG_HDR + off::VALUE_SIZE, value, kvp::MAX_VALUE_SIZE, true)?;
+        self.string(
+            &mut w,
+            ICMSG_HDR + off::KEY,
+            ICMSG_HDR + off::KEY_SIZE,
+            key,
+            kvp::MAX_KEY_SIZE,
+            false,
+        )?;
+        self.string(
+            &mut w,
+            ICMSG_HDR + off::VALUE,
+            ICMSG_HDR + off::VALUE_SIZE,
+            value,
+            kvp::MAX_VALUE_SIZE,
+            true,
+        )?;
         let len = self.done_w(w, len)?;
         Ok(self.ch.finish(buf, len))
     }
@@ -397,7 +473,14 @@ impl Kvp {
     /// `REG_U64`) in `pool`.
     pub fn set_number(&mut self, buf: &mut [u8], pool: u8, key: &str, value: u64) -> Result<usize> {
         let (mut w, len) = self.start(buf, kvp::OP_SET, pool)?;
-        self.string(&mut w, ICMSG_HDR + off::KEY, ICMSG_HDR + off::KEY_SIZE, key, kvp::MAX_KEY_SIZE, false)?;
+        self.string(
+            &mut w,
+            ICMSG_HDR + off::KEY,
+            ICMSG_HDR + off::KEY_SIZE,
+            key,
+            kvp::MAX_KEY_SIZE,
+            false,
+        )?;
         match u32::try_from(value) {
             Ok(v) => {
                 w.u32(ICMSG_HDR + off::VALUE_TYPE, kvp::REG_U32);
@@ -417,7 +500,14 @@ impl Kvp {
     /// DELETE `key` from `pool`.
     pub fn delete(&mut self, buf: &mut [u8], pool: u8, key: &str) -> Result<usize> {
         let (mut w, len) = self.start(buf, kvp::OP_DELETE, pool)?;
-        self.string(&mut w, ICMSG_HDR + off::DELETE_KEY, ICMSG_HDR + off::DELETE_KEY_SIZE, key, kvp::MAX_KEY_SIZE, false)?;
+        self.string(
+            &mut w,
+            ICMSG_HDR + off::DELETE_KEY,
+            ICMSG_HDR + off::DELETE_KEY_SIZE,
+            key,
+            kvp::MAX_KEY_SIZE,
+            false,
+        )?;
         let len = self.done_w(w, len)?;
         Ok(self.ch.finish(buf, len))
     }
@@ -431,8 +521,21 @@ impl Kvp {
     }
 
     /// GET_IP_INFO for `adapter_id` (family and id only, as Hyper-V asks).
-    pub fn get_ip_info(&mut self, buf: &mut [u8], adapter_id: &str, addr_family: u8) -> Result<usize> {
-        self.ip(buf, kvp::OP_GET_IP_INFO, &IpInfo { adapter_id, addr_family, ..IpInfo::default() })
+    pub fn get_ip_info(
+        &mut self,
+        buf: &mut [u8],
+        adapter_id: &str,
+        addr_family: u8,
+    ) -> Result<usize> {
+        self.ip(
+            buf,
+            kvp::OP_GET_IP_INFO,
+            &IpInfo {
+                adapter_id,
+                addr_family,
+                ..IpInfo::default()
+            },
+        )
     }
 
     /// SET_IP_INFO: inject `info`.
@@ -453,7 +556,10 @@ impl Kvp {
         for (o, units, s) in strings {
             let mut tmp = [0u8; 2 * kvp::MAX_IP_ADDR];
             // One unit left for the terminator, which the zeroed packet has.
-            let n = utf16::from_utf8(s.as_bytes(), tmp.get_mut(..2 * (units - 1)).unwrap_or(&mut []))?;
+            let n = utf16::from_utf8(
+                s.as_bytes(),
+                tmp.get_mut(..2 * (units - 1)).unwrap_or(&mut []),
+            )?;
             w.bytes(at + o, tmp.get(..n).unwrap_or(&[]));
         }
         w.u8(at + off::IP_ADDR_FAMILY, info.addr_family);
@@ -474,11 +580,20 @@ impl Kvp {
     pub fn on_response<'a>(&mut self, pkt: &'a [u8]) -> Result<KvpAnswer<'a>> {
         let h = self.ch.response(pkt)?;
         let op = self.op.take().ok_or(Error::BadField("no request"))?;
-        let mut a = KvpAnswer { status: h.status, key: &[], value: &[] };
+        let mut a = KvpAnswer {
+            status: h.status,
+            key: &[],
+            value: &[],
+        };
         if h.status != icmsg::S_OK || !matches!(op, kvp::OP_GET | kvp::OP_ENUMERATE) {
             return Ok(a);
         }
-        let base = ICMSG_HDR + if op == kvp::OP_ENUMERATE { off::ENUM_SHIFT } else { 0 };
+        let base = ICMSG_HDR
+            + if op == kvp::OP_ENUMERATE {
+                off::ENUM_SHIFT
+            } else {
+                0
+            };
         let r = Reader::new(pkt);
         let sized = |at: usize, size_at: usize, max: usize| -> Result<&'a [u8]> {
             let size = wire::to_usize(r.u32(size_at)?);
@@ -490,7 +605,11 @@ impl Kvp {
         if op == kvp::OP_ENUMERATE {
             a.key = sized(base + off::KEY, base + off::KEY_SIZE, kvp::MAX_KEY_SIZE)?;
         }
-        a.value = sized(base + off::VALUE, base + off::VALUE_SIZE, kvp::MAX_VALUE_SIZE)?;
+        a.value = sized(
+            base + off::VALUE,
+            base + off::VALUE_SIZE,
+            kvp::MAX_VALUE_SIZE,
+        )?;
         Ok(a)
     }
 
@@ -498,7 +617,10 @@ impl Kvp {
     /// `out` as UTF-8, one field per slot: adapter id, addresses, subnets,
     /// gateways, DNS servers. Returns the lengths and the family and DHCP
     /// bytes.
-    pub fn ip_answer(pkt: &[u8], out: &mut [[u8; kvp::MAX_IP_ADDR]; 5]) -> Result<([usize; 5], u8, bool)> {
+    pub fn ip_answer(
+        pkt: &[u8],
+        out: &mut [[u8; kvp::MAX_IP_ADDR]; 5],
+    ) -> Result<([usize; 5], u8, bool)> {
         let at = ICMSG_HDR + off::IP_MSG_VAL;
         let r = Reader::new(pkt);
         let fields = [
@@ -509,10 +631,15 @@ impl Kvp {
             (off::IP_DNS, kvp::MAX_IP_ADDR),
         ];
         let mut lens = [0usize; 5];
-        for ((o, units), (slot, len)) in fields.into_iter().zip(out.iter_mut().zip(lens.iter_mut())) {
+        for ((o, units), (slot, len)) in fields.into_iter().zip(out.iter_mut().zip(lens.iter_mut()))
+        {
             *len = utf16::to_utf8(r.slice(at + o, units * 2)?, slot)?;
         }
-        Ok((lens, r.u8(at + off::IP_ADDR_FAMILY)?, r.u8(at + off::IP_DHCP)? != 0))
+        Ok((
+            lens,
+            r.u8(at + off::IP_ADDR_FAMILY)?,
+            r.u8(at + off::IP_DHCP)? != 0,
+        ))
     }
 }
 
@@ -532,13 +659,19 @@ pub struct Vss {
 impl Vss {
     /// A new engine.
     pub fn new() -> Vss {
-        Vss { ch: Channel::new(Service::Vss) }
+        Vss {
+            ch: Channel::new(Service::Vss),
+        }
     }
 
     /// Builds a request for `op` (any byte, to test unknown operations).
     pub fn request(&mut self, buf: &mut [u8], op: u8) -> Result<usize> {
         let (mut w, len) = self.ch.start(buf, vss::MSG_SIZE)?;
-        vss::Msg { operation: op, flags: 0 }.write(&mut w, ICMSG_HDR);
+        vss::Msg {
+            operation: op,
+            flags: 0,
+        }
+        .write(&mut w, ICMSG_HDR);
         w.finish()?;
         Ok(self.ch.finish(buf, len))
     }

@@ -156,7 +156,13 @@ impl Request {
 
 /// A UTF-16 string of the host's: `size` bytes (terminator included) at
 /// `at`, at most `max` bytes, an even count.
-fn host_string<'a>(r: &Reader<'a>, at: usize, size: u32, max: usize, field: &'static str) -> Result<&'a [u8]> {
+fn host_string<'a>(
+    r: &Reader<'a>,
+    at: usize,
+    size: u32,
+    max: usize,
+    field: &'static str,
+) -> Result<&'a [u8]> {
     let size = wire::to_usize(size);
     if size > max || size & 1 != 0 {
         return Err(Error::BadField(field));
@@ -168,7 +174,10 @@ fn host_string<'a>(r: &Reader<'a>, at: usize, size: u32, max: usize, field: &'st
 /// returns the bytes written, terminator included (the size the daemon
 /// expects).
 fn to_c_utf8(src: &[u8], dst: &mut [u8]) -> Result<usize> {
-    let room = dst.len().checked_sub(1).ok_or(Error::BufferTooSmall { need: 1, len: 0 })?;
+    let room = dst
+        .len()
+        .checked_sub(1)
+        .ok_or(Error::BufferTooSmall { need: 1, len: 0 })?;
     let n = utf16::to_utf8(src, dst.get_mut(..room).unwrap_or(&mut []))?;
     if let Some(b) = dst.get_mut(n) {
         *b = 0;
@@ -208,14 +217,23 @@ pub fn to_daemon(pkt: &[u8], dst: &mut [u8]) -> Result<usize> {
     let req = Request::parse(pkt)?;
     let body = pkt.get(ICMSG_HDR..).unwrap_or(&[]);
     let r = Reader::new(body);
-    wire::need(dst, MSG_SIZE).map_err(|_| Error::BufferTooSmall { need: MSG_SIZE, len: dst.len() })?;
+    wire::need(dst, MSG_SIZE).map_err(|_| Error::BufferTooSmall {
+        need: MSG_SIZE,
+        len: dst.len(),
+    })?;
     let mut w = Writer::new(dst, MSG_SIZE);
     w.u8(off::OPERATION, req.operation);
     w.u8(off::POOL, req.pool);
     w.finish()?;
     match req.operation {
         OP_GET | OP_SET => {
-            let key = host_string(&r, off::KEY, r.u32(off::KEY_SIZE)?, MAX_KEY_SIZE, "key_size")?;
+            let key = host_string(
+                &r,
+                off::KEY,
+                r.u32(off::KEY_SIZE)?,
+                MAX_KEY_SIZE,
+                "key_size",
+            )?;
             let n = to_c_utf8(key, field(dst, off::KEY, MAX_KEY_SIZE)?)?;
             set_u32(dst, off::KEY_SIZE, n)?;
             if req.operation == OP_SET {
@@ -223,7 +241,13 @@ pub fn to_daemon(pkt: &[u8], dst: &mut [u8]) -> Result<usize> {
                 let out = field(dst, off::VALUE, MAX_VALUE_SIZE)?;
                 let n = match value_type {
                     REG_SZ => {
-                        let v = host_string(&r, off::VALUE, r.u32(off::VALUE_SIZE)?, MAX_VALUE_SIZE, "value_size")?;
+                        let v = host_string(
+                            &r,
+                            off::VALUE,
+                            r.u32(off::VALUE_SIZE)?,
+                            MAX_VALUE_SIZE,
+                            "value_size",
+                        )?;
                         to_c_utf8(v, out)?
                     }
                     REG_U32 => decimal(u64::from(r.u32(off::VALUE)?), out)?,
@@ -235,17 +259,34 @@ pub fn to_daemon(pkt: &[u8], dst: &mut [u8]) -> Result<usize> {
             }
         }
         OP_DELETE => {
-            let key = host_string(&r, off::DELETE_KEY, r.u32(off::DELETE_KEY_SIZE)?, MAX_KEY_SIZE, "key_size")?;
+            let key = host_string(
+                &r,
+                off::DELETE_KEY,
+                r.u32(off::DELETE_KEY_SIZE)?,
+                MAX_KEY_SIZE,
+                "key_size",
+            )?;
             let n = to_c_utf8(key, field(dst, off::DELETE_KEY, MAX_KEY_SIZE)?)?;
             set_u32(dst, off::DELETE_KEY_SIZE, n)?;
         }
-        OP_ENUMERATE => set_u32(dst, off::ENUM_INDEX, wire::to_usize(r.u32(off::ENUM_INDEX)?))?,
+        OP_ENUMERATE => set_u32(
+            dst,
+            off::ENUM_INDEX,
+            wire::to_usize(r.u32(off::ENUM_INDEX)?),
+        )?,
         // OP_GET_IP_INFO | OP_SET_IP_INFO, the only others `parse` lets by.
         _ => {
             let ip = off::IP_MSG_VAL;
             let out = off::IP_VAL;
-            let strings: &[(usize, usize)] = if req.operation == OP_SET_IP_INFO { &IP_STRINGS } else { &[] };
-            for &(at, units) in strings.iter().chain([(off::IP_ADAPTER_ID, MAX_ADAPTER_ID)].iter()) {
+            let strings: &[(usize, usize)] = if req.operation == OP_SET_IP_INFO {
+                &IP_STRINGS
+            } else {
+                &[]
+            };
+            for &(at, units) in strings
+                .iter()
+                .chain([(off::IP_ADAPTER_ID, MAX_ADAPTER_ID)].iter())
+            {
                 let src = r.slice(ip + at, units * 2)?;
                 // The C driver gives each UTF-8 string `units` bytes.
                 to_c_utf8(src, field(dst, out + at, units)?)?;
@@ -265,7 +306,8 @@ pub fn to_daemon(pkt: &[u8], dst: &mut [u8]) -> Result<usize> {
 fn field(dst: &mut [u8], at: usize, len: usize) -> Result<&mut [u8]> {
     let need = at.saturating_add(len);
     let n = dst.len();
-    dst.get_mut(at..need).ok_or(Error::BufferTooSmall { need, len: n })
+    dst.get_mut(at..need)
+        .ok_or(Error::BufferTooSmall { need, len: n })
 }
 
 fn set_u32(dst: &mut [u8], at: usize, v: usize) -> Result<()> {
@@ -311,7 +353,9 @@ pub fn parse_daemon(b: &[u8], registered: Option<DaemonVersion>) -> Result<Daemo
         Some(DaemonVersion::Register1) => Ok(DaemonMsg::Reply { status: r.u32(0)? }),
         Some(DaemonVersion::Register) => {
             let empty = r.u8(off::ENUM_SHIFT + off::KEY)? == 0;
-            Ok(DaemonMsg::Reply { status: if empty { icmsg::S_CONT } else { icmsg::S_OK } })
+            Ok(DaemonMsg::Reply {
+                status: if empty { icmsg::S_CONT } else { icmsg::S_OK },
+            })
         }
     }
 }
@@ -320,7 +364,14 @@ pub fn parse_daemon(b: &[u8], registered: Option<DaemonVersion>) -> Result<Daemo
 /// the driver's version string. Returns [`MSG_SIZE`].
 pub fn registration_reply(v: DaemonVersion, dst: &mut [u8]) -> Result<usize> {
     let mut w = Writer::new(dst, MSG_SIZE);
-    w.u8(off::OPERATION, if v == DaemonVersion::Register1 { OP_REGISTER1 } else { OP_REGISTER });
+    w.u8(
+        off::OPERATION,
+        if v == DaemonVersion::Register1 {
+            OP_REGISTER1
+        } else {
+            OP_REGISTER
+        },
+    );
     w.bytes(off::REGISTER_VERSION, DRIVER_VERSION);
     w.finish()
 }
@@ -329,11 +380,20 @@ pub fn registration_reply(v: DaemonVersion, dst: &mut [u8]) -> Result<usize> {
 /// bytes) into the host's UTF-16 at `to` (at most `units` code units plus
 /// a terminator); returns the size in bytes the host is told, terminator
 /// included.
-fn to_host(reply: &[u8], at: usize, max: usize, pkt: &mut [u8], to: usize, units: usize) -> Result<usize> {
+fn to_host(
+    reply: &[u8],
+    at: usize,
+    max: usize,
+    pkt: &mut [u8],
+    to: usize,
+    units: usize,
+) -> Result<usize> {
     let src = Reader::new(reply).slice(at, max)?;
     let end = to.saturating_add(units * 2);
     let n = pkt.len();
-    let dst = pkt.get_mut(to..end).ok_or(Error::BufferTooSmall { need: end, len: n })?;
+    let dst = pkt
+        .get_mut(to..end)
+        .ok_or(Error::BufferTooSmall { need: end, len: n })?;
     let written = utf16::from_utf8(src, dst)?;
     let mut w = Writer::new(pkt, 0);
     w.u16(to.saturating_add(written), 0);
@@ -351,7 +411,9 @@ pub fn answer_host(pkt: &mut [u8], reply: Option<(&[u8], u32)>) -> Result<u32> {
     let status = match reply {
         None => icmsg::E_FAIL,
         Some((_, s)) if s != icmsg::S_OK => s,
-        Some((reply, _)) => fill_answer(pkt, req.operation, reply).map_or(icmsg::E_FAIL, |()| icmsg::S_OK),
+        Some((reply, _)) => {
+            fill_answer(pkt, req.operation, reply).map_or(icmsg::E_FAIL, |()| icmsg::S_OK)
+        }
     };
     icmsg::set_status(pkt, status)?;
     icmsg::mark_response(pkt)?;
@@ -363,26 +425,59 @@ fn fill_answer(pkt: &mut [u8], op: u8, reply: &[u8]) -> Result<()> {
     let body = ICMSG_HDR;
     match op {
         OP_GET | OP_ENUMERATE => {
-            let shift = if op == OP_ENUMERATE { off::ENUM_SHIFT } else { 0 };
+            let shift = if op == OP_ENUMERATE {
+                off::ENUM_SHIFT
+            } else {
+                0
+            };
             let base = shift;
             if op == OP_ENUMERATE {
                 // Room for the terminator: 254 units of key, 1022 of value.
-                let n = to_host(reply, base + off::KEY, MAX_KEY_SIZE, pkt, body + base + off::KEY, MAX_KEY_SIZE / 2 - 2)?;
+                let n = to_host(
+                    reply,
+                    base + off::KEY,
+                    MAX_KEY_SIZE,
+                    pkt,
+                    body + base + off::KEY,
+                    MAX_KEY_SIZE / 2 - 2,
+                )?;
                 set_u32(pkt, body + base + off::KEY_SIZE, n)?;
             }
-            let n =
-                to_host(reply, base + off::VALUE, MAX_VALUE_SIZE, pkt, body + base + off::VALUE, MAX_VALUE_SIZE / 2 - 2)?;
+            let n = to_host(
+                reply,
+                base + off::VALUE,
+                MAX_VALUE_SIZE,
+                pkt,
+                body + base + off::VALUE,
+                MAX_VALUE_SIZE / 2 - 2,
+            )?;
             set_u32(pkt, body + base + off::VALUE_SIZE, n)?;
             set_u32(pkt, body + base + off::VALUE_TYPE, REG_SZ as usize)
         }
         OP_GET_IP_INFO => {
-            for &(at, units) in IP_STRINGS.iter().chain([(off::IP_ADAPTER_ID, MAX_ADAPTER_ID)].iter()) {
-                to_host(reply, off::IP_VAL + at, units * 2, pkt, body + off::IP_MSG_VAL + at, units - 1)?;
+            for &(at, units) in IP_STRINGS
+                .iter()
+                .chain([(off::IP_ADAPTER_ID, MAX_ADAPTER_ID)].iter())
+            {
+                to_host(
+                    reply,
+                    off::IP_VAL + at,
+                    units * 2,
+                    pkt,
+                    body + off::IP_MSG_VAL + at,
+                    units - 1,
+                )?;
             }
             let r = Reader::new(reply);
             let mut w = Writer::new(pkt, 0);
-            w.u8(body + off::IP_MSG_VAL + off::IP_DHCP, r.u8(off::IP_VAL + off::IP_DHCP)?);
-            w.u8(body + off::IP_MSG_VAL + off::IP_ADDR_FAMILY, r.u8(off::IP_VAL + off::IP_ADDR_FAMILY)?);
+            w.u8(
+                body + off::IP_MSG_VAL + off::IP_DHCP,
+                r.u8(off::IP_VAL + off::IP_DHCP)?,
+            );
+            w.u8(
+                body + off::IP_MSG_VAL + off::IP_ADDR_FAMILY,
+                r.u8(off::IP_VAL + off::IP_ADDR_FAMILY)?,
+            );
             w.finish().map(|_| ())
         }
         // SET, DELETE, SET_IP_INFO: the status says it all.

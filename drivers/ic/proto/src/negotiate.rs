@@ -48,18 +48,32 @@ pub fn packet_size(fw_count: u16, srv_count: u16) -> usize {
 /// Fails, leaving `buf` unchanged, only when `len` is too short for the
 /// two counts or `buf` cannot hold the answer; the C driver then sends
 /// the packet back untouched apart from the flags.
-pub fn respond(buf: &mut [u8], len: usize, fw: &[IcVersion], srv: &[IcVersion]) -> Result<Option<Agreement>> {
-    let pkt = buf.get(..len).ok_or(Error::BufferTooSmall { need: len, len: buf.len() })?;
+pub fn respond(
+    buf: &mut [u8],
+    len: usize,
+    fw: &[IcVersion],
+    srv: &[IcVersion],
+) -> Result<Option<Agreement>> {
+    let pkt = buf.get(..len).ok_or(Error::BufferTooSmall {
+        need: len,
+        len: buf.len(),
+    })?;
     wire::need(pkt, ICMSG_HDR + 4)?;
-    wire::need(buf, RESPONSE_LEN).map_err(|_| Error::BufferTooSmall { need: RESPONSE_LEN, len: buf.len() })?;
+    wire::need(buf, RESPONSE_LEN).map_err(|_| Error::BufferTooSmall {
+        need: RESPONSE_LEN,
+        len: buf.len(),
+    })?;
     let r = Reader::new(pkt);
     let fw_count = r.u16(ICMSG_HDR)?;
     let srv_count = r.u16(ICMSG_HDR + 2)?;
-    let readable =
-        fw_count <= MAX_VER_COUNT && srv_count <= MAX_VER_COUNT && packet_size(fw_count, srv_count) <= len;
+    let readable = fw_count <= MAX_VER_COUNT
+        && srv_count <= MAX_VER_COUNT
+        && packet_size(fw_count, srv_count) <= len;
     let offered = |at: u16| IcVersion::read(&r, VERSIONS_AT + usize::from(at) * 4).ok();
     let pick = |ours: &[IcVersion], from: u16, count: u16| {
-        ours.iter().copied().find(|v| (from..from.saturating_add(count)).any(|i| offered(i) == Some(*v)))
+        ours.iter()
+            .copied()
+            .find(|v| (from..from.saturating_add(count)).any(|i| offered(i) == Some(*v)))
     };
     let agreed = if readable {
         pick(fw, 0, fw_count).and_then(|f| pick(srv, fw_count, srv_count).map(|s| (f, s)))
@@ -84,7 +98,12 @@ pub fn respond(buf: &mut [u8], len: usize, fw: &[IcVersion], srv: &[IcVersion]) 
 
 /// The host's side: builds a NEGOTIATE offering `fw` then `srv` into
 /// `buf`; returns the packet length.
-pub fn build_request(buf: &mut [u8], transaction_id: u8, fw: &[IcVersion], srv: &[IcVersion]) -> Result<usize> {
+pub fn build_request(
+    buf: &mut [u8],
+    transaction_id: u8,
+    fw: &[IcVersion],
+    srv: &[IcVersion],
+) -> Result<usize> {
     let fw_count = u16::try_from(fw.len()).map_err(|_| Error::BadField("icframe_vercnt"))?;
     let srv_count = u16::try_from(srv.len()).map_err(|_| Error::BadField("icmsg_vercnt"))?;
     let len = packet_size(fw_count, srv_count);
@@ -100,7 +119,10 @@ pub fn build_request(buf: &mut [u8], transaction_id: u8, fw: &[IcVersion], srv: 
         transaction_id,
         flags: super::icmsg::FLAG_TRANSACTION | super::icmsg::FLAG_REQUEST,
     };
-    wire::need(buf, len).map_err(|_| Error::BufferTooSmall { need: len, len: buf.len() })?;
+    wire::need(buf, len).map_err(|_| Error::BufferTooSmall {
+        need: len,
+        len: buf.len(),
+    })?;
     let mut w = Writer::new(buf, len);
     hdr.write_into(&mut w);
     w.u16(ICMSG_HDR, fw_count);

@@ -2,7 +2,9 @@
 //! guest accepts (as the C drivers `hv_util.c`, `hv_kvp.c` and
 //! `hv_snapshot.c` list them, newest first) and their channel sizes.
 
-use super::icmsg::{IcVersion, MSG_HEARTBEAT, MSG_KVP_EXCHANGE, MSG_SHUTDOWN, MSG_TIMESYNC, MSG_VSS};
+use super::icmsg::{
+    IcVersion, MSG_HEARTBEAT, MSG_KVP_EXCHANGE, MSG_SHUTDOWN, MSG_TIMESYNC, MSG_VSS,
+};
 
 /// IC framework 3.0 (`UTIL_FW_VERSION`).
 pub const FW_3_0: IcVersion = IcVersion::new(3, 0);
@@ -15,14 +17,26 @@ pub const FW_VERSIONS: [IcVersion; 2] = [FW_3_0, FW_1_0];
 pub const VSS_FW_VERSIONS: [IcVersion; 1] = [FW_3_0];
 
 /// Shutdown 3.2 adds hibernate, 3.1 reboot.
-pub const SHUTDOWN_VERSIONS: [IcVersion; 4] =
-    [IcVersion::new(3, 2), IcVersion::new(3, 1), IcVersion::new(3, 0), IcVersion::new(1, 0)];
+pub const SHUTDOWN_VERSIONS: [IcVersion; 4] = [
+    IcVersion::new(3, 2),
+    IcVersion::new(3, 1),
+    IcVersion::new(3, 0),
+    IcVersion::new(1, 0),
+];
 /// Time sync 4.0 carries the VM reference time (`ictimesync_ref_data`).
-pub const TIMESYNC_VERSIONS: [IcVersion; 3] = [IcVersion::new(4, 0), IcVersion::new(3, 0), IcVersion::new(1, 0)];
+pub const TIMESYNC_VERSIONS: [IcVersion; 3] = [
+    IcVersion::new(4, 0),
+    IcVersion::new(3, 0),
+    IcVersion::new(1, 0),
+];
 /// Heartbeat versions.
 pub const HEARTBEAT_VERSIONS: [IcVersion; 2] = [IcVersion::new(3, 0), IcVersion::new(1, 0)];
 /// KVP: Windows 8 (4.0), Windows 7 (3.0), Windows Server 2008 (1.0).
-pub const KVP_VERSIONS: [IcVersion; 3] = [IcVersion::new(4, 0), IcVersion::new(3, 0), IcVersion::new(1, 0)];
+pub const KVP_VERSIONS: [IcVersion; 3] = [
+    IcVersion::new(4, 0),
+    IcVersion::new(3, 0),
+    IcVersion::new(1, 0),
+];
 /// VSS 5.0, the one version with FREEZE and THAW.
 pub const VSS_VERSIONS: [IcVersion; 1] = [IcVersion::new(5, 0)];
 
@@ -50,7 +64,13 @@ pub enum Service {
 
 impl Service {
     /// All five, in the C driver's table order.
-    pub const ALL: [Service; 5] = [Service::Shutdown, Service::TimeSync, Service::Heartbeat, Service::Kvp, Service::Vss];
+    pub const ALL: [Service; 5] = [
+        Service::Shutdown,
+        Service::TimeSync,
+        Service::Heartbeat,
+        Service::Kvp,
+        Service::Vss,
+    ];
 
     /// The `icmsgtype` of the service's own messages.
     pub fn msg_type(self) -> u16 {

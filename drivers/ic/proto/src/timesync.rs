@@ -53,7 +53,11 @@ impl Sample {
             })
         } else {
             wire::need(pkt, ICMSG_HDR + DATA_SIZE)?;
-            Ok(Sample { parent_time: r.u64(ICMSG_HDR)?, reference_time: None, flags: r.u8(ICMSG_HDR + 24)? })
+            Ok(Sample {
+                parent_time: r.u64(ICMSG_HDR)?,
+                reference_time: None,
+                flags: r.u8(ICMSG_HDR + 24)?,
+            })
         }
     }
 

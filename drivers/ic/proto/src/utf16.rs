@@ -12,18 +12,25 @@ pub fn to_utf8(src: &[u8], dst: &mut [u8]) -> Result<usize> {
     if src.len() & 1 != 0 {
         return Err(Error::BadField("utf16 length"));
     }
-    let units = src.chunks_exact(2).map(|c| match c {
-        [a, b] => u16::from_le_bytes([*a, *b]),
-        _ => 0,
-    }).take_while(|&u| u != 0);
+    let units = src
+        .chunks_exact(2)
+        .map(|c| match c {
+            [a, b] => u16::from_le_bytes([*a, *b]),
+            _ => 0,
+        })
+        .take_while(|&u| u != 0);
     let mut n = 0usize;
     for ch in char::decode_utf16(units) {
         let ch = ch.map_err(|_| Error::BadField("utf16"))?;
         let mut tmp = [0u8; 4];
         let enc = ch.encode_utf8(&mut tmp).as_bytes();
-        let end = n.checked_add(enc.len()).ok_or(Error::BadField("utf8 length"))?;
+        let end = n
+            .checked_add(enc.len())
+            .ok_or(Error::BadField("utf8 length"))?;
         let len = dst.len();
-        let out = dst.get_mut(n..end).ok_or(Error::BufferTooSmall { need: end, len })?;
+        let out = dst
+            .get_mut(n..end)
+            .ok_or(Error::BufferTooSmall { need: end, len })?;
         super::wire::copy(out, enc);
         n = end;
     }
@@ -35,12 +42,15 @@ pub fn to_utf8(src: &[u8], dst: &mut [u8]) -> Result<usize> {
 /// written (twice the code units).
 pub fn from_utf8(src: &[u8], dst: &mut [u8]) -> Result<usize> {
     let end = src.iter().position(|&b| b == 0).unwrap_or(src.len());
-    let s = core::str::from_utf8(src.get(..end).unwrap_or(&[])).map_err(|_| Error::BadField("utf8"))?;
+    let s =
+        core::str::from_utf8(src.get(..end).unwrap_or(&[])).map_err(|_| Error::BadField("utf8"))?;
     let mut n = 0usize;
     for unit in s.encode_utf16() {
         let end = n.checked_add(2).ok_or(Error::BadField("utf16 length"))?;
         let len = dst.len();
-        let out = dst.get_mut(n..end).ok_or(Error::BufferTooSmall { need: end, len })?;
+        let out = dst
+            .get_mut(n..end)
+            .ok_or(Error::BufferTooSmall { need: end, len })?;
         super::wire::copy(out, &unit.to_le_bytes());
         n = end;
     }

@@ -69,7 +69,10 @@ impl Msg {
     pub fn decode(b: &[u8]) -> Result<Msg> {
         wire::need(b, MSG_SIZE)?;
         let r = Reader::new(b);
-        Ok(Msg { operation: r.u8(0)?, flags: r.u32(8)? })
+        Ok(Msg {
+            operation: r.u8(0)?,
+            flags: r.u32(8)?,
+        })
     }
 
     /// Writes the 12-byte form at `at`.
@@ -91,7 +94,11 @@ impl Msg {
 /// The message the kernel writes to the daemon for a host request.
 pub fn to_daemon(op: u8, dst: &mut [u8]) -> Result<usize> {
     let mut w = Writer::new(dst, MSG_SIZE);
-    Msg { operation: op, flags: 0 }.write(&mut w, 0);
+    Msg {
+        operation: op,
+        flags: 0,
+    }
+    .write(&mut w, 0);
     w.finish()
 }
 

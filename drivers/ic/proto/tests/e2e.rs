@@ -19,7 +19,9 @@ fn v(major: u16, minor: u16) -> IcVersion {
 fn negotiate(ch: &mut Channel, g: &mut Guest) -> Option<Agreement> {
     let mut buf = vec![0u8; 4096];
     let n = ch.negotiate(&mut buf).unwrap();
-    let answer = g.receive(ch.service(), &buf[..n]).expect("negotiate is always answered");
+    let answer = g
+        .receive(ch.service(), &buf[..n])
+        .expect("negotiate is always answered");
     assert_eq!(answer.len(), n, "answered in place, same length");
     ch.on_negotiate_response(&answer).unwrap()
 }
@@ -36,7 +38,14 @@ fn each_service_agrees_on_the_newest_versions_the_c_driver_offers() {
     let mut g = Guest::new();
     for (s, srv) in want {
         let mut ch = Channel::new(s);
-        assert_eq!(negotiate(&mut ch, &mut g), Some(Agreement { framework: v(3, 0), service: srv }), "{s:?}");
+        assert_eq!(
+            negotiate(&mut ch, &mut g),
+            Some(Agreement {
+                framework: v(3, 0),
+                service: srv
+            }),
+            "{s:?}"
+        );
     }
 }
 
@@ -49,7 +58,13 @@ fn an_old_host_gets_its_own_versions() {
     let mut g = Guest::new();
     let mut ch = Channel::new(Service::Shutdown);
     ch.offer(&FW1, &SD1);
-    assert_eq!(negotiate(&mut ch, &mut g), Some(Agreement { framework: v(1, 0), service: v(1, 0) }));
+    assert_eq!(
+        negotiate(&mut ch, &mut g),
+        Some(Agreement {
+            framework: v(1, 0),
+            service: v(1, 0)
+        })
+    );
     let mut ch = Channel::new(Service::Shutdown);
     ch.offer(&service::FW_VERSIONS, &SD31);
     assert_eq!(negotiate(&mut ch, &mut g).unwrap().service, v(3, 1));
@@ -99,16 +114,28 @@ fn shutdown_requests_are_answered_then_acted_on() {
     }
     // Force bits are accepted; Linux always forces.
     let n = sd.request_flags(&mut buf, 3, 0, b"").unwrap();
-    assert_eq!(sd.on_response(&g.receive(Service::Shutdown, &buf[..n]).unwrap()), Ok(icmsg::S_OK));
-    assert_eq!(g.events.last(), Some(&Event::Shutdown(Some(Action::Reboot))));
+    assert_eq!(
+        sd.on_response(&g.receive(Service::Shutdown, &buf[..n]).unwrap()),
+        Ok(icmsg::S_OK)
+    );
+    assert_eq!(
+        g.events.last(),
+        Some(&Event::Shutdown(Some(Action::Reboot)))
+    );
     // A guest that cannot hibernate says so.
     g.can_hibernate = false;
     let n = sd.request(&mut buf, Action::Hibernate).unwrap();
-    assert_eq!(sd.on_response(&g.receive(Service::Shutdown, &buf[..n]).unwrap()), Ok(icmsg::E_FAIL));
+    assert_eq!(
+        sd.on_response(&g.receive(Service::Shutdown, &buf[..n]).unwrap()),
+        Ok(icmsg::E_FAIL)
+    );
     assert_eq!(g.events.last(), Some(&Event::Shutdown(None)));
     // Unknown flags.
     let n = sd.request_flags(&mut buf, 8, 0, b"").unwrap();
-    assert_eq!(sd.on_response(&g.receive(Service::Shutdown, &buf[..n]).unwrap()), Ok(icmsg::E_FAIL));
+    assert_eq!(
+        sd.on_response(&g.receive(Service::Shutdown, &buf[..n]).unwrap()),
+        Ok(icmsg::E_FAIL)
+    );
     assert_eq!(g.events.last(), Some(&Event::Shutdown(None)));
 }
 
@@ -129,20 +156,42 @@ fn time_samples_in_both_layouts() {
     let unix_2026 = 1_780_000_000u64 * 1_000_000_000;
     let host_time = timesync::unix_ns_to_host_time(unix_2026).unwrap();
     assert_eq!(timesync::host_time_to_unix_ns(host_time), Some(unix_2026));
-    assert_eq!(timesync::host_time_to_unix_ns(timesync::WLTIMEDELTA), Some(0));
-    assert_eq!(timesync::host_time_to_unix_ns(timesync::WLTIMEDELTA - 1), None);
+    assert_eq!(
+        timesync::host_time_to_unix_ns(timesync::WLTIMEDELTA),
+        Some(0)
+    );
+    assert_eq!(
+        timesync::host_time_to_unix_ns(timesync::WLTIMEDELTA - 1),
+        None
+    );
     for layout_ref in [true, false] {
         let mut g = Guest::new();
         let mut ts = host::TimeSync::new();
-        let offer: &'static [IcVersion] = if layout_ref { &service::TIMESYNC_VERSIONS } else { &TS3 };
+        let offer: &'static [IcVersion] = if layout_ref {
+            &service::TIMESYNC_VERSIONS
+        } else {
+            &TS3
+        };
         ts.ch.offer(&service::FW_VERSIONS, offer);
         negotiate(&mut ts.ch, &mut g).unwrap();
         let mut buf = vec![0u8; 4096];
-        let n = ts.sample(&mut buf, host_time, 5_000, timesync::FLAG_SYNC).unwrap();
-        assert_eq!(n, icmsg::ICMSG_HDR + if layout_ref { timesync::REF_DATA_SIZE } else { timesync::DATA_SIZE });
+        let n = ts
+            .sample(&mut buf, host_time, 5_000, timesync::FLAG_SYNC)
+            .unwrap();
+        assert_eq!(
+            n,
+            icmsg::ICMSG_HDR
+                + if layout_ref {
+                    timesync::REF_DATA_SIZE
+                } else {
+                    timesync::DATA_SIZE
+                }
+        );
         let answer = g.receive(Service::TimeSync, &buf[..n]).unwrap();
         assert_eq!(ts.on_response(&answer), Ok(0));
-        let Some(&Event::Time(s)) = g.events.last() else { panic!("{:?}", g.events) };
+        let Some(&Event::Time(s)) = g.events.last() else {
+            panic!("{:?}", g.events)
+        };
         assert_eq!(s.parent_time, host_time);
         assert!(s.is_sync());
         if layout_ref {
@@ -153,14 +202,24 @@ fn time_samples_in_both_layouts() {
             assert_eq!(s.reference_time, None);
             assert_eq!(s.host_time_at(7_000, 6_000), host_time + 1_000);
         }
-        let n = ts.sample(&mut buf, host_time, 0, timesync::FLAG_SAMPLE).unwrap();
+        let n = ts
+            .sample(&mut buf, host_time, 0, timesync::FLAG_SAMPLE)
+            .unwrap();
         g.receive(Service::TimeSync, &buf[..n]).unwrap();
-        assert!(matches!(g.events.last(), Some(Event::Time(Sample { flags: timesync::FLAG_SAMPLE, .. }))));
+        assert!(matches!(
+            g.events.last(),
+            Some(Event::Time(Sample {
+                flags: timesync::FLAG_SAMPLE,
+                ..
+            }))
+        ));
     }
 }
 
 fn kvp_round(g: &mut Guest, k: &mut host::Kvp, n: usize, buf: &[u8]) -> (u32, String, String) {
-    let answer = g.receive(Service::Kvp, &buf[..n]).expect("KVP requests are answered");
+    let answer = g
+        .receive(Service::Kvp, &buf[..n])
+        .expect("KVP requests are answered");
     let a = k.on_response(&answer).unwrap();
     let text = |b: &[u8]| {
         let mut out = vec![0u8; 4096];
@@ -177,7 +236,11 @@ fn kvp_pool_operations_through_the_daemon() {
     negotiate(&mut k.ch, &mut g).unwrap();
     let mut buf = vec![0u8; 8192];
     // Hyper-V pushes its items into pool 3 at connect.
-    for (key, value) in [("HostName", "hv-host-1"), ("VirtualMachineName", "rustic-vm"), ("Größe", "✓ 𝄞")] {
+    for (key, value) in [
+        ("HostName", "hv-host-1"),
+        ("VirtualMachineName", "rustic-vm"),
+        ("Größe", "✓ 𝄞"),
+    ] {
         let n = k.set(&mut buf, 3, key, value).unwrap();
         assert_eq!(kvp_round(&mut g, &mut k, n, &buf).0, icmsg::S_OK);
     }
@@ -188,10 +251,19 @@ fn kvp_pool_operations_through_the_daemon() {
     let d = g.kvp.as_ref().unwrap();
     assert_eq!(d.pools[3].len(), 3);
     assert_eq!(d.pools[3][2], ("Größe".into(), "✓ 𝄞".into()));
-    assert_eq!(d.pools[0], vec![("Answer".into(), "42".into()), ("Big".into(), u64::MAX.to_string())]);
+    assert_eq!(
+        d.pools[0],
+        vec![
+            ("Answer".into(), "42".into()),
+            ("Big".into(), u64::MAX.to_string())
+        ]
+    );
 
     let n = k.get(&mut buf, 3, "VirtualMachineName").unwrap();
-    assert_eq!(kvp_round(&mut g, &mut k, n, &buf), (icmsg::S_OK, String::new(), "rustic-vm".into()));
+    assert_eq!(
+        kvp_round(&mut g, &mut k, n, &buf),
+        (icmsg::S_OK, String::new(), "rustic-vm".into())
+    );
     let mut seen = Vec::new();
     for i in 0.. {
         let n = k.enumerate(&mut buf, 3, i).unwrap();
@@ -233,7 +305,10 @@ fn kvp_ip_injection_and_query() {
     assert_eq!(kvp_round(&mut g, &mut k, n, &buf).0, icmsg::S_OK);
     let ip = g.kvp.as_ref().unwrap().ip.clone().unwrap();
     assert_eq!(ip.0, info.adapter_id);
-    assert_eq!((ip.1.as_str(), ip.4.as_str(), ip.5, ip.6), (info.ip_addr, info.dns_addr, 1, 0));
+    assert_eq!(
+        (ip.1.as_str(), ip.4.as_str(), ip.5, ip.6),
+        (info.ip_addr, info.dns_addr, 1, 0)
+    );
     let n = k.get_ip_info(&mut buf, info.adapter_id, 1).unwrap();
     let answer = g.receive(Service::Kvp, &buf[..n]).unwrap();
     assert_eq!(k.on_response(&answer).unwrap().status, icmsg::S_OK);
@@ -262,13 +337,20 @@ fn vss_backup_freeze_check_thaw() {
     let mut buf = vec![0u8; 4096];
     let mut round = |g: &mut Guest, h: &mut host::Vss, op| {
         let n = h.request(&mut buf, op).unwrap();
-        h.on_response(&g.receive(Service::Vss, &buf[..n]).unwrap()).unwrap()
+        h.on_response(&g.receive(Service::Vss, &buf[..n]).unwrap())
+            .unwrap()
     };
-    assert_eq!(round(&mut g, &mut h, vss::OP_HOT_BACKUP), (0, vss::HBU_NO_AUTO_RECOVERY));
+    assert_eq!(
+        round(&mut g, &mut h, vss::OP_HOT_BACKUP),
+        (0, vss::HBU_NO_AUTO_RECOVERY)
+    );
     assert_eq!(round(&mut g, &mut h, vss::OP_FREEZE), (0, 0));
     assert_eq!(round(&mut g, &mut h, vss::OP_THAW), (0, 0));
     assert_eq!(round(&mut g, &mut h, vss::OP_GET_DM_INFO), (0, 0));
-    assert_eq!(g.vss.as_ref().unwrap().log, [vss::OP_HOT_BACKUP, vss::OP_FREEZE, vss::OP_THAW]);
+    assert_eq!(
+        g.vss.as_ref().unwrap().log,
+        [vss::OP_HOT_BACKUP, vss::OP_FREEZE, vss::OP_THAW]
+    );
     g.vss.as_mut().unwrap().status = icmsg::E_FAIL;
     assert_eq!(round(&mut g, &mut h, vss::OP_FREEZE).0, icmsg::E_FAIL);
     g.vss = None;

@@ -17,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&sel, reply)) = data.split_first() else {
         return;
     };
-    let registered = [None, Some(DaemonVersion::Register), Some(DaemonVersion::Register1)][usize::from(sel) % 3];
+    let registered = [
+        None,
+        Some(DaemonVersion::Register),
+        Some(DaemonVersion::Register1),
+    ][usize::from(sel) % 3];
     let _ = vss::parse_daemon(reply);
     let status = match kvp::parse_daemon(reply, registered) {
         Ok(DaemonMsg::Reply { status }) => status,

@@ -20,7 +20,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let service = Service::ALL[usize::from(sel) % 5];
-    let versions = [None, Some(IcVersion::new(4, 0)), Some(IcVersion::new(3, 0)), Some(IcVersion::new(1, 0))];
+    let versions = [
+        None,
+        Some(IcVersion::new(4, 0)),
+        Some(IcVersion::new(3, 0)),
+        Some(IcVersion::new(1, 0)),
+    ];
     let version = versions[usize::from(sel >> 3) % 4];
     let mut buf = vec![0u8; RECV_BUFFER_SIZE];
     buf[..pkt.len()].copy_from_slice(pkt);
@@ -42,7 +47,8 @@ fuzz_target!(|data: &[u8]| {
             let forwarded = kvp::to_daemon(&buf[..pkt.len()], &mut m);
             // Echo the daemon's own message back as its reply.
             let reply = forwarded.ok().map(|_| (&m[..], 0));
-            let st = kvp::answer_host(&mut buf[..pkt.len()], reply).expect("a parsed request can be answered");
+            let st = kvp::answer_host(&mut buf[..pkt.len()], reply)
+                .expect("a parsed request can be answered");
             assert!(st == icmsg::S_OK || st == icmsg::E_FAIL);
         }
         Event::Vss(m) => {

@@ -39,7 +39,8 @@ impl KvpDaemon {
             kvp::OP_SET => {
                 let key = c_str(&msg[off::KEY..off::KEY + kvp::MAX_KEY_SIZE]);
                 let value = c_str(&msg[off::VALUE..off::VALUE + kvp::MAX_VALUE_SIZE]);
-                let ksize = u32::from_le_bytes(msg[off::KEY_SIZE..off::KEY_SIZE + 4].try_into().unwrap());
+                let ksize =
+                    u32::from_le_bytes(msg[off::KEY_SIZE..off::KEY_SIZE + 4].try_into().unwrap());
                 assert_eq!(ksize as usize, key.len() + 1, "key_size counts the NUL");
                 let p = &mut self.pools[pool];
                 match p.iter_mut().find(|(k, _)| *k == key) {
@@ -66,7 +67,11 @@ impl KvpDaemon {
                 error(&mut out, if p.len() < before { 0 } else { icmsg::E_FAIL });
             }
             kvp::OP_ENUMERATE => {
-                let index = u32::from_le_bytes(msg[off::ENUM_INDEX..off::ENUM_INDEX + 4].try_into().unwrap());
+                let index = u32::from_le_bytes(
+                    msg[off::ENUM_INDEX..off::ENUM_INDEX + 4]
+                        .try_into()
+                        .unwrap(),
+                );
                 match self.pools[pool].get(index as usize) {
                     Some((k, v)) => {
                         put(&mut out[off::ENUM_SHIFT + off::KEY..], k);
@@ -138,7 +143,10 @@ impl Guest {
             can_hibernate: true,
             kvp: Some(KvpDaemon::default()),
             kvp_registered: None,
-            vss: Some(VssDaemon { log: Vec::new(), status: 0 }),
+            vss: Some(VssDaemon {
+                log: Vec::new(),
+                status: 0,
+            }),
             events: Vec::new(),
         };
         g.register_kvp();
@@ -149,7 +157,9 @@ impl Guest {
     pub fn register_kvp(&mut self) {
         let mut reg = vec![0u8; kvp::MSG_SIZE];
         reg[0] = kvp::OP_REGISTER1;
-        let DaemonMsg::Register(v) = kvp::parse_daemon(&reg, None).unwrap() else { panic!() };
+        let DaemonMsg::Register(v) = kvp::parse_daemon(&reg, None).unwrap() else {
+            panic!()
+        };
         let mut reply = vec![0u8; kvp::MSG_SIZE];
         assert_eq!(kvp::registration_reply(v, &mut reply), Ok(kvp::MSG_SIZE));
         assert_eq!(reply[0], kvp::OP_REGISTER1);
@@ -163,9 +173,13 @@ impl Guest {
         let mut buf = vec![0u8; RECV_BUFFER_SIZE];
         buf[..pkt.len()].copy_from_slice(pkt);
         let i = index(service);
-        let Ok(Handled { event, respond }) =
-            guest::on_packet(service, self.versions[i], self.can_hibernate, &mut buf, pkt.len())
-        else {
+        let Ok(Handled { event, respond }) = guest::on_packet(
+            service,
+            self.versions[i],
+            self.can_hibernate,
+            &mut buf,
+            pkt.len(),
+        ) else {
             return None;
         };
         self.events.push(event);
@@ -179,10 +193,14 @@ impl Guest {
             Event::Kvp(_) => {
                 let daemon_reply = self.kvp.as_mut().and_then(|d| {
                     let mut msg = vec![0u8; kvp::MSG_SIZE];
-                    kvp::to_daemon(&buf[..pkt.len()], &mut msg).ok().map(|_| d.handle(&msg))
+                    kvp::to_daemon(&buf[..pkt.len()], &mut msg)
+                        .ok()
+                        .map(|_| d.handle(&msg))
                 });
                 let status = daemon_reply.as_ref().map(|r| {
-                    let DaemonMsg::Reply { status } = kvp::parse_daemon(r, self.kvp_registered).unwrap() else {
+                    let DaemonMsg::Reply { status } =
+                        kvp::parse_daemon(r, self.kvp_registered).unwrap()
+                    else {
                         panic!()
                     };
                     status
