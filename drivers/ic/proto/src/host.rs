@@ -210,9 +210,9 @@ impl Heartbeat {
         let ok = self.ch.response(pkt).is_ok()
             && self.pending.take().map(|s| s.wrapping_add(1)) == Some(heartbeat::sequence(pkt)?);
         if ok {
-            self.correct += 1;
+            self.correct = self.correct.saturating_add(1);
         } else {
-            self.wrong += 1;
+            self.wrong = self.wrong.saturating_add(1);
         }
         Ok(ok)
     }
@@ -414,13 +414,16 @@ impl Kvp {
         value: bool,
     ) -> Result<()> {
         let mut units = [0u8; kvp::MAX_VALUE_SIZE];
-        let n = utf16::from_utf8(s.as_bytes(), units.get_mut(..max - 2).unwrap_or(&mut []))?;
+        let n = utf16::from_utf8(
+            s.as_bytes(),
+            units.get_mut(..max.saturating_sub(2)).unwrap_or(&mut []),
+        )?;
         w.bytes(at, units.get(..n).unwrap_or(&[]));
         if !value && self.faults.lone_surrogate {
             w.u16(at, 0xd800);
         }
-        w.u16(at + n, 0);
-        let size = wire::to_u32(n + 2, "size")?;
+        w.u16(at.saturating_add(n), 0);
+        let size = wire::to_u32(n.saturating_add(2), "size")?;
         let size = if value {
             self.faults.value_size.unwrap_or(size)
         } else {
@@ -558,9 +561,10 @@ impl Kvp {
             // One unit left for the terminator, which the zeroed packet has.
             let n = utf16::from_utf8(
                 s.as_bytes(),
-                tmp.get_mut(..2 * (units - 1)).unwrap_or(&mut []),
+                tmp.get_mut(..units.saturating_sub(1).saturating_mul(2))
+                    .unwrap_or(&mut []),
             )?;
-            w.bytes(at + o, tmp.get(..n).unwrap_or(&[]));
+            w.bytes(at.saturating_add(o), tmp.get(..n).unwrap_or(&[]));
         }
         w.u8(at + off::IP_ADDR_FAMILY, info.addr_family);
         w.u8(at + off::IP_DHCP, u8::from(info.dhcp_enabled));
@@ -633,7 +637,10 @@ impl Kvp {
         let mut lens = [0usize; 5];
         for ((o, units), (slot, len)) in fields.into_iter().zip(out.iter_mut().zip(lens.iter_mut()))
         {
-            *len = utf16::to_utf8(r.slice(at + o, units * 2)?, slot)?;
+            *len = utf16::to_utf8(
+                r.slice(at.saturating_add(o), units.saturating_mul(2))?,
+                slot,
+            )?;
         }
         Ok((
             lens,

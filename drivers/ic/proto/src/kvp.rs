@@ -182,7 +182,7 @@ fn to_c_utf8(src: &[u8], dst: &mut [u8]) -> Result<usize> {
     if let Some(b) = dst.get_mut(n) {
         *b = 0;
     }
-    Ok(n + 1)
+    Ok(n.saturating_add(1))
 }
 
 /// A decimal number as ASCII into `dst`, NUL-terminated; returns the bytes
@@ -202,7 +202,13 @@ fn decimal(mut v: u64, dst: &mut [u8]) -> Result<usize> {
     }
     let mut w = Writer::new(dst, 0);
     for i in 0..n {
-        w.u8(i, digits.get(n - 1 - i).copied().unwrap_or(b'0'));
+        w.u8(
+            i,
+            digits
+                .get(n.wrapping_sub(1).wrapping_sub(i))
+                .copied()
+                .unwrap_or(b'0'),
+        );
     }
     w.u8(n, 0);
     w.finish()
@@ -287,9 +293,9 @@ pub fn to_daemon(pkt: &[u8], dst: &mut [u8]) -> Result<usize> {
                 .iter()
                 .chain([(off::IP_ADAPTER_ID, MAX_ADAPTER_ID)].iter())
             {
-                let src = r.slice(ip + at, units * 2)?;
+                let src = r.slice(ip.saturating_add(at), units.saturating_mul(2))?;
                 // The C driver gives each UTF-8 string `units` bytes.
-                to_c_utf8(src, field(dst, out + at, units)?)?;
+                to_c_utf8(src, field(dst, out.saturating_add(at), units)?)?;
             }
             let mut w = Writer::new(dst, 0);
             w.u8(out + off::IP_ADDR_FAMILY, r.u8(ip + off::IP_ADDR_FAMILY)?);
@@ -389,7 +395,7 @@ fn to_host(
     units: usize,
 ) -> Result<usize> {
     let src = Reader::new(reply).slice(at, max)?;
-    let end = to.saturating_add(units * 2);
+    let end = to.saturating_add(units.saturating_mul(2));
     let n = pkt.len();
     let dst = pkt
         .get_mut(to..end)
@@ -398,7 +404,7 @@ fn to_host(
     let mut w = Writer::new(pkt, 0);
     w.u16(to.saturating_add(written), 0);
     w.finish()?;
-    Ok(written + 2)
+    Ok(written.saturating_add(2))
 }
 
 /// The guest's side: writes the answer to the host's request into `pkt`
@@ -422,60 +428,57 @@ pub fn answer_host(pkt: &mut [u8], reply: Option<(&[u8], u32)>) -> Result<u32> {
 
 fn fill_answer(pkt: &mut [u8], op: u8, reply: &[u8]) -> Result<()> {
     wire::need(reply, MSG_SIZE)?;
-    let body = ICMSG_HDR;
+    // `data` of GET is at the body's start, ENUMERATE's 4 bytes later.
+    let (reply_at, pkt_at) = if op == OP_ENUMERATE {
+        (off::ENUM_SHIFT, ICMSG_HDR + off::ENUM_SHIFT)
+    } else {
+        (0, ICMSG_HDR)
+    };
     match op {
         OP_GET | OP_ENUMERATE => {
-            let shift = if op == OP_ENUMERATE {
-                off::ENUM_SHIFT
-            } else {
-                0
-            };
-            let base = shift;
             if op == OP_ENUMERATE {
                 // Room for the terminator: 254 units of key, 1022 of value.
                 let n = to_host(
                     reply,
-                    base + off::KEY,
+                    reply_at.saturating_add(off::KEY),
                     MAX_KEY_SIZE,
                     pkt,
-                    body + base + off::KEY,
+                    pkt_at.saturating_add(off::KEY),
                     MAX_KEY_SIZE / 2 - 2,
                 )?;
-                set_u32(pkt, body + base + off::KEY_SIZE, n)?;
+                set_u32(pkt, pkt_at.saturating_add(off::KEY_SIZE), n)?;
             }
             let n = to_host(
                 reply,
-                base + off::VALUE,
+                reply_at.saturating_add(off::VALUE),
                 MAX_VALUE_SIZE,
                 pkt,
-                body + base + off::VALUE,
+                pkt_at.saturating_add(off::VALUE),
                 MAX_VALUE_SIZE / 2 - 2,
             )?;
-            set_u32(pkt, body + base + off::VALUE_SIZE, n)?;
-            set_u32(pkt, body + base + off::VALUE_TYPE, REG_SZ as usize)
+            set_u32(pkt, pkt_at.saturating_add(off::VALUE_SIZE), n)?;
+            set_u32(pkt, pkt_at.saturating_add(off::VALUE_TYPE), REG_SZ as usize)
         }
         OP_GET_IP_INFO => {
+            let ip = ICMSG_HDR + off::IP_MSG_VAL;
             for &(at, units) in IP_STRINGS
                 .iter()
                 .chain([(off::IP_ADAPTER_ID, MAX_ADAPTER_ID)].iter())
             {
                 to_host(
                     reply,
-                    off::IP_VAL + at,
-                    units * 2,
+                    off::IP_VAL.saturating_add(at),
+                    units.saturating_mul(2),
                     pkt,
-                    body + off::IP_MSG_VAL + at,
-                    units - 1,
+                    ip.saturating_add(at),
+                    units.saturating_sub(1),
                 )?;
             }
             let r = Reader::new(reply);
             let mut w = Writer::new(pkt, 0);
+            w.u8(ip + off::IP_DHCP, r.u8(off::IP_VAL + off::IP_DHCP)?);
             w.u8(
-                body + off::IP_MSG_VAL + off::IP_DHCP,
-                r.u8(off::IP_VAL + off::IP_DHCP)?,
-            );
-            w.u8(
-                body + off::IP_MSG_VAL + off::IP_ADDR_FAMILY,
+                ip + off::IP_ADDR_FAMILY,
                 r.u8(off::IP_VAL + off::IP_ADDR_FAMILY)?,
             );
             w.finish().map(|_| ())

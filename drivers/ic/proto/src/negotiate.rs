@@ -35,7 +35,9 @@ pub struct Agreement {
 /// `ICMSG_NEGOTIATE_PKT_SIZE(fw, srv)`: the packet length that holds both
 /// version lists.
 pub fn packet_size(fw_count: u16, srv_count: u16) -> usize {
-    VERSIONS_AT + (usize::from(fw_count) + usize::from(srv_count)) * 4
+    // At most 36 + 2 * 65535 * 4: no overflow, saturating only to say so.
+    let versions = usize::from(fw_count).saturating_add(usize::from(srv_count));
+    VERSIONS_AT.saturating_add(versions.saturating_mul(4))
 }
 
 /// The guest's side: answers the host's NEGOTIATE in `buf`, whose first
@@ -107,10 +109,10 @@ pub fn build_request(
     let fw_count = u16::try_from(fw.len()).map_err(|_| Error::BadField("icframe_vercnt"))?;
     let srv_count = u16::try_from(srv.len()).map_err(|_| Error::BadField("icmsg_vercnt"))?;
     let len = packet_size(fw_count, srv_count);
-    let body = len - ICMSG_HDR;
+    let body = len.saturating_sub(ICMSG_HDR);
     let hdr = IcHeader {
         pipe_flags: 0,
-        pipe_size: wire::to_u32(len - super::icmsg::PIPE_HDR_SIZE, "msgsize")?,
+        pipe_size: wire::to_u32(len.saturating_sub(super::icmsg::PIPE_HDR_SIZE), "msgsize")?,
         frame_version: IcVersion::new(0, 0),
         msg_type: MSG_NEGOTIATE,
         msg_version: IcVersion::new(0, 0),
@@ -127,8 +129,10 @@ pub fn build_request(
     hdr.write_into(&mut w);
     w.u16(ICMSG_HDR, fw_count);
     w.u16(ICMSG_HDR + 2, srv_count);
-    for (i, v) in fw.iter().chain(srv.iter()).enumerate() {
-        v.write(&mut w, VERSIONS_AT + i * 4);
+    let mut at = VERSIONS_AT;
+    for v in fw.iter().chain(srv.iter()) {
+        v.write(&mut w, at);
+        at = at.saturating_add(4);
     }
     w.finish()
 }
