@@ -113,3 +113,13 @@ impl Service {
         }
     }
 }
+
+/// Seconds the guest waits for a daemon's answer before failing the host's
+/// request (`HV_UTIL_TIMEOUT`).
+pub const DAEMON_TIMEOUT_SECS: u32 = 30;
+/// Seconds the guest waits for `hv_vss_daemon` to freeze
+/// (`VSS_FREEZE_TIMEOUT`, 15 minutes).
+pub const VSS_FREEZE_TIMEOUT_SECS: u32 = 15 * 60;
+/// Seconds KVP holds the host's NEGOTIATE while no daemon is registered
+/// (`HV_UTIL_NEGO_TIMEOUT`), so that early IP injection is not lost.
+pub const KVP_NEGOTIATE_DELAY_SECS: u32 = 55;
