@@ -356,3 +356,22 @@ fn vss_backup_freeze_check_thaw() {
     g.vss = None;
     assert_eq!(round(&mut g, &mut h, vss::OP_FREEZE).0, icmsg::E_FAIL);
 }
+
+#[test]
+fn the_negotiate_answer_is_the_c_drivers_byte_for_byte() {
+    // Hyper-V's offer to heartbeat: frameworks 1.0, 3.0; services 1.0, 3.0, 3.1.
+    let fw = [v(1, 0), v(3, 0)];
+    let srv = [v(1, 0), v(3, 0), v(3, 1)];
+    let mut buf = vec![0xaau8; 4096];
+    let n = hv_ic_core::negotiate::build_request(&mut buf, 9, &fw, &srv).unwrap();
+    assert_eq!(n, 28 + 8 + 5 * 4);
+    let request = buf[..n].to_vec();
+    let mut g = Guest::new();
+    let answer = g.receive(Service::Heartbeat, &request).unwrap();
+    let mut want = request.clone();
+    want[18..20].copy_from_slice(&0x10u16.to_le_bytes()); // icmsgsize
+    want[25] = icmsg::FLAG_TRANSACTION | icmsg::FLAG_RESPONSE;
+    want[28..32].copy_from_slice(&[1, 0, 1, 0]); // one version of each
+    want[36..44].copy_from_slice(&[3, 0, 0, 0, 3, 0, 0, 0]); // 3.0, 3.0
+    assert_eq!(answer, want);
+}
