@@ -7,7 +7,7 @@
 //! the guest's handling of a received packet ([`guest`]).
 //!
 //! The simulated host's side, written from the host's point of view, is
-//! [`host`] (feature "host"): one engine per service with fault knobs.
+//! `host` (feature "host"): one engine per service with fault knobs.
 //!
 //! Parsers take bytes the caller has already copied out of shared memory
 //! and never panic: every length, count, pool and string is checked, every
