@@ -428,15 +428,36 @@ void rustic_local_bh_enable(void);
 /* Whether this is task context, where sleeping is allowed in principle. */
 bool rustic_in_task(void);
 
+/* --- the crash-path unload's kernel hooks (rust/vmbus/crash.c) --- */
+
+/*
+ * @fn runs from the panic notifier and, if @hyperv_hooks, from the kernel's
+ * Hyper-V kexec and crash handlers; with interrupts off, any CPU.
+ */
+void rustic_crash_register(void (*fn)(void), bool hyperv_hooks);
+/* Removes them; a panic notifier call in progress has finished after it. */
+void rustic_crash_unregister(void);
+/* Busy-waits @ms milliseconds (any context). */
+void rustic_mdelay(u32 ms);
+unsigned long rustic_local_irq_save(void);
+void rustic_local_irq_restore(unsigned long flags);
+/* Queues @cpu's softirq work of the VMBus interrupt once, as an interrupt
+ * would (for a message that arrived before the handler was registered). */
+void rustic_hv_isr_poll(u32 cpu);
+
 /* --- the real Hyper-V backend (rust/vmbus/hyperv.c; built, never run here) --- */
 
 /* Hyper-V is up, and this guest is one the backend supports. */
 bool rustic_hvr_available(void);
+/* The firmware describes an ACPI VMBus device ("VMBUS"/"VMBus"). */
+bool rustic_hvr_acpi_present(void);
 /* Binds the ACPI VMBus device; SynIC pages, SINT2 on every CPU (hotplug
  * state); the VMBus handler. */
 int rustic_hvr_start(void);
 /* Masks SINT2, removes the handler, waits out a running interrupt. */
 void rustic_hvr_stop(void);
+/* This CPU's SynIC off, with interrupts off (the kdump path). */
+void rustic_hvr_disable_this_cpu(void);
 /* Frees the pages; after rustic_hvr_stop(). */
 void rustic_hvr_free(void);
 /* CPU 0's SynIC message page (4 KiB). */
@@ -444,6 +465,10 @@ void *rustic_hvr_message_page(void);
 /* @cpu's SynIC event flags page (4 KiB), or NULL. */
 void *rustic_hvr_event_flags(u32 cpu);
 void rustic_hvr_eom(void);
+/* @cpu's SynIC message page (4 KiB), or NULL. */
+void *rustic_hvr_message_page_of(u32 cpu);
+/* The EOM MSR written on this CPU; usable with interrupts off. */
+void rustic_hvr_eom_here(void);
 int rustic_hvr_post_message(u32 connection_id, u32 message_type,
 			    const u8 *payload, u32 len);
 int rustic_hvr_signal_event(u32 connection_id);
@@ -454,6 +479,7 @@ u32 rustic_hvr_vp_index(u32 cpu);
 bool rustic_sim_enabled(void);
 const char *rustic_sim_versions(void);
 unsigned int rustic_sim_post_busy(void);
+bool rustic_sim_stale_message(void);
 const char *rustic_sim_devices(void);
 /* Interrupts @cpu asynchronously (coalesced while one is queued there). */
 int rustic_sim_raise(u32 cpu);

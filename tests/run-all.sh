@@ -68,6 +68,8 @@ ktap_layer build-input bash tests/build/bad-input.sh
 # The layers depend one way (tests/build/layers.py), and the check catches
 # violations planted into a copy of the tree.
 ktap_layer layers bash tests/build/layers.sh
+# QEMU's own VMBus under KVM with SynIC; skipped (one line why) elsewhere.
+[ -n "$kdir" ] && ktap_layer qemu-vmbus bash tests/build/qemu-vmbus.sh
 ktap_layer layers-check bash tests/build/layers-selftest.sh
 [ -n "$kdir" ] && ktap_layer production bash tests/build/production.sh
 # Installing it as distros and administrators do: make install/uninstall

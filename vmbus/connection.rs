@@ -9,8 +9,15 @@
 //!   become devices on the bus. Load waits, bounded, for the version and
 //!   then for ALLOFFERS_DELIVERED; a failed or timed-out negotiation fails
 //!   the load (as the C driver's `vmbus_bus_init` does).
-//! - Unload: remove the devices, send UNLOAD and wait for the response,
-//!   bounded; then stop the backend's interrupt and drain the work.
+//! - Unload: remove the devices, send UNLOAD (not to hosts older than
+//!   3.0, which cannot reconnect a guest) and wait for the response as long
+//!   as an Azure host may need ([`UNLOAD_TIMEOUT_MS`]); then stop the
+//!   backend's interrupt and drain the work.
+//! - Crash path ([`crash_unload`]): on kexec, kdump and panic the host must
+//!   stop writing into rings, buffers and SynIC pages the next kernel will
+//!   own, so UNLOAD is posted and its answer awaited by polling every CPU's
+//!   message page with interrupts off (the C driver's
+//!   `vmbus_wait_for_unload`); no lock, no sleep, no other CPU involved.
 //!
 //! - Channels: drivers create GPADLs and open channels through
 //!   [`Connection::open_channel`] (`crate::vmbus::channel`); every request waits,
@@ -31,12 +38,15 @@
 
 use crate::vmbus::bus::Devices;
 use crate::vmbus::channel::{Channel, ChannelHandler, ChannelParams};
-use crate::vmbus::hv::{message_waiting, take_message, Backend, CONNECT_CPU, VMBUS_MESSAGE_TYPE};
+use crate::vmbus::hv::{
+    clear_slot, discard_message, message_waiting, take_message, Backend, Discarded, CONNECT_CPU, VMBUS_MESSAGE_TYPE,
+};
 use crate::rust::base::errno::ETIMEDOUT;
 use crate::rust::base::cpu::{cpu_online, nr_cpu_ids};
 use crate::rust::base::memory::{Buffer, Page};
 use crate::rust::base::time::{msleep, now_ms, RateLimit};
 use crate::rust::base::work::{BhOff, Work, WorkFn};
+use crate::rust::vmbus::crash::{mdelay, CrashHooks, IrqsOff};
 use crate::rust::vmbus::interrupt::{Dpc, IsrRegistration};
 use crate::vmbus_core::bus::{monitor_view, MonitorView, OfferFacts};
 use crate::vmbus_core::control::{
@@ -44,9 +54,9 @@ use crate::vmbus_core::control::{
 };
 use crate::vmbus_core::event;
 use crate::vmbus_core::guid::{self, Guid};
-use crate::vmbus_core::msg::{GpadlSplit, Message, Offer, USER_DEFINED_BYTES};
+use crate::vmbus_core::msg::{GpadlSplit, Message, MessageType, Offer, HVMSG_CHANNEL, HVMSG_TIMER_EXPIRED, USER_DEFINED_BYTES};
 use crate::vmbus_core::version::{self, Version};
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow, CondVar, CondVarTimeoutResult, Mutex, SpinLock};
 use kernel::{new_condvar, new_mutex, new_spinlock};
@@ -57,6 +67,14 @@ const GPADLS: usize = 32;
 
 /// How long the host gets to answer any one request.
 const REQUEST_TIMEOUT_MS: u64 = 5000;
+/// How long the host gets to answer UNLOAD: an Azure host writes back
+/// the dirty data of its disk cache first, which the C driver documents as
+/// taking up to 50 s; like the C crash path, allow twice that.
+const UNLOAD_TIMEOUT_MS: u64 = 100_000;
+/// The crash path's poll of the message pages: every 10 ms, a line every
+/// 5 s so that a watcher of the console does not take it for a hang.
+const CRASH_POLL_MS: u32 = 10;
+const CRASH_NOTICE_MS: u32 = 5000;
 /// How long load waits for every offer after the version is agreed.
 const OFFERS_TIMEOUT_MS: u64 = 10000;
 /// The longest a waiter sleeps between looks at the clock.
@@ -71,6 +89,7 @@ const POST_PAUSE_MAX_MS: u32 = 20;
 /// A host keeping its port full would otherwise flood the log.
 static POST_RETRIED_LOG: RateLimit = RateLimit::new(1000);
 static POST_FAILED_LOG: RateLimit = RateLimit::new(1000);
+static OTHER_MESSAGE_LOG: RateLimit = RateLimit::new(1000);
 
 /// HvPostMessage of `message` to `connection_id`, retried while the host
 /// refuses it for now. The backends report `HV_STATUS_INVALID_CONNECTION_ID`
@@ -244,6 +263,26 @@ pub(crate) struct Connection {
     /// The two monitor pages given to the host (server, client), which it
     /// fills for monitored channels; the sysfs monitor attributes read them.
     monitor_pages: [Page; 2],
+    /// The crash path's state, read and written without locks.
+    crash: CrashState,
+}
+
+/// What the crash path needs, in atomics (it takes no lock).
+#[derive(Default)]
+struct CrashState {
+    /// The negotiated version (raw), 0 until connected; and the
+    /// connection id the host takes messages on.
+    version: AtomicU32,
+    message_connection_id: AtomicU32,
+    /// The crash path ran: the host forgot the guest, nothing more is
+    /// posted, and requests fail at once.
+    ran: AtomicBool,
+    /// The message work saw the UNLOAD_RESPONSE after the crash path began
+    /// (it may take the slot first on another CPU).
+    answered: AtomicBool,
+    /// The crash path's UNLOAD was answered: the host holds nothing of the
+    /// guest any more.
+    answered_unload: AtomicBool,
 }
 
 impl Connection {
@@ -252,6 +291,7 @@ impl Connection {
     /// once the call that asked for them has returned).
     fn perform(
         backend: &Backend,
+        crashed: bool,
         status: &mut Status,
         deferred: &mut KVec<Deferred>,
         failed: &mut KVec<(Message, PostError)>,
@@ -266,7 +306,10 @@ impl Connection {
                 connection_id,
                 message,
             } => {
-                if let Err(kind) = post(backend, connection_id, &message) {
+                // After the crash path the host has forgotten the guest:
+                // nothing is posted, and what asked for it fails at once.
+                let posted = if crashed { Err(PostError::Other) } else { post(backend, connection_id, &message) };
+                if let Err(kind) = posted {
                     if failed.push((message, kind), GFP_KERNEL).is_err() {
                         pr_err!("vmbus: out of memory, a failed post of {:?} is not reported\n", message.message_type());
                     }
@@ -313,8 +356,9 @@ impl Connection {
             let mut guard = self.inner.lock();
             let Inner { control, status } = &mut *guard;
             let backend = &self.backend;
+            let crashed = self.crash.ran.load(Ordering::Acquire);
             let r = {
-                let mut sink = |a: Action| Self::perform(backend, status, &mut deferred, &mut failed, a);
+                let mut sink = |a: Action| Self::perform(backend, crashed, status, &mut deferred, &mut failed, a);
                 f(&mut **control, &mut sink)
             };
             // The failed posts, in order, now that the call that asked for
@@ -336,7 +380,7 @@ impl Connection {
                         );
                     }
                 }
-                let mut sink = |a: Action| Self::perform(backend, status, &mut deferred, &mut failed, a);
+                let mut sink = |a: Action| Self::perform(backend, crashed, status, &mut deferred, &mut failed, a);
                 // A message with no request (CLOSECHANNEL, REQUESTOFFERS,
                 // RELID_RELEASED) changes nothing; `post` logged it.
                 let _ = control.post_failed(now_ms(), &message, kind, &mut sink);
@@ -452,6 +496,9 @@ impl Connection {
         start: impl FnOnce(&mut Control<CHANNELS, GPADLS>, RequestId, &mut dyn FnMut(Action)) -> core::result::Result<(), Error>,
     ) -> core::result::Result<(), Error> {
         let id = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
+        if self.crash.ran.load(Ordering::Acquire) {
+            return Err(Error::Unloaded);
+        }
         {
             let status = &self.inner.lock().status;
             if status.closing && status.host_gone {
@@ -675,9 +722,13 @@ impl Connection {
         f(&mut open)
     }
 
-    /// Tears the ring's GPADL down; on success the ring may be freed.
+    /// Tears the ring's GPADL down; on success the ring may be freed. So
+    /// it may after the crash path's UNLOAD was answered: the host let go
+    /// of every GPADL then.
     fn release(&self, channel: &Arc<Channel>) {
-        if self.teardown_gpadl(channel.relid, channel.ring_gpadl).is_ok() {
+        if self.teardown_gpadl(channel.relid, channel.ring_gpadl).is_ok()
+            || self.crash.answered_unload.load(Ordering::Acquire)
+        {
             channel.release_ring();
         }
     }
@@ -807,6 +858,30 @@ impl Connection {
                 pr_err!("vmbus: malformed SynIC message dropped\n");
                 continue;
             };
+            if message.message_type != HVMSG_CHANNEL {
+                // Not a channel message: a synthetic timer's expiration
+                // (the kernel's Hyper-V timer in its message mode, which
+                // only hv_vmbus sets up) or a type this driver does not
+                // know. Its slot is free again, so what queued behind it
+                // comes through.
+                if OTHER_MESSAGE_LOG.allow() {
+                    let what = if message.message_type == HVMSG_TIMER_EXPIRED { " (timer expired)" } else { "" };
+                    pr_info!(
+                        "vmbus: SynIC message of type {:#x}{} is no channel message; ignored\n",
+                        message.message_type,
+                        what
+                    );
+                }
+                continue;
+            }
+            if this.crash.ran.load(Ordering::Acquire) {
+                // The crash path owns the connection now; only the answer
+                // to its UNLOAD matters (it may be polling another CPU).
+                if message.payload().get(..4) == Some(&(MessageType::UnloadResponse as u32).to_le_bytes()[..]) {
+                    this.crash.answered.store(true, Ordering::Release);
+                }
+                continue;
+            }
             let ((), deferred) = this.with_control_deferred(|c, sink| {
                 if let Err(e) = c.handle_message(message.payload(), &mut |a| sink(a)) {
                     pr_err!("vmbus: host message rejected: {:?}\n", e);
@@ -824,6 +899,9 @@ impl Connection {
 pub(crate) struct Vmbus {
     conn: Arc<Connection>,
     isr: Option<IsrRegistration<Connection>>,
+    /// The crash path's hooks (panic; kexec and kdump on Hyper-V), while
+    /// connected.
+    crash_hooks: Option<CrashHooks>,
     // The interrupt page (used before 5.0), whose address INITIATE_CONTACT
     // gives the host, as the C driver does; freed after the unload (fields
     // drop after `Drop::drop`). The monitor pages live in the connection.
@@ -871,12 +949,19 @@ impl Vmbus {
                 device_changes_pending: AtomicU32::new(0),
                 device_work <- new_mutex!(None, "vmbus_device_work"),
                 monitor_pages,
+                crash: CrashState::default(),
             }),
             GFP_KERNEL,
         )?;
         *conn.device_work.lock() = Some(Work::new(conn.clone())?);
-        let vmbus = Vmbus {
-            isr: Some(IsrRegistration::new(conn.clone())),
+        let isr = IsrRegistration::new(conn.clone());
+        // The backend unmasked SINT2 before the handler above was there: an
+        // interrupt then was dropped, and a message it announced would
+        // block the slot for good. Look once, as an interrupt would.
+        isr.poll(CONNECT_CPU);
+        let mut vmbus = Vmbus {
+            isr: Some(isr),
+            crash_hooks: None,
             conn,
             _interrupt_page: interrupt_page,
         };
@@ -904,9 +989,15 @@ impl Vmbus {
             }
             None => return Err(ETIMEDOUT()),
         }
-        let version = conn.inner.lock().control.version();
+        let (version, message_connection_id) = {
+            let inner = conn.inner.lock();
+            (inner.control.version(), inner.control.message_connection_id())
+        };
         if let Some(v) = version {
             pr_info!("vmbus: connected, version {}\n", v);
+            conn.crash.message_connection_id.store(message_connection_id, Ordering::Relaxed);
+            conn.crash.version.store(v.raw(), Ordering::Release);
+            vmbus.crash_hooks = Some(CrashTarget::set(&conn, conn.backend.is_hyperv()));
         }
         if !conn.wait(OFFERS_TIMEOUT_MS, |s| s.all_offers) {
             pr_err!("vmbus: the host did not deliver all offers within {} ms\n", OFFERS_TIMEOUT_MS);
@@ -923,21 +1014,34 @@ impl Vmbus {
 impl Drop for Vmbus {
     fn drop(&mut self) {
         let conn = &self.conn;
+        // No crash path from now on (it would race the teardown).
+        if let Some(hooks) = self.crash_hooks.take() {
+            CrashTarget::clear(conn, hooks);
+        }
         conn.inner.lock().status.closing = true;
         // No device changes from now on (dropping the work waits for it).
         let work = conn.device_work.lock().take();
         drop(work);
         conn.devices.clear();
-        let connected = conn.inner.lock().control.state() == ConnectionState::Connected;
-        if conn.inner.lock().status.host_gone {
+        let (connected, version) = {
+            let inner = conn.inner.lock();
+            (inner.control.state() == ConnectionState::Connected, inner.control.version())
+        };
+        if conn.crash.ran.load(Ordering::Acquire) {
+            pr_info!("vmbus: unloading: the crash path already sent UNLOAD\n");
+        } else if conn.inner.lock().status.host_gone {
             pr_err!("vmbus: unloading without UNLOAD: the host stopped answering\n");
+        } else if let Some(v) = version.filter(|v| connected && !v.takes_unload()) {
+            // As the C driver: a host before 3.0 cannot reconnect a guest
+            // and takes no UNLOAD.
+            pr_info!("vmbus: unloading without UNLOAD: version {} is older than 3.0\n", v);
         } else if connected {
-            let started = conn.with_control(|c, sink| c.unload(now_ms(), UNLOAD, &mut |a| sink(a)));
-            if started.is_ok() && conn.wait(REQUEST_TIMEOUT_MS.saturating_add(1000), |s| s.unload.is_some()) {
+            let started = conn.with_control(|c, sink| c.unload_within(now_ms(), UNLOAD, UNLOAD_TIMEOUT_MS, &mut |a| sink(a)));
+            if started.is_ok() && conn.wait(UNLOAD_TIMEOUT_MS.saturating_add(1000), |s| s.unload.is_some()) {
                 match conn.inner.lock().status.unload {
                     Some(Ok(())) => pr_info!("vmbus: unloaded, the host acknowledged\n"),
                     Some(Err(Error::Timeout)) => {
-                        pr_err!("vmbus: no UNLOAD_RESPONSE within {} ms; giving up\n", REQUEST_TIMEOUT_MS)
+                        pr_err!("vmbus: no UNLOAD_RESPONSE within {} ms; giving up\n", UNLOAD_TIMEOUT_MS)
                     }
                     Some(Err(e)) => pr_err!("vmbus: unload failed: {:?}\n", e),
                     None => {}
@@ -948,5 +1052,149 @@ impl Drop for Vmbus {
         }
         conn.backend.stop();
         drop(self.isr.take());
+    }
+}
+
+/// The connection the crash path unloads: set while connected, by the
+/// one running [`Vmbus`] (the module has one connection).
+static CRASH_TARGET: AtomicPtr<Connection> = AtomicPtr::new(core::ptr::null_mut());
+/// Crash-path calls between their look at [`CRASH_TARGET`] and their
+/// last use of it; the teardown waits for them.
+static CRASH_USERS: AtomicU32 = AtomicU32::new(0);
+
+/// The registration of the connection with the crash path.
+struct CrashTarget;
+
+impl CrashTarget {
+    /// Makes `conn` the crash path's connection and registers the hooks
+    /// that run it (with Hyper-V's own when `hyperv`).
+    fn set(conn: &Arc<Connection>, hyperv: bool) -> CrashHooks {
+        CRASH_TARGET.store(core::ptr::from_ref::<Connection>(conn).cast_mut(), Ordering::SeqCst);
+        CrashHooks::register(crash_hook, hyperv)
+    }
+
+    /// Removes the hooks, then waits until no crash path uses the
+    /// connection: after this it may go. Bounded by the crash path's own
+    /// bound; a crash path that outlived even that (it cannot, short of a
+    /// stuck CPU) keeps the connection alive for good.
+    fn clear(conn: &Arc<Connection>, hooks: CrashHooks) {
+        drop(hooks);
+        CRASH_TARGET.store(core::ptr::null_mut(), Ordering::SeqCst);
+        let limit = UNLOAD_TIMEOUT_MS.saturating_add(10_000);
+        let start = now_ms();
+        while CRASH_USERS.load(Ordering::SeqCst) != 0 {
+            if now_ms().saturating_sub(start) > limit {
+                pr_err!("vmbus: a crash-path unload is still running; leaving the connection in place\n");
+                // A reference never dropped: the connection outlives it.
+                core::mem::forget(conn.clone());
+                break;
+            }
+            msleep(10);
+        }
+    }
+}
+
+/// What [`crash_unload`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CrashUnload {
+    /// No connection, or it ran before.
+    NotConnected,
+    /// The host is older than 3.0: no UNLOAD (as the C driver).
+    TooOld,
+    /// HvPostMessage of UNLOAD failed.
+    PostFailed,
+    /// The host answered after about this many milliseconds.
+    Answered(u32),
+    /// No answer within [`UNLOAD_TIMEOUT_MS`].
+    NoAnswer,
+}
+
+/// The hooks' entry: panic notifier, kexec and crash handlers.
+extern "C" fn crash_hook() {
+    let _ = crash_unload();
+}
+
+/// The crash-path unload: UNLOAD posted, its answer awaited by polling
+/// every CPU's message page, with interrupts off (the hooks call it so;
+/// it turns them off itself for any other caller). Runs once per
+/// connection; takes no lock, never sleeps, needs no other CPU.
+pub(crate) fn crash_unload() -> CrashUnload {
+    let _irqs = IrqsOff::new();
+    // SeqCst with the teardown's clear-then-look: either it sees this
+    // user, or this sees the pointer cleared.
+    CRASH_USERS.fetch_add(1, Ordering::SeqCst);
+    let target = CRASH_TARGET.load(Ordering::SeqCst);
+    // SAFETY: a non-null target is a live connection: `CrashTarget::clear`
+    // clears the pointer, then waits for every user counted above before
+    // the connection may be dropped.
+    let result = match unsafe { target.as_ref() } {
+        Some(conn) => conn.crash_unload(),
+        None => CrashUnload::NotConnected,
+    };
+    CRASH_USERS.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+impl Connection {
+    fn crash_unload(&self) -> CrashUnload {
+        let Some(version) = Version::from_raw(self.crash.version.load(Ordering::Acquire)) else {
+            return CrashUnload::NotConnected;
+        };
+        if self.crash.ran.swap(true, Ordering::AcqRel) {
+            return CrashUnload::NotConnected;
+        }
+        if !version.takes_unload() {
+            return CrashUnload::TooOld;
+        }
+        let (buf, len) = encode(&Message::Unload);
+        let connection_id = self.crash.message_connection_id.load(Ordering::Relaxed);
+        let payload = buf.get(..len).unwrap_or(&[]);
+        if self.backend.post_message_atomic(connection_id, VMBUS_MESSAGE_TYPE, payload).is_err() {
+            pr_err!("vmbus: crash path: UNLOAD could not be posted\n");
+            return CrashUnload::PostFailed;
+        }
+        let cpus = nr_cpu_ids();
+        let rounds = (UNLOAD_TIMEOUT_MS / u64::from(CRASH_POLL_MS)) as u32;
+        let mut answered = None;
+        // Counted in rounds, not read from a clock: with interrupts off
+        // here (and other CPUs perhaps stopped) jiffies may stand still.
+        for round in 0..rounds {
+            if self.crash.answered.load(Ordering::Acquire) {
+                answered = Some(round);
+                break;
+            }
+            for cpu in 0..cpus {
+                if let Some(page) = self.backend.message_page_of(cpu) {
+                    // Every other message is dropped: the host forgets them
+                    // with the connection.
+                    if discard_message(&*self.backend, page) == Discarded::UnloadResponse {
+                        answered = Some(round);
+                    }
+                }
+            }
+            if answered.is_some() {
+                break;
+            }
+            if round > 0 && round % (CRASH_NOTICE_MS / CRASH_POLL_MS) == 0 {
+                pr_notice!("vmbus: crash path: waiting for the host to answer UNLOAD\n");
+            }
+            mdelay(CRASH_POLL_MS);
+        }
+        // The next kernel starts with empty slots.
+        for cpu in 0..cpus {
+            if let Some(page) = self.backend.message_page_of(cpu) {
+                clear_slot(page);
+            }
+        }
+        match answered {
+            Some(round) => {
+                self.crash.answered_unload.store(true, Ordering::Release);
+                CrashUnload::Answered(round.saturating_mul(CRASH_POLL_MS))
+            }
+            None => {
+                pr_err!("vmbus: crash path: no UNLOAD_RESPONSE within {} ms; going on\n", UNLOAD_TIMEOUT_MS);
+                CrashUnload::NoAnswer
+            }
+        }
     }
 }

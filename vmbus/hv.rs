@@ -34,7 +34,9 @@
 //! Everything above the backend — reading the slot, EOM, the connection —
 //! is shared: [`take_message`] is the code path both backends use.
 
-use crate::vmbus_core::msg::{SynicMessage, HVMSG_NONE, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
+use crate::vmbus_core::msg::{
+    MessageType, SynicMessage, HVMSG_CHANNEL, HVMSG_NONE, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE,
+};
 use crate::vmbus_core::shared::SharedMem;
 use crate::vmbus_core::version::MESSAGE_SINT;
 use core::sync::atomic::Ordering;
@@ -43,7 +45,7 @@ use kernel::sync::Arc;
 
 /// The message type of VMBus channel messages in HvPostMessage (the C
 /// driver's `hv_post_message(..., 1, ...)`) and in the SynIC slot.
-pub(crate) const VMBUS_MESSAGE_TYPE: u32 = 1;
+pub(crate) const VMBUS_MESSAGE_TYPE: u32 = HVMSG_CHANNEL;
 
 /// The CPU whose SynIC receives VMBus channel messages (the C driver's
 /// `VMBUS_CONNECT_CPU`).
@@ -53,6 +55,8 @@ pub(crate) const CONNECT_CPU: u32 = 0;
 /// `reserved`) in a slot; `msg_pending` is bit 8 of it.
 const FLAGS_WORD: usize = 4;
 const MSG_PENDING_BIT: u32 = 1 << 8;
+/// Offset of the payload in a slot (after type, flags word and sender).
+const PAYLOAD: usize = 16;
 
 /// The hypervisor, as the VMBus connection uses it. Implemented by real
 /// Hyper-V ([`super::hyperv`]) and, in test builds, by the simulator; the
@@ -82,6 +86,22 @@ pub(crate) trait Hypervisor: Send + Sync + 'static {
     /// Stops the backend's interrupts and waits (bounded) until none is in
     /// flight; after this the interrupt work can be drained.
     fn stop(&self);
+
+    // The crash path (kexec, kdump, panic): interrupts off, other CPUs
+    // perhaps stopped. These may not sleep, take sleeping locks or wait
+    // on another CPU.
+
+    /// HvPostMessage with interrupts off: no retry, no sleep.
+    fn post_message_atomic(&self, connection_id: u32, message_type: u32, payload: &[u8]) -> Result;
+    /// The SynIC message page of `cpu`, where it has one: the host may
+    /// answer UNLOAD on another CPU than [`CONNECT_CPU`], so the crash path
+    /// looks at every CPU's.
+    fn message_page_of(&self, cpu: u32) -> Option<SharedMem<'_>>;
+    /// The EOM MSR written on this CPU (no IPI), with interrupts off.
+    fn end_of_message_local(&self);
+    /// Whether this is the hypervisor the kernel's own Hyper-V code drives,
+    /// whose kexec and crash handlers then call the crash path.
+    fn is_hyperv(&self) -> bool;
 }
 
 /// The hypervisor the connection runs on.
@@ -118,6 +138,54 @@ fn message_slot(page: SharedMem<'_>) -> Option<SharedMem<'_>> {
 /// Whether a message waits in the SINT2 slot (any context: one read).
 pub(crate) fn message_waiting(backend: &dyn Hypervisor) -> bool {
     message_slot(backend.message_page()).is_some_and(|slot| slot.load_u32(0, Ordering::Relaxed).is_ok_and(|ty| ty != HVMSG_NONE))
+}
+
+/// What the crash path found in one CPU's SINT2 slot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Discarded {
+    /// The slot was empty.
+    Nothing,
+    /// CHANNELMSG_UNLOAD_RESPONSE.
+    UnloadResponse,
+    /// Any other message.
+    Other,
+}
+
+/// The crash path's look at a message page: frees its SINT2 slot (and
+/// writes EOM on this CPU if the hypervisor has more), telling whether it
+/// held the UNLOAD_RESPONSE. Nothing else is handled any more; any
+/// context.
+pub(crate) fn discard_message(backend: &dyn Hypervisor, page: SharedMem<'_>) -> Discarded {
+    let Some(slot) = message_slot(page) else {
+        return Discarded::Nothing;
+    };
+    let ty = slot.load_u32(0, Ordering::Acquire).unwrap_or(HVMSG_NONE);
+    if ty == HVMSG_NONE {
+        return Discarded::Nothing;
+    }
+    // The channel message type is the payload's first word.
+    let unload_response = ty == HVMSG_CHANNEL
+        && slot.load_u32(PAYLOAD, Ordering::Relaxed).ok() == Some(MessageType::UnloadResponse as u32);
+    let _ = slot.store_u32(0, HVMSG_NONE, Ordering::SeqCst);
+    if slot
+        .load_u32(FLAGS_WORD, Ordering::SeqCst)
+        .is_ok_and(|w| w & MSG_PENDING_BIT != 0)
+    {
+        backend.end_of_message_local();
+    }
+    if unload_response {
+        Discarded::UnloadResponse
+    } else {
+        Discarded::Other
+    }
+}
+
+/// Empties `page`'s SINT2 slot without looking at it (the crash path's
+/// last step, so that the next kernel starts with an empty slot).
+pub(crate) fn clear_slot(page: SharedMem<'_>) {
+    if let Some(slot) = message_slot(page) {
+        let _ = slot.store_u32(0, HVMSG_NONE, Ordering::SeqCst);
+    }
 }
 
 /// Takes the message waiting in the SINT2 slot, if any: copies the 256

@@ -9,14 +9,32 @@ use crate::vmbus_core::shared::SharedMem;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-/// Hyper-V, when this is a guest of it the backend supports.
+/// Hyper-V, when this is a guest of it the backend supports. Otherwise
+/// `None`, having said why in one line: the module then loads with an
+/// empty bus, as on any machine without VMBus.
 pub(crate) fn probe() -> Result<Option<Backend>> {
-    if !hyperv::available() {
+    // The firmware's word first: no ACPI VMBus device, no VMBus (QEMU
+    // without `-device vmbus-bridge`, any machine that is not Hyper-V).
+    if !hyperv::acpi_present() {
+        pr_info!("vmbus: no ACPI VMBus device on this machine: the bus stays empty\n");
         return Ok(None);
     }
+    if !hyperv::available() {
+        pr_info!(
+            "vmbus: an ACPI VMBus device, but not a Hyper-V guest this backend supports (hypercalls set up; not isolated, no paravisor, not the root partition): the bus stays empty\n"
+        );
+        return Ok(None);
+    }
+    let synic = match Synic::start() {
+        Ok(synic) => synic,
+        Err(e) if e == ENODEV => {
+            pr_info!("vmbus: the ACPI VMBus device could not be bound: the bus stays empty\n");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
     pr_info!("vmbus: using Hyper-V\n");
-    let synic = Arc::new(Synic::start()?, GFP_KERNEL)?;
-    Ok(Some(Backend::new(synic)))
+    Ok(Some(Backend::new(Arc::new(synic, GFP_KERNEL)?)))
 }
 
 impl Hypervisor for Synic {
@@ -51,5 +69,22 @@ impl Hypervisor for Synic {
 
     fn stop(&self) {
         Synic::stop(self)
+    }
+
+    /// The hypercall masks interrupts around its per-CPU input page itself.
+    fn post_message_atomic(&self, connection_id: u32, message_type: u32, payload: &[u8]) -> Result {
+        Synic::post_message(self, connection_id, message_type, payload)
+    }
+
+    fn message_page_of(&self, cpu: u32) -> Option<SharedMem<'_>> {
+        Synic::message_page_of(self, cpu)
+    }
+
+    fn end_of_message_local(&self) {
+        self.eom_local()
+    }
+
+    fn is_hyperv(&self) -> bool {
+        true
     }
 }

@@ -26,3 +26,11 @@ pub(crate) fn cpu_to_node(cpu: u32) -> i32 {
     // SAFETY: no preconditions; any CPU number is accepted.
     unsafe { bindings::rustic_cpu_to_node(cpu) }
 }
+
+/// The CPU this runs on (only stable while preemption or interrupts are
+/// off).
+#[cfg_attr(not(rustic_test_build), expect(dead_code, reason = "only the simulator's crash trigger asks"))]
+pub(crate) fn this_cpu() -> u32 {
+    // SAFETY: reads the CPU number; no preconditions.
+    unsafe { bindings::rustic_this_cpu() }
+}

@@ -35,6 +35,12 @@ pub(crate) fn post_busy_param() -> u32 {
     unsafe { bindings::rustic_sim_post_busy() }
 }
 
+/// The `sim_stale_message` parameter.
+pub(crate) fn stale_message_param() -> bool {
+    // SAFETY: reads a module parameter.
+    unsafe { bindings::rustic_sim_stale_message() }
+}
+
 /// Interrupts `cpu` asynchronously; coalesced while one is queued.
 pub(crate) fn raise(cpu: u32) -> Result {
     // SAFETY: no preconditions; C checks `cpu`.

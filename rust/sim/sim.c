@@ -38,6 +38,16 @@ module_param(sim_post_busy, uint, 0444);
 MODULE_PARM_DESC(sim_post_busy,
 		 "simulated hypervisor: refuse the first N HvPostMessage calls as a full port would (default 0)");
 
+static bool sim_stale_message;
+module_param(sim_stale_message, bool, 0444);
+MODULE_PARM_DESC(sim_stale_message,
+		 "simulated hypervisor: a timer message waits in the SINT2 slot, its interrupt lost, when the guest starts (default 0)");
+
+bool rustic_sim_stale_message(void)
+{
+	return sim_stale_message;
+}
+
 bool rustic_sim_enabled(void)
 {
 	return simulate;

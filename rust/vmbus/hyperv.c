@@ -12,9 +12,17 @@
  *   offline while the connection is up (the C driver's VMBUS_CONNECT_CPU).
  *   Channels are still all aimed at CPU 0: spreading them needs the C
  *   driver's refusal to offline a CPU that channels target.
- * - The module binds the ACPI VMBus device ("VMBUS"/"VMBus") and records
- *   the MMIO ranges of its _CRS, as vmbus_acpi_add() does. The C hv_vmbus
- *   binds the same device: only one of the two can run.
+ * - The module binds the ACPI VMBus device ("VMBUS"/"VMBus") with an
+ *   acpi_driver (on the acpi bus; hv_vmbus binds the platform device made
+ *   from it instead, so the binding itself does not keep the two apart:
+ *   the bus name "vmbus", which both register, does) and records the MMIO
+ *   windows of its _CRS and, as vmbus_acpi_add() does, those of its
+ *   ancestors up to the first that has any (Hyper-V puts them on the VMOD
+ *   device above), ignoring windows that end below 1 MiB. Nothing uses
+ *   them yet: they are for devices that map MMIO (the framebuffer, PCI
+ *   pass-through), which this module does not drive.
+ * - A machine without the ACPI device has no VMBus: rustic_hvr_start()
+ *   says so with -ENODEV, and the module loads with an empty bus.
  *
  * Scope: plain (non-isolated) guests without a paravisor and not the root
  * partition; anything else is refused in rustic_hvr_available(). This path
@@ -148,16 +156,21 @@ static void rustic_hvr_free_pages(void)
 	}
 }
 
+/* Windows ending below this are legacy ranges of no use to VMBus devices. */
+#define RUSTIC_HVR_MMIO_MIN 0x100000ULL
+
 static acpi_status rustic_hvr_walk_crs(struct acpi_resource *res, void *ctx)
 {
 	struct acpi_resource_address64 addr;
 
+	/* Address descriptors are bus windows; memory descriptors are not. */
 	if (res->type != ACPI_RESOURCE_TYPE_ADDRESS32 &&
 	    res->type != ACPI_RESOURCE_TYPE_ADDRESS64)
 		return AE_OK;
 	if (ACPI_FAILURE(acpi_resource_to_address64(res, &addr)) ||
 	    addr.resource_type != ACPI_MEMORY_RANGE ||
-	    !addr.address.address_length)
+	    !addr.address.address_length ||
+	    addr.address.maximum < RUSTIC_HVR_MMIO_MIN)
 		return AE_OK;
 	if (rustic_hvr_mmio_count == RUSTIC_HVR_MAX_MMIO) {
 		pr_warn("hv_rustic: more than %d VMBus MMIO ranges; the rest ignored\n",
@@ -172,6 +185,7 @@ static acpi_status rustic_hvr_walk_crs(struct acpi_resource *res, void *ctx)
 
 static int rustic_hvr_acpi_add(struct acpi_device *device)
 {
+	struct acpi_device *ancestor;
 	acpi_status status;
 	unsigned int i;
 
@@ -180,6 +194,13 @@ static int rustic_hvr_acpi_add(struct acpi_device *device)
 				     rustic_hvr_walk_crs, NULL);
 	if (ACPI_FAILURE(status) && status != AE_NOT_FOUND)
 		return -ENODEV;
+	/* Generation 1 and 2 firmware put the windows on an ancestor. */
+	for (ancestor = acpi_dev_parent(device);
+	     ancestor && ancestor->handle != ACPI_ROOT_OBJECT &&
+	     !rustic_hvr_mmio_count;
+	     ancestor = acpi_dev_parent(ancestor))
+		acpi_walk_resources(ancestor->handle, METHOD_NAME__CRS,
+				    rustic_hvr_walk_crs, NULL);
 	for (i = 0; i < rustic_hvr_mmio_count; i++)
 		pr_info("hv_rustic: VMBus MMIO range %pa+%#llx\n",
 			&rustic_hvr_mmio[i].start, rustic_hvr_mmio[i].len);
@@ -214,6 +235,13 @@ static struct acpi_driver rustic_hvr_acpi_driver = {
 	},
 };
 
+bool rustic_hvr_acpi_present(void)
+{
+	return acpi_dev_present("VMBUS", NULL, -1) ||
+	       acpi_dev_present("VMBus", NULL, -1);
+}
+
+/* -ENODEV: no ACPI VMBus device was bound (the caller says so, once). */
 int rustic_hvr_start(void)
 {
 	unsigned int cpu;
@@ -223,7 +251,6 @@ int rustic_hvr_start(void)
 	if (ret)
 		return ret;
 	if (!rustic_hvr_acpi_dev) {
-		pr_err("hv_rustic: no ACPI VMBus device to bind (is hv_vmbus loaded?)\n");
 		acpi_bus_unregister_driver(&rustic_hvr_acpi_driver);
 		return -ENODEV;
 	}
@@ -265,6 +292,13 @@ void rustic_hvr_stop(void)
 	synchronize_rcu();
 }
 
+/* This CPU's SynIC off (the kdump path: interrupts off, no IPI, no sleep). */
+void rustic_hvr_disable_this_cpu(void)
+{
+	WRITE_ONCE(rustic_hvr_stopping, true);
+	rustic_hvr_cpu_offline(smp_processor_id());
+}
+
 void rustic_hvr_free(void)
 {
 	rustic_hvr_free_pages();
@@ -286,6 +320,23 @@ void *rustic_hvr_event_flags(u32 cpu)
 	if (cpu >= nr_cpu_ids || !cpu_possible(cpu))
 		return NULL;
 	return per_cpu_ptr(&rustic_hvr_cpus, cpu)->event_page;
+}
+
+/*
+ * @cpu's SynIC message page, for the crash path's look at every CPU (the
+ * pages are allocated for every possible CPU while the backend runs).
+ */
+void *rustic_hvr_message_page_of(u32 cpu)
+{
+	if (cpu >= nr_cpu_ids || !cpu_possible(cpu))
+		return NULL;
+	return per_cpu_ptr(&rustic_hvr_cpus, cpu)->msg_page;
+}
+
+/* EOM on this CPU, with interrupts off (the crash path: no IPI). */
+void rustic_hvr_eom_here(void)
+{
+	hv_set_msr(HV_MSR_EOM, 0);
 }
 
 void rustic_hvr_eom(void)
@@ -347,12 +398,20 @@ u32 rustic_hvr_vp_index(u32 cpu)
 #else /* no Hyper-V support in this kernel */
 
 bool rustic_hvr_available(void) { return false; }
+bool rustic_hvr_acpi_present(void)
+{
+	return IS_ENABLED(CONFIG_ACPI) && (acpi_dev_present("VMBUS", NULL, -1) ||
+					   acpi_dev_present("VMBus", NULL, -1));
+}
 int rustic_hvr_start(void) { return -ENODEV; }
 void rustic_hvr_stop(void) { }
 void rustic_hvr_free(void) { }
+void rustic_hvr_disable_this_cpu(void) { }
 void *rustic_hvr_message_page(void) { return NULL; }
 void *rustic_hvr_event_flags(u32 cpu) { return NULL; }
 void rustic_hvr_eom(void) { }
+void *rustic_hvr_message_page_of(u32 cpu) { return NULL; }
+void rustic_hvr_eom_here(void) { }
 int rustic_hvr_post_message(u32 connection_id, u32 message_type,
 			    const u8 *payload, u32 len) { return -ENODEV; }
 int rustic_hvr_signal_event(u32 connection_id) { return -ENODEV; }

@@ -14,6 +14,12 @@ pub(crate) fn available() -> bool {
     unsafe { bindings::rustic_hvr_available() }
 }
 
+/// Whether the firmware describes an ACPI VMBus device.
+pub(crate) fn acpi_present() -> bool {
+    // SAFETY: an ACPI namespace lookup; no preconditions.
+    unsafe { bindings::rustic_hvr_acpi_present() }
+}
+
 /// CPU 0's SynIC, set up for VMBus: stopped on [`Synic::stop`] or drop.
 ///
 /// # Invariants
@@ -32,7 +38,8 @@ unsafe impl Send for Synic {}
 unsafe impl Sync for Synic {}
 
 impl Synic {
-    /// Enables the SynIC message page, SINT2 and the VMBus handler.
+    /// Binds the ACPI VMBus device and enables the SynIC message page,
+    /// SINT2 and the VMBus handler. `ENODEV`: no ACPI VMBus device bound.
     pub(crate) fn start() -> Result<Synic> {
         // SAFETY: `available()` held; only one backend exists at a time.
         kernel::error::to_result(unsafe { bindings::rustic_hvr_start() })?;
@@ -70,6 +77,24 @@ impl Synic {
         // SAFETY: a 4 KiB page valid while `self` lives, reached only
         // through `SharedMem`.
         unsafe { SharedMem::from_raw(page.as_ptr(), 4096) }.ok()
+    }
+
+    /// The message page of `cpu` (every possible CPU has one while the
+    /// backend runs).
+    pub(crate) fn message_page_of(&self, cpu: u32) -> Option<SharedMem<'_>> {
+        // SAFETY: started (invariant): the pages live until `drop`; C
+        // checks `cpu`.
+        let page = unsafe { bindings::rustic_hvr_message_page_of(cpu) };
+        let page = NonNull::new(page.cast::<u8>())?;
+        // SAFETY: a 4 KiB page valid while `self` lives, reached only
+        // through `SharedMem`.
+        unsafe { SharedMem::from_raw(page.as_ptr(), 4096) }.ok()
+    }
+
+    /// Writes the EOM MSR on this CPU; any context.
+    pub(crate) fn eom_local(&self) {
+        // SAFETY: an MSR write on this CPU; no preconditions.
+        unsafe { bindings::rustic_hvr_eom_here() }
     }
 
     /// Writes the EOM MSR on CPU 0.

@@ -94,6 +94,14 @@ void rustic_hv_isr_unregister(void)
 	}
 }
 
+void rustic_hv_isr_poll(u32 cpu)
+{
+	if (cpu < nr_cpu_ids && cpu_online(cpu) &&
+	    atomic_read_acquire(&rustic_isr_registered))
+		queue_work_on(cpu, system_bh_highpri_wq,
+			      &per_cpu_ptr(&rustic_isr_work, cpu)->softirq);
+}
+
 void rustic_hv_isr(void)
 {
 	if (atomic_read_acquire(&rustic_isr_registered))

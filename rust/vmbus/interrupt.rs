@@ -67,6 +67,15 @@ impl<T: Dpc> IsrRegistration<T> {
     }
 }
 
+impl<T: Dpc> IsrRegistration<T> {
+    /// Runs `cpu`'s interrupt work once as an interrupt would: for what
+    /// arrived while nothing was registered (an interrupt then is lost).
+    pub(crate) fn poll(&self, cpu: u32) {
+        // SAFETY: registered (type invariant); C checks `cpu`.
+        unsafe { bindings::rustic_hv_isr_poll(cpu) }
+    }
+}
+
 impl<T: Dpc> Drop for IsrRegistration<T> {
     /// The owner stops the interrupt source first; this then waits for the
     /// work items and releases the handler.

@@ -3,5 +3,6 @@
 //! interrupt, and the real Hyper-V backend's C side.
 
 pub(crate) mod bus_type;
+pub(crate) mod crash;
 pub(crate) mod hyperv;
 pub(crate) mod interrupt;

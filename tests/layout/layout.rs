@@ -782,6 +782,9 @@ fn main() {
     c("HV_MESSAGE_SIZE", SYNIC_MESSAGE_SIZE as u64);
     c("HV_MESSAGE_PAYLOAD_BYTE_COUNT", MAX_MESSAGE_SIZE as u64);
     c("HVMSG_NONE", HVMSG_NONE.into());
+    // C's enum hv_message_type is an int, so its value above INT_MAX
+    // comes out negative: compare the same 32 bits.
+    println!("constants HVMSG_TIMER_EXPIRED {}", HVMSG_TIMER_EXPIRED as i32);
     c("MAX_USER_DEFINED_BYTES", USER_DEFINED_BYTES as u64);
     c("MAX_CHANNEL_RELIDS", MAX_CHANNEL_RELIDS.into());
     c(

@@ -66,10 +66,14 @@ pub(crate) static MODIFIES: AtomicU64 = AtomicU64::new(0);
 /// port (`fault post-busy=N`, `sim_post_busy=N`).
 pub(crate) static POSTS_NO_PORT: AtomicU64 = AtomicU64::new(0);
 pub(crate) static POSTS_BUSY: AtomicU64 = AtomicU64::new(0);
+/// Gauges, not counts: the guest's GPADLs the host holds and its channels
+/// the host has open now (after UNLOAD, none of either).
+pub(crate) static GPADLS_HELD: AtomicU64 = AtomicU64::new(0);
+pub(crate) static CHANNELS_OPEN: AtomicU64 = AtomicU64::new(0);
 
 /// The host's own counters, by their debugfs names (the device models'
 /// come from the registry).
-pub(crate) static COUNTERS: [Counter; 18] = [
+pub(crate) static COUNTERS: [Counter; 20] = [
     (kernel::c_str!("sim_initiate_contact"), &INITIATE_CONTACT),
     (kernel::c_str!("sim_version"), &VERSION),
     (kernel::c_str!("sim_request_offers"), &REQUEST_OFFERS),
@@ -88,6 +92,8 @@ pub(crate) static COUNTERS: [Counter; 18] = [
     (kernel::c_str!("sim_packets_served"), &crate::testing::sim::vsp::PACKETS_SERVED),
     (kernel::c_str!("sim_posts_no_port"), &POSTS_NO_PORT),
     (kernel::c_str!("sim_posts_busy"), &POSTS_BUSY),
+    (kernel::c_str!("sim_gpadls_held"), &GPADLS_HELD),
+    (kernel::c_str!("sim_channels_open"), &CHANNELS_OPEN),
 ];
 
 
@@ -116,6 +122,13 @@ impl SignalTable {
             }
             None => false,
         }
+    }
+
+    /// How many channels are open.
+    fn count(&self) -> usize {
+        let _bh = BhOff::new();
+        let slots = self.slots.lock();
+        slots.iter().flatten().count()
     }
 
     /// The open channel of `relid`, if any.
@@ -720,6 +733,13 @@ impl Host {
     }
 
     /// Detaches every channel and drops every GPADL (unload).
+    /// Sets the gauges [`GPADLS_HELD`] and [`CHANNELS_OPEN`] from the
+    /// host's tables.
+    pub(crate) fn refresh_gauges(&self) {
+        GPADLS_HELD.store(self.gpadls.iter().flatten().count() as u64, Relaxed);
+        CHANNELS_OPEN.store(self.signals.count() as u64, Relaxed);
+    }
+
     fn forget_all(&mut self) {
         for i in 0..self.devices.len() {
             if let Some(relid) = self.devices.get(i).map(|d| d.relid) {

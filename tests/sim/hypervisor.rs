@@ -20,24 +20,40 @@
 //!   as does one to a connection id the host has no port at (`ENXIO`,
 //!   `HV_STATUS_INVALID_CONNECTION_ID`).
 //!
+//! - the crash path (a guest unloading with interrupts off, on kexec,
+//!   kdump or panic): HvPostMessage and EOM then take no sleeping lock;
+//!   they go through [`CrashPort`], which the host serves from another CPU
+//!   while the `crash-unload` command runs the guest's crash path, as
+//!   Hyper-V runs beside a crashing guest. Outside that command such a post
+//!   fails (the host is not listening there), so a real panic in a test
+//!   guest does not wait for an answer that cannot come;
+//! - `sim_stale_message=1`: a synthetic timer's message already waits in
+//!   the SINT2 slot when the guest starts, its interrupt raised before the
+//!   guest's handler is there (as a kexec'd kernel may find one): the guest
+//!   must read it all the same, or nothing comes through the slot again.
+//!
 //! It starts the registry's device models ([`Models`]) with the host and
 //! parses the debugfs `sim` commands: its own and the host's (hot-add,
 //! rescind, ring and message faults), and hands any other to the models.
 
 use crate::vmbus::hv::{CONNECT_CPU, VMBUS_MESSAGE_TYPE};
+use crate::vmbus::connection::{crash_unload, CrashUnload};
+use crate::rust::base::cpu::{cpu_online, nr_cpu_ids, this_cpu};
+use crate::rust::base::work::cond_resched;
+use crate::rust::vmbus::crash::{mdelay, IrqsOff};
 use crate::rust::sim;
 use crate::rust::base::memory::Page;
-use crate::rust::base::time::now_ms;
+use crate::rust::base::time::{msleep, now_ms};
 use crate::rust::base::work::{Work, WorkFn};
 use crate::vmbus_core::control::encode;
-use crate::vmbus_core::msg::{HVMSG_NONE, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
+use crate::vmbus_core::msg::{HVMSG_NONE, HVMSG_TIMER_EXPIRED, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
 use crate::vmbus_core::shared::SharedMem;
 use crate::vmbus_core::version::MESSAGE_SINT;
 use crate::testing::sim::devices::MODELS;
 use crate::testing::sim::host::{Host, SignalTable, POSTS_BUSY, POSTS_NO_PORT, SIGNALS, UNEXPECTED};
 use crate::testing::sim::model::Models;
 use crate::testing::sim::vsp::GuestInterrupts;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow, Mutex, SpinLock};
 use kernel::{new_mutex, new_spinlock};
@@ -106,6 +122,29 @@ struct Inner {
     port: KVec<(u32, Queued)>,
 }
 
+/// How long the host serves the crash path at most (past the guest's own
+/// bound of 100 s, so that the guest gives up first), in 1 ms steps.
+const CRASH_SERVE_MS: u32 = 110_000;
+
+/// The crash path's way into the host: a mailbox for one HvPostMessage and
+/// an EOM flag, both usable with interrupts off, served by
+/// [`CrashServer`] on another CPU while `armed`.
+#[pin_data]
+pub(crate) struct CrashPort {
+    armed: AtomicBool,
+    serving: AtomicBool,
+    done: AtomicBool,
+    eom: AtomicBool,
+    #[pin]
+    mailbox: SpinLock<Option<(u32, Queued)>>,
+}
+
+/// The host's side of the crash path: a work item on another CPU that
+/// receives the crash path's post and redelivers on its EOM.
+struct CrashServer {
+    hv: Arc<Hypervisor>,
+}
+
 /// The simulated hypervisor with the VMBus host behind it.
 #[pin_data]
 pub(crate) struct Hypervisor {
@@ -119,6 +158,11 @@ pub(crate) struct Hypervisor {
     requests: Arc<HostRequests>,
     /// The device models, for their debugfs commands.
     models: Models,
+    #[pin]
+    crash: CrashPort,
+    /// The crash server's work (taken out at stop: it holds a reference).
+    #[pin]
+    crash_work: Mutex<Option<Work<CrashServer>>>,
 }
 
 /// What device models ask of the host's control plane (subchannel offers),
@@ -212,11 +256,87 @@ impl Hypervisor {
                 }, "sim_hypervisor"),
                 requests,
                 models,
+                crash <- pin_init!(CrashPort {
+                    armed: AtomicBool::new(false),
+                    serving: AtomicBool::new(false),
+                    done: AtomicBool::new(false),
+                    eom: AtomicBool::new(false),
+                    mailbox <- new_spinlock!(None, "sim_crash_mailbox"),
+                }),
+                crash_work <- new_mutex!(None, "sim_crash_work"),
             }),
             GFP_KERNEL,
         )?;
         *hv.requests.work.lock() = Some(Work::new(hv.clone())?);
+        *hv.crash_work.lock() = Some(Work::new(Arc::new(CrashServer { hv: hv.clone() }, GFP_KERNEL)?)?);
+        if sim::stale_message_param() {
+            hv.leave_stale_message();
+        }
         Ok(hv)
+    }
+
+    /// A synthetic timer's expiration message in the SINT2 slot, and its
+    /// interrupt, before the guest has a handler (`sim_stale_message=1`).
+    fn leave_stale_message(&self) {
+        let page = self.page.shared();
+        let Ok(slot) = page.subrange(usize::from(MESSAGE_SINT) * SYNIC_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE) else {
+            return;
+        };
+        // timer_index, reserved, expiration_time, delivery_time.
+        let payload = [0u8; 24];
+        let _ = slot.write_bytes(PAYLOAD, &payload);
+        let _ = slot.write_u64(SENDER, 0);
+        let _ = slot.store_u32(FLAGS_WORD, payload.len() as u32, Ordering::SeqCst);
+        let _ = slot.store_u32(0, HVMSG_TIMER_EXPIRED, Ordering::SeqCst);
+        self.interrupts.raise(CONNECT_CPU);
+        pr_info!("sim: a timer message waits in the SINT2 slot before the guest's handler is there\n");
+    }
+
+    /// `crash-unload`: runs the guest's crash-path unload here with
+    /// interrupts off while the host serves it from another CPU.
+    fn crash_unload(&self) -> Result {
+        let Some(work) = self.crash_work.lock().take() else {
+            return Err(EBUSY);
+        };
+        *self.crash.mailbox.lock() = None;
+        self.crash.eom.store(false, Ordering::Relaxed);
+        self.crash.done.store(false, Ordering::Relaxed);
+        self.crash.armed.store(true, Ordering::Release);
+        let outcome = {
+            let _irqs = IrqsOff::new();
+            let here = this_cpu();
+            match (0..nr_cpu_ids()).find(|&cpu| cpu != here && cpu_online(cpu)) {
+                Some(cpu) => {
+                    work.queue_on(cpu);
+                    Some(crash_unload())
+                }
+                None => None,
+            }
+        };
+        self.crash.armed.store(false, Ordering::Release);
+        self.crash.done.store(true, Ordering::Release);
+        // The server looks at `done` every millisecond.
+        for _ in 0..1000 {
+            if !self.crash.serving.load(Ordering::Acquire) {
+                break;
+            }
+            msleep(1);
+        }
+        *self.crash_work.lock() = Some(work);
+        match outcome {
+            Some(CrashUnload::Answered(ms)) => {
+                pr_info!("sim: crash-path unload answered after about {} ms, with interrupts off\n", ms);
+                Ok(())
+            }
+            Some(other) => {
+                pr_err!("sim: crash-path unload: {:?}\n", other);
+                Err(EIO)
+            }
+            None => {
+                pr_err!("sim: crash-path unload needs a second online CPU for the host\n");
+                Err(ENODEV)
+            }
+        }
     }
 
     /// Queues a host message for the slot, applying the pending fault.
@@ -280,6 +400,7 @@ impl Hypervisor {
                 oom |= out.push(Queued { len, payload }, GFP_KERNEL).is_err();
             })
         };
+        guard.host.refresh_gauges();
         let retired = core::mem::take(&mut guard.host.retired);
         let mut queued = Ok(());
         for m in out {
@@ -304,7 +425,9 @@ impl Hypervisor {
     /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`
     /// (the host's next message), `fault post-busy=N` (the next N
     /// HvPostMessage calls fail as on a full message port, N <= 100000),
-    /// `silent` (stop answering), `clear` (the faults, the models' too);
+    /// `silent` (stop answering), `crash-unload` (the guest's crash-path
+    /// unload, run here with interrupts off), `clear` (the faults, the
+    /// models' too);
     /// any other goes to the device models, as its words
     /// ([`Models::command`]: `EINVAL` if no model takes it).
     pub(crate) fn command(&self, input: &[u8]) -> Result {
@@ -348,6 +471,7 @@ impl Hypervisor {
                 self.inner.lock().fault = fault;
                 Ok(())
             }
+            "crash-unload" => self.crash_unload(),
             "silent" => {
                 FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
                 self.inner.lock().silent = true;
@@ -455,6 +579,39 @@ impl WorkFn for Hypervisor {
     }
 }
 
+impl WorkFn for CrashServer {
+    /// Serves the crash path until it is done: receives its post, and
+    /// redelivers after its EOM. Busy-waits in 1 ms steps, counted, not
+    /// timed: the crashing CPU may be the one that keeps jiffies.
+    fn work(this: ArcBorrow<'_, Self>) {
+        let hv = &this.hv;
+        hv.crash.serving.store(true, Ordering::Release);
+        for _ in 0..CRASH_SERVE_MS {
+            if hv.crash.done.load(Ordering::Acquire) {
+                break;
+            }
+            let posted = hv.crash.mailbox.lock().take();
+            if let Some((connection_id, message)) = posted {
+                let payload = message.payload.get(..message.len).unwrap_or(&[]);
+                let r = hv.with_host(|host, send| {
+                    host.receive(connection_id, payload, &mut |m| send(m));
+                    Ok(())
+                });
+                if let Err(e) = r {
+                    pr_err!("sim: the host's answer to the crash path was lost: {:?}\n", e);
+                }
+            }
+            if hv.crash.eom.swap(false, Ordering::AcqRel) {
+                let mut guard = hv.inner.lock();
+                hv.deliver(&mut guard);
+            }
+            mdelay(1);
+            cond_resched();
+        }
+        hv.crash.serving.store(false, Ordering::Release);
+    }
+}
+
 impl crate::rust::base::debugfs::ControlHandler for Hypervisor {
     fn command(&self, input: &[u8]) -> Result {
         Hypervisor::command(self, input)
@@ -543,10 +700,50 @@ impl crate::vmbus::hv::Hypervisor for Hypervisor {
         cpu
     }
 
+    /// The crash path's post: into [`CrashPort`]'s mailbox while the
+    /// `crash-unload` command runs (a spinlock, no sleep); else refused,
+    /// as no host serves it (a panic in a test guest goes on at once).
+    fn post_message_atomic(&self, connection_id: u32, message_type: u32, payload: &[u8]) -> Result {
+        if !self.crash.armed.load(Ordering::Acquire) {
+            return Err(EIO);
+        }
+        if message_type != VMBUS_MESSAGE_TYPE || payload.len() > MAX_MESSAGE_SIZE {
+            UNEXPECTED.fetch_add(1, Ordering::Relaxed);
+            return Err(EINVAL);
+        }
+        let mut message = Queued { len: payload.len(), payload: [0; MAX_MESSAGE_SIZE] };
+        if let Some(dst) = message.payload.get_mut(..payload.len()) {
+            dst.copy_from_slice(payload);
+        }
+        let mut mailbox = self.crash.mailbox.lock();
+        if mailbox.is_some() {
+            POSTS_BUSY.fetch_add(1, Ordering::Relaxed);
+            return Err(EAGAIN);
+        }
+        *mailbox = Some((connection_id, message));
+        Ok(())
+    }
+
+    /// Only [`CONNECT_CPU`] has a message page here.
+    fn message_page_of(&self, cpu: u32) -> Option<SharedMem<'_>> {
+        (cpu == CONNECT_CPU).then(|| self.page.shared())
+    }
+
+    /// EOM with interrupts off: the crash server redelivers.
+    fn end_of_message_local(&self) {
+        self.crash.eom.store(true, Ordering::Release);
+    }
+
+    fn is_hyperv(&self) -> bool {
+        false
+    }
+
     /// Stops raising interrupts and waits (up to a second) until none is
     /// in flight; stops the delayed deliveries.
     fn stop(&self) {
         let work = self.requests.work.lock().take();
+        drop(work);
+        let work = self.crash_work.lock().take();
         drop(work);
         self.interrupts.stop();
     }

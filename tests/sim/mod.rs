@@ -26,6 +26,8 @@
 //!   message port (the guest's retries during connect; `fault
 //!   post-busy=N` does it later; the port also fills for real, at 16
 //!   messages: [`hypervisor`]);
+//! - `sim_stale_message=1`: a timer message waits in the SINT2 slot, its
+//!   interrupt lost, when the guest starts ([`hypervisor`]);
 //! - `sim_devices=default|none|NAME[,NAME...]`: the devices offered at
 //!   connect, by the names the models give them (listed in [`devices`];
 //!   `default`: those each model marks so).
@@ -34,7 +36,9 @@
 //! `sim_initiate_contact`, `sim_version` (the raw version last accepted),
 //! `sim_request_offers`, `sim_offers_sent`, `sim_unload`, `sim_unexpected`,
 //! `sim_signals`, `sim_posts_no_port` and `sim_posts_busy` (HvPostMessage
-//! calls refused: no port at that connection id, a full port), ...) and
+//! calls refused: no port at that connection id, a full port),
+//! `sim_gpadls_held` and `sim_channels_open` (gauges of what the host holds
+//! of the guest now), ...) and
 //! each model's ([`model::counters`]).
 
 pub(crate) mod devices;

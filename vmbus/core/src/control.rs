@@ -640,17 +640,35 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
     }
 
     /// Sends CHANNELMSG_UNLOAD; on the response every channel and GPADL is
-    /// forgotten and the connection is down.
+    /// forgotten and the connection is down. The host gets the usual
+    /// request timeout; see [`Control::unload_within`] for a longer one.
     pub fn unload(
         &mut self,
         now: u64,
         request: RequestId,
         sink: &mut impl ActionSink,
     ) -> Result<(), Error> {
+        self.unload_within(now, request, self.config.timeout, sink)
+    }
+
+    /// [`Control::unload`] with its own deadline, `timeout` ticks from
+    /// `now`: a host may take far longer to answer UNLOAD than any other
+    /// request (an Azure host first writes back its disk cache, which the
+    /// C driver documents as up to 50 s).
+    pub fn unload_within(
+        &mut self,
+        now: u64,
+        request: RequestId,
+        timeout: u64,
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
         self.advance_clock(now);
         self.require_connected()?;
         self.conn = Conn::Unloading {
-            pending: self.pending(request),
+            pending: Pending {
+                request,
+                deadline: self.now.saturating_add(timeout),
+            },
         };
         self.send(Message::Unload, sink);
         Ok(())

@@ -18,6 +18,12 @@ pub const MAX_MESSAGE_SIZE: usize = 240;
 pub const SYNIC_MESSAGE_SIZE: usize = 256;
 /// `message_type` of an empty SynIC message slot (`HVMSG_NONE`).
 pub const HVMSG_NONE: u32 = 0;
+/// `message_type` of a VMBus channel message in a SynIC slot (the type
+/// HvPostMessage gives it).
+pub const HVMSG_CHANNEL: u32 = 1;
+/// `message_type` of a synthetic timer's expiration (`HVMSG_TIMER_EXPIRED`):
+/// no channel message, though it may arrive in the same slot.
+pub const HVMSG_TIMER_EXPIRED: u32 = 0x8000_0010;
 /// Relids the guest accepts are below this (`MAX_CHANNEL_RELIDS` in C).
 pub const MAX_CHANNEL_RELIDS: u32 = 2048;
 /// Bytes of driver-defined data in an offer and in an open request

@@ -545,7 +545,9 @@ impl<'a> Producer<'a> {
     }
 
     /// Writes a GPA-direct packet: `ranges` describe guest pages, `payload`
-    /// follows them in the ring.
+    /// follows them in the ring. At least one range: a GPA-direct packet
+    /// without any is refused ([`WriteError::TooLarge`]), as the host's
+    /// reader ([`parse_gpa_direct`]) takes one for corruption.
     pub fn write_gpa_direct(
         &mut self,
         transaction_id: u64,
@@ -553,6 +555,9 @@ impl<'a> Producer<'a> {
         ranges: &[GpaBuffer<'_>],
         payload: &[&[u8]],
     ) -> Result<Signal, WriteError> {
+        if ranges.is_empty() {
+            return Err(WriteError::TooLarge);
+        }
         let count = u32::try_from(ranges.len()).map_err(|_| WriteError::TooLarge)?;
         for r in ranges {
             if r.byte_count == 0
@@ -578,7 +583,9 @@ impl<'a> Producer<'a> {
     }
 
     /// Writes a transfer-page packet naming `ranges` of transfer page set
-    /// `set_id` (the host's receive path).
+    /// `set_id` (the host's receive path), with COMPLETION_REQUESTED set as
+    /// Hyper-V and OpenVMM write them: the ranges stay the guest's until it
+    /// completes the transaction.
     pub fn write_transfer_pages(
         &mut self,
         transaction_id: u64,
@@ -591,7 +598,11 @@ impl<'a> Producer<'a> {
         // range_count: u32
         let head = u64::from(set_id) | u64::from(count) << 32;
         self.write(Parts {
-            descriptor: Self::descriptor(PACKET_TYPE_TRANSFER_PAGES, 0, transaction_id),
+            descriptor: Self::descriptor(
+                PACKET_TYPE_TRANSFER_PAGES,
+                FLAG_COMPLETION_REQUESTED,
+                transaction_id,
+            ),
             header: Some(head),
             gpa: &[],
             transfer: ranges,
@@ -1060,10 +1071,16 @@ impl Iterator for TransferPageRanges<'_> {
     }
 }
 
-/// Checks a GPA-direct packet's header (from [`PacketInfo::header`]): every
-/// range names exactly the pages it spans, and the ranges fill the header.
+/// Checks a GPA-direct packet's header (from [`PacketInfo::header`]): at
+/// least one range, every range names exactly the pages it spans, and the
+/// ranges fill the header.
 pub fn parse_gpa_direct(header: &[u8]) -> Result<GpaRanges<'_>, Corrupt> {
     let count = u32_at(header, 4).ok_or(Corrupt::Header)?;
+    // A GPA-direct packet describes guest memory: one with no range is
+    // not a packet any writer sends (ours refuses to).
+    if count == 0 {
+        return Err(Corrupt::Header);
+    }
     let ranges = header.get(8..).ok_or(Corrupt::Header)?;
     // One pass to validate, bounded by `count` and by the header length.
     let mut rest = ranges;
@@ -1300,6 +1317,8 @@ mod tests {
         ];
         assert!(p.write_transfer_pages(5, 0xcafe, &xfer, &[]).is_ok());
         let info = c.read_packet(&mut out).unwrap();
+        // As Hyper-V writes them: the guest must complete the ranges.
+        assert_eq!(info.descriptor.flags, FLAG_COMPLETION_REQUESTED);
         let (id, ranges) = parse_transfer_pages(info.header(&out)).unwrap();
         assert_eq!(id, 0xcafe);
         assert!(ranges.eq(xfer.iter().copied()));
@@ -1321,6 +1340,24 @@ mod tests {
         let mut z = [0u8; 24];
         z[4] = 1; // zero-length range
         assert_eq!(parse_gpa_direct(&z).err(), Some(Corrupt::Header));
+        // No range at all: an 8-byte header that claims none.
+        assert_eq!(parse_gpa_direct(&[0u8; 8]).err(), Some(Corrupt::Header));
+    }
+
+    #[test]
+    fn gpa_direct_without_ranges_is_refused() {
+        let mut buf = [0u64; WORDS];
+        let mem = ring(&mut buf);
+        let mut p = Producer::new(mem).unwrap();
+        let mut c = Consumer::new(mem).unwrap();
+        assert_eq!(
+            p.write_gpa_direct(1, true, &[], &[b"payload"]),
+            Err(WriteError::TooLarge)
+        );
+        // Nothing was written, and the producer is not poisoned.
+        let mut out = [0u8; 64];
+        assert_eq!(c.read_packet(&mut out).err(), Some(ReadError::Empty));
+        assert!(p.write_inband(2, false, &[b"next"]).is_ok());
     }
 
     fn corrupt_with(edit: impl Fn(SharedMem<'_>)) -> ReadError {

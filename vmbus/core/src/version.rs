@@ -68,6 +68,12 @@ impl Version {
         self.0 >= Version::WIN10_V5.0
     }
 
+    /// Whether the host takes CHANNELMSG_UNLOAD (3.0 and newer): older
+    /// hosts cannot reconnect a guest, so the C driver sends them none.
+    pub const fn takes_unload(self) -> bool {
+        self.0 >= Version::WIN8_1.0
+    }
+
     /// Whether CHANNELMSG_MODIFYCHANNEL may be sent at all.
     pub const fn supports_modify_channel(self) -> bool {
         self.0 >= Version::WIN10_V4_1.0
@@ -134,6 +140,13 @@ mod tests {
         assert_eq!(Version::WIN10_V4_1.initiate_contact_connection_id(), 1);
         assert!(!Version::WIN10_V4_1.host_assigns_connection_id());
         assert!(Version::WIN10_V5_1.host_assigns_connection_id());
+    }
+
+    #[test]
+    fn unload_only_from_3_0() {
+        assert!(!Version::WIN8.takes_unload());
+        assert!(Version::WIN8_1.takes_unload());
+        assert!(Version::WIN10_V5_3.takes_unload());
     }
 
     #[test]

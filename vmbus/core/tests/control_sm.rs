@@ -972,6 +972,30 @@ fn rescind_completes_a_pending_teardown() {
 // ----- unload -----------------------------------------------------------------
 
 #[test]
+fn unload_within_waits_past_the_request_timeout_then_gives_up() {
+    let mut c = connected(Version::WIN10_V5_3);
+    let long = 1000 * TIMEOUT;
+    let (r, a) = run(|k| c.unload_within(0, RequestId(9), long, &mut |x| k(x)));
+    r.unwrap();
+    assert_eq!(a, [send(CONN_ID, Message::Unload)]);
+    // Long past any other request's deadline, the unload still waits ...
+    assert!(run(|k| c.advance(long - 1, &mut |x| k(x))).1.is_empty());
+    assert_eq!(c.state(), ConnectionState::Unloading);
+    // ... and a late answer is taken.
+    let (r, a) = host(&mut c, Message::UnloadResponse);
+    r.unwrap();
+    assert_eq!(a, [done(9, Ok(()))]);
+
+    // Bounded all the same.
+    let mut c = connected(Version::WIN10_V5_3);
+    run(|k| c.unload_within(0, RequestId(9), long, &mut |x| k(x)))
+        .0
+        .unwrap();
+    let (_, a) = run(|k| c.advance(long, &mut |x| k(x)));
+    assert_eq!(a, [done(9, Err(Error::Timeout))]);
+}
+
+#[test]
 fn unload_fails_pending_work_then_allows_reconnect() {
     let (mut c, _) = opening();
     run(|k| c.create_gpadl(0, RequestId(5), RELID, &mut |x| k(x)))
