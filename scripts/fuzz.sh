@@ -6,7 +6,8 @@
 # file order: vmbus/core/fuzz (results named fuzz_<target>, as before) and
 # drivers/net/proto/fuzz (named fuzz_netvsc_<target>) and
 # drivers/storage/proto/fuzz (named fuzz_storvsc_<target>) and
-# drivers/ic/proto/fuzz (named fuzz_ic_<target>). cargo-fuzz needs nightly flags
+# drivers/ic/proto/fuzz (named fuzz_ic_<target>) and
+# drivers/input/proto/fuzz (named fuzz_input_<target>). cargo-fuzz needs nightly flags
 # (-Zsanitizer); RUSTC_BOOTSTRAP lets the stable toolchain accept them.
 # Builds go to <dir>/target, corpora to <dir>/corpus/<target>, crashes to
 # <dir>/artifacts (all git-ignored). Logs of failed targets are printed as
@@ -25,6 +26,7 @@ fuzz_dirs=(vmbus/core/fuzz drivers/net/proto/fuzz drivers/storage/proto/fuzz)
 declare -A prefix=([vmbus/core/fuzz]=fuzz_ [drivers/net/proto/fuzz]=fuzz_netvsc_
   [drivers/storage/proto/fuzz]=fuzz_storvsc_)
 fuzz_dirs+=(drivers/ic/proto/fuzz); prefix[drivers/ic/proto/fuzz]=fuzz_ic_
+fuzz_dirs+=(drivers/input/proto/fuzz); prefix[drivers/input/proto/fuzz]=fuzz_input_
 export RUSTC_BOOTSTRAP=1
 export PATH=$HOME/.cargo/bin:$PATH
 
