@@ -9,8 +9,9 @@
 # drivers/ic/proto/fuzz (named fuzz_ic_<target>) and
 # drivers/input/proto/fuzz (named fuzz_input_<target>). cargo-fuzz needs nightly flags
 # (-Zsanitizer); RUSTC_BOOTSTRAP lets the stable toolchain accept them.
-# Builds go to <dir>/target, corpora to <dir>/corpus/<target>, crashes to
-# <dir>/artifacts (all git-ignored). Logs of failed targets are printed as
+# Builds of every directory share target/fuzz (libFuzzer and the common
+# dependencies are compiled once), corpora go to <dir>/corpus/<target>,
+# crashes to <dir>/artifacts (all git-ignored). Logs of failed targets are printed as
 # KTAP diagnostics.
 set -uo pipefail
 
@@ -69,9 +70,9 @@ for c in "${cases[@]}"; do
   mkdir -p "$fuzz_dir/corpus/$t"
   # Build first so that the time budget is spent fuzzing, and so that a
   # build failure is reported as such.
-  if (cd "$fuzz_dir" && cargo fuzz build "$t") >"$log" 2>&1 &&
+  if (cd "$fuzz_dir" && cargo fuzz build --target-dir "$root/target/fuzz" "$t") >"$log" 2>&1 &&
      (cd "$fuzz_dir" && timeout $((secs * 2 + 120)) \
-        cargo fuzz run "$t" -- -max_total_time="$secs" -rss_limit_mb=2048) >>"$log" 2>&1; then
+        cargo fuzz run --target-dir "$root/target/fuzz" "$t" -- -max_total_time="$secs" -rss_limit_mb=2048) >>"$log" 2>&1; then
     runs=$(grep -o 'Done [0-9]* runs' "$log" | tail -1)
     echo "ok $k $name # ${runs:-no run count}"
   else
