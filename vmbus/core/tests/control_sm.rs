@@ -860,16 +860,6 @@ fn every_pending_request_times_out() {
     let (_, a) = run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
     assert_eq!(a, [done(2, Err(Error::Timeout))]);
     assert_eq!(c.channel_state(RELID), Some(ChannelState::Failed));
-    assert!(host(
-        &mut c,
-        Message::OpenResult {
-            child_relid: RELID,
-            openid: RELID,
-            status: 0
-        }
-    )
-    .0
-    .is_err());
     assert_eq!(
         run(|k| c.teardown_gpadl(0, RequestId(1), RELID, g, &mut |x| k(x))).0,
         Err(Error::Busy)
@@ -1241,4 +1231,99 @@ fn failed_posts_without_a_request_change_nothing() {
         }
     }
     assert_eq!(c, before);
+}
+
+// ----- late answers -------------------------------------------------------------
+
+#[test]
+fn a_late_open_result_closes_the_channel_and_frees_its_ring() {
+    for status in [0, 0xc000_0001] {
+        let (mut c, g) = opening();
+        run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+        assert_eq!(c.channel_state(RELID), Some(ChannelState::Failed));
+        // The wrong open id is still refused, and changes nothing.
+        let wrong = Message::OpenResult {
+            child_relid: RELID,
+            openid: RELID + 1,
+            status,
+        };
+        assert!(host(&mut c, wrong).0.is_err());
+        assert_eq!(c.channel_state(RELID), Some(ChannelState::Failed));
+        let late = Message::OpenResult {
+            child_relid: RELID,
+            openid: RELID,
+            status,
+        };
+        let (r, a) = host(&mut c, late);
+        r.unwrap();
+        // No completion (the request failed already); an open channel is
+        // closed again.
+        if status == 0 {
+            assert_eq!(a, [send(CONN_ID, Message::CloseChannel { child_relid: RELID })]);
+        } else {
+            assert_eq!(a, []);
+        }
+        assert_eq!(c.channel_state(RELID), Some(ChannelState::Offered));
+        // The ring may go now, and the channel may be opened again.
+        let (r, a) = run(|k| c.teardown_gpadl(0, RequestId(5), RELID, g, &mut |x| k(x)));
+        r.unwrap();
+        assert_eq!(
+            a,
+            [send(CONN_ID, Message::GpadlTeardown { child_relid: RELID, gpadl: g })]
+        );
+        // A second late answer is unexpected.
+        assert!(host(&mut c, late).0.is_err());
+    }
+}
+
+#[test]
+fn a_late_gpadl_created_makes_it_created_or_frees_it() {
+    let (mut c, g) = build(S::GpadlCreating);
+    run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+    assert_eq!(c.gpadl_state(g), Some(GpadlState::Failed));
+    let created = Message::GpadlCreated { child_relid: RELID, gpadl: g, status: 0 };
+    let (r, a) = host(&mut c, created);
+    r.unwrap();
+    assert_eq!(a, []);
+    // Mapped after all: the caller tears it down.
+    assert_eq!(c.gpadl_state(g), Some(GpadlState::Created));
+    let (r, _) = run(|k| c.teardown_gpadl(0, RequestId(5), RELID, g, &mut |x| k(x)));
+    r.unwrap();
+    assert_eq!(c.gpadl_state(g), Some(GpadlState::TearingDown));
+
+    // Refused late: the host holds nothing, the handle is gone.
+    let (mut c, g) = build(S::GpadlCreating);
+    run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+    let refused = Message::GpadlCreated { child_relid: RELID, gpadl: g, status: 1 };
+    let (r, a) = host(&mut c, refused);
+    r.unwrap();
+    assert_eq!(a, []);
+    assert_eq!(c.gpadl_state(g), None);
+    // Not twice.
+    assert!(host(&mut c, created).0.is_err());
+
+    // A GPADL_CREATED for a GPADL whose teardown timed out is wrong.
+    let (mut c, g) = build(S::TearingDown);
+    run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+    let created = Message::GpadlCreated { child_relid: RELID, gpadl: g, status: 0 };
+    assert!(host(&mut c, created).0.is_err());
+    assert_eq!(c.gpadl_state(g), Some(GpadlState::Failed));
+}
+
+#[test]
+fn a_late_gpadl_torndown_frees_it() {
+    let (mut c, g) = build(S::TearingDown);
+    run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+    assert_eq!(c.gpadl_state(g), Some(GpadlState::Failed));
+    let (r, a) = host(&mut c, Message::GpadlTorndown { gpadl: g });
+    r.unwrap();
+    assert_eq!(a, []);
+    assert_eq!(c.gpadl_state(g), None);
+    assert!(host(&mut c, Message::GpadlTorndown { gpadl: g }).0.is_err());
+
+    // Not for one whose creation timed out.
+    let (mut c, g) = build(S::GpadlCreating);
+    run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+    assert!(host(&mut c, Message::GpadlTorndown { gpadl: g }).0.is_err());
+    assert_eq!(c.gpadl_state(g), Some(GpadlState::Failed));
 }
