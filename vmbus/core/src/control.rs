@@ -143,8 +143,14 @@ pub struct Config {
     pub monitor_pages: [u64; 2],
     /// The guest's VTL, sent from 5.0.
     pub vtl: u8,
-    /// How long, in caller ticks, the host gets to answer any request.
+    /// How long, in caller ticks, the host gets to answer a connection
+    /// request (INITIATE_CONTACT, UNLOAD).
     pub timeout: u64,
+    /// How long, in caller ticks, the host gets to answer a channel
+    /// request (GPADL creation and teardown, OPENCHANNEL, MODIFYCHANNEL):
+    /// a busy host may take long to map memory (the C driver waits for
+    /// these without a bound).
+    pub channel_timeout: u64,
 }
 
 /// The connection's state, as seen from outside.
@@ -452,7 +458,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
             .position(Option::is_none)
             .ok_or(Error::TableFull)?;
         let handle = self.allocate_handle().ok_or(Error::TableFull)?;
-        let phase = GpadlPhase::Creating(self.pending(request));
+        let phase = GpadlPhase::Creating(self.channel_pending(request));
         if let Some(entry) = self.gpadls.get_mut(slot) {
             *entry = Some(Gpadl {
                 handle,
@@ -500,7 +506,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         if self.channel_uses_gpadl(relid, gpadl) {
             return Err(Error::Busy);
         }
-        let pending = self.pending(request);
+        let pending = self.channel_pending(request);
         if let Some(g) = self.gpadl_mut(gpadl) {
             g.phase = GpadlPhase::TearingDown(pending);
         }
@@ -544,7 +550,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         }
         // Linux uses the relid as the open id; it only has to be echoed.
         let openid = relid;
-        let pending = self.pending(request);
+        let pending = self.channel_pending(request);
         self.set_channel_state(
             relid,
             Chan::Opening {
@@ -615,7 +621,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
             sink,
         );
         if version.modify_channel_has_response() {
-            let pending = self.pending(request);
+            let pending = self.channel_pending(request);
             self.set_channel_state(
                 relid,
                 Chan::Open {
@@ -1015,6 +1021,13 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         Pending {
             request,
             deadline: self.now.saturating_add(self.config.timeout),
+        }
+    }
+
+    fn channel_pending(&self, request: RequestId) -> Pending {
+        Pending {
+            request,
+            deadline: self.now.saturating_add(self.config.channel_timeout),
         }
     }
 

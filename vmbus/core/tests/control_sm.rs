@@ -20,6 +20,7 @@ fn config(max_version: Version) -> Config {
         monitor_pages: [0xbbb000, 0xccc000],
         vtl: 0,
         timeout: TIMEOUT,
+        channel_timeout: TIMEOUT,
     }
 }
 
@@ -1017,6 +1018,7 @@ fn table_sizes_stay_small_enough_for_the_kernel() {
         monitor_pages: [0, 0],
         vtl: 0,
         timeout: 1,
+        channel_timeout: 1,
     });
 }
 
@@ -1326,4 +1328,26 @@ fn a_late_gpadl_torndown_frees_it() {
     run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
     assert!(host(&mut c, Message::GpadlTorndown { gpadl: g }).0.is_err());
     assert_eq!(c.gpadl_state(g), Some(GpadlState::Failed));
+}
+
+#[test]
+fn channel_requests_get_the_channel_timeout() {
+    // A host slow to map memory gets longer than for a version answer.
+    let mut long = config(Version::WIN10_V5_3);
+    long.channel_timeout = 10 * TIMEOUT;
+    let mut c = C::new(long);
+    run(|k| c.connect(0, RequestId(1), &mut |a| k(a))).0.unwrap();
+    let (_, a) = run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+    assert_eq!(a, [done(1, Err(Error::Timeout))]);
+
+    let mut c2 = C::new(long);
+    run(|k| c2.connect(0, RequestId(1), &mut |a| k(a))).0.unwrap();
+    host(&mut c2, accept(CONN_ID)).0.unwrap();
+    host(&mut c2, offer(RELID, 1, 0)).0.unwrap();
+    let g = run(|k| c2.create_gpadl(0, RequestId(2), RELID, &mut |x| k(x))).0.unwrap();
+    let (_, a) = run(|k| c2.advance(TIMEOUT, &mut |x| k(x)));
+    assert_eq!(a, []);
+    assert_eq!(c2.gpadl_state(g), Some(GpadlState::Creating));
+    let (_, a) = run(|k| c2.advance(10 * TIMEOUT, &mut |x| k(x)));
+    assert_eq!(a, [done(2, Err(Error::Timeout))]);
 }
