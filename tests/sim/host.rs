@@ -69,7 +69,7 @@ pub(crate) static POSTS_BUSY: AtomicU64 = AtomicU64::new(0);
 
 /// The host's own counters, by their debugfs names (the device models'
 /// come from the registry).
-pub(crate) static COUNTERS: [Counter; 18] = [
+pub(crate) static COUNTERS: [Counter; 19] = [
     (kernel::c_str!("sim_initiate_contact"), &INITIATE_CONTACT),
     (kernel::c_str!("sim_version"), &VERSION),
     (kernel::c_str!("sim_request_offers"), &REQUEST_OFFERS),
@@ -88,6 +88,7 @@ pub(crate) static COUNTERS: [Counter; 18] = [
     (kernel::c_str!("sim_packets_served"), &crate::testing::sim::vsp::PACKETS_SERVED),
     (kernel::c_str!("sim_posts_no_port"), &POSTS_NO_PORT),
     (kernel::c_str!("sim_posts_busy"), &POSTS_BUSY),
+    (kernel::c_str!("sim_freed_while_mapped"), &crate::rust::sim::FREED_WHILE_MAPPED),
 ];
 
 

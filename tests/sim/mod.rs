@@ -26,6 +26,9 @@
 //!   message port (the guest's retries during connect; `fault
 //!   post-busy=N` does it later; the port also fills for real, at 16
 //!   messages: [`hypervisor`]);
+//! - `sim_channel_timeout_ms=MS`: the guest's deadline for channel
+//!   requests (GPADLs, opens), shortened for the scenarios that wait one
+//!   out (0, the default: the module's own);
 //! - `sim_devices=default|none|NAME[,NAME...]`: the devices offered at
 //!   connect, by the names the models give them (listed in [`devices`];
 //!   `default`: those each model marks so).
@@ -63,6 +66,8 @@ pub(crate) fn start() -> Result<Option<(Backend, Simulator)>> {
         return Ok(None);
     }
     pr_info!("vmbus: using the simulated hypervisor\n");
+    let timeout = crate::rust::sim::channel_timeout_param();
+    crate::vmbus::connection::CHANNEL_TIMEOUT_OVERRIDE_MS.store(u64::from(timeout), core::sync::atomic::Ordering::Relaxed);
     let hv = Hypervisor::new()?;
     let control = Control::new(kernel::c_str!("sim"), hv.clone())?;
     Ok(Some((Backend::new(hv), Simulator { _control: control })))
