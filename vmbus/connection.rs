@@ -19,12 +19,17 @@
 //!   handlers, those that may sleep in the process-context work after it.
 //! - Rescind: the device goes (its driver closes the channel; GPADLs of a
 //!   rescinded channel need no answer), then RELID_RELEASED.
+//! - Memory the host may still map, because a GPADL, an open or a teardown
+//!   went unanswered, is kept ([`Held`]) until the host lets go: a late
+//!   answer, a rescind, or an answered UNLOAD; never freed before.
 //!
 //! Posts: HvPostMessage refused for now (a full port) is retried, bounded
 //! ([`post`]); a post that fails for good goes to the core
 //! (`Control::post_failed`), which fails its request at once.
 //!
-//! Time: the core's deadlines are in milliseconds of [`now_ms`]. Every
+//! Time: the core's deadlines are in milliseconds of [`now_ms`]
+//! ([`REQUEST_TIMEOUT_MS`] for connect and unload, [`CHANNEL_TIMEOUT_MS`]
+//! for channel requests). Every
 //! request has a waiter, which sleeps on a condition variable woken by the
 //! host's answers and calls `advance` at least every [`TICK_MS`], so an
 //! unanswered request fails at its deadline.
