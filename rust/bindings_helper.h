@@ -480,12 +480,13 @@ bool rustic_sim_enabled(void);
 const char *rustic_sim_versions(void);
 unsigned int rustic_sim_post_busy(void);
 bool rustic_sim_stale_message(void);
+unsigned int rustic_sim_channel_timeout_ms(void);
 const char *rustic_sim_devices(void);
 /* Interrupts @cpu asynchronously (coalesced while one is queued there). */
 int rustic_sim_raise(u32 cpu);
 /* Maps @count guest pages by frame number into one range, or NULL. */
 void *rustic_sim_map(const u64 *pfns, u32 count);
-void rustic_sim_unmap(void *addr);
+u32 rustic_sim_unmap(void *addr, u32 count);
 int rustic_sim_read_pages(const u64 *pfns, u32 count, u64 offset, void *dst, u32 len);
 /* No simulated interrupt is queued or running. */
 bool rustic_sim_irq_idle(void);

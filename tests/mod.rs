@@ -25,5 +25,6 @@ pub(crate) fn register(bus: &Bus) -> Result<Drivers> {
     for &(name, value) in Iterator::chain(sim::host::COUNTERS.iter(), sim::model::counters()) {
         bus.counter(name, value);
     }
+    bus.counter(kernel::c_str!("vmbus_held_bytes"), &crate::vmbus::connection::HELD_BYTES);
     Ok(registered)
 }

@@ -25,6 +25,7 @@
 
 
 use crate::vmbus::connection::Connection;
+use crate::rust::base::errno::ETIMEDOUT;
 use crate::rust::base::memory::{Buffer, Page};
 use crate::rust::base::time::{msleep, now_ms};
 use crate::rust::base::work::{in_task, BhOff};
@@ -101,7 +102,8 @@ pub(crate) struct Channel {
     signal_id: u32,
     /// The CPU the host interrupts for this channel.
     target_cpu: AtomicU32,
-    pub(crate) ring_gpadl: u32,
+    /// The handle of the ring's GPADL, once the host has it.
+    ring_gpadl: AtomicU32,
     conn: Arc<Connection>,
     #[pin]
     outbound: SpinLock<Producer<'static>>,
@@ -113,6 +115,9 @@ pub(crate) struct Channel {
     handler: Arc<dyn ChannelHandler>,
     poisoned: AtomicBool,
     closed: AtomicBool,
+    /// Handler calls under way or about to check `closed`
+    /// ([`Channel::run_handler`]); [`Channel::quiesce`] waits for none.
+    in_handler: AtomicU32,
     /// Signalled, and left by the softirq for process context.
     deferred: AtomicBool,
     /// Set by the first close; a second (rescind, then the driver) is a
@@ -171,8 +176,9 @@ impl SpaceWait {
     }
 }
 
-/// A channel's ring buffer, which the host maps until its GPADL is torn
-/// down: freed on drop only once released, else leaked with a message.
+/// A channel's ring buffer, which the host maps from its GPADL's creation
+/// until its teardown: freed on drop only once released (or if the host
+/// never had it), else leaked with a message.
 struct RingMemory {
     buffer: Option<Buffer>,
     relid: u32,
@@ -190,18 +196,43 @@ impl Drop for RingMemory {
     }
 }
 
+/// Test builds: the simulator's `fault open-nomem=N` makes the Nth next
+/// channel's allocation fail (0: none armed).
+#[cfg(rustic_test_build)]
+pub(crate) static FAIL_NTH_ALLOCATION: AtomicU32 = AtomicU32::new(0);
+
+/// Whether this channel's allocation is the one `fault open-nomem` asked
+/// to fail (never in production builds).
+fn allocation_fault() -> bool {
+    #[cfg(rustic_test_build)]
+    {
+        let countdown = FAIL_NTH_ALLOCATION.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if countdown == Ok(1) {
+            pr_info!("vmbus: injecting an allocation failure into a channel open\n");
+            return true;
+        }
+    }
+    false
+}
+
+/// How long closing waits for a handler call under way to return. A
+/// handler drains a ring with the host's packets bounded by its budget, so
+/// this is far more than one needs; one stuck longer is reported.
+const QUIESCE_TIMEOUT_MS: u64 = 10_000;
+
 impl Channel {
-    /// Sets up both ring ends over `ring` (already described to the host by
-    /// the GPADL `ring_gpadl`): outbound first, inbound after it.
+    /// Allocates a channel and its ring buffer (outbound ring first,
+    /// inbound after it) and sets both ring ends up. Everything that can
+    /// fail to allocate does so here, before the host is told of the
+    /// buffer ([`Channel::set_ring_gpadl`] once it is).
     pub(crate) fn new(
         conn: Arc<Connection>,
         relid: u32,
         signal_id: u32,
-        ring_gpadl: u32,
         params: ChannelParams,
-        ring: Buffer,
         handler: Arc<dyn ChannelHandler>,
     ) -> Result<Arc<Channel>> {
+        let ring = Buffer::new(params.pages()? * Page::SIZE)?;
         let out_len = params.send_ring + ring::HEADER_SIZE;
         let in_len = params.recv_ring + ring::HEADER_SIZE;
         // SAFETY: the buffer moves into the channel, which keeps it until
@@ -215,12 +246,15 @@ impl Channel {
         let producer = Producer::new(out_mem).map_err(|_| EINVAL)?;
         let consumer = Consumer::new(in_mem).map_err(|_| EINVAL)?;
         let scratch = VVec::from_elem(0u8, params.recv_ring, GFP_KERNEL)?;
+        if allocation_fault() {
+            return Err(ENOMEM);
+        }
         Arc::pin_init(
             pin_init!(Channel {
                 relid,
                 signal_id,
                 target_cpu: AtomicU32::new(params.target_cpu),
-                ring_gpadl,
+                ring_gpadl: AtomicU32::new(0),
                 conn,
                 outbound <- new_spinlock!(producer, "vmbus_channel_out"),
                 inbound <- new_spinlock!(Inbound { consumer, scratch }, "vmbus_channel_in"),
@@ -228,15 +262,43 @@ impl Channel {
                 handler,
                 poisoned: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
+                in_handler: AtomicU32::new(0),
                 deferred: AtomicBool::new(false),
                 torn_down: AtomicBool::new(false),
                 stats: ChannelStats::default(),
                 out_mem,
                 in_mem,
-                ring: RingMemory { buffer: Some(ring), relid: *relid, released: AtomicBool::new(false) },
+                // Not shared yet: free to go until the GPADL is asked for.
+                ring: RingMemory { buffer: Some(ring), relid: *relid, released: AtomicBool::new(true) },
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// The ring buffer, to describe to the host.
+    pub(crate) fn ring_buffer(&self) -> Option<&Buffer> {
+        self.ring.buffer.as_ref()
+    }
+
+    /// From now on the host may map the ring: it is not freed until
+    /// [`Channel::release_ring`]. Called before the GPADL is asked for.
+    pub(crate) fn hold_ring(&self) {
+        self.ring.released.store(false, Ordering::Release);
+    }
+
+    /// The host knows the ring as GPADL `gpadl`.
+    pub(crate) fn set_ring_gpadl(&self, gpadl: u32) {
+        self.ring_gpadl.store(gpadl, Ordering::Release);
+    }
+
+    /// The handle of the ring's GPADL (0 before it has one).
+    pub(crate) fn ring_gpadl(&self) -> u32 {
+        self.ring_gpadl.load(Ordering::Acquire)
+    }
+
+    /// Bytes of the ring buffer.
+    pub(crate) fn ring_len(&self) -> usize {
+        self.ring.buffer.as_ref().map_or(0, Buffer::len)
     }
 
     /// The CPU the host interrupts for this channel.
@@ -270,9 +332,11 @@ impl Channel {
         !self.torn_down.swap(true, Ordering::AcqRel)
     }
 
-    /// Marks the channel closed: senders and pollers stop.
+    /// Marks the channel closed: senders and pollers stop, and handlers
+    /// not yet started do not start ([`Channel::quiesce`] also waits for
+    /// those under way).
     pub(crate) fn mark_closed(&self) {
-        self.closed.store(true, Ordering::Release);
+        self.closed.store(true, Ordering::SeqCst);
         self.space.notify();
     }
 
@@ -479,9 +543,32 @@ impl Channel {
     /// Counts the signal and runs the driver's handler, unless closed.
     fn run_handler(&self) {
         self.stats.interrupts.fetch_add(1, Ordering::Relaxed);
-        if !self.closed.load(Ordering::Acquire) {
+        // Counted before `closed` is read (both SeqCst), pairing with
+        // `quiesce`, which sets `closed` before it reads the count: either
+        // this sees the close, or the close waits for this call.
+        self.in_handler.fetch_add(1, Ordering::SeqCst);
+        if !self.closed.load(Ordering::SeqCst) {
             self.handler.on_event(self);
         }
+        self.in_handler.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Marks the channel closed and waits until no handler call is under
+    /// way: none starts after this returns true. False (with a message)
+    /// if one has not returned within [`QUIESCE_TIMEOUT_MS`]. Process
+    /// context, and not from the channel's own handler.
+    pub(crate) fn quiesce(&self) -> Result {
+        self.closed.store(true, Ordering::SeqCst);
+        self.space.notify();
+        let deadline = now_ms().saturating_add(QUIESCE_TIMEOUT_MS);
+        while self.in_handler.load(Ordering::SeqCst) != 0 {
+            if now_ms() > deadline {
+                pr_err!("vmbus: relid {}: a handler still runs {} ms after close\n", self.relid, QUIESCE_TIMEOUT_MS);
+                return Err(ETIMEDOUT());
+            }
+            msleep(1);
+        }
+        Ok(())
     }
 
     /// Whether the softirq left a signal for process context (to

@@ -26,12 +26,17 @@
 //!   handlers, those that may sleep in the process-context work after it.
 //! - Rescind: the device goes (its driver closes the channel; GPADLs of a
 //!   rescinded channel need no answer), then RELID_RELEASED.
+//! - Memory the host may still map, because a GPADL, an open or a teardown
+//!   went unanswered, is kept ([`Held`]) until the host lets go: a late
+//!   answer, a rescind, or an answered UNLOAD; never freed before.
 //!
 //! Posts: HvPostMessage refused for now (a full port) is retried, bounded
 //! ([`post`]); a post that fails for good goes to the core
 //! (`Control::post_failed`), which fails its request at once.
 //!
-//! Time: the core's deadlines are in milliseconds of [`now_ms`]. Every
+//! Time: the core's deadlines are in milliseconds of [`now_ms`]
+//! ([`REQUEST_TIMEOUT_MS`] for connect, [`UNLOAD_TIMEOUT_MS`] for unload, [`CHANNEL_TIMEOUT_MS`]
+//! for channel requests). Every
 //! request has a waiter, which sleeps on a condition variable woken by the
 //! host's answers and calls `advance` at least every [`TICK_MS`], so an
 //! unanswered request fails at its deadline.
@@ -50,7 +55,8 @@ use crate::rust::vmbus::crash::{mdelay, CrashHooks, IrqsOff};
 use crate::rust::vmbus::interrupt::{Dpc, IsrRegistration};
 use crate::vmbus_core::bus::{monitor_view, MonitorView, OfferFacts};
 use crate::vmbus_core::control::{
-    encode, Action, ChannelState, Config, ConnectionState, Control, Error, OpenRequest, PostError, RequestId,
+    encode, Action, ChannelState, Config, ConnectionState, Control, Error, GpadlState, OpenRequest, PostError,
+    RequestId,
 };
 use crate::vmbus_core::event;
 use crate::vmbus_core::guid::{self, Guid};
@@ -65,7 +71,8 @@ use kernel::{new_condvar, new_mutex, new_spinlock};
 const CHANNELS: usize = 32;
 const GPADLS: usize = 32;
 
-/// How long the host gets to answer any one request.
+/// How long the host gets to answer a connection request (a version
+/// proposal, UNLOAD).
 const REQUEST_TIMEOUT_MS: u64 = 5000;
 /// How long the host gets to answer UNLOAD: an Azure host writes back
 /// the dirty data of its disk cache first, which the C driver documents as
@@ -75,6 +82,30 @@ const UNLOAD_TIMEOUT_MS: u64 = 100_000;
 /// 5 s so that a watcher of the console does not take it for a hang.
 const CRASH_POLL_MS: u32 = 10;
 const CRASH_NOTICE_MS: u32 = 5000;
+/// How long the host gets to answer a channel request: GPADL creation
+/// (mapping a 16 MiB receive buffer on a busy host), GPADL teardown,
+/// OPENCHANNEL, MODIFYCHANNEL. The C driver waits for these without a
+/// bound; this is generous but bounded, and a request that runs out keeps
+/// the memory the host may map until the host lets go ([`Held`]).
+const CHANNEL_TIMEOUT_MS: u64 = 30_000;
+
+/// Test builds: a shorter channel deadline for scenarios that wait one out
+/// (the simulator's `sim_channel_timeout_ms`), set before the connection
+/// starts; 0 keeps [`CHANNEL_TIMEOUT_MS`].
+#[cfg(rustic_test_build)]
+pub(crate) static CHANNEL_TIMEOUT_OVERRIDE_MS: AtomicU64 = AtomicU64::new(0);
+
+/// The channel deadline this connection uses.
+fn channel_timeout_ms() -> u64 {
+    #[cfg(rustic_test_build)]
+    {
+        let ms = CHANNEL_TIMEOUT_OVERRIDE_MS.load(Ordering::Relaxed);
+        if ms != 0 {
+            return ms;
+        }
+    }
+    CHANNEL_TIMEOUT_MS
+}
 /// How long load waits for every offer after the version is agreed.
 const OFFERS_TIMEOUT_MS: u64 = 10000;
 /// The longest a waiter sleeps between looks at the clock.
@@ -182,6 +213,72 @@ struct Status {
     /// its offer until the relid is released (as long as the core's
     /// channel table holds it, which has the same room).
     signal_ids: [Option<(u32, u32)>; CHANNELS],
+    /// Memory the host may still map, kept until it lets go
+    /// ([`Connection::reclaim`]).
+    held: KVec<Held>,
+}
+
+/// Bytes kept because the host may still map them ([`Held`]); a debugfs
+/// counter in test builds.
+pub(crate) static HELD_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// What is kept for the host: a driver's buffer, or a channel with its
+/// rings.
+enum HeldMemory {
+    Buffer(Buffer),
+    Ring(Arc<Channel>),
+}
+
+/// Memory the host may still map through GPADL `gpadl` of channel `relid`
+/// because a request about it got no answer in time: kept until the core
+/// forgets the GPADL (the host answered late, the channel was rescinded,
+/// the connection unloaded), then freed ([`Held::free`]). Dropped
+/// otherwise (a host that never let go), it is leaked, never freed.
+struct Held {
+    relid: u32,
+    gpadl: u32,
+    bytes: usize,
+    memory: Option<HeldMemory>,
+}
+
+impl Held {
+    fn new(relid: u32, gpadl: u32, memory: HeldMemory) -> Held {
+        let bytes = match &memory {
+            HeldMemory::Buffer(b) => b.len(),
+            HeldMemory::Ring(c) => c.ring_len(),
+        };
+        HELD_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+        pr_warn!(
+            "vmbus: relid {}: keeping {} bytes the host may still map (GPADL {:#x}) until it lets go\n",
+            relid,
+            bytes,
+            gpadl
+        );
+        Held { relid, gpadl, bytes, memory: Some(memory) }
+    }
+
+    /// The host let go: frees the memory.
+    fn free(mut self) {
+        match self.memory.take() {
+            Some(HeldMemory::Buffer(buffer)) => drop(buffer),
+            Some(HeldMemory::Ring(channel)) => channel.release_ring(),
+            None => {}
+        }
+        HELD_BYTES.fetch_sub(self.bytes as u64, Ordering::Relaxed);
+        pr_info!("vmbus: relid {}: the host let go of GPADL {:#x}; {} bytes freed\n", self.relid, self.gpadl, self.bytes);
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        match self.memory.take() {
+            Some(HeldMemory::Buffer(buffer)) => buffer.leak(self.relid),
+            // Its ring is not released: leaked when the last reference goes.
+            Some(HeldMemory::Ring(channel)) => drop(channel),
+            None => return,
+        }
+        HELD_BYTES.fetch_sub(self.bytes as u64, Ordering::Relaxed);
+    }
 }
 
 /// Puts `value` in the first free slot; false when all are taken.
@@ -230,6 +327,8 @@ fn request_errno(e: Error) -> kernel::error::Error {
 enum Deferred {
     Offer(Offer),
     Rescind(u32),
+    /// Held memory may be free to go ([`Connection::reclaim`]).
+    Reclaim,
 }
 
 /// The connection.
@@ -438,11 +537,68 @@ impl Connection {
                         self.close_channel(&channel);
                     }
                 }
+                // What the channel's GPADLs kept for the host goes now (the
+                // host answers for none of them any more), so that the
+                // relid can be released.
+                self.reclaim();
                 self.with_control(|c, sink| match c.release_relid(now_ms(), relid, &mut |a| sink(a)) {
                     Ok(()) => pr_info!("vmbus: relid {} rescinded and released\n", relid),
                     Err(e) => pr_err!("vmbus: cannot release relid {}: {:?}\n", relid, e),
                 });
             }
+            Deferred::Reclaim => self.reclaim(),
+        }
+    }
+
+    /// Keeps `memory`, which the host may still map through GPADL `gpadl`
+    /// of `relid`, until it lets go ([`Held`]).
+    fn hold(&self, relid: u32, gpadl: u32, memory: HeldMemory) {
+        let held = Held::new(relid, gpadl, memory);
+        let mut guard = self.inner.lock();
+        if let Err(kernel::alloc::AllocError) = guard.status.held.push(held, GFP_KERNEL) {
+            // The entry went with the failed push, and leaked its memory.
+            pr_err!("vmbus: out of memory; relid {}'s GPADL {:#x} is leaked, not kept\n", relid, gpadl);
+        }
+    }
+
+    /// Keeps a driver's `buffer`, whose GPADL `gpadl` the host did not
+    /// confirm torn down, until the host lets go of it.
+    pub(crate) fn hold_buffer(&self, relid: u32, gpadl: u32, buffer: Buffer) {
+        self.hold(relid, gpadl, HeldMemory::Buffer(buffer));
+    }
+
+    /// Frees the held memory the host has let go of (the core no longer
+    /// knows its GPADL) and tears down the GPADLs a late answer left
+    /// created. Process context outside the message work: a teardown
+    /// waits for the host. Nothing is freed unless connected (after an
+    /// unload the caller decides: [`Vmbus`]'s drop).
+    fn reclaim(&self) {
+        let held = {
+            let mut guard = self.inner.lock();
+            if guard.control.state() != ConnectionState::Connected {
+                return;
+            }
+            core::mem::take(&mut guard.status.held)
+        };
+        let mut kept = KVec::new();
+        for entry in held {
+            let (gone, created) = {
+                let guard = self.inner.lock();
+                let state = guard.control.gpadl_state(entry.gpadl);
+                // A failed open still names its ring: not to be torn down.
+                let in_use = guard.control.channel_state(entry.relid) == Some(ChannelState::Failed);
+                (state.is_none(), state == Some(GpadlState::Created) && !in_use)
+            };
+            if gone || (created && self.teardown_gpadl(entry.relid, entry.gpadl).is_ok()) {
+                entry.free();
+            } else if let Err(kernel::alloc::AllocError) = kept.push(entry, GFP_KERNEL) {
+                pr_err!("vmbus: out of memory; a held GPADL is leaked\n");
+            }
+        }
+        let mut guard = self.inner.lock();
+        for entry in kept {
+            // Room for it was there a moment ago; if not, it leaks.
+            let _ = guard.status.held.push(entry, GFP_KERNEL);
         }
     }
 
@@ -505,11 +661,22 @@ impl Connection {
                 return Err(Error::Unloaded);
             }
         }
-        self.with_control(|c, sink| start(c, id, sink))?;
+        if let Err(e) = self.with_control(|c, sink| start(c, id, sink)) {
+            // A start that failed after it completed the request leaves no
+            // completion behind for a waiter that will never come.
+            let status = &mut self.inner.lock().status;
+            for slot in status.completed.iter_mut() {
+                if slot.is_some_and(|(request, _)| request == id) {
+                    *slot = None;
+                }
+            }
+            return Err(e);
+        }
         let mut result = Err(Error::Timeout);
         // The core fails the request at its deadline; the extra second only
         // guards against a core that did not.
-        let finished = self.wait(REQUEST_TIMEOUT_MS.saturating_add(1000), |status| {
+        let limit = REQUEST_TIMEOUT_MS.max(channel_timeout_ms()).saturating_add(1000);
+        let finished = self.wait(limit, |status| {
             for slot in status.completed.iter_mut() {
                 if let Some((request, r)) = *slot {
                     if request == id {
@@ -548,24 +715,25 @@ impl Connection {
     /// Describes `buffer` to the host as a GPADL of channel `relid` and
     /// waits until the host has mapped it; returns the handle and the
     /// buffer. If the host did not answer in time it may have mapped the
-    /// pages anyway, so the buffer is then given up ([`Buffer::leak`]).
+    /// pages anyway, so the buffer is then kept until it lets go
+    /// ([`Held`]).
     pub(crate) fn share(&self, relid: u32, buffer: Buffer) -> Result<(u32, Buffer)> {
         match self.create_gpadl(relid, &buffer) {
             Ok(handle) => Ok((handle, buffer)),
             Err((e, host_may_hold)) => {
-                if host_may_hold {
-                    buffer.leak(relid);
+                if let Some(gpadl) = host_may_hold {
+                    self.hold_buffer(relid, gpadl, buffer);
                 }
                 Err(e)
             }
         }
     }
 
-    /// Creates the GPADL of `buffer`; on error, whether the host may hold
-    /// (and map) its pages all the same: after a timeout, or when a body
-    /// message failed to post after the header went through.
-    fn create_gpadl(&self, relid: u32, buffer: &Buffer) -> core::result::Result<u32, (kernel::error::Error, bool)> {
-        let no_host = |e| (e, false);
+    /// Creates the GPADL of `buffer`; on error, the handle if the host may
+    /// hold (and map) its pages all the same: after a timeout, or when a
+    /// body message failed to post after the header went through.
+    fn create_gpadl(&self, relid: u32, buffer: &Buffer) -> core::result::Result<u32, (kernel::error::Error, Option<u32>)> {
+        let no_host = |e| (e, None);
         let pages = buffer.pages();
         let mut pfns = KVec::with_capacity(pages, GFP_KERNEL).map_err(|e| no_host(e.into()))?;
         for i in 0..pages {
@@ -573,6 +741,9 @@ impl Connection {
                 .map_err(|e| no_host(e.into()))?;
         }
         let byte_count = u32::try_from(buffer.len()).map_err(|_| no_host(EINVAL))?;
+        // Checked before the core registers the request: a page list the
+        // messages cannot carry fails here, not half-way.
+        GpadlSplit::new(relid, 0, 0, byte_count, &pfns).map_err(|_| no_host(EINVAL))?;
         let mut handle = 0;
         let mut body_failed = false;
         let backend = &self.backend;
@@ -613,7 +784,8 @@ impl Connection {
         })
         .map_err(|e| {
             pr_err!("vmbus: relid {}: GPADL of {} pages failed: {:?}\n", relid, pages, e);
-            (request_errno(e), e == Error::Timeout || body_failed)
+            let host_may_hold = (e == Error::Timeout || body_failed) && handle != 0;
+            (request_errno(e), host_may_hold.then_some(handle))
         })?;
         Ok(handle)
     }
@@ -648,18 +820,24 @@ impl Connection {
                 .map(|&(_, id)| id)
                 .ok_or(ENODEV)?
         };
-        let pages = params.pages()?;
-        let ring = Buffer::new(pages * Page::SIZE)?;
-        let (gpadl, ring) = self.share(relid, ring)?;
-        let channel = match Channel::new(self.clone(), relid, signal_id, gpadl, params, ring, handler) {
-            Ok(c) => c,
-            Err(e) => {
-                // The ring went with the failed channel (leaked unless the
-                // teardown below succeeds first — it cannot: it is gone).
-                let _ = self.teardown_gpadl(relid, gpadl);
-                return Err(e);
+        // Everything is allocated before the host learns of the ring: a
+        // failure after the GPADL exists would free what the host maps.
+        let channel = Channel::new(self.clone(), relid, signal_id, params, handler)?;
+        let gpadl = {
+            let ring = channel.ring_buffer().ok_or(EINVAL)?;
+            channel.hold_ring();
+            match self.create_gpadl(relid, ring) {
+                Ok(gpadl) => gpadl,
+                Err((e, host_may_hold)) => {
+                    match host_may_hold {
+                        Some(gpadl) => self.hold(relid, gpadl, HeldMemory::Ring(channel)),
+                        None => channel.release_ring(),
+                    }
+                    return Err(e);
+                }
             }
         };
+        channel.set_ring_gpadl(gpadl);
         if !self.with_open(|open| put(open, channel.clone())) {
             self.release(&channel);
             return Err(ENOSPC);
@@ -675,8 +853,11 @@ impl Connection {
             pr_err!("vmbus: relid {}: open failed: {:?}\n", relid, e);
             self.unlist(&channel);
             // A timed-out open leaves the host's view unknown: the ring
-            // stays (the core marks the channel failed) until a rescind.
-            if e != Error::Timeout {
+            // stays (the core marks the channel failed) until the host
+            // answers late or rescinds.
+            if e == Error::Timeout {
+                self.hold(relid, gpadl, HeldMemory::Ring(channel));
+            } else {
                 self.release(&channel);
             }
             return Err(request_errno(e));
@@ -700,7 +881,8 @@ impl Connection {
         Ok(())
     }
 
-    /// Takes `channel` out of the event dispatch.
+    /// Takes `channel` out of the event dispatch and waits (bounded) until
+    /// none of its handler calls runs: none starts after this.
     fn unlist(&self, channel: &Arc<Channel>) {
         channel.mark_closed();
         // Also waits for a softirq serving it: none does after this.
@@ -711,6 +893,12 @@ impl Connection {
                 }
             }
         });
+        // The process-context dispatch runs handlers outside the table's
+        // lock ([`Connection::dispatch_deferred`]); a late one has seen the
+        // close and returned at once, or is waited for here. A handler
+        // stuck past the bound is reported; the channel's memory stays
+        // valid while it runs (it holds a reference).
+        let _ = channel.quiesce();
     }
 
     /// Runs `f` on the open channels' table, under its lock with softirqs
@@ -722,19 +910,23 @@ impl Connection {
         f(&mut open)
     }
 
-    /// Tears the ring's GPADL down; on success the ring may be freed. So
-    /// it may after the crash path's UNLOAD was answered: the host let go
-    /// of every GPADL then.
+    /// Tears the ring's GPADL down; on success the ring may be freed, else
+    /// it is kept until the host lets go. So it may after the crash path's
+    /// UNLOAD was answered: the host let go of every GPADL then.
     fn release(&self, channel: &Arc<Channel>) {
-        if self.teardown_gpadl(channel.relid, channel.ring_gpadl).is_ok()
+        let gpadl = channel.ring_gpadl();
+        if self.teardown_gpadl(channel.relid, gpadl).is_ok()
             || self.crash.answered_unload.load(Ordering::Acquire)
         {
             channel.release_ring();
+        } else {
+            self.hold(channel.relid, gpadl, HeldMemory::Ring(channel.clone()));
         }
     }
 
-    /// Closes an open channel: no more handler calls, CLOSECHANNEL (unless
-    /// rescinded), then the ring's GPADL is torn down.
+    /// Closes an open channel: no more handler calls (when this returns,
+    /// none runs and none will start), CLOSECHANNEL (unless rescinded),
+    /// then the ring's GPADL is torn down.
     /// Returns whether this call closed it and it is still offered (not
     /// rescinded): then it may be opened again.
     pub(crate) fn close_channel(&self, channel: &Arc<Channel>) -> bool {
@@ -888,10 +1080,29 @@ impl Connection {
                 }
             });
             this.answered.notify_all();
+            let deferred = this.reclaim_due(deferred);
             if !deferred.is_empty() {
                 this.queue_device_changes(deferred);
             }
         }
+    }
+
+    /// Adds a [`Deferred::Reclaim`] to `deferred` if some held memory's
+    /// GPADL changed for the better (a late answer): the device work frees
+    /// it or tears it down.
+    fn reclaim_due(&self, mut deferred: KVec<Deferred>) -> KVec<Deferred> {
+        let due = {
+            let guard = self.inner.lock();
+            guard.status.held.iter().any(|h| {
+                let state = guard.control.gpadl_state(h.gpadl);
+                let in_use = guard.control.channel_state(h.relid) == Some(ChannelState::Failed);
+                state.is_none() || (state == Some(GpadlState::Created) && !in_use)
+            })
+        };
+        if due && deferred.push(Deferred::Reclaim, GFP_KERNEL).is_err() {
+            pr_err!("vmbus: out of memory; held memory stays until the next message\n");
+        }
+        deferred
     }
 }
 
@@ -923,6 +1134,7 @@ impl Vmbus {
             monitor_pages: [monitor_pages[0].phys(), monitor_pages[1].phys()],
             vtl: 0,
             timeout: REQUEST_TIMEOUT_MS,
+            channel_timeout: channel_timeout_ms(),
         };
         // Copied from a constant and configured in place: the table is
         // kilobytes, too big for the stack.
@@ -933,6 +1145,7 @@ impl Vmbus {
             monitor_pages: [0; 2],
             vtl: 0,
             timeout: REQUEST_TIMEOUT_MS,
+            channel_timeout: CHANNEL_TIMEOUT_MS,
         });
         let mut control = KBox::<Control<CHANNELS, GPADLS>>::new_uninit(GFP_KERNEL)?.write(UNCONFIGURED);
         control.configure(config).map_err(|_| EINVAL)?;
@@ -1052,6 +1265,21 @@ impl Drop for Vmbus {
         }
         conn.backend.stop();
         drop(self.isr.take());
+        // Held memory: the host let go of it all if it answered UNLOAD
+        // (here or on the crash path); else it is leaked (dropping a `Held`
+        // leaks; its channels' rings too). Either way the entries go now,
+        // which also breaks the reference cycle a held channel makes with
+        // the connection.
+        let (held, let_go) = {
+            let mut guard = conn.inner.lock();
+            let answered = guard.status.unload == Some(Ok(())) || conn.crash.answered_unload.load(Ordering::Acquire);
+            (core::mem::take(&mut guard.status.held), answered)
+        };
+        for entry in held {
+            if let_go {
+                entry.free();
+            }
+        }
     }
 }
 

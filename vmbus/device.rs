@@ -76,7 +76,8 @@ impl DeviceState {
 
 /// A driver buffer shared with the host through a GPADL (netvsc's send
 /// and receive buffers, say); dropping it tears the GPADL down and frees
-/// the buffer, or leaks it if the host did not confirm the teardown.
+/// the buffer, or, if the host did not confirm the teardown, leaves it to
+/// the connection until the host lets go.
 pub(crate) struct SharedBuffer {
     conn: Arc<Connection>,
     relid: u32,
@@ -100,7 +101,7 @@ impl Drop for SharedBuffer {
     fn drop(&mut self) {
         if self.conn.teardown_gpadl(self.relid, self.handle).is_err() {
             if let Some(buffer) = self.buffer.take() {
-                buffer.leak(self.relid);
+                self.conn.hold_buffer(self.relid, self.handle, buffer);
             }
         }
     }
@@ -166,6 +167,7 @@ impl SubchannelOpener {
                 continue;
             }
             if give_up() {
+                self.give_back(&relids);
                 return Err(ENODEV);
             }
             if now_ms() > deadline {
@@ -176,18 +178,34 @@ impl SubchannelOpener {
                     count,
                     timeout_ms
                 );
+                self.give_back(&relids);
                 return Err(crate::rust::base::errno::ETIMEDOUT());
             }
             msleep(1);
         }
-        let mut opened = KVec::with_capacity(count, GFP_KERNEL)?;
-        for (i, relid) in relids.into_iter().enumerate() {
+        let mut opened = match KVec::with_capacity(count, GFP_KERNEL) {
+            Ok(opened) => opened,
+            Err(e) => {
+                self.give_back(&relids);
+                return Err(e.into());
+            }
+        };
+        for (i, &relid) in relids.iter().enumerate() {
             let params = ChannelParams {
                 send_ring,
                 recv_ring,
                 target_cpu: conn.pick_cpu(&self.state.offer.class),
             };
-            let channel = conn.open_channel(relid, params, handler(i)?)?;
+            let channel = match handler(i).and_then(|h| conn.open_channel(relid, params, h)) {
+                Ok(channel) => channel,
+                Err(e) => {
+                    // Those opened are closed as `opened` goes, which
+                    // gives their relids back; the rest are given back
+                    // here, so that a later try finds them all.
+                    self.give_back(relids.get(i..).unwrap_or(&[]));
+                    return Err(e);
+                }
+            };
             opened.push(
                 OpenChannel {
                     state: self.state.clone(),
@@ -195,9 +213,21 @@ impl SubchannelOpener {
                     primary: false,
                 },
                 GFP_KERNEL,
-            )?;
+            )
+            .inspect_err(|_| self.give_back(relids.get(i + 1..).unwrap_or(&[])))?;
         }
         Ok(opened)
+    }
+
+    /// Puts subchannel offers taken but not opened back for a later try.
+    fn give_back(&self, relids: &[u32]) {
+        let mut slots = self.state.subchannels.lock();
+        for &relid in relids {
+            match slots.iter_mut().find(|s| s.is_none()) {
+                Some(slot) => *slot = Some(relid),
+                None => pr_err!("vmbus: no room to keep subchannel relid {}\n", relid),
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 use crate::rust::base::memory::Page;
 use crate::rust::bindings;
 use crate::vmbus_core::shared::SharedMem;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::str::CStr;
 
@@ -39,6 +40,12 @@ pub(crate) fn post_busy_param() -> u32 {
 pub(crate) fn stale_message_param() -> bool {
     // SAFETY: reads a module parameter.
     unsafe { bindings::rustic_sim_stale_message() }
+}
+
+/// The `sim_channel_timeout_ms` parameter (0: not given).
+pub(crate) fn channel_timeout_param() -> u32 {
+    // SAFETY: reads a module parameter.
+    unsafe { bindings::rustic_sim_channel_timeout_ms() }
 }
 
 /// Interrupts `cpu` asynchronously; coalesced while one is queued.
@@ -95,10 +102,21 @@ impl Mapping {
     }
 }
 
+/// Pages the guest freed while the host still mapped them (found as the
+/// host unmaps them: it holds a reference to each mapped page, so such a
+/// page is not reused meanwhile). Any is a guest bug.
+pub(crate) static FREED_WHILE_MAPPED: AtomicU64 = AtomicU64::new(0);
+
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: from `rustic_sim_map` (invariant); unmapped once.
-        unsafe { bindings::rustic_sim_unmap(self.ptr.as_ptr().cast()) }
+        let pages = (self.len / Page::SIZE) as u32;
+        // SAFETY: from `rustic_sim_map` with `pages` pages (invariant);
+        // unmapped once.
+        let freed = unsafe { bindings::rustic_sim_unmap(self.ptr.as_ptr().cast(), pages) };
+        if freed > 0 {
+            FREED_WHILE_MAPPED.fetch_add(u64::from(freed), Ordering::Relaxed);
+            pr_err!("sim: the guest freed {} of {} pages while the host mapped them\n", freed, pages);
+        }
     }
 }
 

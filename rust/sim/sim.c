@@ -48,6 +48,11 @@ bool rustic_sim_stale_message(void)
 	return sim_stale_message;
 }
 
+static unsigned int sim_channel_timeout_ms;
+module_param(sim_channel_timeout_ms, uint, 0444);
+MODULE_PARM_DESC(sim_channel_timeout_ms,
+		 "test builds: the guest's deadline for channel requests (GPADL, open), for scenarios that wait one out (default 0: the module's own)");
+
 bool rustic_sim_enabled(void)
 {
 	return simulate;
@@ -61,6 +66,11 @@ const char *rustic_sim_versions(void)
 const char *rustic_sim_devices(void)
 {
 	return sim_devices ? sim_devices : "";
+}
+
+unsigned int rustic_sim_channel_timeout_ms(void)
+{
+	return sim_channel_timeout_ms;
 }
 
 unsigned int rustic_sim_post_busy(void)
@@ -121,6 +131,12 @@ bool rustic_sim_irq_idle(void)
  * The host's view of a GPADL: the guest's pages, found by frame number as
  * Hyper-V finds them, mapped into one virtual range.
  */
+/*
+ * Maps guest pages for the host. Each page gets a reference of the host's
+ * own, as a hypervisor pins what a GPADL names: a guest that frees a page
+ * the host still maps does not hand it back to the allocator, and the
+ * unmap sees it (rustic_sim_unmap).
+ */
 void *rustic_sim_map(const u64 *pfns, u32 count)
 {
 	struct page **pages;
@@ -140,13 +156,41 @@ void *rustic_sim_map(const u64 *pfns, u32 count)
 		pages[i] = pfn_to_page(pfns[i]);
 	}
 	addr = vmap(pages, count, VM_MAP, PAGE_KERNEL);
+	if (addr)
+		for (i = 0; i < count; i++)
+			get_page(pages[i]);
 	kvfree(pages);
 	return addr;
 }
 
-void rustic_sim_unmap(void *addr)
+/*
+ * Unmaps count pages from rustic_sim_map() and drops the host's references;
+ * returns how many pages the guest had freed while they were mapped (the
+ * host's reference was the last), which a guest must never do.
+ */
+u32 rustic_sim_unmap(void *addr, u32 count)
 {
+	struct page **pages;
+	u32 i, freed = 0;
+
+	pages = kvmalloc_array(count, sizeof(*pages), GFP_KERNEL);
+	for (i = 0; pages && i < count; i++)
+		pages[i] = vmalloc_to_page((u8 *)addr + (size_t)i * PAGE_SIZE);
 	vunmap(addr);
+	if (!pages) {
+		/* Cannot find them again: keep them rather than guess. */
+		pr_err("sim: out of memory; %u mapped pages kept\n", count);
+		return 0;
+	}
+	for (i = 0; i < count; i++) {
+		if (!pages[i])
+			continue;
+		if (page_ref_count(pages[i]) == 1)
+			freed++;
+		put_page(pages[i]);
+	}
+	kvfree(pages);
+	return freed;
 }
 
 /*

@@ -23,12 +23,18 @@
 //!   CPU of its own, and sends COUNT packets spread over them. They stay
 //!   open until the device goes.
 //!
+//! - `slow MS`: from now on every echo handler call (all devices) first
+//!   sleeps MS ms (0: no more), so that a close finds one under way
+//!   (counted in `echo_slow_started` and `echo_slow_finished`).
+//!
 //! A write returns when every echo is back and checked (type, transaction
 //! id, order, length, every data byte), with `-EIO` on any mismatch and
 //! `-ETIMEDOUT` if the echoes stop coming for 10 s.
 //!
 //! Counters in /sys/kernel/debug/hv_rustic/: `echo_sent`, `echo_received`,
-//! `echo_bytes` (data bytes checked), `echo_errors`.
+//! `echo_bytes` (data bytes checked), `echo_errors`, `echo_late_handlers`
+//! (handler calls still running after the driver's close of their
+//! channel returned: a bus bug).
 
 use crate::vmbus::channel::{Channel, ChannelHandler};
 use crate::rust::base::errno::ETIMEDOUT;
@@ -39,7 +45,7 @@ use crate::rust::base::debugfs::{Control, ControlHandler};
 use crate::vmbus::device::{Device, Driver, OpenChannel};
 use crate::vmbus_core::guid::{class, Guid};
 use crate::vmbus_core::ring::{PacketInfo, PACKET_TYPE_COMPLETION, PACKET_TYPE_INBAND};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::new_mutex;
@@ -69,6 +75,11 @@ static SENT: AtomicU64 = AtomicU64::new(0);
 static RECEIVED: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
 static ERRORS: AtomicU64 = AtomicU64::new(0);
+static LATE_HANDLERS: AtomicU64 = AtomicU64::new(0);
+static SLOW_STARTED: AtomicU64 = AtomicU64::new(0);
+static SLOW_FINISHED: AtomicU64 = AtomicU64::new(0);
+/// `slow MS`: how long each handler call sleeps first.
+static SLOW_MS: AtomicU32 = AtomicU32::new(0);
 
 /// Adds the counter files.
 pub(crate) fn add_counters(control: &crate::vmbus::bus::Bus) {
@@ -76,6 +87,9 @@ pub(crate) fn add_counters(control: &crate::vmbus::bus::Bus) {
     control.counter(c_str!("echo_received"), &RECEIVED);
     control.counter(c_str!("echo_bytes"), &BYTES);
     control.counter(c_str!("echo_errors"), &ERRORS);
+    control.counter(c_str!("echo_late_handlers"), &LATE_HANDLERS);
+    control.counter(c_str!("echo_slow_started"), &SLOW_STARTED);
+    control.counter(c_str!("echo_slow_finished"), &SLOW_FINISHED);
 }
 
 /// The data byte at `i` of packet `seq`.
@@ -104,6 +118,8 @@ struct Receiver {
     next: AtomicU64,
     received: AtomicU64,
     failed: AtomicBool,
+    /// Set once the driver's close of this channel has returned.
+    closed: AtomicBool,
 }
 
 impl Receiver {
@@ -144,6 +160,7 @@ impl Receiver {
                 next: AtomicU64::new(0),
                 received: AtomicU64::new(0),
                 failed: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
             },
             GFP_KERNEL,
         )?)
@@ -214,6 +231,31 @@ impl Receiver {
 
 impl ChannelHandler for Receiver {
     fn on_event(&self, channel: &Channel) {
+        let slow = SLOW_MS.load(Ordering::Relaxed);
+        if slow > 0 {
+            SLOW_STARTED.fetch_add(1, Ordering::SeqCst);
+            // Process context: the echo handler is not softirq-safe.
+            msleep(slow);
+        }
+        self.check_not_closed();
+        self.drain(channel);
+        self.check_not_closed();
+        if slow > 0 {
+            SLOW_FINISHED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Receiver {
+    /// A handler call is under way after its channel's close returned.
+    fn check_not_closed(&self) {
+        if self.closed.load(Ordering::SeqCst) {
+            LATE_HANDLERS.fetch_add(1, Ordering::Relaxed);
+            pr_err!("echo {}: handler running after its channel was closed\n", self.relid);
+        }
+    }
+
+    fn drain(&self, channel: &Channel) {
         // Batches of 64 with signals masked, until the ring is empty.
         loop {
             match channel.poll(64, |info, bytes| self.check(channel, info, bytes)) {
@@ -387,6 +429,11 @@ impl ControlHandler for EchoDevice {
             Some("send") => Kind::Inband,
             Some("gpa") => Kind::Gpa,
             Some("complete") => Kind::Complete,
+            Some("slow") => {
+                let ms = u32::try_from(number(words.next())?).map_err(|_| EINVAL)?;
+                SLOW_MS.store(ms.min(10_000), Ordering::Relaxed);
+                return Ok(());
+            }
             Some("retarget") => {
                 let cpu = u32::try_from(number(words.next())?).map_err(|_| EINVAL)?;
                 return self.open.set_target_cpu(cpu);
@@ -501,7 +548,21 @@ impl Driver for EchoDriver {
 
     fn remove(_dev: &Device<'_>, data: Self::Data) {
         data.dev.rescinded.store(true, Ordering::Relaxed);
+        let rx = data.dev.rx.clone();
+        let subs = {
+            let subs = data.dev.subs.lock();
+            let mut rxs = KVec::new();
+            for (_, sub_rx) in subs.iter() {
+                let _ = rxs.push(sub_rx.clone(), GFP_KERNEL);
+            }
+            rxs
+        };
+        // The last reference to the device: its channels close here.
         drop(data);
+        rx.closed.store(true, Ordering::SeqCst);
+        for sub in subs.iter() {
+            sub.closed.store(true, Ordering::SeqCst);
+        }
     }
 
     fn rescind(_dev: &Device<'_>, data: &EchoData) {

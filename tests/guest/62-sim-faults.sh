@@ -10,7 +10,9 @@
 . /tests/sim-lib.sh
 
 kmemleak_reset
-sim_load sim_devices=echo0,echo1
+# Channel requests time out after 5 s here (the module's own deadline is
+# longer): the faults below that withhold an answer wait it out.
+sim_load sim_devices=echo0,echo1 sim_channel_timeout_ms=5000
 drv=/sys/bus/vmbus/drivers/rustic_echo
 id0=$(echo_id 0)
 unbind() { [ ! -e $VMBUS_DEVICES/$id0/driver ] || echo $id0 > $drv/unbind || fail "unbind echo0"; }

@@ -73,7 +73,7 @@ pub(crate) static CHANNELS_OPEN: AtomicU64 = AtomicU64::new(0);
 
 /// The host's own counters, by their debugfs names (the device models'
 /// come from the registry).
-pub(crate) static COUNTERS: [Counter; 20] = [
+pub(crate) static COUNTERS: [Counter; 21] = [
     (kernel::c_str!("sim_initiate_contact"), &INITIATE_CONTACT),
     (kernel::c_str!("sim_version"), &VERSION),
     (kernel::c_str!("sim_request_offers"), &REQUEST_OFFERS),
@@ -94,6 +94,7 @@ pub(crate) static COUNTERS: [Counter; 20] = [
     (kernel::c_str!("sim_posts_busy"), &POSTS_BUSY),
     (kernel::c_str!("sim_gpadls_held"), &GPADLS_HELD),
     (kernel::c_str!("sim_channels_open"), &CHANNELS_OPEN),
+    (kernel::c_str!("sim_freed_while_mapped"), &crate::rust::sim::FREED_WHILE_MAPPED),
 ];
 
 

@@ -46,7 +46,7 @@ use crate::rust::base::memory::Page;
 use crate::rust::base::time::{msleep, now_ms};
 use crate::rust::base::work::{Work, WorkFn};
 use crate::vmbus_core::control::encode;
-use crate::vmbus_core::msg::{HVMSG_NONE, HVMSG_TIMER_EXPIRED, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
+use crate::vmbus_core::msg::{MessageType, HVMSG_NONE, HVMSG_TIMER_EXPIRED, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
 use crate::vmbus_core::shared::SharedMem;
 use crate::vmbus_core::version::MESSAGE_SINT;
 use crate::testing::sim::devices::MODELS;
@@ -107,8 +107,10 @@ struct Inner {
     queue: KVec<Queued>,
     head: usize,
     host: Host,
-    /// The fault for the next host message.
+    /// The fault for the next host message (of type `fault_type`, if
+    /// that is set: `fault drop@open-result`, say).
     fault: Fault,
+    fault_type: Option<u32>,
     /// A message held back by `Reorder` (sent after the next one).
     reordered: Option<Queued>,
     /// A message held back by `Delay`, and when it is due.
@@ -248,6 +250,7 @@ impl Hypervisor {
                     head: 0,
                     host,
                     fault: Fault::None,
+                    fault_type: None,
                     reordered: None,
                     delayed: None,
                     silent: false,
@@ -341,7 +344,14 @@ impl Hypervisor {
 
     /// Queues a host message for the slot, applying the pending fault.
     fn enqueue(&self, inner: &mut Inner, mut msg: Queued) -> Result {
-        let fault = core::mem::replace(&mut inner.fault, Fault::None);
+        // Bytes 0..4 of a channel message are its type.
+        let msg_type = msg.payload.first_chunk::<4>().map(|b| u32::from_le_bytes(*b));
+        let fault = if inner.fault_type.is_none() || inner.fault_type == msg_type {
+            inner.fault_type = None;
+            core::mem::replace(&mut inner.fault, Fault::None)
+        } else {
+            Fault::None
+        };
         if fault != Fault::None {
             FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
             pr_info!("sim: injecting {:?} into the next host message\n", fault);
@@ -423,11 +433,14 @@ impl Hypervisor {
     /// debugfs `sim` commands: `offer NAME [relid=N]`, `rescind NAME`,
     /// `corrupt-ring NAME`, `stall NAME`,
     /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`
-    /// (the host's next message), `fault post-busy=N` (the next N
+    /// (the host's next message; with `@open-result`, `@gpadl-created` or
+    /// `@gpadl-torndown` after it, the next of that type), `fault post-busy=N` (the next N
     /// HvPostMessage calls fail as on a full message port, N <= 100000),
-    /// `silent` (stop answering), `crash-unload` (the guest's crash-path
-    /// unload, run here with interrupts off), `clear` (the faults, the
-    /// models' too);
+    /// `fault open-nomem=N` (the Nth next channel open fails to allocate
+    /// its channel, N <= 1000; the guest's own memory, but the fault
+    /// belongs with the others), `silent` (stop answering), `crash-unload`
+    /// (the guest's crash-path unload, run here with interrupts off),
+    /// `clear` (the faults, the models' too);
     /// any other goes to the device models, as its words
     /// ([`Models::command`]: `EINVAL` if no model takes it).
     pub(crate) fn command(&self, input: &[u8]) -> Result {
@@ -456,6 +469,27 @@ impl Hypervisor {
                     self.inner.lock().post_busy = n;
                     return Ok(());
                 }
+                if let Some(n) = arg.strip_prefix("open-nomem=") {
+                    let n = n.parse::<u32>().map_err(|_| EINVAL)?;
+                    if n > 1000 {
+                        return Err(EINVAL);
+                    }
+                    FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
+                    crate::vmbus::channel::FAIL_NTH_ALLOCATION.store(n, Ordering::Relaxed);
+                    return Ok(());
+                }
+                let (arg, only) = match arg.split_once('@') {
+                    None => (arg, None),
+                    Some((fault, ty)) => {
+                        let ty = match ty {
+                            "open-result" => MessageType::OpenChannelResult,
+                            "gpadl-created" => MessageType::GpadlCreated,
+                            "gpadl-torndown" => MessageType::GpadlTorndown,
+                            _ => return Err(EINVAL),
+                        };
+                        (fault, Some(ty as u32))
+                    }
+                };
                 let fault = match arg {
                     "drop" => Fault::Drop,
                     "duplicate" => Fault::Duplicate,
@@ -468,7 +502,9 @@ impl Hypervisor {
                         _ => return Err(EINVAL),
                     },
                 };
-                self.inner.lock().fault = fault;
+                let mut inner = self.inner.lock();
+                inner.fault = fault;
+                inner.fault_type = only;
                 Ok(())
             }
             "crash-unload" => self.crash_unload(),
@@ -480,8 +516,10 @@ impl Hypervisor {
             "clear" => {
                 let mut inner = self.inner.lock();
                 inner.fault = Fault::None;
+                inner.fault_type = None;
                 inner.silent = false;
                 inner.post_busy = 0;
+                crate::vmbus::channel::FAIL_NTH_ALLOCATION.store(0, Ordering::Relaxed);
                 self.models.clear();
                 Ok(())
             }

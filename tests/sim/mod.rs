@@ -28,6 +28,9 @@
 //!   messages: [`hypervisor`]);
 //! - `sim_stale_message=1`: a timer message waits in the SINT2 slot, its
 //!   interrupt lost, when the guest starts ([`hypervisor`]);
+//! - `sim_channel_timeout_ms=MS`: the guest's deadline for channel
+//!   requests (GPADLs, opens), shortened for the scenarios that wait one
+//!   out (0, the default: the module's own);
 //! - `sim_devices=default|none|NAME[,NAME...]`: the devices offered at
 //!   connect, by the names the models give them (listed in [`devices`];
 //!   `default`: those each model marks so).
@@ -67,6 +70,8 @@ pub(crate) fn start() -> Result<Option<(Backend, Simulator)>> {
         return Ok(None);
     }
     pr_info!("vmbus: using the simulated hypervisor\n");
+    let timeout = crate::rust::sim::channel_timeout_param();
+    crate::vmbus::connection::CHANNEL_TIMEOUT_OVERRIDE_MS.store(u64::from(timeout), core::sync::atomic::Ordering::Relaxed);
     let hv = Hypervisor::new()?;
     let control = Control::new(kernel::c_str!("sim"), hv.clone())?;
     Ok(Some((Backend::new(hv), Simulator { _control: control })))

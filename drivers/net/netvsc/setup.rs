@@ -143,18 +143,23 @@ impl Nic {
         let mut message = KVec::from_elem(0u8, 1024, GFP_KERNEL)?;
         let len = build(req_id, &mut message)?;
         let (section, tid) = self.stage(message.get(..len).unwrap_or(&[]))?;
+        // The section is the host's once announced; until then it is ours
+        // to free, also when the request fails before it sends (no
+        // channel).
+        let mut announced = false;
         let sent = self.request(
             Awaited::Rndis(req_id),
             |c| {
                 let r = Self::announce(c, RndisChannel::Control, section, len, tid, CONTROL_TIMEOUT_MS as u32);
-                if r.is_err() {
-                    self.free_section(section);
-                }
+                announced = r.is_ok();
                 r
             },
             answer,
-        )?;
-        Ok(sent)
+        );
+        if !announced {
+            self.free_section(section);
+        }
+        sent
     }
 
     /// RNDIS QUERY of `oid`; copies the answer's information into `info`

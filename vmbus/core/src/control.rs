@@ -143,8 +143,14 @@ pub struct Config {
     pub monitor_pages: [u64; 2],
     /// The guest's VTL, sent from 5.0.
     pub vtl: u8,
-    /// How long, in caller ticks, the host gets to answer any request.
+    /// How long, in caller ticks, the host gets to answer a connection
+    /// request (INITIATE_CONTACT, UNLOAD).
     pub timeout: u64,
+    /// How long, in caller ticks, the host gets to answer a channel
+    /// request (GPADL creation and teardown, OPENCHANNEL, MODIFYCHANNEL):
+    /// a busy host may take long to map memory (the C driver waits for
+    /// these without a bound).
+    pub channel_timeout: u64,
 }
 
 /// The connection's state, as seen from outside.
@@ -171,7 +177,8 @@ pub enum ChannelState {
     Open,
     /// The host rescinded it; waiting for [`Control::release_relid`].
     Rescinded,
-    /// An open timed out; the host's view is unknown until it rescinds.
+    /// An open timed out; the host's view is unknown until it answers
+    /// late (then the channel is closed and offered again) or rescinds.
     Failed,
 }
 
@@ -184,8 +191,12 @@ pub enum GpadlState {
     Created,
     /// Teardown sent, waiting for CHANNELMSG_GPADL_TORNDOWN.
     TearingDown,
-    /// A request timed out: the host may still map the pages, so the caller
-    /// must not reuse them until the channel is rescinded.
+    /// A request timed out (or a body message could not be posted): the
+    /// host may still map the pages, so the caller must not reuse them
+    /// until the GPADL is gone from the table: the host answered late
+    /// (a late GPADL_CREATED makes it [`GpadlState::Created`], to be torn
+    /// down; a late failure or GPADL_TORNDOWN removes it), or the channel
+    /// was rescinded, or the connection unloaded.
     Failed,
 }
 
@@ -233,6 +244,7 @@ enum Chan {
     Rescinded,
     /// The open timed out; the host may be using `ring`.
     Failed {
+        openid: u32,
         ring: u32,
     },
 }
@@ -250,7 +262,13 @@ enum GpadlPhase {
     Creating(Pending),
     Created,
     TearingDown(Pending),
-    Failed,
+    /// GPADL_CREATED did not come in time; it may still.
+    CreateTimedOut,
+    /// GPADL_TORNDOWN did not come in time; it may still.
+    TeardownTimedOut,
+    /// A body message was not posted: the host holds part of the page
+    /// list and will never answer.
+    Partial,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -357,7 +375,9 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
             GpadlPhase::Creating(_) => GpadlState::Creating,
             GpadlPhase::Created => GpadlState::Created,
             GpadlPhase::TearingDown(_) => GpadlState::TearingDown,
-            GpadlPhase::Failed => GpadlState::Failed,
+            GpadlPhase::CreateTimedOut | GpadlPhase::TeardownTimedOut | GpadlPhase::Partial => {
+                GpadlState::Failed
+            }
         })
     }
 
@@ -438,7 +458,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
             .position(Option::is_none)
             .ok_or(Error::TableFull)?;
         let handle = self.allocate_handle().ok_or(Error::TableFull)?;
-        let phase = GpadlPhase::Creating(self.pending(request));
+        let phase = GpadlPhase::Creating(self.channel_pending(request));
         if let Some(entry) = self.gpadls.get_mut(slot) {
             *entry = Some(Gpadl {
                 handle,
@@ -486,7 +506,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         if self.channel_uses_gpadl(relid, gpadl) {
             return Err(Error::Busy);
         }
-        let pending = self.pending(request);
+        let pending = self.channel_pending(request);
         if let Some(g) = self.gpadl_mut(gpadl) {
             g.phase = GpadlPhase::TearingDown(pending);
         }
@@ -530,7 +550,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         }
         // Linux uses the relid as the open id; it only has to be echoed.
         let openid = relid;
-        let pending = self.pending(request);
+        let pending = self.channel_pending(request);
         self.set_channel_state(
             relid,
             Chan::Opening {
@@ -601,7 +621,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
             sink,
         );
         if version.modify_channel_has_response() {
-            let pending = self.pending(request);
+            let pending = self.channel_pending(request);
             self.set_channel_state(
                 relid,
                 Chan::Open {
@@ -699,8 +719,12 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         }
         for slot in self.channels.iter_mut().flatten() {
             match slot.state {
-                Chan::Opening { ring, pending, .. } if expired(&pending) => {
-                    slot.state = Chan::Failed { ring };
+                Chan::Opening {
+                    openid,
+                    ring,
+                    pending,
+                } if expired(&pending) => {
+                    slot.state = Chan::Failed { openid, ring };
                     sink.push(Action::Complete {
                         request: pending.request,
                         result: Err(Error::Timeout),
@@ -720,17 +744,17 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
             }
         }
         for g in self.gpadls.iter_mut().flatten() {
-            match g.phase {
-                GpadlPhase::Creating(pending) | GpadlPhase::TearingDown(pending)
-                    if expired(&pending) =>
-                {
-                    g.phase = GpadlPhase::Failed;
-                    sink.push(Action::Complete {
-                        request: pending.request,
-                        result: Err(Error::Timeout),
-                    });
-                }
-                _ => {}
+            let (pending, timed_out) = match g.phase {
+                GpadlPhase::Creating(p) => (p, GpadlPhase::CreateTimedOut),
+                GpadlPhase::TearingDown(p) => (p, GpadlPhase::TeardownTimedOut),
+                _ => continue,
+            };
+            if expired(&pending) {
+                g.phase = timed_out;
+                sink.push(Action::Complete {
+                    request: pending.request,
+                    result: Err(Error::Timeout),
+                });
             }
         }
     }
@@ -802,7 +826,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
                 let GpadlPhase::Creating(pending) = g.phase else {
                     return Err(Error::InvalidState);
                 };
-                g.phase = GpadlPhase::Failed;
+                g.phase = GpadlPhase::Partial;
                 sink.push(failed(pending.request));
                 Ok(())
             }
@@ -885,13 +909,20 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
                     status,
                 },
             ) => {
-                let Some(Chan::Opening {
-                    openid: want,
-                    ring,
-                    pending,
-                }) = self.channel(child_relid).map(|c| c.state)
-                else {
-                    return unexpected;
+                let (want, ring, pending) = match self.channel(child_relid).map(|c| c.state) {
+                    Some(Chan::Opening {
+                        openid,
+                        ring,
+                        pending,
+                    }) => (openid, ring, pending),
+                    Some(Chan::Failed { openid: want, .. }) => {
+                        if openid != want {
+                            return Err(Error::BadHostField(ty, "openid"));
+                        }
+                        self.on_late_open_result(child_relid, status, sink);
+                        return Ok(());
+                    }
+                    _ => return unexpected,
                 };
                 if openid != want {
                     return Err(Error::BadHostField(ty, "openid"));
@@ -916,12 +947,25 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
                     status,
                 },
             ) => {
-                let Some(GpadlPhase::Creating(pending)) = self
+                let pending = match self
                     .gpadl(gpadl)
                     .filter(|g| g.relid == child_relid)
                     .map(|g| g.phase)
-                else {
-                    return unexpected;
+                {
+                    Some(GpadlPhase::Creating(pending)) => pending,
+                    // Too late for the request, not for the pages: mapped,
+                    // they must be torn down; refused, they are free.
+                    Some(GpadlPhase::CreateTimedOut) => {
+                        if status == 0 {
+                            if let Some(g) = self.gpadl_mut(gpadl) {
+                                g.phase = GpadlPhase::Created;
+                            }
+                        } else {
+                            self.remove_gpadl(gpadl);
+                        }
+                        return Ok(());
+                    }
+                    _ => return unexpected,
                 };
                 let result = if status == 0 {
                     if let Some(g) = self.gpadl_mut(gpadl) {
@@ -939,9 +983,14 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
                 Ok(())
             }
             (Conn::Connected, Message::GpadlTorndown { gpadl }) => {
-                let Some(GpadlPhase::TearingDown(pending)) = self.gpadl(gpadl).map(|g| g.phase)
-                else {
-                    return unexpected;
+                let pending = match self.gpadl(gpadl).map(|g| g.phase) {
+                    Some(GpadlPhase::TearingDown(pending)) => pending,
+                    // Too late for the request: the pages are free now.
+                    Some(GpadlPhase::TeardownTimedOut) => {
+                        self.remove_gpadl(gpadl);
+                        return Ok(());
+                    }
+                    _ => return unexpected,
                 };
                 self.remove_gpadl(gpadl);
                 sink.push(Action::Complete {
@@ -990,6 +1039,13 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         Pending {
             request,
             deadline: self.now.saturating_add(self.config.timeout),
+        }
+    }
+
+    fn channel_pending(&self, request: RequestId) -> Pending {
+        Pending {
+            request,
+            deadline: self.now.saturating_add(self.config.channel_timeout),
         }
     }
 
@@ -1158,12 +1214,24 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
                     });
                     *slot = None;
                 }
-                GpadlPhase::Failed => *slot = None,
+                GpadlPhase::CreateTimedOut | GpadlPhase::TeardownTimedOut | GpadlPhase::Partial => {
+                    *slot = None
+                }
                 GpadlPhase::Created => {}
             }
         }
         sink.push(Action::Rescind { child_relid: relid });
         Ok(())
+    }
+
+    /// OPENCHANNEL_RESULT for an open that timed out: the request failed
+    /// already; a channel the host opened is closed again. Either way it
+    /// is offered again and its ring GPADL may be torn down.
+    fn on_late_open_result(&mut self, relid: u32, status: u32, sink: &mut impl ActionSink) {
+        self.set_channel_state(relid, Chan::Offered);
+        if status == 0 {
+            self.send(Message::CloseChannel { child_relid: relid }, sink);
+        }
     }
 
     fn finish_unload(
@@ -1264,7 +1332,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
     /// or failed opening; it must stay mapped until close or rescind.
     fn channel_uses_gpadl(&self, relid: u32, gpadl: u32) -> bool {
         self.channel(relid).is_some_and(|c| match c.state {
-            Chan::Opening { ring, .. } | Chan::Open { ring, .. } | Chan::Failed { ring } => {
+            Chan::Opening { ring, .. } | Chan::Open { ring, .. } | Chan::Failed { ring, .. } => {
                 ring == gpadl
             }
             _ => false,

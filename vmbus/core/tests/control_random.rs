@@ -401,6 +401,7 @@ pub fn run_ops(data: &[u8]) -> Seen {
         monitor_pages: [0x2000, 0x3000],
         vtl: 0,
         timeout: TIMEOUT,
+        channel_timeout: TIMEOUT,
     };
     let mut h = Harness {
         c: C::new(config),

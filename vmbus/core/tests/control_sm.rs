@@ -20,6 +20,7 @@ fn config(max_version: Version) -> Config {
         monitor_pages: [0xbbb000, 0xccc000],
         vtl: 0,
         timeout: TIMEOUT,
+        channel_timeout: TIMEOUT,
     }
 }
 
@@ -860,16 +861,6 @@ fn every_pending_request_times_out() {
     let (_, a) = run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
     assert_eq!(a, [done(2, Err(Error::Timeout))]);
     assert_eq!(c.channel_state(RELID), Some(ChannelState::Failed));
-    assert!(host(
-        &mut c,
-        Message::OpenResult {
-            child_relid: RELID,
-            openid: RELID,
-            status: 0
-        }
-    )
-    .0
-    .is_err());
     assert_eq!(
         run(|k| c.teardown_gpadl(0, RequestId(1), RELID, g, &mut |x| k(x))).0,
         Err(Error::Busy)
@@ -1051,6 +1042,7 @@ fn table_sizes_stay_small_enough_for_the_kernel() {
         monitor_pages: [0, 0],
         vtl: 0,
         timeout: 1,
+        channel_timeout: 1,
     });
 }
 
@@ -1265,4 +1257,121 @@ fn failed_posts_without_a_request_change_nothing() {
         }
     }
     assert_eq!(c, before);
+}
+
+// ----- late answers -------------------------------------------------------------
+
+#[test]
+fn a_late_open_result_closes_the_channel_and_frees_its_ring() {
+    for status in [0, 0xc000_0001] {
+        let (mut c, g) = opening();
+        run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+        assert_eq!(c.channel_state(RELID), Some(ChannelState::Failed));
+        // The wrong open id is still refused, and changes nothing.
+        let wrong = Message::OpenResult {
+            child_relid: RELID,
+            openid: RELID + 1,
+            status,
+        };
+        assert!(host(&mut c, wrong).0.is_err());
+        assert_eq!(c.channel_state(RELID), Some(ChannelState::Failed));
+        let late = Message::OpenResult {
+            child_relid: RELID,
+            openid: RELID,
+            status,
+        };
+        let (r, a) = host(&mut c, late);
+        r.unwrap();
+        // No completion (the request failed already); an open channel is
+        // closed again.
+        if status == 0 {
+            assert_eq!(a, [send(CONN_ID, Message::CloseChannel { child_relid: RELID })]);
+        } else {
+            assert_eq!(a, []);
+        }
+        assert_eq!(c.channel_state(RELID), Some(ChannelState::Offered));
+        // The ring may go now, and the channel may be opened again.
+        let (r, a) = run(|k| c.teardown_gpadl(0, RequestId(5), RELID, g, &mut |x| k(x)));
+        r.unwrap();
+        assert_eq!(
+            a,
+            [send(CONN_ID, Message::GpadlTeardown { child_relid: RELID, gpadl: g })]
+        );
+        // A second late answer is unexpected.
+        assert!(host(&mut c, late).0.is_err());
+    }
+}
+
+#[test]
+fn a_late_gpadl_created_makes_it_created_or_frees_it() {
+    let (mut c, g) = build(S::GpadlCreating);
+    run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+    assert_eq!(c.gpadl_state(g), Some(GpadlState::Failed));
+    let created = Message::GpadlCreated { child_relid: RELID, gpadl: g, status: 0 };
+    let (r, a) = host(&mut c, created);
+    r.unwrap();
+    assert_eq!(a, []);
+    // Mapped after all: the caller tears it down.
+    assert_eq!(c.gpadl_state(g), Some(GpadlState::Created));
+    let (r, _) = run(|k| c.teardown_gpadl(0, RequestId(5), RELID, g, &mut |x| k(x)));
+    r.unwrap();
+    assert_eq!(c.gpadl_state(g), Some(GpadlState::TearingDown));
+
+    // Refused late: the host holds nothing, the handle is gone.
+    let (mut c, g) = build(S::GpadlCreating);
+    run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+    let refused = Message::GpadlCreated { child_relid: RELID, gpadl: g, status: 1 };
+    let (r, a) = host(&mut c, refused);
+    r.unwrap();
+    assert_eq!(a, []);
+    assert_eq!(c.gpadl_state(g), None);
+    // Not twice.
+    assert!(host(&mut c, created).0.is_err());
+
+    // A GPADL_CREATED for a GPADL whose teardown timed out is wrong.
+    let (mut c, g) = build(S::TearingDown);
+    run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+    let created = Message::GpadlCreated { child_relid: RELID, gpadl: g, status: 0 };
+    assert!(host(&mut c, created).0.is_err());
+    assert_eq!(c.gpadl_state(g), Some(GpadlState::Failed));
+}
+
+#[test]
+fn a_late_gpadl_torndown_frees_it() {
+    let (mut c, g) = build(S::TearingDown);
+    run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+    assert_eq!(c.gpadl_state(g), Some(GpadlState::Failed));
+    let (r, a) = host(&mut c, Message::GpadlTorndown { gpadl: g });
+    r.unwrap();
+    assert_eq!(a, []);
+    assert_eq!(c.gpadl_state(g), None);
+    assert!(host(&mut c, Message::GpadlTorndown { gpadl: g }).0.is_err());
+
+    // Not for one whose creation timed out.
+    let (mut c, g) = build(S::GpadlCreating);
+    run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+    assert!(host(&mut c, Message::GpadlTorndown { gpadl: g }).0.is_err());
+    assert_eq!(c.gpadl_state(g), Some(GpadlState::Failed));
+}
+
+#[test]
+fn channel_requests_get_the_channel_timeout() {
+    // A host slow to map memory gets longer than for a version answer.
+    let mut long = config(Version::WIN10_V5_3);
+    long.channel_timeout = 10 * TIMEOUT;
+    let mut c = C::new(long);
+    run(|k| c.connect(0, RequestId(1), &mut |a| k(a))).0.unwrap();
+    let (_, a) = run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+    assert_eq!(a, [done(1, Err(Error::Timeout))]);
+
+    let mut c2 = C::new(long);
+    run(|k| c2.connect(0, RequestId(1), &mut |a| k(a))).0.unwrap();
+    host(&mut c2, accept(CONN_ID)).0.unwrap();
+    host(&mut c2, offer(RELID, 1, 0)).0.unwrap();
+    let g = run(|k| c2.create_gpadl(0, RequestId(2), RELID, &mut |x| k(x))).0.unwrap();
+    let (_, a) = run(|k| c2.advance(TIMEOUT, &mut |x| k(x)));
+    assert_eq!(a, []);
+    assert_eq!(c2.gpadl_state(g), Some(GpadlState::Creating));
+    let (_, a) = run(|k| c2.advance(10 * TIMEOUT, &mut |x| k(x)));
+    assert_eq!(a, [done(2, Err(Error::Timeout))]);
 }
