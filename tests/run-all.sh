@@ -69,6 +69,10 @@ ktap_layer build-input bash tests/build/bad-input.sh
 # violations planted into a copy of the tree.
 ktap_layer layers bash tests/build/layers.sh
 ktap_layer layers-check bash tests/build/layers-selftest.sh
+# Every wait on the host in kernel code is bounded (tests/build/waits.py),
+# and the check catches unbounded waits planted into a copy of the tree.
+ktap_layer waits bash tests/build/waits.sh
+ktap_layer waits-check bash tests/build/waits-selftest.sh
 [ -n "$kdir" ] && ktap_layer production bash tests/build/production.sh
 
 # 3. Layouts of shared structures against the kernel's C definitions.
