@@ -33,6 +33,7 @@ use crate::vmbus_core::control::encode;
 use crate::vmbus_core::msg::{HVMSG_NONE, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
 use crate::vmbus_core::shared::SharedMem;
 use crate::vmbus_core::version::MESSAGE_SINT;
+use crate::testing::sim::chaos::{Chaos, ChaosFault};
 use crate::testing::sim::devices::MODELS;
 use crate::testing::sim::host::{Host, SignalTable, POSTS_BUSY, POSTS_NO_PORT, SIGNALS, UNEXPECTED};
 use crate::testing::sim::model::Models;
@@ -64,6 +65,22 @@ pub(crate) enum Fault {
 }
 
 pub(crate) static FAULTS_INJECTED: AtomicU64 = AtomicU64::new(0);
+
+/// The control plane's faults, for chaos (`crate::testing::sim::chaos`):
+/// the host's next message faulted, the message port full, the host
+/// silent for a while, the device rescinded for a while.
+pub(crate) static CONTROL_FAULTS: [ChaosFault; 10] = [
+    ChaosFault::once("fault drop"),
+    ChaosFault::once("fault duplicate"),
+    ChaosFault::once("fault reorder"),
+    ChaosFault::once("fault delay={ms}"),
+    ChaosFault::once("fault bad-type"),
+    ChaosFault::once("fault bad-size"),
+    ChaosFault::once("fault bad-field"),
+    ChaosFault::once("fault post-busy={n}"),
+    ChaosFault::until("silent", "silent off"),
+    ChaosFault::until("rescind {dev}", "offer {dev}"),
+];
 
 /// Most messages waiting for the slot; more are refused as Hyper-V
 /// refuses with HV_STATUS_INSUFFICIENT_BUFFERS.
@@ -119,6 +136,8 @@ pub(crate) struct Hypervisor {
     requests: Arc<HostRequests>,
     /// The device models, for their debugfs commands.
     models: Models,
+    /// Chaos runs (`chaos NAME SECONDS [SEED]`).
+    chaos: Arc<Chaos>,
 }
 
 /// What device models ask of the host's control plane (subchannel offers),
@@ -194,6 +213,7 @@ impl Hypervisor {
         let signals = host.signals.clone();
         let requests = host.requests.clone();
         let page = Page::new()?;
+        let chaos = Chaos::new()?;
         let hv = Arc::pin_init(
             pin_init!(Hypervisor {
                 page,
@@ -212,11 +232,24 @@ impl Hypervisor {
                 }, "sim_hypervisor"),
                 requests,
                 models,
+                chaos,
             }),
             GFP_KERNEL,
         )?;
         *hv.requests.work.lock() = Some(Work::new(hv.clone())?);
+        hv.chaos.attach(hv.clone())?;
         Ok(hv)
+    }
+
+    /// Chaos's state.
+    pub(crate) fn chaos(&self) -> &Chaos {
+        &self.chaos
+    }
+
+    /// Disarms the fault waiting for the host's next message (chaos does,
+    /// before the host's own rescinds and offers).
+    pub(crate) fn clear_message_fault(&self) {
+        self.inner.lock().fault = Fault::None;
     }
 
     /// Queues a host message for the slot, applying the pending fault.
@@ -304,7 +337,9 @@ impl Hypervisor {
     /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`
     /// (the host's next message), `fault post-busy=N` (the next N
     /// HvPostMessage calls fail as on a full message port, N <= 100000),
-    /// `silent` (stop answering), `clear` (the faults, the models' too);
+    /// `silent` (stop answering; `silent off`: answer again), `clear` (the
+    /// faults, the models' too), `chaos NAME SECONDS [SEED]` (faults drawn
+    /// at random for a while: `crate::testing::sim::chaos`);
     /// any other goes to the device models, as its words
     /// ([`Models::command`]: `EINVAL` if no model takes it).
     pub(crate) fn command(&self, input: &[u8]) -> Result {
@@ -349,10 +384,18 @@ impl Hypervisor {
                 Ok(())
             }
             "silent" => {
-                FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
-                self.inner.lock().silent = true;
+                let silent = match arg {
+                    "" => true,
+                    "off" => false,
+                    _ => return Err(EINVAL),
+                };
+                if silent {
+                    FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
+                }
+                self.inner.lock().silent = silent;
                 Ok(())
             }
+            "chaos" => self.chaos.start(arg),
             "clear" => {
                 let mut inner = self.inner.lock();
                 inner.fault = Fault::None;
@@ -543,9 +586,10 @@ impl crate::vmbus::hv::Hypervisor for Hypervisor {
         cpu
     }
 
-    /// Stops raising interrupts and waits (up to a second) until none is
-    /// in flight; stops the delayed deliveries.
+    /// Stops chaos, raising interrupts (waiting up to a second until none
+    /// is in flight) and the delayed deliveries.
     fn stop(&self) {
+        self.chaos.stop();
         let work = self.requests.work.lock().take();
         drop(work);
         self.interrupts.stop();
