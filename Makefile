@@ -16,7 +16,7 @@
 #                   guest boot, each device class under SECONDS (default
 #                   300) of faults the simulated host draws at random with
 #                   traffic running; SEED=S replays a run (each scenario
-#                   prints its seed); `make test` runs them for 40 s each
+#                   prints its seed); `make test` runs them for 30 s each
 #   make            build hv_rustic.ko (against KDIR, or the cached test kernel)
 #   make deps | kernel | bench | bench-net | fuzz | clean
 #

@@ -4,7 +4,7 @@
 # plane's, the rings', the echo model's) while in-band, GPA-direct and
 # completion traffic runs on echo0 (a probe a fault failed is tried again),
 # and echo1 carries traffic beside it.
-# 40 s of chaos here (`make chaos SECONDS=N SEED=S` runs longer: the kernel
+# 30 s of chaos here (`make chaos SECONDS=N SEED=S` runs longer: the kernel
 # command line says). No oops, BUG, WARN or lockdep report (the runner
 # fails on them) and no leak. Afterwards echo0 works, or it is unbound (a
 # fault failed its probe) or gone; then the host resets it (rescind and a
@@ -14,7 +14,7 @@
 . /tests/sim-lib.sh
 . /tests/chaos-lib.sh
 
-chaos_args 40
+chaos_args 30
 kmemleak_reset
 sim_load sim_devices=echo0,echo1
 victim=$VMBUS_DEVICES/$(echo_id 0)

@@ -6,7 +6,7 @@
 # namespace a) and nic1 (in b); a nic0 the host resets comes back as a new
 # interface, which is moved into a and set up again while chaos goes on;
 # a probe a fault failed is tried again.
-# 40 s of chaos here (`make chaos SECONDS=N SEED=S` runs longer). No oops,
+# 30 s of chaos here (`make chaos SECONDS=N SEED=S` runs longer). No oops,
 # BUG, WARN or lockdep report (the runner fails on them) and no leak.
 # Afterwards nic0 carries pings again, or it is unbound (a fault failed
 # its probe) or gone; then the host resets it (rescind and a fresh offer)
@@ -16,7 +16,7 @@
 . /tests/sim-lib.sh
 . /tests/chaos-lib.sh
 
-chaos_args 40
+chaos_args 30
 kmemleak_reset
 sim_load sim_devices=nic0,nic1
 nic_pair_wait

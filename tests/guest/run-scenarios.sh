@@ -14,11 +14,11 @@ for script in "$@"; do
   name=${script%.sh}
   timeout=$(sed -n 's/^# timeout: *\([0-9]*\).*/\1/p' "$script" | head -n 1)
   # A chaos scenario runs longer by what `make chaos SECONDS=N` asks for
-  # beyond its own 40 s (tests/guest/chaos-lib.sh).
+  # (tests/guest/chaos-lib.sh).
   case "$name" in
     *-chaos-*)
       chaos=$(sed -n 's/.*rustic\.chaos_seconds=\([0-9]*\).*/\1/p' /proc/cmdline)
-      [ -n "$chaos" ] && [ "$chaos" -gt 40 ] && timeout=$(( ${timeout:-120} + chaos - 40 ))
+      [ -n "$chaos" ] && timeout=$(( ${timeout:-120} + chaos ))
       ;;
   esac
   echo "# rustic-test-start $name timeout=${timeout:-120}"
