@@ -12,6 +12,11 @@
 #                   (no simulator). KUnit is off in these boots; `make test`
 #                   runs the module's suites.
 #   make test       every test layer; ends with "N passed, N failed"
+#   make chaos      the chaos scenarios (tests/guest/9N-chaos-*.sh) in one
+#                   guest boot, each device class under SECONDS (default
+#                   300) of faults the simulated host draws at random with
+#                   traffic running; SEED=S replays a run (each scenario
+#                   prints its seed); `make test` runs them for 30 s each
 #   make            build hv_rustic.ko (against KDIR, or the cached test kernel)
 #   make deps | kernel | bench | bench-net | fuzz | clean
 #
@@ -42,7 +47,7 @@ ifneq ($(strip $(KDIR)),)
   endif
 endif
 
-.PHONY: all module deps kernel run test bench bench-net fuzz clean install uninstall dkms deb intree
+.PHONY: all module deps kernel run test chaos bench bench-net fuzz clean install uninstall dkms deb intree
 
 all: module
 
@@ -67,6 +72,17 @@ endif
 
 test: deps
 	@bash tests/run-all.sh
+
+# The seconds and seed reach the scenarios on the kernel command line
+# (tests/guest/chaos-lib.sh); the console log is kept under build/.
+chaos: deps
+	@seconds='$(or $(SECONDS),300)'; seed='$(SEED)'; \
+	case "$$seconds$$seed" in *[!0-9]*) echo "make chaos: SECONDS and SEED are numbers" >&2; exit 2 ;; esac; \
+	scenarios=$$(ls tests/guest/9[0-4]-chaos-*.sh | sed 's|.*/\([0-9]*\)-.*|\1|'); \
+	mkdir -p build && cargo build -q -p rustic-runner && \
+	RUSTIC_SCENARIOS="$$(echo $$scenarios)" \
+	RUSTIC_KERNEL_ARGS="rustic.chaos_seconds=$$seconds$${seed:+ rustic.chaos_seed=$$seed}" \
+	./target/debug/rustic-runner guest --console build/chaos-console.log -- bash qemu/boot.sh test build/chaos-console.log
 
 bench:
 	@bash vmbus/bench/run.sh

@@ -22,7 +22,8 @@ pub(crate) fn register(bus: &Bus) -> Result<Drivers> {
     let registered = Drivers::register()?;
     drivers::test::add_counters(bus);
     drivers::echo::add_counters(bus);
-    for &(name, value) in Iterator::chain(sim::host::COUNTERS.iter(), sim::model::counters()) {
+    let own = Iterator::chain(sim::host::COUNTERS.iter(), sim::chaos::COUNTERS.iter());
+    for &(name, value) in Iterator::chain(own, sim::model::counters()) {
         bus.counter(name, value);
     }
     bus.counter(kernel::c_str!("vmbus_held_bytes"), &crate::vmbus::connection::HELD_BYTES);

@@ -71,6 +71,10 @@ ktap_layer layers bash tests/build/layers.sh
 # QEMU's own VMBus under KVM with SynIC; skipped (one line why) elsewhere.
 [ -n "$kdir" ] && ktap_layer qemu-vmbus bash tests/build/qemu-vmbus.sh
 ktap_layer layers-check bash tests/build/layers-selftest.sh
+# Every wait on the host in kernel code is bounded (tests/build/waits.py),
+# and the check catches unbounded waits planted into a copy of the tree.
+ktap_layer waits bash tests/build/waits.sh
+ktap_layer waits-check bash tests/build/waits-selftest.sh
 [ -n "$kdir" ] && ktap_layer production bash tests/build/production.sh
 # Installing it as distros and administrators do: make install/uninstall
 # into a staging root, modinfo, the modprobe.d file against the test

@@ -13,6 +13,14 @@ for script in "$@"; do
   n=$((n + 1))
   name=${script%.sh}
   timeout=$(sed -n 's/^# timeout: *\([0-9]*\).*/\1/p' "$script" | head -n 1)
+  # A chaos scenario runs longer by what `make chaos SECONDS=N` asks for
+  # (tests/guest/chaos-lib.sh).
+  case "$name" in
+    *-chaos-*)
+      chaos=$(sed -n 's/.*rustic\.chaos_seconds=\([0-9]*\).*/\1/p' /proc/cmdline)
+      [ -n "$chaos" ] && timeout=$(( ${timeout:-120} + chaos ))
+      ;;
+  esac
   echo "# rustic-test-start $name timeout=${timeout:-120}"
   { bash "$script" 2>&1; echo "rustic-exit-status $?"; } | while IFS= read -r line; do
     case "$line" in

@@ -49,6 +49,7 @@ use crate::vmbus_core::control::encode;
 use crate::vmbus_core::msg::{MessageType, HVMSG_NONE, HVMSG_TIMER_EXPIRED, MAX_MESSAGE_SIZE, SYNIC_MESSAGE_SIZE};
 use crate::vmbus_core::shared::SharedMem;
 use crate::vmbus_core::version::MESSAGE_SINT;
+use crate::testing::sim::chaos::{Chaos, ChaosFault};
 use crate::testing::sim::devices::MODELS;
 use crate::testing::sim::host::{Host, SignalTable, POSTS_BUSY, POSTS_NO_PORT, SIGNALS, UNEXPECTED};
 use crate::testing::sim::model::Models;
@@ -80,6 +81,22 @@ pub(crate) enum Fault {
 }
 
 pub(crate) static FAULTS_INJECTED: AtomicU64 = AtomicU64::new(0);
+
+/// The control plane's faults, for chaos (`crate::testing::sim::chaos`):
+/// the host's next message faulted, the message port full, the host
+/// silent for a while, the device rescinded for a while.
+pub(crate) static CONTROL_FAULTS: [ChaosFault; 10] = [
+    ChaosFault::once("fault drop"),
+    ChaosFault::once("fault duplicate"),
+    ChaosFault::once("fault reorder"),
+    ChaosFault::once("fault delay={ms}"),
+    ChaosFault::once("fault bad-type"),
+    ChaosFault::once("fault bad-size"),
+    ChaosFault::once("fault bad-field"),
+    ChaosFault::once("fault post-busy={n}"),
+    ChaosFault::until("silent", "silent off"),
+    ChaosFault::until("rescind {dev}", "offer {dev}"),
+];
 
 /// Most messages waiting for the slot; more are refused as Hyper-V
 /// refuses with HV_STATUS_INSUFFICIENT_BUFFERS.
@@ -165,6 +182,8 @@ pub(crate) struct Hypervisor {
     /// The crash server's work (taken out at stop: it holds a reference).
     #[pin]
     crash_work: Mutex<Option<Work<CrashServer>>>,
+    /// Chaos runs (`chaos NAME SECONDS [SEED]`).
+    chaos: Arc<Chaos>,
 }
 
 /// What device models ask of the host's control plane (subchannel offers),
@@ -240,6 +259,7 @@ impl Hypervisor {
         let signals = host.signals.clone();
         let requests = host.requests.clone();
         let page = Page::new()?;
+        let chaos = Chaos::new()?;
         let hv = Arc::pin_init(
             pin_init!(Hypervisor {
                 page,
@@ -267,11 +287,13 @@ impl Hypervisor {
                     mailbox <- new_spinlock!(None, "sim_crash_mailbox"),
                 }),
                 crash_work <- new_mutex!(None, "sim_crash_work"),
+                chaos,
             }),
             GFP_KERNEL,
         )?;
         *hv.requests.work.lock() = Some(Work::new(hv.clone())?);
         *hv.crash_work.lock() = Some(Work::new(Arc::new(CrashServer { hv: hv.clone() }, GFP_KERNEL)?)?);
+        hv.chaos.attach(hv.clone())?;
         if sim::stale_message_param() {
             hv.leave_stale_message();
         }
@@ -340,6 +362,19 @@ impl Hypervisor {
                 Err(ENODEV)
             }
         }
+    }
+
+    /// Chaos's state.
+    pub(crate) fn chaos(&self) -> &Chaos {
+        &self.chaos
+    }
+
+    /// Disarms the fault waiting for the host's next message (chaos does,
+    /// before the host's own rescinds and offers).
+    pub(crate) fn clear_message_fault(&self) {
+        let mut inner = self.inner.lock();
+        inner.fault = Fault::None;
+        inner.fault_type = None;
     }
 
     /// Queues a host message for the slot, applying the pending fault.
@@ -438,9 +473,11 @@ impl Hypervisor {
     /// HvPostMessage calls fail as on a full message port, N <= 100000),
     /// `fault open-nomem=N` (the Nth next channel open fails to allocate
     /// its channel, N <= 1000; the guest's own memory, but the fault
-    /// belongs with the others), `silent` (stop answering), `crash-unload`
-    /// (the guest's crash-path unload, run here with interrupts off),
-    /// `clear` (the faults, the models' too);
+    /// belongs with the others), `silent` (stop answering; `silent off`:
+    /// answer again), `crash-unload` (the guest's crash-path unload, run
+    /// here with interrupts off), `clear` (the faults, the models' too),
+    /// `chaos NAME SECONDS [SEED]` (faults drawn at random for a while:
+    /// `crate::testing::sim::chaos`);
     /// any other goes to the device models, as its words
     /// ([`Models::command`]: `EINVAL` if no model takes it).
     pub(crate) fn command(&self, input: &[u8]) -> Result {
@@ -509,10 +546,18 @@ impl Hypervisor {
             }
             "crash-unload" => self.crash_unload(),
             "silent" => {
-                FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
-                self.inner.lock().silent = true;
+                let silent = match arg {
+                    "" => true,
+                    "off" => false,
+                    _ => return Err(EINVAL),
+                };
+                if silent {
+                    FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
+                }
+                self.inner.lock().silent = silent;
                 Ok(())
             }
+            "chaos" => self.chaos.start(arg),
             "clear" => {
                 let mut inner = self.inner.lock();
                 inner.fault = Fault::None;
@@ -776,9 +821,10 @@ impl crate::vmbus::hv::Hypervisor for Hypervisor {
         false
     }
 
-    /// Stops raising interrupts and waits (up to a second) until none is
-    /// in flight; stops the delayed deliveries.
+    /// Stops chaos, raising interrupts (waiting up to a second until none
+    /// is in flight) and the delayed deliveries.
     fn stop(&self) {
+        self.chaos.stop();
         let work = self.requests.work.lock().take();
         drop(work);
         let work = self.crash_work.lock().take();

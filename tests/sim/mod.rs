@@ -10,6 +10,8 @@
 //!   side: it shares the wire formats (`vmbus_core::msg`) with the guest,
 //!   not the guest's state machine; it knows no device class;
 //! - [`vsp`]: the host's end of open channels;
+//! - [`chaos`]: `chaos NAME SECONDS [SEED]`, faults drawn at random from
+//!   every fault the simulator registers, while the guest runs traffic;
 //! - [`model`]: the interface a simulated device class implements
 //!   (`DeviceModel`: devices, offer facts, counters, debugfs commands, the
 //!   model of each opened channel) and the registry's machinery;
@@ -41,9 +43,10 @@
 //! `sim_signals`, `sim_posts_no_port` and `sim_posts_busy` (HvPostMessage
 //! calls refused: no port at that connection id, a full port),
 //! `sim_gpadls_held` and `sim_channels_open` (gauges of what the host holds
-//! of the guest now), ...) and
-//! each model's ([`model::counters`]).
+//! of the guest now), ...) and chaos's (`sim_chaos_runs`,
+//! `sim_chaos_faults`) and each model's ([`model::counters`]).
 
+pub(crate) mod chaos;
 pub(crate) mod devices;
 pub(crate) mod host;
 pub(crate) mod hypervisor;

@@ -9,7 +9,8 @@
 //!   devices, its debugfs counters and commands, the state its channels
 //!   share, and the model of each channel the guest opens
 //!   ([`ChannelModel`], with a [`ChannelHook`] where something outside the
-//!   channel kicks it);
+//!   channel kicks it), and the faults it can inject, as `sim` commands
+//!   chaos draws from (`crate::testing::sim::chaos`);
 //! - [`Registration`]: a line of the registry; [`Models`]: the registry's
 //!   models started for one simulated host, and the order the host offers
 //!   their devices in: the `default` set first, then the others, each in
@@ -19,6 +20,7 @@
 //! lists and hands each opened channel to the model of its device.
 
 use crate::rust::base::work::Work;
+use crate::testing::sim::chaos::ChaosFault;
 use crate::testing::sim::devices::MODELS;
 use crate::testing::sim::host::GpadlMaps;
 use crate::testing::sim::hypervisor::HostRequests;
@@ -142,6 +144,16 @@ pub(crate) trait DeviceModel: Send + Sync {
         &[]
     }
 
+    /// The faults it can inject into one of its devices, as `sim`
+    /// commands: chaos draws from them (with the control plane's and the
+    /// rings') while it runs on one of the model's devices.
+    fn faults() -> &'static [ChaosFault]
+    where
+        Self: Sized,
+    {
+        &[]
+    }
+
     /// The model for one simulated host, made when the simulator starts;
     /// it owns what its channels share.
     fn new() -> Result<Self>
@@ -165,13 +177,14 @@ pub(crate) trait DeviceModel: Send + Sync {
 pub(crate) struct Registration {
     devices: fn() -> &'static [Device],
     counters: fn() -> &'static [Counter],
+    faults: fn() -> &'static [ChaosFault],
     start: fn() -> Result<Arc<dyn DeviceModel>>,
 }
 
 impl Registration {
     /// The registration of model `M`.
     pub(crate) const fn of<M: DeviceModel + 'static>() -> Self {
-        Registration { devices: M::devices, counters: M::counters, start: start::<M> }
+        Registration { devices: M::devices, counters: M::counters, faults: M::faults, start: start::<M> }
     }
 }
 
@@ -194,6 +207,15 @@ fn in_offer_order(registry: &'static [Registration]) -> impl Iterator<Item = (us
 /// Every registered model's counters.
 pub(crate) fn counters() -> impl Iterator<Item = &'static Counter> {
     MODELS.iter().flat_map(|r| (r.counters)().iter())
+}
+
+/// The faults of the model of the device named `name` (none for a name
+/// no model has).
+pub(crate) fn faults_of(name: &[u8]) -> &'static [ChaosFault] {
+    MODELS
+        .iter()
+        .find(|r| (r.devices)().iter().any(|d| d.name.as_bytes() == name))
+        .map_or(&[], |r| (r.faults)())
 }
 
 /// The registered device named `name`.

@@ -26,6 +26,7 @@ use crate::rust::base::work::{cond_resched, WorkFn};
 use crate::vmbus_core::event;
 use crate::vmbus_core::ring::{self, Consumer, Producer, ReadError, Signal, TransferPageRange, WriteError};
 use crate::vmbus_core::shared::SharedMem;
+use crate::testing::sim::chaos::ChaosFault;
 use crate::testing::sim::model::{ChannelHook, ChannelModel, Served};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::new_mutex;
@@ -97,6 +98,12 @@ impl GuestInterrupts {
         pr_err!("sim: an interrupt is still in flight after 1 s\n");
     }
 }
+
+/// The rings' faults, for chaos (`crate::testing::sim::chaos`): the host
+/// scribbles on the device's inbound ring index, or stops serving its
+/// channel; either breaks the channel until the host resets the device.
+pub(crate) static RING_FAULTS: [ChaosFault; 2] =
+    [ChaosFault::until_reset("corrupt-ring {dev}"), ChaosFault::until_reset("stall {dev}")];
 
 /// How the host writes one packet to the guest.
 #[derive(Clone, Copy)]

@@ -59,6 +59,7 @@ use crate::vmbus_core::guid::{class, Guid};
 use crate::vmbus_core::ring::{self, PacketInfo, PACKET_TYPE_COMPLETION, PACKET_TYPE_GPA_DIRECT, PACKET_TYPE_INBAND};
 use crate::testing::sim::host::GpadlMaps;
 use crate::testing::sim::hypervisor::HostRequests;
+use crate::testing::sim::chaos::ChaosFault;
 use crate::testing::sim::model::{ChannelHook, ChannelModel, Counter, Device, DeviceModel, Opening, Served};
 use netfault::{Armed, FaultTable, NET_FAULTS, NET_RX_SLOTS};
 use crate::drivers::net::proto::netfault::{TransferPages, GARBAGE_NVSP};
@@ -139,6 +140,10 @@ impl DeviceModel for NicModel {
 
     fn counters() -> &'static [Counter] {
         &COUNTERS
+    }
+
+    fn faults() -> &'static [ChaosFault] {
+        &netfault::CHAOS_FAULTS
     }
 
     fn new() -> Result<Self> {

@@ -16,6 +16,7 @@ use crate::rust::base::time::RateLimit;
 pub(crate) use crate::drivers::net::proto::netfault::Target;
 use crate::drivers::net::proto::netfault::{Fault, TransferPages};
 use crate::drivers::net::sim::{relid_of, NetSwitch};
+use crate::testing::sim::chaos::ChaosFault;
 use crate::testing::sim::vsp::{OutKind, Outbox};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
@@ -108,6 +109,28 @@ impl FaultTable {
         }
     }
 }
+
+/// The NIC model's faults, for chaos (`crate::testing::sim::chaos`):
+/// every NVSP/RNDIS fault kind ([`Fault::ALL`]) for the NIC's next few
+/// packets, and the link going down for a while.
+pub(crate) static CHAOS_FAULTS: [ChaosFault; 14] = [
+    ChaosFault::once("netfault {dev} bad-completion {n}"),
+    ChaosFault::once("netfault {dev} stale-completion {n}"),
+    ChaosFault::once("netfault {dev} malformed-completion {n}"),
+    ChaosFault::once("netfault {dev} garbage-completion {n}"),
+    ChaosFault::once("netfault {dev} bad-range {n}"),
+    ChaosFault::once("netfault {dev} wrap-range {n}"),
+    ChaosFault::once("netfault {dev} oversize {n}"),
+    ChaosFault::once("netfault {dev} oversize-rndis {n}"),
+    ChaosFault::once("netfault {dev} oversize-data {n}"),
+    ChaosFault::once("netfault {dev} bad-set {n}"),
+    ChaosFault::once("netfault {dev} bad-nvsp {n}"),
+    ChaosFault::once("netfault {dev} malformed-rndis {n}"),
+    ChaosFault::once("netfault {dev} runt {n}"),
+    ChaosFault::until("link {dev} down", "link {dev} up"),
+];
+// A fault kind added to `Fault::ALL` is added above too.
+const _: () = assert!(CHAOS_FAULTS.len() == Fault::ALL.len() + 1);
 
 fn injected(relid: u32, fault: Fault) {
     NET_FAULTS.fetch_add(1, Ordering::Relaxed);

@@ -1191,9 +1191,17 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
             }
             Chan::Offered | Chan::Open { modify: None, .. } | Chan::Failed { .. } => {}
         }
+        // The ring of an open that timed out has no owner left to tear it
+        // down (the driver gave its memory up for good): it goes with the
+        // channel, or the relid could never be released.
+        let abandoned_ring = match state {
+            Chan::Failed { ring, .. } => Some(ring),
+            _ => None,
+        };
         self.set_channel_state(relid, Chan::Rescinded);
         // The host is done with the channel's GPADLs: pending creates fail,
-        // pending teardowns succeed, failed ones are safe to free now.
+        // pending teardowns succeed, failed ones (and an abandoned ring) are
+        // safe to free now.
         for slot in self.gpadls.iter_mut() {
             let Some(g) = *slot else { continue };
             if g.relid != relid {
@@ -1217,6 +1225,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
                 GpadlPhase::CreateTimedOut | GpadlPhase::TeardownTimedOut | GpadlPhase::Partial => {
                     *slot = None
                 }
+                GpadlPhase::Created if abandoned_ring == Some(g.handle) => *slot = None,
                 GpadlPhase::Created => {}
             }
         }

@@ -951,6 +951,31 @@ fn rescind_fails_pending_work_and_release_frees_the_relid() {
     host(&mut c, offer(RELID, 1, 0)).0.unwrap();
 }
 
+/// Found by the simulator's chaos mode (seed 17075141188036648917 on
+/// echo0): an open that timed out leaves its ring GPADL created and its
+/// memory given up by the driver, which never tears it down; a rescind
+/// must free it, or the relid is never released and the host can never
+/// offer the device again.
+#[test]
+fn rescind_after_a_timed_out_open_frees_the_ring_and_the_relid() {
+    let (mut c, ring) = opening();
+    let (_, a) = run(|k| c.advance(TIMEOUT, &mut |x| k(x)));
+    assert_eq!(a, [done(2, Err(Error::Timeout))]);
+    assert_eq!(c.channel_state(RELID), Some(ChannelState::Failed));
+    assert_eq!(c.gpadl_state(ring), Some(GpadlState::Created));
+    let (r, a) = host(&mut c, Message::Rescind { child_relid: RELID });
+    r.unwrap();
+    assert_eq!(a, [Action::Rescind { child_relid: RELID }]);
+    assert_eq!(c.gpadl_state(ring), None);
+    let (r, a) = run(|k| c.release_relid(TIMEOUT, RELID, &mut |x| k(x)));
+    r.unwrap();
+    assert_eq!(
+        a,
+        [send(CONN_ID, Message::RelidReleased { child_relid: RELID })]
+    );
+    host(&mut c, offer(RELID, 1, 0)).0.unwrap();
+}
+
 #[test]
 fn rescind_completes_a_pending_teardown() {
     let (mut c, g) = build(S::TearingDown);
