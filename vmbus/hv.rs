@@ -75,6 +75,10 @@ pub(crate) trait Hypervisor: Send + Sync + 'static {
     /// Whether every CPU can take channel interrupts (else only
     /// [`CONNECT_CPU`]).
     fn all_cpus(&self) -> bool;
+    /// An open channel now targets `cpu` (`targeted`), or no longer does;
+    /// called with CPU hotplug held off, so a backend that needs it can
+    /// keep that CPU online meanwhile.
+    fn channel_cpu(&self, _cpu: u32, _targeted: bool) {}
     /// Tells the hypervisor the message slot is free (the EOM MSR write).
     fn end_of_message(&self);
     /// The hypervisor's VP index of `cpu`.

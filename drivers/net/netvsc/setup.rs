@@ -527,7 +527,7 @@ impl Nic {
     /// The subchannel setup must not be running (remove cancelled it; an
     /// MTU change waits for it to be done).
     pub(super) fn release(&self, link: &mut Link) {
-        locked(&self.channels, |c| *c = Default::default());
+        locked(&self.channels, |c| c.iter_mut().for_each(|s| *s = None));
         self.opened.store(0, Ordering::Relaxed);
         if let Some(setup) = link.setup.as_ref() {
             setup.cancelled.store(true, Ordering::Relaxed);
