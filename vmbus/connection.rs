@@ -702,8 +702,18 @@ impl Connection {
             pr_err!("vmbus: relid {}: cannot move to CPU {}: {:?}\n", channel.relid, cpu, e);
             return Err(request_errno(e));
         }
-        self.backend.channel_cpu(channel.target_cpu(), false);
-        channel.set_target_cpu(cpu);
+        // Under the table's lock, as `list` and `unlist` count: the old
+        // CPU's count goes if the channel is still listed, else the new
+        // one's (the close took the old already).
+        self.with_open(|open| {
+            let listed = Self::open_at(open, channel.relid).is_some_and(|c| core::ptr::eq(&**c, channel));
+            if listed {
+                self.backend.channel_cpu(channel.target_cpu(), false);
+            } else {
+                self.backend.channel_cpu(cpu, false);
+            }
+            channel.set_target_cpu(cpu);
+        });
         Ok(())
     }
 
@@ -745,16 +755,17 @@ impl Connection {
         if !cpu_online(channel.target_cpu()) {
             channel.set_target_cpu(CONNECT_CPU);
         }
+        // Counted while listed: the count changes with the table's lock
+        // held, so a retarget and a close cannot both move it.
         self.with_open(|open| match open.get_mut(index) {
             Some(slot @ None) => {
                 *slot = Some(channel.clone());
+                self.backend.channel_cpu(channel.target_cpu(), true);
                 Ok(())
             }
             Some(Some(_)) => Err(EBUSY),
             None => Err(EINVAL),
-        })?;
-        self.backend.channel_cpu(channel.target_cpu(), true);
-        Ok(())
+        })
     }
 
     /// Takes `channel` out of the event dispatch.
@@ -764,14 +775,12 @@ impl Connection {
         let gone = self.with_open(|open| {
             let slot = usize::try_from(channel.relid).ok().and_then(|i| open.get_mut(i))?;
             if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, channel)) {
+                self.backend.channel_cpu(channel.target_cpu(), false);
                 slot.take()
             } else {
                 None
             }
         });
-        if gone.is_some() {
-            self.backend.channel_cpu(channel.target_cpu(), false);
-        }
         // The caller holds its own reference: this is never the last.
         drop(gone);
     }
