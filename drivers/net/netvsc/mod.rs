@@ -49,6 +49,7 @@ mod setup;
 mod tx;
 
 use crate::vmbus::channel::{Channel, ChannelHandler};
+use crate::rust::base::cpu::nr_cpu_ids;
 use crate::rust::base::memory::Buffer;
 use crate::rust::base::time::RateLimit;
 use crate::rust::base::work::{BhOff, Work};
@@ -67,6 +68,12 @@ const RING: usize = 256 * 1024;
 /// Channels (queues) at most: the primary and its subchannels; as many as
 /// the host offers, up to Linux's most (`VRSS_CHANNEL_MAX`).
 const MAX_CHANNELS: usize = 64;
+
+/// The queues a NIC is made with: one per CPU at most (as the C driver
+/// caps them), so a small guest does not pay for 64.
+fn queue_limit() -> usize {
+    MAX_CHANNELS.min(usize::try_from(nr_cpu_ids()).unwrap_or(MAX_CHANNELS)).max(1)
+}
 /// How long the host gets to offer the subchannels it allocated.
 const SUBCHANNEL_TIMEOUT_MS: u32 = 5000;
 const RECV_BUFFER: usize = 16 * 1024 * 1024;
@@ -315,8 +322,8 @@ impl Nic {
         let tx_heads = Buffer::new((BOUNCES as usize * TX_HEAD).next_multiple_of(4096))?;
         let tx_held = HeldSkbs::new(BOUNCES as usize)?;
         // 2 KiB per queue: vmalloc'd rather than one large kmalloc.
-        let mut pending = VVec::with_capacity(MAX_CHANNELS, GFP_KERNEL)?;
-        for _ in 0..MAX_CHANNELS {
+        let mut pending = VVec::with_capacity(queue_limit(), GFP_KERNEL)?;
+        for _ in 0..queue_limit() {
             pending.push(PendingCompletions { tids: [0; PENDING_COMPLETIONS], len: 0 }, GFP_KERNEL)?;
         }
         Arc::pin_init(
@@ -456,7 +463,8 @@ impl Driver for NetvscDriver {
         let nic = Nic::new(relid)?;
         // A placeholder address until the host's is known (NAPI, which
         // carries the answers, needs the device first).
-        let queues = MAX_CHANNELS as u16;
+        // CAST: at most MAX_CHANNELS.
+        let queues = queue_limit() as u16;
         let net = Arc::new(NetDevice::new(nic.clone(), [0x02, 0, 0, 0, 0, 1], queues, Some(dev.device()))?, GFP_KERNEL)?;
         let data = KBox::new(NetvscData { nic: nic.clone(), net: Some(net.clone()) }, GFP_KERNEL)?;
         for queue in 0..queues {
