@@ -40,10 +40,14 @@ struct rustic_vmbus_driver_ops {
  */
 struct rustic_vmbus_bus_ops {
 	ssize_t (*dev_show)(const void *state, const char *attr, char *buf);
-	ssize_t (*chan_show)(const void *state, const char *attr, char *buf);
-	ssize_t (*chan_store)(const void *state, const char *attr,
+	/* Channel attributes: of the device's channel @relid. */
+	ssize_t (*chan_show)(const void *state, u32 relid, const char *attr,
+			     char *buf);
+	ssize_t (*chan_store)(const void *state, u32 relid, const char *attr,
 			      const char *buf, size_t count);
-	bool (*attr_visible)(const void *state, const char *attr, bool channel);
+	/* @relid: the channel's, for a channel attribute (@channel). */
+	bool (*attr_visible)(const void *state, const char *attr, bool channel,
+			     u32 relid);
 	/* The modalias, NUL-terminated, into @len bytes; 0 or -errno. */
 	int (*modalias)(const void *state, char *buf, size_t len);
 	/* Drops the device's reference on @state (its release callback). */
@@ -64,8 +68,17 @@ void rustic_vmbus_bus_unregister(void);
  */
 int rustic_vmbus_device_add(const void *state, const char *name, u32 relid,
 			    struct rustic_vmbus_device **out);
-/* Unregisters a device added by rustic_vmbus_device_add(). */
+/* Unregisters a device added by rustic_vmbus_device_add(), with every
+ * channel directory. */
 void rustic_vmbus_device_remove(struct rustic_vmbus_device *dev);
+/*
+ * Adds channels/<@relid> for a subchannel of the device; removed by
+ * rustic_vmbus_device_remove_channel() or with the device. The caller
+ * serialises both with device removal.
+ */
+int rustic_vmbus_device_add_channel(struct rustic_vmbus_device *dev, u32 relid);
+void rustic_vmbus_device_remove_channel(struct rustic_vmbus_device *dev,
+					u32 relid);
 /* Calls the bound driver's rescind, if a driver is bound. */
 void rustic_vmbus_device_rescind(struct rustic_vmbus_device *dev);
 /* The state pointer the device was added with. */
@@ -421,6 +434,9 @@ u32 rustic_nr_cpu_ids(void);
 /* A scheduling point for long loops in process context. */
 void rustic_cond_resched(void);
 bool rustic_cpu_online(u32 cpu);
+/* cpus_read_lock()/cpus_read_unlock(): no CPU comes or goes meanwhile. */
+void rustic_cpus_read_lock(void);
+void rustic_cpus_read_unlock(void);
 /* Softirqs off and on again on this CPU (nests), for locks that softirq
  * code (NAPI, transmit) takes too. */
 void rustic_local_bh_disable(void);
@@ -473,6 +489,11 @@ int rustic_hvr_post_message(u32 connection_id, u32 message_type,
 			    const u8 *payload, u32 len);
 int rustic_hvr_signal_event(u32 connection_id);
 u32 rustic_hvr_vp_index(u32 cpu);
+/*
+ * One more (@delta 1) or one fewer (-1) open channel targets @cpu; a CPU
+ * that any targets refuses to go offline.
+ */
+void rustic_hvr_cpu_channels(u32 cpu, int delta);
 
 /* --- test builds only: the simulated hypervisor (rust/sim/sim.c) --- */
 

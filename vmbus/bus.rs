@@ -80,21 +80,23 @@ impl Devices {
     }
 
     /// Tells the device with this instance GUID that the host offered one
-    /// of its subchannels; false if there is no such device.
-    pub(crate) fn subchannel_offered(&self, instance: &Guid, relid: u32) -> bool {
+    /// of its subchannels; false if there is no such device (or no
+    /// memory).
+    pub(crate) fn subchannel_offered(&self, instance: &Guid, relid: u32, index: u16, monitor_id: Option<u8>) -> bool {
         let table = self.table.lock();
         let offered = table
             .values()
             .find(|d| d.offer().instance == *instance)
-            .is_some_and(|device| device.subchannel_offered(relid));
+            .is_some_and(|device| device.subchannel_offered(relid, index, monitor_id));
         offered
     }
 
-    /// Takes back the offer of subchannel `relid` that no driver opened;
-    /// false if no device holds it.
-    pub(crate) fn subchannel_rescinded(&self, relid: u32) -> bool {
+    /// Forgets the rescinded subchannel `relid`: `Some(true)` if no driver
+    /// had opened it, `Some(false)` if one has it open, `None` if no
+    /// device has it.
+    pub(crate) fn subchannel_rescinded(&self, relid: u32) -> Option<bool> {
         let table = self.table.lock();
-        let found = table.values().any(|device| device.subchannel_rescinded(relid));
+        let found = table.values().find_map(|device| device.subchannel_rescinded(relid));
         found
     }
 

@@ -47,7 +47,7 @@ use crate::vmbus::hv::{
     clear_slot, discard_message, message_waiting, take_message, Backend, Discarded, CONNECT_CPU, VMBUS_MESSAGE_TYPE,
 };
 use crate::rust::base::errno::ETIMEDOUT;
-use crate::rust::base::cpu::{cpu_online, nr_cpu_ids};
+use crate::rust::base::cpu::{cpu_online, nr_cpu_ids, CpusReadLock};
 use crate::rust::base::memory::{Buffer, Page};
 use crate::rust::base::time::{msleep, now_ms, RateLimit};
 use crate::rust::base::work::{BhOff, Work, WorkFn};
@@ -55,21 +55,57 @@ use crate::rust::vmbus::crash::{mdelay, CrashHooks, IrqsOff};
 use crate::rust::vmbus::interrupt::{Dpc, IsrRegistration};
 use crate::vmbus_core::bus::{monitor_view, MonitorView, OfferFacts};
 use crate::vmbus_core::control::{
-    encode, Action, ChannelState, Config, ConnectionState, Control, Error, GpadlState, OpenRequest, PostError,
-    RequestId,
+    encode, Action, ChannelEntry, ChannelState, Config, ConnectionState, Control, Error, GpadlEntry, GpadlState,
+    OpenRequest, PostError, RequestId, Slots,
 };
 use crate::vmbus_core::event;
 use crate::vmbus_core::guid::{self, Guid};
-use crate::vmbus_core::msg::{GpadlSplit, Message, MessageType, Offer, HVMSG_CHANNEL, HVMSG_TIMER_EXPIRED, USER_DEFINED_BYTES};
+use crate::vmbus_core::msg::{
+    GpadlSplit, Message, MessageType, Offer, HVMSG_CHANNEL, HVMSG_TIMER_EXPIRED, MAX_CHANNEL_RELIDS, USER_DEFINED_BYTES,
+};
 use crate::vmbus_core::version::{self, Version};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow, CondVar, CondVarTimeoutResult, Mutex, SpinLock};
 use kernel::{new_condvar, new_mutex, new_spinlock};
 
-/// Channels and GPADLs the connection tracks.
-const CHANNELS: usize = 32;
-const GPADLS: usize = 32;
+/// A table of the control plane's, grown as needed (fallibly, in process
+/// context: it is used under the connection's mutex), up to `limit` slots.
+struct Grown<T> {
+    slots: KVec<Option<T>>,
+    limit: usize,
+}
+
+impl<T> Grown<T> {
+    const fn new(limit: usize) -> Self {
+        Grown { slots: KVec::new(), limit }
+    }
+}
+
+impl<T> Slots<T> for Grown<T> {
+    fn slots(&self) -> &[Option<T>] {
+        &self.slots
+    }
+
+    fn slots_mut(&mut self) -> &mut [Option<T>] {
+        &mut self.slots
+    }
+
+    /// Doubles the table (16 slots at first), as far as the limit allows.
+    fn grow(&mut self) -> bool {
+        let len = self.slots.len();
+        let more = len.max(16).min(self.limit.saturating_sub(len));
+        if more == 0 || self.slots.reserve(more, GFP_KERNEL).is_err() {
+            return false;
+        }
+        // Within the reserved capacity: these pushes do not allocate.
+        (0..more).all(|_| self.slots.push(None, GFP_KERNEL).is_ok())
+    }
+}
+
+/// The control plane: a channel per relid at most, and as many GPADLs as
+/// memory allows.
+type Tables = Control<Grown<ChannelEntry>, Grown<GpadlEntry>>;
 
 /// How long the host gets to answer a connection request (a version
 /// proposal, UNLOAD).
@@ -119,6 +155,8 @@ const POST_PAUSE_MAX_MS: u32 = 20;
 
 /// A host keeping its port full would otherwise flood the log.
 static POST_RETRIED_LOG: RateLimit = RateLimit::new(1000);
+/// So would a host offering more channels than memory holds.
+static REFUSED_LOG: RateLimit = RateLimit::new(1000);
 static POST_FAILED_LOG: RateLimit = RateLimit::new(1000);
 static OTHER_MESSAGE_LOG: RateLimit = RateLimit::new(1000);
 
@@ -207,12 +245,9 @@ struct Status {
     /// A request timed out while closing: the host stopped answering, so
     /// the rest of the unload does not wait for it.
     host_gone: bool,
-    /// Finished driver requests not yet collected by their waiters.
-    completed: [Option<(RequestId, core::result::Result<(), Error>)>; CHANNELS],
-    /// Each offered channel's relid and HvSignalEvent connection id, from
-    /// its offer until the relid is released (as long as the core's
-    /// channel table holds it, which has the same room).
-    signal_ids: [Option<(u32, u32)>; CHANNELS],
+    /// Finished driver requests not yet collected by their waiters: one
+    /// slot per request that ever waited at once (grown as needed).
+    completed: KVec<Option<(RequestId, core::result::Result<(), Error>)>>,
     /// Memory the host may still map, kept until it lets go
     /// ([`Connection::reclaim`]).
     held: KVec<Held>,
@@ -281,28 +316,20 @@ impl Drop for Held {
     }
 }
 
-/// Puts `value` in the first free slot; false when all are taken.
-fn put<T>(slots: &mut [Option<T>], value: T) -> bool {
+/// Puts `value` in the first free slot, adding one if all are taken; false
+/// when out of memory.
+fn put<T>(slots: &mut KVec<Option<T>>, value: T) -> bool {
     match slots.iter_mut().find(|s| s.is_none()) {
         Some(slot) => {
             *slot = Some(value);
             true
         }
-        None => false,
-    }
-}
-
-/// Frees the signal id slot of `relid`, if it has one.
-fn forget_signal_id(status: &mut Status, relid: u32) {
-    for slot in status.signal_ids.iter_mut() {
-        if slot.is_some_and(|(r, _)| r == relid) {
-            *slot = None;
-        }
+        None => slots.push(Some(value), GFP_KERNEL).is_ok(),
     }
 }
 
 struct Inner {
-    control: KBox<Control<CHANNELS, GPADLS>>,
+    control: Tables,
     status: Status,
 }
 
@@ -341,10 +368,12 @@ pub(crate) struct Connection {
     /// Woken whenever a host message was handled.
     #[pin]
     answered: CondVar,
-    /// Open channels, for the event dispatch (which reads it in softirq
-    /// context: take it with [`Connection::with_open`]).
+    /// Open channels by relid, for the event dispatch (which reads it in
+    /// softirq context: take it with [`Connection::with_open`]). Grown,
+    /// outside the lock, to the highest relid opened
+    /// ([`Connection::list`]).
     #[pin]
-    open: SpinLock<[Option<Arc<Channel>>; CHANNELS]>,
+    open: SpinLock<KVec<Option<Arc<Channel>>>>,
     next_request: AtomicU64,
     /// Round-robin choice of target CPUs for new devices.
     next_cpu: AtomicU32,
@@ -396,10 +425,6 @@ impl Connection {
         failed: &mut KVec<(Message, PostError)>,
         action: Action,
     ) {
-        if let Action::Send { message: Message::RelidReleased { child_relid }, .. } = &action {
-            // The core forgot the channel: its slot goes too.
-            forget_signal_id(status, *child_relid);
-        }
         match action {
             Action::Send {
                 connection_id,
@@ -415,12 +440,12 @@ impl Connection {
                 }
             }
             Action::SendGpadl { .. } => pr_err!("vmbus: GPADLs are not supported yet\n"),
-            Action::Offer(offer) => {
-                forget_signal_id(status, offer.child_relid);
-                // The core's table has the same room, so this has a slot.
-                if !put(&mut status.signal_ids, (offer.child_relid, offer.connection_id)) {
-                    pr_err!("vmbus: no room for relid {}\n", offer.child_relid);
+            Action::Refused { child_relid, reason } => {
+                if REFUSED_LOG.allow() {
+                    pr_err!("vmbus: offer of relid {} refused ({:?}); released\n", child_relid, reason);
                 }
+            }
+            Action::Offer(offer) => {
                 if deferred.push(Deferred::Offer(offer), GFP_KERNEL).is_err() {
                     pr_err!("vmbus: out of memory, offer of relid {} dropped\n", offer.child_relid);
                 }
@@ -447,7 +472,7 @@ impl Connection {
     /// actions; returns the device changes to make after the lock is gone.
     fn with_control_deferred<R>(
         &self,
-        f: impl FnOnce(&mut Control<CHANNELS, GPADLS>, &mut dyn FnMut(Action)) -> R,
+        f: impl FnOnce(&mut Tables, &mut dyn FnMut(Action)) -> R,
     ) -> (R, KVec<Deferred>) {
         let mut deferred = KVec::new();
         let mut failed = KVec::new();
@@ -458,7 +483,7 @@ impl Connection {
             let crashed = self.crash.ran.load(Ordering::Acquire);
             let r = {
                 let mut sink = |a: Action| Self::perform(backend, crashed, status, &mut deferred, &mut failed, a);
-                f(&mut **control, &mut sink)
+                f(control, &mut sink)
             };
             // The failed posts, in order, now that the call that asked for
             // them has returned and its state is in place. Each may send
@@ -492,7 +517,7 @@ impl Connection {
     /// Runs `f` on the control plane under the lock and performs its
     /// actions. Only host messages make device changes, and those go
     /// through [`Connection::take_messages`].
-    fn with_control<R>(&self, f: impl FnOnce(&mut Control<CHANNELS, GPADLS>, &mut dyn FnMut(Action)) -> R) -> R {
+    fn with_control<R>(&self, f: impl FnOnce(&mut Tables, &mut dyn FnMut(Action)) -> R) -> R {
         let (r, deferred) = self.with_control_deferred(f);
         if !deferred.is_empty() {
             pr_err!("vmbus: a request produced a device change; ignored\n");
@@ -507,11 +532,18 @@ impl Connection {
                     return;
                 }
                 if offer.sub_channel_index != 0 {
-                    if !self.devices.subchannel_offered(&offer.if_instance, offer.child_relid) {
+                    let offered = self.devices.subchannel_offered(
+                        &offer.if_instance,
+                        offer.child_relid,
+                        offer.sub_channel_index,
+                        offer.monitor_id,
+                    );
+                    if !offered {
                         pr_err!(
-                            "vmbus: subchannel relid {} has no device to go to; ignored\n",
+                            "vmbus: subchannel relid {} has no device to go to (or no memory); released\n",
                             offer.child_relid
                         );
+                        self.give_back(offer.child_relid);
                     }
                     return;
                 }
@@ -520,10 +552,11 @@ impl Connection {
                     instance: offer.if_instance,
                     relid: offer.child_relid,
                     monitor_id: offer.monitor_id,
-                    target_cpu: self.pick_cpu(&offer.if_type),
+                    target_cpu: self.pick_cpu(&offer.if_type, &[]),
                 };
                 if let Err(e) = self.devices.add(facts, Some(self.clone())) {
-                    pr_err!("vmbus: cannot add the device of relid {}: {:?}\n", offer.child_relid, e);
+                    pr_err!("vmbus: cannot add the device of relid {}: {:?}; released\n", offer.child_relid, e);
+                    self.give_back(offer.child_relid);
                 }
             }
             Deferred::Rescind(relid) => {
@@ -531,8 +564,9 @@ impl Connection {
                 // GPADLs down (no answer needed once rescinded). A
                 // rescinded subchannel is closed here; its driver's handle
                 // then finds it closed.
-                if self.devices.remove_relid(relid).is_err() && !self.devices.subchannel_rescinded(relid) {
-                    let open = self.with_open(|open| open.iter().flatten().find(|c| c.relid == relid).cloned());
+                let waiting = self.devices.subchannel_rescinded(relid) == Some(true);
+                if !waiting && self.devices.remove_relid(relid).is_err() {
+                    let open = self.with_open(|open| Self::open_at(open, relid).cloned());
                     if let Some(channel) = open {
                         self.close_channel(&channel);
                     }
@@ -602,21 +636,43 @@ impl Connection {
         }
     }
 
-    /// A target CPU for a new device's channel: for bulk I/O classes,
-    /// round robin over online CPUs where the backend allows; else (and on
-    /// Hyper-V, which so far spreads nothing) [`CONNECT_CPU`].
-    pub(crate) fn pick_cpu(&self, class: &Guid) -> u32 {
+    /// Gives an offer the guest cannot use back to the host, so that it
+    /// is not left half-known (RELID_RELEASED).
+    fn give_back(&self, relid: u32) {
+        self.with_control(|c, sink| {
+            if let Err(e) = c.release_offer(now_ms(), relid, &mut |a| sink(a)) {
+                pr_err!("vmbus: cannot release relid {}: {:?}\n", relid, e);
+            }
+        });
+    }
+
+    /// A target CPU for a new channel, as the C driver chooses
+    /// (`init_vp_index`): for performance-critical classes, the next online
+    /// CPU in a round robin shared by all their channels, skipping those
+    /// in `avoid` (a subchannel's siblings) while any other is online;
+    /// else, or where the backend cannot spread, [`CONNECT_CPU`].
+    pub(crate) fn pick_cpu(&self, class: &Guid, avoid: &[u32]) -> u32 {
         if !guid::class::is_performance(class) || !self.backend.all_cpus() {
             return CONNECT_CPU;
         }
         let n = nr_cpu_ids().max(1);
+        let mut fallback = None;
         for _ in 0..n {
             let cpu = self.next_cpu.fetch_add(1, Ordering::Relaxed).checked_rem(n).unwrap_or(0);
-            if cpu_online(cpu) {
+            if !cpu_online(cpu) {
+                continue;
+            }
+            if !avoid.contains(&cpu) {
                 return cpu;
             }
+            fallback.get_or_insert(cpu);
         }
-        CONNECT_CPU
+        fallback.unwrap_or(CONNECT_CPU)
+    }
+
+    /// The open channel of `relid`, if any (for sysfs).
+    pub(crate) fn open_channel_at(&self, relid: u32) -> Option<Arc<Channel>> {
+        self.with_open(|open| Self::open_at(open, relid).cloned())
     }
 
     /// Waits until `done` holds, calling `advance` at least every
@@ -649,7 +705,7 @@ impl Connection {
     /// Starts a driver request with `start` and waits for its completion.
     fn request(
         &self,
-        start: impl FnOnce(&mut Control<CHANNELS, GPADLS>, RequestId, &mut dyn FnMut(Action)) -> core::result::Result<(), Error>,
+        start: impl FnOnce(&mut Tables, RequestId, &mut dyn FnMut(Action)) -> core::result::Result<(), Error>,
     ) -> core::result::Result<(), Error> {
         let id = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
         if self.crash.ran.load(Ordering::Acquire) {
@@ -809,17 +865,7 @@ impl Connection {
         params: ChannelParams,
         handler: Arc<dyn ChannelHandler>,
     ) -> Result<Arc<Channel>> {
-        let signal_id = {
-            let guard = self.inner.lock();
-            guard
-                .status
-                .signal_ids
-                .iter()
-                .flatten()
-                .find(|(r, _)| *r == relid)
-                .map(|&(_, id)| id)
-                .ok_or(ENODEV)?
-        };
+        let signal_id = self.inner.lock().control.signal_connection_id(relid).ok_or(ENODEV)?;
         // Everything is allocated before the host learns of the ring: a
         // failure after the GPADL exists would free what the host maps.
         let channel = Channel::new(self.clone(), relid, signal_id, params, handler)?;
@@ -838,15 +884,16 @@ impl Connection {
             }
         };
         channel.set_ring_gpadl(gpadl);
-        if !self.with_open(|open| put(open, channel.clone())) {
+        if let Err(e) = self.list(&channel) {
             self.release(&channel);
-            return Err(ENOSPC);
+            return Err(e);
         }
         let open = OpenRequest {
             relid,
             ring_gpadl: gpadl,
             downstream_page_offset: (params.send_ring / Page::SIZE + 1) as u32,
-            target_vp: self.backend.vp_index(params.target_cpu),
+            // `list` may have moved it off a CPU that went offline.
+            target_vp: self.backend.vp_index(channel.target_cpu()),
             user_data: [0; USER_DEFINED_BYTES],
         };
         if let Err(e) = self.request(|c, id, sink| c.open(now_ms(), id, &open, &mut |a| sink(a))) {
@@ -868,17 +915,86 @@ impl Connection {
     /// Aims an open channel's interrupts at `cpu` (CHANNELMSG_MODIFYCHANNEL,
     /// VMBus 4.1 and newer; from 5.3 the host confirms it).
     pub(crate) fn retarget(&self, channel: &Channel, cpu: u32) -> Result {
-        if !cpu_online(cpu) || (!self.backend.all_cpus() && cpu != CONNECT_CPU) {
-            return Err(EINVAL);
+        {
+            // Counted on the new CPU before the host is asked, so that it
+            // stays online.
+            let _cpus = CpusReadLock::new();
+            if !cpu_online(cpu) || (!self.backend.all_cpus() && cpu != CONNECT_CPU) {
+                return Err(EINVAL);
+            }
+            self.backend.channel_cpu(cpu, true);
         }
         let vp = self.backend.vp_index(cpu);
-        self.request(|c, id, sink| c.modify_channel(now_ms(), id, channel.relid, vp, &mut |a| sink(a)))
-            .map_err(|e| {
-                pr_err!("vmbus: relid {}: cannot move to CPU {}: {:?}\n", channel.relid, cpu, e);
-                request_errno(e)
-            })?;
-        channel.set_target_cpu(cpu);
+        let moved = self.request(|c, id, sink| c.modify_channel(now_ms(), id, channel.relid, vp, &mut |a| sink(a)));
+        if let Err(e) = moved {
+            self.backend.channel_cpu(cpu, false);
+            pr_err!("vmbus: relid {}: cannot move to CPU {}: {:?}\n", channel.relid, cpu, e);
+            return Err(request_errno(e));
+        }
+        // Under the table's lock, as `list` and `unlist` count: the old
+        // CPU's count goes if the channel is still listed, else the new
+        // one's (the close took the old already).
+        self.with_open(|open| {
+            let listed = Self::open_at(open, channel.relid).is_some_and(|c| core::ptr::eq(&**c, channel));
+            if listed {
+                self.backend.channel_cpu(channel.target_cpu(), false);
+            } else {
+                self.backend.channel_cpu(cpu, false);
+            }
+            channel.set_target_cpu(cpu);
+        });
         Ok(())
+    }
+
+    /// Puts `channel` into the event dispatch at its relid, growing the
+    /// table first if needed (allocated here, outside the lock; moved in
+    /// under it). `EBUSY` if another channel has the relid.
+    fn list(&self, channel: &Arc<Channel>) -> Result {
+        let index = usize::try_from(channel.relid).map_err(|_| EINVAL)?;
+        if index >= MAX_CHANNEL_RELIDS as usize {
+            return Err(EINVAL);
+        }
+        loop {
+            let len = self.with_open(|open| open.len());
+            if index < len {
+                break;
+            }
+            // Room for twice the relids in use (at least 64), at most all.
+            let want = (index + 1).max(len.saturating_mul(2)).max(64).min(MAX_CHANNEL_RELIDS as usize);
+            let mut bigger = KVec::with_capacity(want, GFP_KERNEL)?;
+            let old = self.with_open(|open| {
+                if open.len() >= want {
+                    return None;
+                }
+                // Within `bigger`'s capacity: no allocation under the lock.
+                for slot in open.iter_mut() {
+                    let _ = bigger.push(slot.take(), GFP_ATOMIC);
+                }
+                while bigger.len() < want {
+                    let _ = bigger.push(None, GFP_ATOMIC);
+                }
+                Some(core::mem::replace(open, bigger))
+            });
+            // The old table holds no channel now; freed outside the lock.
+            drop(old);
+        }
+        // CPUs stay as they are until the backend counts the channel on
+        // its target, which keeps that CPU online from then on.
+        let _cpus = CpusReadLock::new();
+        if !cpu_online(channel.target_cpu()) {
+            channel.set_target_cpu(CONNECT_CPU);
+        }
+        // Counted while listed: the count changes with the table's lock
+        // held, so a retarget and a close cannot both move it.
+        self.with_open(|open| match open.get_mut(index) {
+            Some(slot @ None) => {
+                *slot = Some(channel.clone());
+                self.backend.channel_cpu(channel.target_cpu(), true);
+                Ok(())
+            }
+            Some(Some(_)) => Err(EBUSY),
+            None => Err(EINVAL),
+        })
     }
 
     /// Takes `channel` out of the event dispatch and waits (bounded) until
@@ -886,11 +1002,13 @@ impl Connection {
     fn unlist(&self, channel: &Arc<Channel>) {
         channel.mark_closed();
         // Also waits for a softirq serving it: none does after this.
-        self.with_open(|open| {
-            for slot in open.iter_mut() {
-                if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, channel)) {
-                    *slot = None;
-                }
+        let gone = self.with_open(|open| {
+            let slot = usize::try_from(channel.relid).ok().and_then(|i| open.get_mut(i))?;
+            if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, channel)) {
+                self.backend.channel_cpu(channel.target_cpu(), false);
+                slot.take()
+            } else {
+                None
             }
         });
         // The process-context dispatch runs handlers outside the table's
@@ -899,12 +1017,19 @@ impl Connection {
         // stuck past the bound is reported; the channel's memory stays
         // valid while it runs (it holds a reference).
         let _ = channel.quiesce();
+        // The caller holds its own reference: this is never the last.
+        drop(gone);
+    }
+
+    /// The open channel of `relid`, if any (with the table's lock held).
+    fn open_at(open: &[Option<Arc<Channel>>], relid: u32) -> Option<&Arc<Channel>> {
+        open.get(usize::try_from(relid).ok()?)?.as_ref()
     }
 
     /// Runs `f` on the open channels' table, under its lock with softirqs
     /// off. `f` must not drop the last reference to a channel (its
     /// buffers are freed in process context).
-    fn with_open<R>(&self, f: impl FnOnce(&mut [Option<Arc<Channel>>; CHANNELS]) -> R) -> R {
+    fn with_open<R>(&self, f: impl FnOnce(&mut KVec<Option<Arc<Channel>>>) -> R) -> R {
         let _bh = BhOff::new();
         let mut open = self.open.lock();
         f(&mut open)
@@ -981,7 +1106,7 @@ impl Connection {
         self.with_open(|open| {
             let mut deferred = false;
             let _ = event::take_all(slot, |relid| {
-                if let Some(channel) = open.iter().flatten().find(|c| c.relid == relid) {
+                if let Some(channel) = Self::open_at(open, relid) {
                     deferred |= !channel.dispatch_softirq();
                 }
             });
@@ -991,15 +1116,33 @@ impl Connection {
 
     /// Process context: serves the channels the softirq left.
     fn dispatch_deferred(&self) {
-        let mut due: [Option<Arc<Channel>>; CHANNELS] = Default::default();
-        self.with_open(|open| {
-            let signalled = open.iter().flatten().filter(|c| c.take_deferred());
-            for (slot, channel) in due.iter_mut().zip(signalled) {
-                *slot = Some(channel.clone());
+        // Collected under the lock into a list allocated before it, room
+        // for every channel; a channel listed meanwhile keeps its flag and
+        // is served in the next round.
+        for _ in 0..4 {
+            let room = self.with_open(|open| open.len());
+            let Ok(mut due) = KVec::<Arc<Channel>>::with_capacity(room, GFP_KERNEL) else {
+                pr_err!("vmbus: out of memory serving channels; retried on their next signal\n");
+                return;
+            };
+            let complete = self.with_open(|open| {
+                for channel in open.iter().flatten() {
+                    if due.len() == due.capacity() {
+                        return false;
+                    }
+                    if channel.take_deferred() {
+                        // Within the capacity: no allocation.
+                        let _ = due.push(channel.clone(), GFP_ATOMIC);
+                    }
+                }
+                true
+            });
+            for channel in due.iter() {
+                channel.dispatch();
             }
-        });
-        for channel in due.iter().flatten() {
-            channel.dispatch();
+            if complete {
+                return;
+            }
         }
     }
 }
@@ -1136,19 +1279,11 @@ impl Vmbus {
             timeout: REQUEST_TIMEOUT_MS,
             channel_timeout: channel_timeout_ms(),
         };
-        // Copied from a constant and configured in place: the table is
-        // kilobytes, too big for the stack.
-        const UNCONFIGURED: Control<CHANNELS, GPADLS> = Control::new(Config {
-            max_version: Version::WIN10_V5_3,
-            target_vcpu: 0,
-            interrupt_page: 0,
-            monitor_pages: [0; 2],
-            vtl: 0,
-            timeout: REQUEST_TIMEOUT_MS,
-            channel_timeout: CHANNEL_TIMEOUT_MS,
-        });
-        let mut control = KBox::<Control<CHANNELS, GPADLS>>::new_uninit(GFP_KERNEL)?.write(UNCONFIGURED);
-        control.configure(config).map_err(|_| EINVAL)?;
+        let control = Control::with_tables(
+            config,
+            Grown::new(MAX_CHANNEL_RELIDS as usize),
+            Grown::new(usize::MAX),
+        );
         let conn = Arc::pin_init(
             pin_init!(Connection {
                 backend,

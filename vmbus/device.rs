@@ -16,7 +16,7 @@ use crate::rust::vmbus::bus_type::{self, BusDevice, BusDriver, RawDevice};
 use crate::vmbus::channel::{Channel, ChannelHandler, ChannelParams};
 use crate::vmbus::connection::Connection;
 use crate::vmbus_core::bus::{
-    modalias, show_chan_attr, show_dev_attr, store_chan_attr, AttrError, ChanAttr, ChannelState, ChannelView,
+    modalias, show_chan_attr, show_dev_attr, show_vp_mapping, store_chan_attr, AttrError, ChanAttr, ChannelState, ChannelView,
     DevAttr, OfferFacts, MODALIAS_LEN,
 };
 use crate::vmbus_core::guid::Guid;
@@ -39,27 +39,110 @@ pub(crate) struct DeviceState {
     link: Option<Arc<Connection>>,
     #[pin]
     channel: Mutex<Option<Arc<Channel>>>,
-    /// Relids of subchannels the host offered and no driver opened yet.
+    /// The subchannels the host offered for the device, from each offer
+    /// to its rescind (free slots are reused; grown as needed).
     #[pin]
-    subchannels: Mutex<[Option<u32>; MAX_SUBCHANNELS]>,
+    subchannels: Mutex<KVec<Option<Subchannel>>>,
 }
 
-/// Most subchannels a device may have offered and not yet opened.
-pub(crate) const MAX_SUBCHANNELS: usize = 16;
+/// A subchannel the host offered for a device.
+#[derive(Clone, Copy)]
+struct Subchannel {
+    relid: u32,
+    /// Its subchannel index (1 and up).
+    index: u16,
+    monitor_id: Option<u8>,
+    /// The CPU chosen for it at its offer, as the C driver chooses
+    /// (`init_vp_index`): the host interrupts that CPU once it is open.
+    cpu: u32,
+    /// Offered and not opened by a driver (again, once closed).
+    waiting: bool,
+}
 
 impl DeviceState {
-    /// The facts the host offered.
-    pub(crate) fn offer(&self) -> &OfferFacts {
-        &self.offer
+    /// Records a subchannel offer, waiting to be opened, with a CPU of its
+    /// own: as the C driver does, one its siblings (and the primary) do
+    /// not use while there are CPUs to spare. Its CPU; `None` if out of
+    /// memory.
+    fn subchannel_waits(&self, relid: u32, index: u16, monitor_id: Option<u8>) -> Option<u32> {
+        let mut slots = self.subchannels.lock();
+        let mut used = KVec::with_capacity(slots.len().saturating_add(1), GFP_KERNEL).ok()?;
+        used.push(self.channel().target_cpu, GFP_KERNEL).ok()?;
+        for sub in slots.iter().flatten() {
+            used.push(sub.cpu, GFP_KERNEL).ok()?;
+        }
+        let cpu = match &self.link {
+            Some(conn) => conn.pick_cpu(&self.offer.class, &used),
+            None => self.offer.target_cpu,
+        };
+        let sub = Subchannel { relid, index, monitor_id, cpu, waiting: true };
+        match slots.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => *slot = Some(sub),
+            None => slots.push(Some(sub), GFP_KERNEL).ok()?,
+        }
+        Some(cpu)
     }
 
-    /// A snapshot of the primary channel's state.
-    pub(crate) fn channel(&self) -> ChannelView {
-        let mut view = ChannelView::closed(self.offer.target_cpu);
-        if let (Some(conn), Some(id)) = (&self.link, self.offer.monitor_id) {
+    /// Takes a waiting subchannel for a driver to open.
+    fn take_waiting_subchannel(&self) -> Option<Subchannel> {
+        let mut slots = self.subchannels.lock();
+        let sub = slots.iter_mut().flatten().find(|s| s.waiting)?;
+        sub.waiting = false;
+        Some(*sub)
+    }
+
+    /// Subchannel `relid`, closed but still offered, waits to be opened
+    /// again.
+    fn subchannel_closed(&self, relid: u32) {
+        if let Some(sub) = self.subchannels.lock().iter_mut().flatten().find(|s| s.relid == relid) {
+            sub.waiting = true;
+        }
+    }
+
+    /// Forgets subchannel `relid` (rescinded); what it was, if known.
+    fn forget_subchannel(&self, relid: u32) -> Option<Subchannel> {
+        self.subchannels.lock().iter_mut().find_map(|s| s.take_if(|s| s.relid == relid))
+    }
+
+    /// A snapshot of channel `relid` of the device (the primary or a
+    /// subchannel) and its offer's facts; `None` if it has no such channel.
+    fn channel_at(&self, relid: u32) -> Option<(OfferFacts, ChannelView)> {
+        if relid == self.offer.relid {
+            return Some((self.offer, self.channel()));
+        }
+        let sub = self.subchannels.lock().iter().flatten().find(|s| s.relid == relid).copied()?;
+        let facts = OfferFacts { relid, monitor_id: sub.monitor_id, target_cpu: sub.cpu, ..self.offer };
+        let open = self.link.as_ref().and_then(|conn| conn.open_channel_at(relid));
+        let mut view = self.view(open.as_deref(), sub.cpu, sub.monitor_id);
+        view.subchannel_index = sub.index;
+        Some((facts, view))
+    }
+
+    /// `relid:cpu` of every channel, the primary first, then the
+    /// subchannels by relid.
+    fn vp_mapping(&self) -> Result<KVec<(u32, u32)>> {
+        let mut subs = KVec::new();
+        for sub in self.subchannels.lock().iter().flatten() {
+            subs.push(sub.relid, GFP_KERNEL)?;
+        }
+        subs.sort_unstable();
+        let mut mapping = KVec::with_capacity(subs.len().saturating_add(1), GFP_KERNEL)?;
+        mapping.push((self.offer.relid, self.channel().target_cpu), GFP_KERNEL)?;
+        for relid in subs.iter() {
+            if let Some((_, view)) = self.channel_at(*relid) {
+                mapping.push((*relid, view.target_cpu), GFP_KERNEL)?;
+            }
+        }
+        Ok(mapping)
+    }
+
+    /// A channel's view: open (`channel`) or not, aimed at `cpu` until it is.
+    fn view(&self, channel: Option<&Channel>, cpu: u32, monitor_id: Option<u8>) -> ChannelView {
+        let mut view = ChannelView::closed(cpu);
+        if let (Some(conn), Some(id)) = (&self.link, monitor_id) {
             view.monitor = conn.monitor_view(id);
         }
-        if let Some(channel) = self.channel.lock().as_ref() {
+        if let Some(channel) = channel {
             let (inbound, outbound) = channel.ring_views();
             view.target_cpu = channel.target_cpu();
             view.state = ChannelState::Opened;
@@ -71,6 +154,17 @@ impl DeviceState {
             view.out_full_total = channel.stats.out_full_total.load(Ordering::Relaxed);
         }
         view
+    }
+
+    /// The facts the host offered.
+    pub(crate) fn offer(&self) -> &OfferFacts {
+        &self.offer
+    }
+
+    /// A snapshot of the primary channel's state.
+    pub(crate) fn channel(&self) -> ChannelView {
+        let open = self.channel.lock().clone();
+        self.view(open.as_deref(), self.offer.target_cpu, self.offer.monitor_id)
     }
 }
 
@@ -156,78 +250,55 @@ impl SubchannelOpener {
         give_up: &dyn Fn() -> bool,
     ) -> Result<KVec<OpenChannel>> {
         let conn = self.state.link.as_ref().ok_or(ENODEV)?;
-        if count > MAX_SUBCHANNELS {
-            return Err(EINVAL);
-        }
         let deadline = now_ms().saturating_add(u64::from(timeout_ms));
-        let mut relids = KVec::with_capacity(count, GFP_KERNEL)?;
-        while relids.len() < count {
-            if let Some(relid) = self.state.subchannels.lock().iter_mut().find_map(Option::take) {
-                relids.push(relid, GFP_KERNEL)?;
+        let mut subs = KVec::with_capacity(count, GFP_KERNEL)?;
+        let mut opened = KVec::with_capacity(count, GFP_KERNEL)?;
+        // Taken subchannels not opened go back to waiting on any error.
+        let put_back = |subs: &KVec<Subchannel>, from: usize| {
+            for sub in subs.iter().skip(from) {
+                self.state.subchannel_closed(sub.relid);
+            }
+        };
+        while subs.len() < count {
+            if let Some(sub) = self.state.take_waiting_subchannel() {
+                if let Err(e) = subs.push(sub, GFP_KERNEL) {
+                    self.state.subchannel_closed(sub.relid);
+                    put_back(&subs, 0);
+                    return Err(e.into());
+                }
                 continue;
             }
             if give_up() {
-                self.give_back(&relids);
+                put_back(&subs, 0);
                 return Err(ENODEV);
             }
             if now_ms() > deadline {
                 pr_err!(
                     "vmbus: relid {}: {} of {} subchannels offered in {} ms\n",
                     self.state.offer.relid,
-                    relids.len(),
+                    subs.len(),
                     count,
                     timeout_ms
                 );
-                self.give_back(&relids);
+                put_back(&subs, 0);
                 return Err(crate::rust::base::errno::ETIMEDOUT());
             }
             msleep(1);
         }
-        let mut opened = match KVec::with_capacity(count, GFP_KERNEL) {
-            Ok(opened) => opened,
-            Err(e) => {
-                self.give_back(&relids);
-                return Err(e.into());
-            }
-        };
-        for (i, &relid) in relids.iter().enumerate() {
-            let params = ChannelParams {
-                send_ring,
-                recv_ring,
-                target_cpu: conn.pick_cpu(&self.state.offer.class),
-            };
-            let channel = match handler(i).and_then(|h| conn.open_channel(relid, params, h)) {
+        for (i, sub) in subs.iter().enumerate() {
+            // Each on the CPU chosen at its offer.
+            let params = ChannelParams { send_ring, recv_ring, target_cpu: sub.cpu };
+            let channel = match handler(i).and_then(|h| conn.open_channel(sub.relid, params, h)) {
                 Ok(channel) => channel,
                 Err(e) => {
-                    // Those opened are closed as `opened` goes, which
-                    // gives their relids back; the rest are given back
-                    // here, so that a later try finds them all.
-                    self.give_back(relids.get(i..).unwrap_or(&[]));
+                    put_back(&subs, i);
                     return Err(e);
                 }
             };
-            opened.push(
-                OpenChannel {
-                    state: self.state.clone(),
-                    channel,
-                    primary: false,
-                },
-                GFP_KERNEL,
-            )
-            .inspect_err(|_| self.give_back(relids.get(i + 1..).unwrap_or(&[])))?;
+            // Within the capacity: cannot fail.
+            let _ = opened.push(OpenChannel { state: self.state.clone(), channel, primary: false }, GFP_KERNEL);
         }
         Ok(opened)
-    }
-
-    /// Puts subchannel offers taken but not opened back for a later try.
-    fn give_back(&self, relids: &[u32]) {
-        let mut slots = self.state.subchannels.lock();
-        for &relid in relids {
-            match slots.iter_mut().find(|s| s.is_none()) {
-                Some(slot) => *slot = Some(relid),
-                None => pr_err!("vmbus: no room to keep subchannel relid {}\n", relid),
-            }
-        }
     }
 }
 
@@ -240,10 +311,7 @@ impl Drop for OpenChannel {
         // A subchannel closed but still offered may be opened again (the
         // driver sets its queues up anew); a rescinded one may not.
         if conn.close_channel(&self.channel) && !self.primary {
-            let mut slots = self.state.subchannels.lock();
-            if let Some(slot) = slots.iter_mut().find(|s| s.is_none()) {
-                *slot = Some(self.channel.relid);
-            }
+            self.state.subchannel_closed(self.channel.relid);
         }
     }
 }
@@ -268,7 +336,7 @@ impl DeviceRegistration {
                 offer,
                 link,
                 channel <- new_mutex!(None, "vmbus_channel"),
-                subchannels <- new_mutex!([None; MAX_SUBCHANNELS], "vmbus_subchannels"),
+                subchannels <- new_mutex!(KVec::new(), "vmbus_subchannels"),
             }),
             GFP_KERNEL,
         )?;
@@ -283,23 +351,27 @@ impl DeviceRegistration {
         self.state.offer()
     }
 
-    /// Records a subchannel offer for the driver to open; false if the
-    /// device has too many waiting.
-    pub(crate) fn subchannel_offered(&self, relid: u32) -> bool {
-        let mut slots = self.state.subchannels.lock();
-        match slots.iter_mut().find(|s| s.is_none()) {
-            Some(slot) => {
-                *slot = Some(relid);
-                true
-            }
-            None => false,
+    /// Records a subchannel offer for the driver to open and adds its
+    /// directory `channels/<relid>`; false if out of memory.
+    pub(crate) fn subchannel_offered(&self, relid: u32, index: u16, monitor_id: Option<u8>) -> bool {
+        if self.state.subchannel_waits(relid, index, monitor_id).is_none() {
+            return false;
         }
+        if let Err(e) = self.device.add_channel(relid) {
+            pr_err!("vmbus: subchannel relid {}: no sysfs directory: {:?}\n", relid, e);
+            self.state.forget_subchannel(relid);
+            return false;
+        }
+        true
     }
 
-    /// Takes back the offer of subchannel `relid` if it waits to be
-    /// opened; whether it did.
-    pub(crate) fn subchannel_rescinded(&self, relid: u32) -> bool {
-        self.state.subchannels.lock().iter_mut().any(|s| s.take_if(|r| *r == relid).is_some())
+    /// Forgets subchannel `relid` (rescinded) and removes its directory.
+    /// `Some(true)` if it was waiting to be opened, `Some(false)` if a
+    /// driver has it open, `None` if the device does not have it.
+    pub(crate) fn subchannel_rescinded(&self, relid: u32) -> Option<bool> {
+        let sub = self.state.forget_subchannel(relid)?;
+        self.device.remove_channel(relid);
+        Some(sub.waiting)
     }
 
     /// Tells the bound driver, if any, that the host rescinded the device.
@@ -476,35 +548,49 @@ fn attr_errno(e: AttrError) -> kernel::error::Error {
 impl BusDevice for DeviceState {
     fn show_attr(&self, name: &str, out: &mut [u8]) -> Result<usize> {
         let attr = DevAttr::from_name(name).ok_or(attr_errno(AttrError::Unknown))?;
+        if attr == DevAttr::ChannelVpMapping {
+            return show_vp_mapping(&self.vp_mapping()?, out).map_err(attr_errno);
+        }
         let node = cpu_to_node(self.offer.target_cpu);
         show_dev_attr(attr, &self.offer, &self.channel(), node, out).map_err(attr_errno)
     }
 
-    fn show_channel_attr(&self, name: &str, out: &mut [u8]) -> Result<usize> {
+    fn show_channel_attr(&self, relid: u32, name: &str, out: &mut [u8]) -> Result<usize> {
         let attr = ChanAttr::from_name(name).ok_or(attr_errno(AttrError::Unknown))?;
-        show_chan_attr(attr, &self.offer, &self.channel(), out).map_err(attr_errno)
+        // A directory outliving its rescinded subchannel for a moment.
+        let (facts, view) = self.channel_at(relid).ok_or(ENODEV)?;
+        show_chan_attr(attr, &facts, &view, out).map_err(attr_errno)
     }
 
-    fn store_channel_attr(&self, name: &str, input: &[u8]) -> Result {
+    fn store_channel_attr(&self, relid: u32, name: &str, input: &[u8]) -> Result {
         let attr = ChanAttr::from_name(name).ok_or(attr_errno(AttrError::Unknown))?;
-        match store_chan_attr(attr, &self.channel(), input) {
-            // Retargeting from sysfs needs the host's ModifyChannel, which
-            // is not sent from here yet: it fails with -EIO, as the C
-            // driver does when the host cannot retarget.
-            Ok(_cpu) => Err(attr_errno(AttrError::NotOpen)),
-            Err(e) => Err(attr_errno(e)),
+        let (_, view) = self.channel_at(relid).ok_or(ENODEV)?;
+        // Writing `cpu` moves an open channel (MODIFYCHANNEL), as in the
+        // C driver: EIO when it is not open, EINVAL for a CPU not online.
+        let cpu = store_chan_attr(attr, &view, input).map_err(attr_errno)?;
+        let conn = self.link.as_ref().ok_or(attr_errno(AttrError::NotOpen))?;
+        let channel = if relid == self.offer.relid {
+            self.channel.lock().clone()
+        } else {
+            conn.open_channel_at(relid)
+        };
+        let channel = channel.ok_or(attr_errno(AttrError::NotOpen))?;
+        if channel.target_cpu() == cpu {
+            return Ok(());
         }
+        conn.retarget(&channel, cpu)
     }
 
     /// The monitor attributes exist only with a monitor id, as in the C
     /// driver.
-    fn attr_visible(&self, name: &str, channel: bool) -> bool {
-        let needs_monitor = if channel {
-            ChanAttr::from_name(name).is_some_and(ChanAttr::needs_monitor)
+    fn attr_visible(&self, name: &str, channel: bool, relid: u32) -> bool {
+        if channel {
+            let needs_monitor = ChanAttr::from_name(name).is_some_and(ChanAttr::needs_monitor);
+            !needs_monitor || self.channel_at(relid).is_some_and(|(facts, _)| facts.monitor_id.is_some())
         } else {
-            DevAttr::from_name(name).is_some_and(DevAttr::needs_monitor)
-        };
-        !needs_monitor || self.offer.monitor_id.is_some()
+            let needs_monitor = DevAttr::from_name(name).is_some_and(DevAttr::needs_monitor);
+            !needs_monitor || self.offer.monitor_id.is_some()
+        }
     }
 
     fn modalias(&self, out: &mut [u8]) -> Result<usize> {

@@ -79,6 +79,11 @@ pub(crate) trait Hypervisor: Send + Sync + 'static {
     /// Whether every CPU can take channel interrupts (else only
     /// [`CONNECT_CPU`]).
     fn all_cpus(&self) -> bool;
+    /// An open channel now targets `cpu` (`targeted`), or no longer does,
+    /// so that a backend that needs to can keep that CPU online meanwhile.
+    /// A new target is counted with CPU hotplug held off and the CPU
+    /// online. Called under a spinlock: must not sleep.
+    fn channel_cpu(&self, _cpu: u32, _targeted: bool) {}
     /// Tells the hypervisor the message slot is free (the EOM MSR write).
     fn end_of_message(&self);
     /// The hypervisor's VP index of `cpu`.

@@ -54,9 +54,14 @@ impl Hypervisor for Synic {
         Synic::event_page(self, cpu)
     }
 
-    /// Channels stay on [`super::hv::CONNECT_CPU`] with this backend.
+    /// Every CPU's SynIC is set up (a hotplug state), and a CPU that open
+    /// channels target refuses to go offline ([`Hypervisor::channel_cpu`]).
     fn all_cpus(&self) -> bool {
-        false
+        true
+    }
+
+    fn channel_cpu(&self, cpu: u32, targeted: bool) {
+        self.count_channel(cpu, targeted)
     }
 
     fn end_of_message(&self) {

@@ -4,6 +4,7 @@
  * shared buffers and pages, CPUs, softirq control, time.
  */
 #include <linux/atomic.h>
+#include <linux/cpu.h>
 #include <linux/delay.h>
 #include <linux/gfp.h>
 #include <linux/io.h>
@@ -137,6 +138,16 @@ bool rustic_in_task(void)
 bool rustic_cpu_online(u32 cpu)
 {
 	return cpu < nr_cpu_ids && cpu_online(cpu);
+}
+
+void rustic_cpus_read_lock(void)
+{
+	cpus_read_lock();
+}
+
+void rustic_cpus_read_unlock(void)
+{
+	cpus_read_unlock();
 }
 
 u32 rustic_this_cpu(void)

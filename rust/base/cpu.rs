@@ -15,6 +15,25 @@ pub(crate) fn cpu_online(cpu: u32) -> bool {
     unsafe { bindings::rustic_cpu_online(cpu) }
 }
 
+/// Keeps CPUs from coming online or going offline while it lives
+/// (`cpus_read_lock`); process context only, it may sleep.
+pub(crate) struct CpusReadLock(());
+
+impl CpusReadLock {
+    pub(crate) fn new() -> Self {
+        // SAFETY: process context (the caller's); released in `drop`.
+        unsafe { bindings::rustic_cpus_read_lock() };
+        CpusReadLock(())
+    }
+}
+
+impl Drop for CpusReadLock {
+    fn drop(&mut self) {
+        // SAFETY: taken in `new`.
+        unsafe { bindings::rustic_cpus_read_unlock() };
+    }
+}
+
 /// Whether `cpu` is a possible CPU (one that may ever come online).
 pub(crate) fn cpu_possible(cpu: u32) -> bool {
     // SAFETY: no preconditions; C checks the range.

@@ -30,9 +30,8 @@ struct rustic_vmbus_device {
 	struct device dev;
 	/* The Rust state; one reference, dropped in release. */
 	const void *state;
-	/* channels/ and channels/<relid>/ of the primary channel. */
+	/* channels/, which holds channels/<relid>/ of each channel. */
 	struct kset *channels;
-	struct kobject *chan;
 };
 
 struct rustic_vmbus_driver {
@@ -44,6 +43,7 @@ struct rustic_vmbus_driver {
 struct rustic_vmbus_chan {
 	struct kobject kobj;
 	struct rustic_vmbus_device *rdev;
+	u32 relid;
 };
 
 #define to_rdev(d) container_of(d, struct rustic_vmbus_device, dev)
@@ -129,8 +129,8 @@ static umode_t rustic_vmbus_dev_visible(struct kobject *kobj,
 {
 	struct device *dev = kobj_to_dev(kobj);
 
-	return rustic_bus_ops->attr_visible(to_rdev(dev)->state, attr->name, false)
-		? attr->mode : 0;
+	return rustic_bus_ops->attr_visible(to_rdev(dev)->state, attr->name, false,
+					    0) ? attr->mode : 0;
 }
 
 static const struct attribute_group rustic_vmbus_dev_group = {
@@ -146,15 +146,19 @@ __ATTRIBUTE_GROUPS(rustic_vmbus_dev);
 static ssize_t rustic_chan_show(struct kobject *kobj, struct attribute *attr,
 				char *buf)
 {
-	return rustic_bus_ops->chan_show(to_rchan(kobj)->rdev->state, attr->name,
-				      buf);
+	struct rustic_vmbus_chan *chan = to_rchan(kobj);
+
+	return rustic_bus_ops->chan_show(chan->rdev->state, chan->relid,
+					 attr->name, buf);
 }
 
 static ssize_t rustic_chan_store(struct kobject *kobj, struct attribute *attr,
 				 const char *buf, size_t count)
 {
-	return rustic_bus_ops->chan_store(to_rchan(kobj)->rdev->state, attr->name,
-				       buf, count);
+	struct rustic_vmbus_chan *chan = to_rchan(kobj);
+
+	return rustic_bus_ops->chan_store(chan->rdev->state, chan->relid,
+					  attr->name, buf, count);
 }
 
 static const struct sysfs_ops rustic_chan_sysfs_ops = {
@@ -204,8 +208,10 @@ static struct attribute *rustic_chan_attrs[] = {
 static umode_t rustic_chan_visible(struct kobject *kobj,
 				   struct attribute *attr, int idx)
 {
-	return rustic_bus_ops->attr_visible(to_rchan(kobj)->rdev->state,
-					 attr->name, true) ? attr->mode : 0;
+	struct rustic_vmbus_chan *chan = to_rchan(kobj);
+
+	return rustic_bus_ops->attr_visible(chan->rdev->state, attr->name, true,
+					    chan->relid) ? attr->mode : 0;
 }
 
 static const struct attribute_group rustic_chan_group = {
@@ -334,7 +340,11 @@ static void rustic_vmbus_device_release(struct device *dev)
 	kfree(rdev);
 }
 
-static int rustic_vmbus_add_channel(struct rustic_vmbus_device *rdev, u32 relid)
+/*
+ * channels/<relid>: its one reference is the kset's membership, dropped
+ * when it is taken out of the kset (rustic_vmbus_del_channel).
+ */
+int rustic_vmbus_device_add_channel(struct rustic_vmbus_device *rdev, u32 relid)
 {
 	struct rustic_vmbus_chan *chan;
 	int ret;
@@ -344,6 +354,7 @@ static int rustic_vmbus_add_channel(struct rustic_vmbus_device *rdev, u32 relid)
 		return -ENOMEM;
 	get_device(&rdev->dev);
 	chan->rdev = rdev;
+	chan->relid = relid;
 	chan->kobj.kset = rdev->channels;
 	ret = kobject_init_and_add(&chan->kobj, &rustic_chan_ktype, NULL, "%u",
 				   relid);
@@ -352,9 +363,48 @@ static int rustic_vmbus_add_channel(struct rustic_vmbus_device *rdev, u32 relid)
 		kobject_put(&chan->kobj);
 		return ret;
 	}
-	rdev->chan = &chan->kobj;
 	kobject_uevent(&chan->kobj, KOBJ_ADD);
 	return 0;
+}
+
+/* Takes a channel directory found with a reference out and drops both. */
+static void rustic_vmbus_del_channel(struct kobject *kobj)
+{
+	kobject_del(kobj);
+	kobject_put(kobj);
+	kobject_put(kobj);
+}
+
+void rustic_vmbus_device_remove_channel(struct rustic_vmbus_device *rdev,
+					u32 relid)
+{
+	struct kobject *kobj;
+	char name[12];
+
+	snprintf(name, sizeof(name), "%u", relid);
+	kobj = kset_find_obj(rdev->channels, name);
+	if (kobj)
+		rustic_vmbus_del_channel(kobj);
+}
+
+/* Every channel directory, then channels/ itself. */
+static void rustic_vmbus_remove_channels(struct rustic_vmbus_device *rdev)
+{
+	struct kset *kset = rdev->channels;
+	struct kobject *kobj;
+
+	for (;;) {
+		spin_lock(&kset->list_lock);
+		kobj = list_first_entry_or_null(&kset->list, struct kobject,
+						entry);
+		if (kobj)
+			kobject_get(kobj);
+		spin_unlock(&kset->list_lock);
+		if (!kobj)
+			break;
+		rustic_vmbus_del_channel(kobj);
+	}
+	kset_unregister(kset);
 }
 
 int rustic_vmbus_device_add(const void *state, const char *name, u32 relid,
@@ -388,7 +438,7 @@ int rustic_vmbus_device_add(const void *state, const char *name, u32 relid,
 		ret = -ENOMEM;
 		goto del;
 	}
-	ret = rustic_vmbus_add_channel(rdev, relid);
+	ret = rustic_vmbus_device_add_channel(rdev, relid);
 	if (ret)
 		goto unregister_kset;
 	*out = rdev;
@@ -405,9 +455,7 @@ put:
 
 void rustic_vmbus_device_remove(struct rustic_vmbus_device *rdev)
 {
-	kobject_del(rdev->chan);
-	kobject_put(rdev->chan);
-	kset_unregister(rdev->channels);
+	rustic_vmbus_remove_channels(rdev);
 	/* Unbinds the driver (its remove callback runs) and drops our reference. */
 	device_unregister(&rdev->dev);
 }

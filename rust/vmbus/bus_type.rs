@@ -25,13 +25,13 @@ use kernel::types::ForeignOwnable;
 pub(crate) trait BusDevice: Send + Sync + 'static {
     /// Formats device attribute `name` into `out` (a page); its length.
     fn show_attr(&self, name: &str, out: &mut [u8]) -> Result<usize>;
-    /// Formats attribute `name` of the primary channel's directory.
-    fn show_channel_attr(&self, name: &str, out: &mut [u8]) -> Result<usize>;
-    /// Stores `input` into channel attribute `name`.
-    fn store_channel_attr(&self, name: &str, input: &[u8]) -> Result;
-    /// Whether attribute `name` exists for this device (of its channel
-    /// directory when `channel`).
-    fn attr_visible(&self, name: &str, channel: bool) -> bool;
+    /// Formats attribute `name` of the directory of channel `relid`.
+    fn show_channel_attr(&self, relid: u32, name: &str, out: &mut [u8]) -> Result<usize>;
+    /// Stores `input` into attribute `name` of channel `relid`.
+    fn store_channel_attr(&self, relid: u32, name: &str, input: &[u8]) -> Result;
+    /// Whether attribute `name` exists for this device (of the directory
+    /// of its channel `relid` when `channel`).
+    fn attr_visible(&self, name: &str, channel: bool, relid: u32) -> bool;
     /// Writes the modalias into `out`, without a NUL; its length.
     fn modalias(&self, out: &mut [u8]) -> Result<usize>;
 }
@@ -101,6 +101,20 @@ impl<D: BusDevice> DeviceRegistration<D> {
         let ptr = NonNull::new(ptr).ok_or(EINVAL)?;
         // INVARIANT: the device was added and is removed only in `drop`.
         Ok(DeviceRegistration { ptr, _state: PhantomData })
+    }
+
+    /// Adds the directory `channels/<relid>` of a subchannel. The caller
+    /// does not race it with [`Self::remove_channel`] of the same relid.
+    pub(crate) fn add_channel(&self, relid: u32) -> Result {
+        // SAFETY: `ptr` is a live device (type invariant); its removal
+        // (drop) needs `&mut self`, so it cannot run meanwhile.
+        to_result(unsafe { bindings::rustic_vmbus_device_add_channel(self.ptr.as_ptr(), relid) })
+    }
+
+    /// Removes the directory of subchannel `relid`, if there is one.
+    pub(crate) fn remove_channel(&self, relid: u32) {
+        // SAFETY: as in `add_channel`.
+        unsafe { bindings::rustic_vmbus_device_remove_channel(self.ptr.as_ptr(), relid) }
     }
 
     /// Calls the bound driver's rescind, if a driver is bound. The caller
@@ -348,10 +362,10 @@ impl<D: BusDevice> BusOps<D> {
     ///
     /// As for [`Self::dev_show`]; the channel directory holds a reference
     /// on its device.
-    unsafe extern "C" fn chan_show(state: *const c_void, attr: *const c_char, buf: *mut c_char) -> isize {
+    unsafe extern "C" fn chan_show(state: *const c_void, relid: u32, attr: *const c_char, buf: *mut c_char) -> isize {
         // SAFETY: as in `dev_show`.
         let (state, name, out) = unsafe { (Self::state(state), Self::name(attr), Self::page(buf)) };
-        Self::show_result(state.show_channel_attr(name, out))
+        Self::show_result(state.show_channel_attr(relid, name, out))
     }
 
     /// # Safety
@@ -360,6 +374,7 @@ impl<D: BusDevice> BusOps<D> {
     /// `buf` holds `count` readable bytes.
     unsafe extern "C" fn chan_store(
         state: *const c_void,
+        relid: u32,
         attr: *const c_char,
         buf: *const c_char,
         count: usize,
@@ -368,7 +383,7 @@ impl<D: BusDevice> BusOps<D> {
         let (state, name) = unsafe { (Self::state(state), Self::name(attr)) };
         // SAFETY: sysfs passes `count` readable bytes.
         let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
-        match state.store_channel_attr(name, input) {
+        match state.store_channel_attr(relid, name, input) {
             // CAST: a sysfs store is at most a page.
             Ok(()) => count as isize,
             // CAST: errno values are small negative numbers.
@@ -379,10 +394,10 @@ impl<D: BusDevice> BusOps<D> {
     /// # Safety
     ///
     /// `state` is a live device's state and `attr` a NUL-terminated name.
-    unsafe extern "C" fn attr_visible(state: *const c_void, attr: *const c_char, channel: bool) -> bool {
+    unsafe extern "C" fn attr_visible(state: *const c_void, attr: *const c_char, channel: bool, relid: u32) -> bool {
         // SAFETY: C passes a live device's state and the attribute's name.
         let (state, name) = unsafe { (Self::state(state), Self::name(attr)) };
-        state.attr_visible(name, channel)
+        state.attr_visible(name, channel, relid)
     }
 
     /// # Safety

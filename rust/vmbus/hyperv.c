@@ -9,9 +9,9 @@
  * - Each CPU's SynIC is set up through a CPU hotplug state (online: pages,
  *   SINT2, SCONTROL; offline: masked and unmapped), as hv_synic_init() and
  *   hv_synic_cleanup() do. CPU 0 takes the VMBus messages and may not go
- *   offline while the connection is up (the C driver's VMBUS_CONNECT_CPU).
- *   Channels are still all aimed at CPU 0: spreading them needs the C
- *   driver's refusal to offline a CPU that channels target.
+ *   offline while the connection is up (the C driver's VMBUS_CONNECT_CPU);
+ *   nor may a CPU that open channels target (counted per CPU by
+ *   rustic_hvr_cpu_channels()), which the C driver refuses the same way.
  * - The module binds the ACPI VMBus device ("VMBUS"/"VMBus") with an
  *   acpi_driver (on the acpi bus; hv_vmbus binds the platform device made
  *   from it instead, so the binding itself does not keep the two apart:
@@ -58,6 +58,8 @@ struct rustic_hvr_post_message {
 struct rustic_hvr_cpu {
 	void *msg_page;
 	void *event_page;
+	/* Open channels whose interrupts the host sends to this CPU. */
+	atomic_t channels;
 };
 
 static DEFINE_PER_CPU(struct rustic_hvr_cpu, rustic_hvr_cpus);
@@ -120,6 +122,10 @@ static int rustic_hvr_cpu_offline(unsigned int cpu)
 	union hv_synic_sint sint;
 
 	if (cpu == RUSTIC_HVR_CPU && !READ_ONCE(rustic_hvr_stopping))
+		return -EBUSY;
+	/* Its channels' interrupts would be lost (hv_synic_cleanup()). */
+	if (atomic_read(&per_cpu_ptr(&rustic_hvr_cpus, cpu)->channels) > 0 &&
+	    !READ_ONCE(rustic_hvr_stopping))
 		return -EBUSY;
 
 	sint.as_uint64 = hv_get_msr(HV_MSR_SINT0 + RUSTIC_HVR_SINT);
@@ -395,6 +401,12 @@ u32 rustic_hvr_vp_index(u32 cpu)
 	return hv_vp_index[cpu];
 }
 
+void rustic_hvr_cpu_channels(u32 cpu, int delta)
+{
+	if (cpu < nr_cpu_ids && cpu_possible(cpu))
+		atomic_add(delta, &per_cpu_ptr(&rustic_hvr_cpus, cpu)->channels);
+}
+
 #else /* no Hyper-V support in this kernel */
 
 bool rustic_hvr_available(void) { return false; }
@@ -416,5 +428,6 @@ int rustic_hvr_post_message(u32 connection_id, u32 message_type,
 			    const u8 *payload, u32 len) { return -ENODEV; }
 int rustic_hvr_signal_event(u32 connection_id) { return -ENODEV; }
 u32 rustic_hvr_vp_index(u32 cpu) { return cpu; }
+void rustic_hvr_cpu_channels(u32 cpu, int delta) { }
 
 #endif

@@ -119,6 +119,13 @@ impl Synic {
     }
 
     /// The VP index of `cpu`.
+    /// One more (`targeted`) or one fewer open channel targets `cpu`: the
+    /// CPU may go offline only while none does.
+    pub(crate) fn count_channel(&self, cpu: u32, targeted: bool) {
+        // SAFETY: C checks `cpu`; the counts are atomic.
+        unsafe { bindings::rustic_hvr_cpu_channels(cpu, if targeted { 1 } else { -1 }) }
+    }
+
     pub(crate) fn vp_index(&self, cpu: u32) -> u32 {
         // SAFETY: C checks `cpu`.
         unsafe { bindings::rustic_hvr_vp_index(cpu) }

@@ -19,7 +19,8 @@
 //!   asks for a completion; the driver sends that completion.
 //! - `retarget CPU`: moves the primary channel's interrupts to CPU.
 //! - `subchannels N COUNT`: asks the host (over the primary channel) for N
-//!   subchannels (at most 3), opens them as they are offered, each on a
+//!   subchannels (at most 63: 64 channels, Linux's most for a NIC), opens
+//!   them as they are offered, each on a
 //!   CPU of its own, and sends COUNT packets spread over them. They stay
 //!   open until the device goes.
 //!
@@ -68,6 +69,8 @@ const HEADER: usize = 16;
 /// Most data bytes in one packet.
 const MAX_DATA: usize = 65536;
 const RING: usize = 256 * 1024;
+/// Subchannels one device may ask for.
+const MAX_SUBCHANNELS: usize = 63;
 /// How long the sender waits for ring space, and for echoes to progress.
 const SEND_TIMEOUT_MS: u32 = 10_000;
 
@@ -363,12 +366,12 @@ impl EchoDevice {
     /// Asks for `n` subchannels, opens them and spreads `count` checked
     /// round trips over them.
     fn subchannels(&self, n: usize, count: u64) -> Result {
-        if n == 0 || n > 3 || !self.subs.lock().is_empty() {
+        if n == 0 || n > MAX_SUBCHANNELS || !self.subs.lock().is_empty() {
             return Err(EINVAL);
         }
         // The request: an echo packet whose length field is the count.
         let seq = self.sent.load(Ordering::Relaxed);
-        let mut request = [0u8; HEADER + 3];
+        let mut request = [0u8; HEADER + MAX_SUBCHANNELS];
         let request = fill_packet(&mut request, MAGIC_SUBCHANNELS, seq, n)?;
         self.open.channel().send_inband(seq, false, &[request], SEND_TIMEOUT_MS)?;
         self.sent.store(seq + 1, Ordering::Relaxed);
@@ -384,7 +387,7 @@ impl EchoDevice {
         };
         let opened = self.open.subchannel_opener().open(n, RING, RING, &handler, SEND_TIMEOUT_MS, &|| false)?;
         let mut buf = KVec::from_elem(0u8, HEADER + 1024, GFP_KERNEL)?;
-        let mut sent = [0u64; 3];
+        let mut sent = KVec::from_elem(0u64, n, GFP_KERNEL)?;
         for i in 0..count {
             self.check_going_on()?;
             let k = i.checked_rem(n as u64).unwrap_or(0) as usize;

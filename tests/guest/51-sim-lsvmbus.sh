@@ -7,8 +7,23 @@
 
 sim_load
 # Bulk I/O classes (net, scsi) are spread round robin over the CPUs in
-# offer order; the others stay on CPU 0.
+# offer order; the others stay on CPU 0. The NIC's subchannels, offered
+# after its probe, are listed too, each on a CPU of its own (as the C
+# driver spreads them).
 second_cpu=$(( $(nproc) > 1 ? 1 : 0 ))
+net_if() { ls $VMBUS_DEVICES/$SIM_NET_ID/net 2> /dev/null; }
+wait_for 20 "the NIC's interface" net_if
+wait_for 20 "the NIC's $NIC_QUEUES queues" has_nic_queues $(net_if) $NIC_QUEUES
+subs=$(ls $VMBUS_DEVICES/$SIM_NET_ID/channels | grep -vx 14 | sort -n)
+expect_eq "the NIC's subchannels" $((NIC_QUEUES - 1)) "$(echo "$subs" | grep -c .)"
+nic_cpus=0 nic_subs=""
+for r in $subs; do
+  cpu=$(cat $VMBUS_DEVICES/$SIM_NET_ID/channels/$r/cpu)
+  nic_cpus="$nic_cpus $cpu"
+  nic_subs="$nic_subs
+	Rel_ID=$r, target_cpu=$cpu"
+done
+expect_eq "distinct CPUs of the NIC's channels ($nic_cpus)" $NIC_QUEUES "$(echo $nic_cpus | tr ' ' '\n' | sort -u | wc -l)"
 out=$(lsvmbus -vv) || fail "lsvmbus -vv failed"
 expected="VMBUS ID  3: Class_ID = {$KBD_CLASS} - Synthetic keyboard
 	Device_ID = {$SIM_KBD_ID}
@@ -23,7 +38,7 @@ VMBUS ID  7: Class_ID = {$HEARTBEAT_CLASS} - [Heartbeat]
 VMBUS ID 14: Class_ID = {$NET_CLASS} - Synthetic network adapter
 	Device_ID = {$SIM_NET_ID}
 	Sysfs path: /sys/bus/vmbus/devices/$SIM_NET_ID
-	Rel_ID=14, target_cpu=0
+	Rel_ID=14, target_cpu=0$nic_subs
 
 VMBUS ID 15: Class_ID = {$SCSI_CLASS} - Synthetic SCSI Controller
 	Device_ID = {$SIM_SCSI_ID}

@@ -96,8 +96,8 @@ nic_carrier() { ip -n $1 -o link show $2 | grep -q 'LOWER_UP'; }
 nic_no_carrier() { ip -n $1 -o link show $2 | grep -q 'NO-CARRIER'; }
 
 # The queues a simulated NIC ends up with: one per CPU, up to the host's
-# four receive queues (the primary channel and three subchannels).
-NIC_QUEUES=$(( $(nproc) < 4 ? $(nproc) : 4 ))
+# eight receive queues (the primary channel and seven subchannels).
+NIC_QUEUES=$(( $(nproc) < 8 ? $(nproc) : 8 ))
 # nic_channels IF [NETNS]: "MAX CURRENT", the combined channels (queues)
 # ethtool -l shows.
 nic_channels() {

@@ -104,12 +104,26 @@ pub(crate) static COUNTERS: [Counter; 21] = [
 #[pin_data]
 pub(crate) struct SignalTable {
     #[pin]
-    slots: SpinLock<[Option<(u32, Arc<HostChannel>, Arc<Work<HostChannel>>)>; 32]>,
+    slots: SpinLock<KVec<Option<(u32, Arc<HostChannel>, Arc<Work<HostChannel>>)>>>,
+}
+
+/// Open channels and mapped GPADLs the simulated host holds at most: a
+/// device with 64 channels, two NICs and tens of echo devices fit.
+const HOST_SLOTS: usize = 512;
+
+/// `HOST_SLOTS` free slots, allocated once.
+fn free_slots<T>() -> Result<KVec<Option<T>>> {
+    let mut slots = KVec::with_capacity(HOST_SLOTS, GFP_KERNEL)?;
+    for _ in 0..HOST_SLOTS {
+        slots.push(None, GFP_KERNEL)?;
+    }
+    Ok(slots)
 }
 
 impl SignalTable {
     pub(crate) fn new() -> Result<Arc<Self>> {
-        Arc::pin_init(pin_init!(SignalTable { slots <- new_spinlock!(Default::default(), "sim_signal_table") }), GFP_KERNEL)
+        let slots = free_slots()?;
+        Arc::pin_init(pin_init!(SignalTable { slots <- new_spinlock!(slots, "sim_signal_table") }), GFP_KERNEL)
     }
 
     /// Queues the work of the channel signalled on `connection_id`.
@@ -176,12 +190,13 @@ impl SignalTable {
 #[pin_data]
 pub(crate) struct GpadlMaps {
     #[pin]
-    slots: SpinLock<[Option<(u32, u32, Arc<Mapping>)>; 32]>,
+    slots: SpinLock<KVec<Option<(u32, u32, Arc<Mapping>)>>>,
 }
 
 impl GpadlMaps {
     fn new() -> Result<Arc<Self>> {
-        Arc::pin_init(pin_init!(GpadlMaps { slots <- new_spinlock!(Default::default(), "sim_gpadl_maps") }), GFP_KERNEL)
+        let slots = free_slots()?;
+        Arc::pin_init(pin_init!(GpadlMaps { slots <- new_spinlock!(slots, "sim_gpadl_maps") }), GFP_KERNEL)
     }
 
     fn insert(&self, handle: u32, relid: u32, mapping: Arc<Mapping>) -> Result {
@@ -194,12 +209,20 @@ impl GpadlMaps {
     /// Forgets GPADL `handle`, or with `None` every GPADL of `relid`, or
     /// with both `None`, all.
     fn remove(&self, handle: Option<u32>, relid: Option<u32>) {
-        let mut gone: [Option<Arc<Mapping>>; 32] = Default::default();
+        // Room for every slot, allocated before the lock, so that every
+        // mapping is dropped after it.
+        let Ok(mut gone) = KVec::<Arc<Mapping>>::with_capacity(HOST_SLOTS, GFP_KERNEL) else {
+            pr_err!("sim host: out of memory forgetting GPADLs\n");
+            return;
+        };
         {
             let mut slots = self.slots.lock();
-            for (slot, g) in slots.iter_mut().zip(gone.iter_mut()) {
+            for slot in slots.iter_mut() {
                 if slot.as_ref().is_some_and(|(h, r, _)| handle.map_or(true, |x| x == *h) && relid.map_or(true, |x| x == *r)) {
-                    *g = slot.take().map(|(_, _, m)| m);
+                    if let Some((_, _, m)) = slot.take() {
+                        // Within the capacity (one per slot): no allocation.
+                        let _ = gone.push(m, GFP_ATOMIC);
+                    }
                 }
             }
         }
@@ -271,8 +294,7 @@ pub(crate) struct Host {
     silent: bool,
     /// The registry's devices, in offer order.
     devices: KVec<HostDevice>,
-    /// The guest's GPADLs, 32 slots (on the heap: the host is built on
-    /// the module's init stack).
+    /// The guest's GPADLs, [`HOST_SLOTS`] slots.
     gpadls: KVec<Option<HostGpadl>>,
     state: State,
     pub(crate) signals: Arc<SignalTable>,
@@ -282,7 +304,7 @@ pub(crate) struct Host {
     /// The guest's two monitor pages, mapped at INITIATE_CONTACT.
     monitor_pages: Option<[Mapping; 2]>,
     /// Subchannels offered: (parent device index, index, relid, presence).
-    subs: [Option<(usize, u16, u32, Presence)>; 16],
+    subs: KVec<Option<(usize, u16, u32, Presence)>>,
     pub(crate) requests: Arc<HostRequests>,
     /// Mapped GPADLs, shared with the device models.
     maps: Arc<GpadlMaps>,
@@ -291,13 +313,14 @@ pub(crate) struct Host {
 /// The latency (in 100 ns units) the host writes for monitored channels.
 pub(crate) const MONITOR_LATENCY: u16 = 100;
 
-/// Subchannels per device the host offers at most.
-const MAX_SUBCHANNELS: u16 = 3;
+/// Subchannels per device the host offers at most: 64 channels, the most
+/// Linux's netvsc uses.
+const MAX_SUBCHANNELS: u16 = 63;
 
-/// The relid of subchannel `index` (1..=3) of device `parent` (its place
-/// in offer order).
+/// The relid of subchannel `index` (1..=63) of device `parent` (its place
+/// in offer order): 101 and up, below 2048 for the registry's devices.
 fn sub_relid(parent: usize, index: u16) -> u32 {
-    100 + parent as u32 * 4 + u32::from(index)
+    100 + parent as u32 * 64 + u32::from(index)
 }
 
 impl Host {
@@ -315,12 +338,12 @@ impl Host {
             version_count: 0,
             silent: false,
             devices: KVec::new(),
-            gpadls: KVec::with_capacity(32, GFP_KERNEL)?,
+            gpadls: free_slots()?,
             state: State::Disconnected,
             signals: SignalTable::new()?,
             interrupts,
             retired: KVec::new(),
-            subs: [None; 16],
+            subs: free_slots()?,
             requests,
             monitor_pages: None,
             maps: GpadlMaps::new()?,
@@ -328,9 +351,6 @@ impl Host {
         for (model, device) in models.devices() {
             let entry = HostDevice { device, relid: device.relid, model: model.clone(), at_connect: false, presence: Presence::Absent };
             host.devices.push(entry, GFP_KERNEL)?;
-        }
-        for _ in 0..32 {
-            host.gpadls.push(None, GFP_KERNEL)?;
         }
         match versions {
             b"all" => {
@@ -549,16 +569,20 @@ impl Host {
                 }
             }
             Message::RelidReleased { child_relid } => {
+                // After a rescind; or an offer the guest gives back unused
+                // (never opened), as Linux does when it cannot take one.
+                let unused = self.signals.channel(child_relid).is_none();
+                let released = |p: Presence| p == Presence::Rescinded || (unused && p == Presence::Offered);
                 let sub = self
                     .subs
                     .iter_mut()
-                    .find(|s| s.is_some_and(|(_, _, r, p)| r == child_relid && p == Presence::Rescinded));
+                    .find(|s| s.is_some_and(|(_, _, r, p)| r == child_relid && released(p)));
                 if let Some(sub) = sub {
                     *sub = None;
                     RELIDS_RELEASED.fetch_add(1, Relaxed);
                     return;
                 }
-                match self.devices.iter_mut().find(|d| d.relid == child_relid && d.presence == Presence::Rescinded) {
+                match self.devices.iter_mut().find(|d| d.relid == child_relid && released(d.presence)) {
                     Some(d) => {
                         d.presence = Presence::Absent;
                         RELIDS_RELEASED.fetch_add(1, Relaxed);
@@ -747,10 +771,11 @@ impl Host {
                 self.retire(relid);
             }
         }
-        for (_, _, relid, _) in self.subs.into_iter().flatten() {
-            self.retire(relid);
+        for k in 0..self.subs.len() {
+            if let Some(Some((_, _, relid, _))) = self.subs.get_mut(k).map(Option::take) {
+                self.retire(relid);
+            }
         }
-        self.subs = [None; 16];
         for g in self.gpadls.iter_mut() {
             *g = None;
         }

@@ -49,6 +49,7 @@ mod setup;
 mod tx;
 
 use crate::vmbus::channel::{Channel, ChannelHandler};
+use crate::rust::base::cpu::nr_cpu_ids;
 use crate::rust::base::memory::Buffer;
 use crate::rust::base::time::RateLimit;
 use crate::rust::base::work::{BhOff, Work};
@@ -64,8 +65,15 @@ use kernel::{c_str, new_condvar, new_mutex, new_spinlock};
 use setup::SubchannelSetup;
 
 const RING: usize = 256 * 1024;
-/// Channels (queues) at most: the primary and its subchannels.
-const MAX_CHANNELS: usize = 8;
+/// Channels (queues) at most: the primary and its subchannels; as many as
+/// the host offers, up to Linux's most (`VRSS_CHANNEL_MAX`).
+const MAX_CHANNELS: usize = 64;
+
+/// The queues a NIC is made with: one per CPU at most (as the C driver
+/// caps them), so a small guest does not pay for 64.
+fn queue_limit() -> usize {
+    MAX_CHANNELS.min(usize::try_from(nr_cpu_ids()).unwrap_or(MAX_CHANNELS)).max(1)
+}
 /// How long the host gets to offer the subchannels it allocated.
 const SUBCHANNEL_TIMEOUT_MS: u32 = 5000;
 const RECV_BUFFER: usize = 16 * 1024 * 1024;
@@ -264,7 +272,7 @@ pub(crate) struct Nic {
     rx_scratch: SpinLock<VVec<u8>>,
     /// Receive completions waiting for ring room, per channel.
     #[pin]
-    pending: SpinLock<KVec<PendingCompletions>>,
+    pending: SpinLock<VVec<PendingCompletions>>,
     link_up: AtomicBool,
     version: AtomicU32,
     /// Whether the user wants receive coalescing (`ethtool -K lro`), for
@@ -313,14 +321,15 @@ impl Nic {
         let bounces_used = new_sections(BOUNCES)?;
         let tx_heads = Buffer::new((BOUNCES as usize * TX_HEAD).next_multiple_of(4096))?;
         let tx_held = HeldSkbs::new(BOUNCES as usize)?;
-        let mut pending = KVec::with_capacity(MAX_CHANNELS, GFP_KERNEL)?;
-        for _ in 0..MAX_CHANNELS {
+        // 2 KiB per queue: vmalloc'd rather than one large kmalloc.
+        let mut pending = VVec::with_capacity(queue_limit(), GFP_KERNEL)?;
+        for _ in 0..queue_limit() {
             pending.push(PendingCompletions { tids: [0; PENDING_COMPLETIONS], len: 0 }, GFP_KERNEL)?;
         }
         Arc::pin_init(
             pin_init!(Nic {
                 relid,
-                channels <- new_spinlock!(Default::default(), "netvsc_channels"),
+                channels <- new_spinlock!([const { None }; MAX_CHANNELS], "netvsc_channels"),
                 opened: AtomicU32::new(0),
                 dev <- new_spinlock!(None, "netvsc_dev"),
                 buffers <- new_spinlock!(None, "netvsc_buffers"),
@@ -454,7 +463,8 @@ impl Driver for NetvscDriver {
         let nic = Nic::new(relid)?;
         // A placeholder address until the host's is known (NAPI, which
         // carries the answers, needs the device first).
-        let queues = MAX_CHANNELS as u16;
+        // CAST: at most MAX_CHANNELS.
+        let queues = queue_limit() as u16;
         let net = Arc::new(NetDevice::new(nic.clone(), [0x02, 0, 0, 0, 0, 1], queues, Some(dev.device()))?, GFP_KERNEL)?;
         let data = KBox::new(NetvscData { nic: nic.clone(), net: Some(net.clone()) }, GFP_KERNEL)?;
         for queue in 0..queues {

@@ -7,7 +7,7 @@
 
 use super::{
     encode, locked, new_sections, Attached, Awaited, Buffers, Link, Nic, QueueHandler, BOUNCES, CONTROL_TIMEOUT_MS,
-    MAX_CHANNELS, RECV_BUFFER, RING, RNDIS_MAX_XFER, RNDIS_VERSION, SEND_BUFFER, SUBCHANNEL_TIMEOUT_MS, TID_CONTROL,
+    queue_limit, MAX_CHANNELS, RECV_BUFFER, RING, RNDIS_MAX_XFER, RNDIS_VERSION, SEND_BUFFER, SUBCHANNEL_TIMEOUT_MS, TID_CONTROL,
     TSO_MAX_SIZE,
 };
 use crate::vmbus::channel::{Channel, ChannelHandler};
@@ -294,7 +294,7 @@ impl Nic {
             Err(e) => return Err(e),
         };
         let cpus = (0..nr_cpu_ids()).filter(|&c| cpu_online(c)).count() as u32;
-        let want = caps.num_recv_que.min(cpus).min(MAX_CHANNELS as u32);
+        let want = caps.num_recv_que.min(cpus).min(queue_limit() as u32);
         if want < 2 {
             return Ok(none);
         }
@@ -532,7 +532,7 @@ impl Nic {
     /// The subchannel setup must not be running (remove cancelled it; an
     /// MTU change waits for it to be done).
     pub(super) fn release(&self, link: &mut Link) {
-        locked(&self.channels, |c| *c = Default::default());
+        locked(&self.channels, |c| c.iter_mut().for_each(|s| *s = None));
         self.opened.store(0, Ordering::Relaxed);
         if let Some(setup) = link.setup.as_ref() {
             setup.cancelled.store(true, Ordering::Relaxed);

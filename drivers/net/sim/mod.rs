@@ -228,9 +228,9 @@ const MAX_MESSAGE: usize = 65536 + 512;
 /// The most pages one GPA-direct range may name: a 64 KiB message and
 /// its headers, from any offset.
 const MAX_RANGE_PAGES: usize = 18;
-/// Channels per simulated NIC: the primary and up to 3 subchannels (the
-/// host's limit).
-pub(crate) const MAX_CHANNELS: usize = 4;
+/// Channels per simulated NIC: the primary and up to 7 subchannels (the
+/// host's limit; a guest takes one per CPU of them).
+pub(crate) const MAX_CHANNELS: usize = 8;
 /// Received frames written per service round.
 const RX_BATCH: usize = 32;
 /// A frame at least this long that goes to one port is handed on in the

@@ -568,12 +568,22 @@ pub fn show_dev_attr(
         DevAttr::InWriteIndex => ring(chan.inbound, out, |r| signed(r.write_index)),
         DevAttr::InReadBytesAvail => ring(chan.inbound, out, |r| signed(r.bytes_to_read)),
         DevAttr::InWriteBytesAvail => ring(chan.inbound, out, |r| signed(r.bytes_to_write)),
-        DevAttr::ChannelVpMapping => {
-            emit(out, format_args!("{}:{}\n", offer.relid, chan.target_cpu))
-        }
+        DevAttr::ChannelVpMapping => show_vp_mapping(&[(offer.relid, chan.target_cpu)], out),
         DevAttr::Vendor => emit(out, format_args!("0x{:x}\n", VENDOR_MICROSOFT)),
         DevAttr::Device => emit(out, format_args!("0x{:x}\n", dev_type(&offer.class))),
     }
+}
+
+/// Writes `channel_vp_mapping` of a device with these channels, given as
+/// `(relid, target CPU)`, the primary first: one `relid:cpu` line each, as
+/// the C driver does (`lsvmbus -v` reads it).
+pub fn show_vp_mapping(channels: &[(u32, u32)], out: &mut [u8]) -> Result<usize, AttrError> {
+    let mut w = SliceWriter { out, len: 0 };
+    for (relid, cpu) in channels {
+        w.write_fmt(format_args!("{relid}:{cpu}\n"))
+            .map_err(|_| AttrError::NoRoom)?;
+    }
+    Ok(w.len)
 }
 
 /// Writes a channel attribute's value, newline included, into `out`.

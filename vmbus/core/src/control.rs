@@ -11,8 +11,13 @@
 //! changes: a message that is malformed, or not expected now, returns an
 //! error, emits no action and leaves the machine exactly as it was.
 //!
-//! Tables are fixed-size (`CHANNELS` offers, `GPADLS` GPADLs) because there
-//! is no allocator; embed the machine in heap memory in the kernel.
+//! The machine allocates nothing: its channel and GPADL tables are
+//! [`Slots`] the caller provides, fixed arrays ([`FixedControl`]) or a
+//! caller's type that grows on demand (the kernel's, fallibly), up to one
+//! channel per relid (the parser refuses relids from
+//! [`super::msg::MAX_CHANNEL_RELIDS`] up, as Linux does). An offer the
+//! machine has no room for is given back to the host with RELID_RELEASED
+//! ([`Action::Refused`]), never left half-known.
 
 use super::guid::Guid;
 use super::msg::{
@@ -44,7 +49,7 @@ pub enum Error {
     UnknownGpadl,
     /// The channel or connection already has a request of this kind pending.
     Busy,
-    /// A fixed-size table is full.
+    /// A table is full and could not grow.
     TableFull,
     /// The negotiated version does not have this feature.
     Unsupported,
@@ -106,6 +111,15 @@ pub enum Action {
     Rescind {
         /// The channel.
         child_relid: u32,
+    },
+    /// An offer could not be taken (`reason`: [`Error::TableFull`]);
+    /// RELID_RELEASED for it was sent just before, so the host may offer
+    /// the relid again.
+    Refused {
+        /// The channel.
+        child_relid: u32,
+        /// Why.
+        reason: Error,
     },
     /// The host has sent every offer present at connect time.
     AllOffersDelivered,
@@ -249,11 +263,14 @@ enum Chan {
     },
 }
 
+/// One channel the machine knows (a slot of its channel table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Channel {
+pub struct ChannelEntry {
     relid: u32,
     instance: Guid,
     sub_channel_index: u16,
+    /// The offer's connection id for HvSignalEvent.
+    connection_id: u32,
     state: Chan,
 }
 
@@ -271,36 +288,96 @@ enum GpadlPhase {
     Partial,
 }
 
+/// One GPADL the machine knows (a slot of its GPADL table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Gpadl {
+pub struct GpadlEntry {
     handle: u32,
     relid: u32,
     phase: GpadlPhase,
 }
 
+/// A table of the machine's: slots, each free or holding an entry, that
+/// may grow. A full table that cannot grow fails the request
+/// ([`Error::TableFull`]) or refuses the offer.
+pub trait Slots<T> {
+    /// Every slot.
+    fn slots(&self) -> &[Option<T>];
+    /// Every slot, to change.
+    fn slots_mut(&mut self) -> &mut [Option<T>];
+    /// Adds at least one free slot if it can (memory, a limit of the
+    /// caller's); whether it did. Called only when every slot is taken.
+    fn grow(&mut self) -> bool;
+}
+
+/// A fixed table, which never grows.
+impl<T, const N: usize> Slots<T> for [Option<T>; N] {
+    fn slots(&self) -> &[Option<T>] {
+        self
+    }
+    fn slots_mut(&mut self) -> &mut [Option<T>] {
+        self
+    }
+    fn grow(&mut self) -> bool {
+        false
+    }
+}
+
+/// Makes sure `table` has a free slot, growing it if every slot is taken.
+fn make_room<T, S: Slots<T> + ?Sized>(table: &mut S) -> Result<(), Error> {
+    if table.slots().iter().all(Option::is_some) && !table.grow() {
+        return Err(Error::TableFull);
+    }
+    Ok(())
+}
+
+/// Puts `value` into a free slot of `table`, growing it if every slot is
+/// taken.
+fn insert<T, S: Slots<T> + ?Sized>(table: &mut S, value: T) -> Result<(), Error> {
+    make_room(table)?;
+    let slot = table
+        .slots_mut()
+        .iter_mut()
+        .find(|s| s.is_none())
+        .ok_or(Error::TableFull)?;
+    *slot = Some(value);
+    Ok(())
+}
+
+/// Empties every slot.
+fn clear<T, S: Slots<T> + ?Sized>(table: &mut S) {
+    for slot in table.slots_mut() {
+        *slot = None;
+    }
+}
+
+/// The machine with fixed tables of `CHANNELS` channels and `GPADLS`
+/// GPADLs (host tests, fuzzing; 56 bytes per channel and 32 per GPADL on
+/// x86-64).
+pub type FixedControl<const CHANNELS: usize, const GPADLS: usize> =
+    Control<[Option<ChannelEntry>; CHANNELS], [Option<GpadlEntry>; GPADLS]>;
+
 /// First GPADL handle, as in Linux (handles only need to be unique).
 const FIRST_GPADL_HANDLE: u32 = 0xe1e10;
 
-/// The control-plane state machine with room for `CHANNELS` channels and
-/// `GPADLS` GPADLs.
+/// The control-plane state machine over a channel table `C` and a GPADL
+/// table `G`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Control<const CHANNELS: usize, const GPADLS: usize> {
+pub struct Control<C, G> {
     config: Config,
     now: u64,
     conn: Conn,
     version: Option<Version>,
     msg_conn_id: u32,
     offers_delivered: bool,
-    channels: [Option<Channel>; CHANNELS],
-    gpadls: [Option<Gpadl>; GPADLS],
+    channels: C,
+    gpadls: G,
     next_gpadl: u32,
 }
 
-impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
-    /// A disconnected machine. A `const fn`, so the kernel can place it
-    /// straight into heap memory instead of building it on its small stack
-    /// (56 bytes per channel and 32 per GPADL on x86-64).
-    pub const fn new(config: Config) -> Self {
+impl<C, G> Control<C, G> {
+    /// A disconnected machine over `channels` and `gpadls`, which the
+    /// caller passes empty.
+    const fn build(config: Config, channels: C, gpadls: G) -> Self {
         Control {
             config,
             now: 0,
@@ -308,16 +385,35 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
             version: None,
             msg_conn_id: version::MESSAGE_CONNECTION_ID,
             offers_delivered: false,
-            channels: [None; CHANNELS],
-            gpadls: [None; GPADLS],
+            channels,
+            gpadls,
             next_gpadl: FIRST_GPADL_HANDLE,
         }
     }
+}
+
+impl<const CHANNELS: usize, const GPADLS: usize> FixedControl<CHANNELS, GPADLS> {
+    /// A disconnected machine with fixed tables. A `const fn`, so it can
+    /// be placed straight into heap memory instead of being built on a
+    /// small stack.
+    pub const fn new(config: Config) -> Self {
+        Control::build(config, [None; CHANNELS], [None; GPADLS])
+    }
+}
+
+impl<C: Slots<ChannelEntry>, G: Slots<GpadlEntry>> Control<C, G> {
+    /// A disconnected machine over the given tables (their entries are
+    /// ignored: the machine starts with none).
+    pub fn with_tables(config: Config, channels: C, gpadls: G) -> Self {
+        let mut control = Control::build(config, channels, gpadls);
+        clear(&mut control.channels);
+        clear(&mut control.gpadls);
+        control
+    }
 
     /// Replaces the configuration of a control plane that has not
-    /// connected yet (kernel code copies a constant [`Control::new`] into
-    /// its allocation, then configures it: the table is kilobytes, too big
-    /// to build on a kernel stack). Refused once a connection started.
+    /// connected yet (a caller that builds the machine before it knows
+    /// its configuration). Refused once a connection started.
     pub fn configure(&mut self, config: Config) -> Result<(), Error> {
         if !matches!(self.conn, Conn::Disconnected) || self.version.is_some() {
             return Err(Error::InvalidState);
@@ -369,6 +465,18 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         })
     }
 
+    /// The HvSignalEvent connection id a channel was offered with, from
+    /// its offer until its relid is released.
+    pub fn signal_connection_id(&self, relid: u32) -> Option<u32> {
+        self.channel(relid).map(|c| c.connection_id)
+    }
+
+    /// How many channels are known (offered, open or waiting for their
+    /// relid to be released).
+    pub fn channel_count(&self) -> usize {
+        self.channels.slots().iter().flatten().count()
+    }
+
     /// A GPADL's state, if the handle is known.
     pub fn gpadl_state(&self, gpadl: u32) -> Option<GpadlState> {
         self.gpadl(gpadl).map(|g| match g.phase {
@@ -389,6 +497,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         ));
         let chans = self
             .channels
+            .slots()
             .iter()
             .flatten()
             .filter(|c| {
@@ -404,6 +513,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
             .count();
         let gpadls = self
             .gpadls
+            .slots()
             .iter()
             .flatten()
             .filter(|g| {
@@ -452,20 +562,17 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         if matches!(chan.state, Chan::Rescinded | Chan::Failed { .. }) {
             return Err(Error::InvalidState);
         }
-        let slot = self
-            .gpadls
-            .iter()
-            .position(Option::is_none)
-            .ok_or(Error::TableFull)?;
+        make_room(&mut self.gpadls)?;
         let handle = self.allocate_handle().ok_or(Error::TableFull)?;
         let phase = GpadlPhase::Creating(self.channel_pending(request));
-        if let Some(entry) = self.gpadls.get_mut(slot) {
-            *entry = Some(Gpadl {
+        insert(
+            &mut self.gpadls,
+            GpadlEntry {
                 handle,
                 relid,
                 phase,
-            });
-        }
+            },
+        )?;
         sink.push(Action::SendGpadl {
             connection_id: self.msg_conn_id,
             child_relid: relid,
@@ -651,7 +758,42 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         if self.channel(relid).ok_or(Error::UnknownChannel)?.state != Chan::Rescinded {
             return Err(Error::InvalidState);
         }
-        if self.gpadls.iter().flatten().any(|g| g.relid == relid) {
+        if self
+            .gpadls
+            .slots()
+            .iter()
+            .flatten()
+            .any(|g| g.relid == relid)
+        {
+            return Err(Error::Busy);
+        }
+        self.remove_channel(relid);
+        self.send(Message::RelidReleased { child_relid: relid }, sink);
+        Ok(())
+    }
+
+    /// Gives an offered channel back to the host, unused: the guest has no
+    /// use for it (a subchannel whose device is gone, no memory for its
+    /// device). Only from [`ChannelState::Offered`] with no GPADL; the
+    /// channel is forgotten and RELID_RELEASED sent, as after a rescind.
+    pub fn release_offer(
+        &mut self,
+        now: u64,
+        relid: u32,
+        sink: &mut impl ActionSink,
+    ) -> Result<(), Error> {
+        self.advance_clock(now);
+        self.require_connected()?;
+        if self.channel(relid).ok_or(Error::UnknownChannel)?.state != Chan::Offered {
+            return Err(Error::InvalidState);
+        }
+        if self
+            .gpadls
+            .slots()
+            .iter()
+            .flatten()
+            .any(|g| g.relid == relid)
+        {
             return Err(Error::Busy);
         }
         self.remove_channel(relid);
@@ -717,7 +859,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
             }
             _ => {}
         }
-        for slot in self.channels.iter_mut().flatten() {
+        for slot in self.channels.slots_mut().iter_mut().flatten() {
             match slot.state {
                 Chan::Opening {
                     openid,
@@ -743,7 +885,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
                 _ => {}
             }
         }
-        for g in self.gpadls.iter_mut().flatten() {
+        for g in self.gpadls.slots_mut().iter_mut().flatten() {
             let (pending, timed_out) = match g.phase {
                 GpadlPhase::Creating(p) => (p, GpadlPhase::CreateTimedOut),
                 GpadlPhase::TearingDown(p) => (p, GpadlPhase::TeardownTimedOut),
@@ -843,7 +985,9 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
             }
             (Conn::Connected, Message::OpenChannel(o)) => {
                 match self.channel(o.child_relid).map(|c| c.state) {
-                    Some(Chan::Opening { openid, pending, .. }) if openid == o.openid => {
+                    Some(Chan::Opening {
+                        openid, pending, ..
+                    }) if openid == o.openid => {
                         self.set_channel_state(o.child_relid, Chan::Offered);
                         sink.push(failed(pending.request));
                         Ok(())
@@ -1150,7 +1294,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
     }
 
     fn on_offer(&mut self, offer: Offer, sink: &mut impl ActionSink) -> Result<(), Error> {
-        let duplicate = self.channels.iter().flatten().any(|c| {
+        let duplicate = self.channels.slots().iter().flatten().any(|c| {
             c.relid == offer.child_relid
                 || (c.instance == offer.if_instance
                     && c.sub_channel_index == offer.sub_channel_index)
@@ -1158,18 +1302,33 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         if duplicate {
             return Err(Error::DuplicateOffer);
         }
-        let slot = self
-            .channels
-            .iter_mut()
-            .find(|c| c.is_none())
-            .ok_or(Error::TableFull)?;
-        *slot = Some(Channel {
-            relid: offer.child_relid,
-            instance: offer.if_instance,
-            sub_channel_index: offer.sub_channel_index,
-            state: Chan::Offered,
-        });
-        sink.push(Action::Offer(offer));
+        let taken = insert(
+            &mut self.channels,
+            ChannelEntry {
+                relid: offer.child_relid,
+                instance: offer.if_instance,
+                sub_channel_index: offer.sub_channel_index,
+                connection_id: offer.connection_id,
+                state: Chan::Offered,
+            },
+        );
+        match taken {
+            Ok(()) => sink.push(Action::Offer(offer)),
+            Err(reason) => {
+                // Given back at once, as Linux does when it cannot
+                // allocate a channel: the host keeps no half-known relid.
+                self.send(
+                    Message::RelidReleased {
+                        child_relid: offer.child_relid,
+                    },
+                    sink,
+                );
+                sink.push(Action::Refused {
+                    child_relid: offer.child_relid,
+                    reason,
+                });
+            }
+        }
         Ok(())
     }
 
@@ -1202,7 +1361,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         // The host is done with the channel's GPADLs: pending creates fail,
         // pending teardowns succeed, failed ones (and an abandoned ring) are
         // safe to free now.
-        for slot in self.gpadls.iter_mut() {
+        for slot in self.gpadls.slots_mut().iter_mut() {
             let Some(g) = *slot else { continue };
             if g.relid != relid {
                 continue;
@@ -1249,7 +1408,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         result: Result<(), Error>,
         sink: &mut impl ActionSink,
     ) {
-        for c in self.channels.iter().flatten() {
+        for c in self.channels.slots().iter().flatten() {
             if let Chan::Opening { pending, .. }
             | Chan::Open {
                 modify: Some(pending),
@@ -1262,7 +1421,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
                 });
             }
         }
-        for g in self.gpadls.iter().flatten() {
+        for g in self.gpadls.slots().iter().flatten() {
             if let GpadlPhase::Creating(pending) | GpadlPhase::TearingDown(pending) = g.phase {
                 sink.push(Action::Complete {
                     request: pending.request,
@@ -1270,21 +1429,27 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
                 });
             }
         }
-        *self = Control {
-            now: self.now,
-            next_gpadl: self.next_gpadl,
-            ..Control::new(self.config)
-        };
+        clear(&mut self.channels);
+        clear(&mut self.gpadls);
+        self.conn = Conn::Disconnected;
+        self.version = None;
+        self.msg_conn_id = version::MESSAGE_CONNECTION_ID;
+        self.offers_delivered = false;
         sink.push(Action::Complete { request, result });
     }
 
-    fn channel(&self, relid: u32) -> Option<&Channel> {
-        self.channels.iter().flatten().find(|c| c.relid == relid)
+    fn channel(&self, relid: u32) -> Option<&ChannelEntry> {
+        self.channels
+            .slots()
+            .iter()
+            .flatten()
+            .find(|c| c.relid == relid)
     }
 
     fn set_channel_state(&mut self, relid: u32, state: Chan) {
         if let Some(c) = self
             .channels
+            .slots_mut()
             .iter_mut()
             .flatten()
             .find(|c| c.relid == relid)
@@ -1296,6 +1461,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
     fn remove_channel(&mut self, relid: u32) {
         if let Some(slot) = self
             .channels
+            .slots_mut()
             .iter_mut()
             .find(|c| c.is_some_and(|c| c.relid == relid))
         {
@@ -1303,12 +1469,17 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         }
     }
 
-    fn gpadl(&self, handle: u32) -> Option<&Gpadl> {
-        self.gpadls.iter().flatten().find(|g| g.handle == handle)
+    fn gpadl(&self, handle: u32) -> Option<&GpadlEntry> {
+        self.gpadls
+            .slots()
+            .iter()
+            .flatten()
+            .find(|g| g.handle == handle)
     }
 
-    fn gpadl_mut(&mut self, handle: u32) -> Option<&mut Gpadl> {
+    fn gpadl_mut(&mut self, handle: u32) -> Option<&mut GpadlEntry> {
         self.gpadls
+            .slots_mut()
             .iter_mut()
             .flatten()
             .find(|g| g.handle == handle)
@@ -1317,6 +1488,7 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
     fn remove_gpadl(&mut self, handle: u32) {
         if let Some(slot) = self
             .gpadls
+            .slots_mut()
             .iter_mut()
             .find(|g| g.is_some_and(|g| g.handle == handle))
         {
@@ -1324,10 +1496,12 @@ impl<const CHANNELS: usize, const GPADLS: usize> Control<CHANNELS, GPADLS> {
         }
     }
 
-    /// A handle not in use and not 0. At most `GPADLS` handles are in use,
-    /// so `GPADLS + 1` candidates always contain a free one.
+    /// A handle not in use and not 0. At most one handle per slot is in
+    /// use, so one candidate more than there are slots (and one more for 0)
+    /// always contains a free one.
     fn allocate_handle(&mut self) -> Option<u32> {
-        for _ in 0..=GPADLS {
+        let candidates = self.gpadls.slots().len().saturating_add(2);
+        for _ in 0..candidates {
             let candidate = self.next_gpadl;
             self.next_gpadl = self.next_gpadl.wrapping_add(1);
             if candidate != 0 && self.gpadl(candidate).is_none() {

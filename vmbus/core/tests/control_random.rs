@@ -9,7 +9,7 @@ use vmbus_core::guid::Guid;
 use vmbus_core::msg::*;
 use vmbus_core::version::{self, Version};
 
-type C = Control<4, 4>;
+type C = FixedControl<4, 4>;
 const TIMEOUT: u64 = 1000;
 
 struct Bytes<'a>(&'a [u8]);
@@ -160,6 +160,10 @@ impl Harness {
                     self.made.push((child_relid, gpadl));
                 }
                 Action::Offer(_) | Action::Rescind { .. } | Action::AllOffersDelivered => {}
+                Action::Refused { child_relid, .. } => {
+                    // Refused offers are released, never kept.
+                    assert_eq!(self.c.channel_state(child_relid), None);
+                }
             }
         }
         assert_eq!(

@@ -6,7 +6,7 @@ use vmbus_core::guid::Guid;
 use vmbus_core::msg::*;
 use vmbus_core::version::{self, Version};
 
-type C = Control<4, 4>;
+type C = FixedControl<4, 4>;
 
 const TIMEOUT: u64 = 100;
 const RELID: u32 = 1;
@@ -550,11 +550,22 @@ fn offers_are_delivered_and_duplicates_or_overflow_refused() {
     host(&mut d, offer(1, 7, 0)).0.unwrap();
     assert_eq!(host(&mut d, offer(2, 7, 0)).0, Err(Error::DuplicateOffer));
     host(&mut d, offer(2, 7, 1)).0.unwrap(); // its sub-channel is fine
-                                             // Table full.
+    // A full table that cannot grow: the offer is given back to the host
+    // (RELID_RELEASED), not left half-known, and the rest goes on.
     assert_eq!(
         host(&mut c, offer(9, 9, 0)),
-        (Err(Error::TableFull), vec![])
+        (
+            Ok(()),
+            vec![
+                send(CONN_ID, Message::RelidReleased { child_relid: 9 }),
+                Action::Refused {
+                    child_relid: 9,
+                    reason: Error::TableFull
+                }
+            ]
+        )
     );
+    assert_eq!(c.channel_state(9), None);
     let (r, a) = host(&mut c, Message::AllOffersDelivered);
     r.unwrap();
     assert_eq!(a, [Action::AllOffersDelivered]);
@@ -1055,12 +1066,12 @@ fn unload_fails_pending_work_then_allows_reconnect() {
 fn table_sizes_stay_small_enough_for_the_kernel() {
     // The machine is embedded in heap memory in the module; keep each table
     // entry small so 256 channels and 256 GPADLs stay well under 32 KiB.
-    let per_channel = std::mem::size_of::<Control<1, 0>>() - std::mem::size_of::<Control<0, 0>>();
-    let per_gpadl = std::mem::size_of::<Control<0, 1>>() - std::mem::size_of::<Control<0, 0>>();
+    let per_channel = std::mem::size_of::<FixedControl<1, 0>>() - std::mem::size_of::<FixedControl<0, 0>>();
+    let per_gpadl = std::mem::size_of::<FixedControl<0, 1>>() - std::mem::size_of::<FixedControl<0, 0>>();
     eprintln!("{per_channel} bytes per channel, {per_gpadl} per GPADL");
     assert!(per_channel <= 64, "{per_channel} bytes per channel");
     assert!(per_gpadl <= 40, "{per_gpadl} bytes per GPADL");
-    const _: Control<2, 2> = Control::new(Config {
+    const _: FixedControl<2, 2> = FixedControl::new(Config {
         max_version: Version::WIN10_V5_3,
         target_vcpu: 0,
         interrupt_page: 0,
@@ -1399,4 +1410,155 @@ fn channel_requests_get_the_channel_timeout() {
     assert_eq!(c2.gpadl_state(g), Some(GpadlState::Creating));
     let (_, a) = run(|k| c2.advance(10 * TIMEOUT, &mut |x| k(x)));
     assert_eq!(a, [done(2, Err(Error::Timeout))]);
+}
+
+// ----- tables that grow --------------------------------------------------
+
+/// A table that grows one slot at a time up to `limit` slots, as the
+/// kernel's grows (fallibly) by allocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Growing<T> {
+    slots: Vec<Option<T>>,
+    limit: usize,
+    grown: usize,
+}
+
+impl<T> Growing<T> {
+    fn new(limit: usize) -> Self {
+        Growing { slots: Vec::new(), limit, grown: 0 }
+    }
+}
+
+impl<T> Slots<T> for Growing<T> {
+    fn slots(&self) -> &[Option<T>] {
+        &self.slots
+    }
+    fn slots_mut(&mut self) -> &mut [Option<T>] {
+        &mut self.slots
+    }
+    fn grow(&mut self) -> bool {
+        assert!(self.slots.iter().all(Option::is_some), "grown while a slot was free");
+        if self.slots.len() >= self.limit {
+            return false;
+        }
+        self.grown += 1;
+        self.slots.push(None);
+        true
+    }
+}
+
+type G = Control<Growing<ChannelEntry>, Growing<GpadlEntry>>;
+
+fn connected_growing(channels: usize, gpadls: usize) -> G {
+    let mut c = G::with_tables(
+        config(Version::WIN10_V5_3),
+        Growing::new(channels),
+        Growing::new(gpadls),
+    );
+    run(|s| c.connect(0, RequestId(1000), &mut |a| s(a))).0.unwrap();
+    let mut buf = [0u8; MAX_MESSAGE_SIZE];
+    let n = accept(CONN_ID).write(&mut buf);
+    run(|s| c.handle_message(&buf[..n], &mut |a| s(a))).0.unwrap();
+    c
+}
+
+fn host_g(c: &mut G, m: Message) -> (Result<(), Error>, Vec<Action>) {
+    let mut buf = [0u8; MAX_MESSAGE_SIZE];
+    let n = m.write(&mut buf);
+    run(|s| c.handle_message(&buf[..n], &mut |a| s(a)))
+}
+
+#[test]
+fn channels_up_to_every_relid_fit_in_a_growing_table() {
+    // Every relid Linux allows (0 is never offered), then the table is at
+    // its limit: the next offer is given back.
+    let mut c = connected_growing(MAX_CHANNEL_RELIDS as usize - 1, 4);
+    for relid in 1..MAX_CHANNEL_RELIDS {
+        let (r, a) = host_g(&mut c, offer(relid, (relid % 251) as u8, (relid / 251) as u16));
+        assert_eq!(r, Ok(()));
+        assert!(matches!(a[..], [Action::Offer(o)] if o.child_relid == relid), "{a:?}");
+    }
+    assert_eq!(c.channel_count(), MAX_CHANNEL_RELIDS as usize - 1);
+    assert_eq!(c.signal_connection_id(2047), Some(0x2000 + 2047));
+    // The table started empty and grew, one slot each time it was full
+    // (`Growing::grow` checks that), to one per relid.
+    let (r, a) = host_g(&mut c, offer(1000, 252, 0));
+    assert_eq!((r, a), (Err(Error::DuplicateOffer), vec![]));
+    // At its limit, a table refuses the next offer and releases it.
+    let mut d = connected_growing(2, 4);
+    host_g(&mut d, offer(1, 1, 0)).0.unwrap();
+    host_g(&mut d, offer(2, 2, 0)).0.unwrap();
+    let (r, a) = host_g(&mut d, offer(3, 3, 0));
+    assert_eq!(r, Ok(()));
+    assert_eq!(
+        a,
+        vec![
+            send(CONN_ID, Message::RelidReleased { child_relid: 3 }),
+            Action::Refused { child_relid: 3, reason: Error::TableFull }
+        ]
+    );
+}
+
+#[test]
+fn an_offer_beyond_the_relid_limit_is_malformed() {
+    let mut c = connected_growing(4, 4);
+    for relid in [0, MAX_CHANNEL_RELIDS, MAX_CHANNEL_RELIDS + 1, 0x8000_0000] {
+        let (r, a) = host_g(&mut c, offer(relid, 1, 0));
+        assert!(matches!(r, Err(Error::Parse(_))), "{r:?}");
+        assert_eq!(a, vec![]);
+        assert_eq!(c.channel_state(relid), None);
+    }
+    let (r, a) = host_g(&mut c, offer(MAX_CHANNEL_RELIDS - 1, 1, 0));
+    assert_eq!(r, Ok(()));
+    assert!(matches!(a[..], [Action::Offer(_)]));
+}
+
+#[test]
+fn gpadls_grow_without_a_fixed_cap_and_handles_stay_unique() {
+    let mut c = connected_growing(4, 10_000);
+    host_g(&mut c, offer(RELID, 1, 0)).0.unwrap();
+    let mut handles = std::collections::HashSet::new();
+    for i in 0..1000u64 {
+        let (r, a) = run(|k| c.create_gpadl(0, RequestId(i), RELID, &mut |x| k(x)));
+        let g = r.unwrap();
+        assert!(matches!(a[..], [Action::SendGpadl { gpadl, .. }] if gpadl == g));
+        assert!(handles.insert(g), "handle {g:#x} given twice");
+    }
+    assert_eq!(c.pending_requests(), 1000);
+    // Answered, torn down, and the slots are reused: no growth past 1000.
+    for &g in &handles {
+        let (r, _) = host_g(&mut c, Message::GpadlCreated { child_relid: RELID, gpadl: g, status: 0 });
+        r.unwrap();
+    }
+    for &g in &handles {
+        run(|k| c.teardown_gpadl(0, RequestId(1), RELID, g, &mut |x| k(x))).0.unwrap();
+        host_g(&mut c, Message::GpadlTorndown { gpadl: g }).0.unwrap();
+        assert_eq!(c.gpadl_state(g), None);
+    }
+    let mut d = connected_growing(4, 2);
+    host_g(&mut d, offer(RELID, 1, 0)).0.unwrap();
+    for i in 0..2 {
+        run(|k| d.create_gpadl(0, RequestId(i), RELID, &mut |x| k(x))).0.unwrap();
+    }
+    let (r, a) = run(|k| d.create_gpadl(0, RequestId(3), RELID, &mut |x| k(x)));
+    assert_eq!((r, a.len()), (Err(Error::TableFull), 0));
+}
+
+#[test]
+fn an_unused_offer_can_be_given_back() {
+    let mut c = connected(Version::WIN10_V5_3);
+    host(&mut c, offer(RELID, 1, 0)).0.unwrap();
+    host(&mut c, offer(2, 1, 1)).0.unwrap();
+    assert_eq!(c.signal_connection_id(2), Some(0x2002));
+    let (r, a) = run(|k| c.release_offer(0, 2, &mut |x| k(x)));
+    assert_eq!((r, a), (Ok(()), vec![send(CONN_ID, Message::RelidReleased { child_relid: 2 })]));
+    assert_eq!(c.channel_state(2), None);
+    assert_eq!(c.signal_connection_id(2), None);
+    // Unknown now; a channel with a GPADL is refused, and so is one in use.
+    assert_eq!(run(|k| c.release_offer(0, 2, &mut |x| k(x))).0, Err(Error::UnknownChannel));
+    run(|k| c.create_gpadl(0, RequestId(1), RELID, &mut |x| k(x))).0.unwrap();
+    let (r, a) = run(|k| c.release_offer(0, RELID, &mut |x| k(x)));
+    assert_eq!((r, a.len()), (Err(Error::Busy), 0));
+    // The host may offer the relid again.
+    host(&mut c, offer(2, 1, 1)).0.unwrap();
 }
