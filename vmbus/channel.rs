@@ -316,7 +316,9 @@ impl Channel {
             let mut out = self.outbound.lock();
             let needed = match write(&mut out) {
                 Ok(signal) => {
-                    if !first || self.space_armed.swap(false, Ordering::Relaxed) {
+                    // A plain load first: most sends find nothing armed.
+                    let armed = self.space_armed.load(Ordering::Relaxed) && self.space_armed.swap(false, Ordering::Relaxed);
+                    if !first || armed {
                         let _ = out.clear_space_request();
                     }
                     drop(out);
