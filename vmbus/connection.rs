@@ -50,7 +50,7 @@ use crate::rust::base::errno::ETIMEDOUT;
 use crate::rust::base::cpu::{cpu_online, nr_cpu_ids, CpusReadLock};
 use crate::rust::base::memory::{Buffer, Page};
 use crate::rust::base::time::{msleep, now_ms, RateLimit};
-use crate::rust::base::work::{BhOff, Work, WorkFn};
+use crate::rust::base::work::{cond_resched, BhOff, Work, WorkFn};
 use crate::rust::vmbus::crash::{mdelay, CrashHooks, IrqsOff};
 use crate::rust::vmbus::interrupt::{Dpc, IsrRegistration};
 use crate::vmbus_core::bus::{monitor_view, MonitorView, OfferFacts};
@@ -159,6 +159,22 @@ static POST_RETRIED_LOG: RateLimit = RateLimit::new(1000);
 static REFUSED_LOG: RateLimit = RateLimit::new(1000);
 static POST_FAILED_LOG: RateLimit = RateLimit::new(1000);
 static OTHER_MESSAGE_LOG: RateLimit = RateLimit::new(1000);
+/// A host may send a storm of bad control messages (each interrupt takes
+/// up to 256): one line a second says so, with the count of all so far.
+static REJECTED_LOG: RateLimit = RateLimit::new(1000);
+static REJECTED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a control message from the host that was dropped, and says so
+/// at most once a second.
+fn rejected(error: Option<Error>) {
+    let total = REJECTED.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+    if REJECTED_LOG.allow() {
+        match error {
+            Some(e) => pr_err!("vmbus: host message rejected: {:?} ({} rejected in all)\n", e, total),
+            None => pr_err!("vmbus: malformed SynIC message dropped ({} rejected in all)\n", total),
+        }
+    }
+}
 
 /// HvPostMessage of `message` to `connection_id`, retried while the host
 /// refuses it for now. The backends report `HV_STATUS_INVALID_CONNECTION_ID`
@@ -1174,23 +1190,29 @@ impl Dpc for Connection {
 
     fn run(this: ArcBorrow<'_, Self>, cpu: u32) {
         if cpu == CONNECT_CPU {
-            Self::take_messages(this);
+            // A batch cut off with a message still in the slot gets no new
+            // interrupt (the hypervisor waits for the slot to be taken):
+            // the next batch follows here, after a chance to reschedule.
+            while Self::take_messages(this) {
+                cond_resched();
+            }
         }
         this.dispatch_deferred();
     }
 }
 
 impl Connection {
-    fn take_messages(this: ArcBorrow<'_, Self>) {
-        // Bounded: the slot holds one message and the host can queue only
-        // so many; a host that never stops is cut off here and picked up
-        // on the next interrupt.
+    /// Takes up to a batch of messages from the slot; returns whether
+    /// one is still waiting after the batch.
+    fn take_messages(this: ArcBorrow<'_, Self>) -> bool {
+        // Bounded: a host that never stops is cut off here, and its next
+        // batch waits until the worker has had a chance to yield.
         for _ in 0..256 {
             let Some(message) = take_message(&*this.backend) else {
-                break;
+                return false;
             };
             let Ok(message) = message else {
-                pr_err!("vmbus: malformed SynIC message dropped\n");
+                rejected(None);
                 continue;
             };
             if message.message_type != HVMSG_CHANNEL {
@@ -1219,7 +1241,7 @@ impl Connection {
             }
             let ((), deferred) = this.with_control_deferred(|c, sink| {
                 if let Err(e) = c.handle_message(message.payload(), &mut |a| sink(a)) {
-                    pr_err!("vmbus: host message rejected: {:?}\n", e);
+                    rejected(Some(e));
                 }
             });
             this.answered.notify_all();
@@ -1228,6 +1250,7 @@ impl Connection {
                 this.queue_device_changes(deferred);
             }
         }
+        message_waiting(&*this.backend)
     }
 
     /// Adds a [`Deferred::Reclaim`] to `deferred` if some held memory's

@@ -114,7 +114,6 @@ impl<T: WorkFn> Drop for Work<T> {
 }
 
 /// A scheduling point for long loops (process context).
-#[cfg_attr(not(rustic_test_build), expect(dead_code, reason = "only the simulator loops that long so far"))]
 pub(crate) fn cond_resched() {
     // SAFETY: process context (work items and writers of control files).
     unsafe { bindings::rustic_cond_resched() }

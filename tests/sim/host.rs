@@ -146,6 +146,20 @@ impl SignalTable {
         slots.iter().flatten().count()
     }
 
+    /// Queues the work of the open channel of `relid` (the host looks at
+    /// it again unasked).
+    pub(crate) fn kick(&self, relid: u32) -> bool {
+        let _bh = BhOff::new();
+        let slots = self.slots.lock();
+        match slots.iter().flatten().find(|(_, c, _)| c.relid == relid) {
+            Some((_, _, work)) => {
+                work.queue_on(u32::MAX);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The open channel of `relid`, if any.
     pub(crate) fn channel(&self, relid: u32) -> Option<Arc<HostChannel>> {
         let _bh = BhOff::new();

@@ -466,10 +466,13 @@ impl Hypervisor {
     }
 
     /// debugfs `sim` commands: `offer NAME [relid=N]`, `rescind NAME`,
-    /// `corrupt-ring NAME`, `stall NAME`,
+    /// `corrupt-ring NAME`, `stall NAME`, `nodrain NAME` (the host stops
+    /// reading the guest's outbound ring, still writing the inbound one)
+    /// and `drain NAME` (it reads it again),
     /// `fault drop|duplicate|reorder|delay=MS|bad-type|bad-size|bad-field`
     /// (the host's next message; with `@open-result`, `@gpadl-created` or
-    /// `@gpadl-torndown` after it, the next of that type), `fault post-busy=N` (the next N
+    /// `@gpadl-torndown` after it, the next of that type), `fault storm=N`
+    /// (N bad messages at once, N <= 64), `fault post-busy=N` (the next N
     /// HvPostMessage calls fail as on a full message port, N <= 100000),
     /// `fault open-nomem=N` (the Nth next channel open fails to allocate
     /// its channel, N <= 1000; the guest's own memory, but the fault
@@ -486,15 +489,23 @@ impl Hypervisor {
         match verb {
             "offer" => self.with_host(|h, send| h.hot_add(arg.as_bytes(), &mut |m| send(m))),
             "rescind" => self.with_host(|h, send| h.rescind(arg.as_bytes(), &mut |m| send(m))),
-            "corrupt-ring" | "stall" => {
+            "corrupt-ring" | "stall" | "nodrain" => {
                 let relid = Host::relid_of(arg.as_bytes()).ok_or(ENOENT)?;
                 let channel = self.signals.channel(relid).ok_or(ENOENT)?;
                 FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
-                if verb == "stall" {
-                    channel.stalled.store(true, Ordering::SeqCst);
-                } else {
-                    channel.corrupt_inbound_index();
+                match verb {
+                    "stall" => channel.stalled.store(true, Ordering::SeqCst),
+                    "nodrain" => channel.undrained.store(true, Ordering::SeqCst),
+                    _ => channel.corrupt_inbound_index(),
                 }
+                Ok(())
+            }
+            // The host drains the channel's outbound ring again.
+            "drain" => {
+                let relid = Host::relid_of(arg.as_bytes()).ok_or(ENOENT)?;
+                let channel = self.signals.channel(relid).ok_or(ENOENT)?;
+                channel.undrained.store(false, Ordering::SeqCst);
+                self.signals.kick(relid);
                 Ok(())
             }
             "fault" => {
@@ -505,6 +516,10 @@ impl Hypervisor {
                     }
                     self.inner.lock().post_busy = n;
                     return Ok(());
+                }
+                if let Some(n) = arg.strip_prefix("storm=") {
+                    let n = n.parse::<usize>().map_err(|_| EINVAL)?;
+                    return self.storm(n);
                 }
                 if let Some(n) = arg.strip_prefix("open-nomem=") {
                     let n = n.parse::<u32>().map_err(|_| EINVAL)?;
@@ -576,6 +591,30 @@ impl Hypervisor {
                 self.models.command(&words)
             }
         }
+    }
+
+    /// `fault storm=N`: the host sends N (1..=[`QUEUE_LIMIT`]) control
+    /// messages of a type no version defines, back to back, unasked: the
+    /// guest must drop each without flooding its log.
+    fn storm(&self, n: usize) -> Result {
+        if n == 0 || n > QUEUE_LIMIT {
+            return Err(EINVAL);
+        }
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        // All or none, so that a writer may simply try again.
+        if inner.queue.len().saturating_sub(inner.head).saturating_add(n) > QUEUE_LIMIT {
+            return Err(EAGAIN);
+        }
+        for _ in 0..n {
+            let mut msg = Queued { len: 8, payload: [0; MAX_MESSAGE_SIZE] };
+            // Byte 0..4 of a channel message is its type.
+            msg.payload[0] = 0x7f;
+            Self::push(inner, msg)?;
+            FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
+        }
+        self.deliver(inner);
+        Ok(())
     }
 
     /// The host receives what waits in its port, in order (the work).

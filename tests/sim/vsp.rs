@@ -115,6 +115,9 @@ pub(crate) enum OutKind {
     /// A transfer-page packet naming one range of transfer page set
     /// `set_id` (the guest's receive buffer).
     TransferPages { set_id: u16, offset: u32, len: u32 },
+    /// A transfer-page packet naming `count` ranges of set `set_id`, kept
+    /// in the outbox from `first` on ([`Outbox::push_ranges`]).
+    TransferRanges { set_id: u16, first: usize, count: usize },
 }
 
 /// Packets a device model has for the guest, written in order as the
@@ -128,13 +131,39 @@ pub(crate) struct Outbox {
     queued: usize,
     bytes: VVec<u8>,
     used: usize,
+    /// The ranges of queued [`OutKind::TransferRanges`] packets.
+    ranges: VVec<TransferPageRange>,
+    ranges_used: usize,
 }
 
 impl Outbox {
     const PACKETS: usize = 8;
+    /// Ranges the queued packets may name in all.
+    const RANGES: usize = 512;
 
     fn new(capacity: usize) -> Result<Self> {
-        Ok(Outbox { packets: [None; Outbox::PACKETS], queued: 0, bytes: VVec::from_elem(0u8, capacity, GFP_KERNEL)?, used: 0 })
+        Ok(Outbox {
+            packets: [None; Outbox::PACKETS],
+            queued: 0,
+            bytes: VVec::from_elem(0u8, capacity, GFP_KERNEL)?,
+            used: 0,
+            ranges: VVec::from_elem(TransferPageRange::default(), Outbox::RANGES, GFP_KERNEL)?,
+            ranges_used: 0,
+        })
+    }
+
+    /// Queues a transfer-page packet naming `ranges` of set `set_id`;
+    /// `ENOSPC` when the outbox is full.
+    pub(crate) fn push_ranges(&mut self, set_id: u16, ranges: &[TransferPageRange], transaction_id: u64, payload: &[u8]) -> Result {
+        let first = self.ranges_used;
+        let end = first.checked_add(ranges.len()).ok_or(ENOSPC)?;
+        // Element by element: copy_from_slice keeps a panic path.
+        for (to, from) in self.ranges.get_mut(first..end).ok_or(ENOSPC)?.iter_mut().zip(ranges) {
+            *to = *from;
+        }
+        self.push(OutKind::TransferRanges { set_id, first, count: ranges.len() }, transaction_id, payload)?;
+        self.ranges_used = end;
+        Ok(())
     }
 
     /// Queues one packet; `ENOSPC` when the outbox is full (the model
@@ -169,6 +198,10 @@ impl Outbox {
                     let range = [TransferPageRange { byte_count: len, byte_offset: offset }];
                     to_guest.write_transfer_pages(tid, set_id, &range, &[payload])
                 }
+                OutKind::TransferRanges { set_id, first, count } => {
+                    let ranges = self.ranges.get(first..first.saturating_add(count)).unwrap_or(&[]);
+                    to_guest.write_transfer_pages(tid, set_id, ranges, &[payload])
+                }
             };
             match written {
                 Ok(s) => {
@@ -189,6 +222,7 @@ impl Outbox {
         }
         self.used = 0;
         self.queued = 0;
+        self.ranges_used = 0;
         Ok(true)
     }
 }
@@ -218,6 +252,9 @@ pub(crate) struct HostChannel {
     closed: AtomicBool,
     /// Set by fault injection: the host stops serving this channel.
     pub(crate) stalled: AtomicBool,
+    /// Set by fault injection: the host stops reading the guest's
+    /// outbound ring but goes on writing to it (received frames).
+    pub(crate) undrained: AtomicBool,
     #[pin]
     ends: Mutex<Ends>,
     /// The guest's inbound ring, for fault injection.
@@ -268,6 +305,7 @@ impl HostChannel {
                 interrupts,
                 closed: AtomicBool::new(false),
                 stalled: AtomicBool::new(false),
+                undrained: AtomicBool::new(false),
                 ends <- new_mutex!(
                     Ends { from_guest, to_guest, model, scratch, out },
                     "sim_host_channel"
@@ -328,6 +366,25 @@ impl HostChannel {
                 Err(()) => {
                     broken = true;
                     break;
+                }
+            }
+            if self.undrained.load(Ordering::SeqCst) {
+                // Only what the device has unasked.
+                let unasked = model.pending(out);
+                match out.flush(to_guest, &mut signal_guest) {
+                    Ok(true) if unasked => {
+                        more = true;
+                        continue;
+                    }
+                    // Done, or the inbound ring is full (the guest signals).
+                    Ok(_) => {
+                        more = false;
+                        break;
+                    }
+                    Err(()) => {
+                        broken = true;
+                        break;
+                    }
                 }
             }
             if from_guest.begin_poll().is_err() {

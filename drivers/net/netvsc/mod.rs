@@ -53,12 +53,14 @@ use crate::rust::base::cpu::nr_cpu_ids;
 use crate::rust::base::memory::Buffer;
 use crate::rust::base::time::RateLimit;
 use crate::rust::base::work::{BhOff, Work};
-use crate::rust::net::netdev::{Features, HeldSkbs, NetDevice};
+use crate::rust::net::netdev::{Features, HeldSkbs, NetDevice, RxMeta};
 use crate::drivers::net::proto::nvsp::{self, Message as Nvsp, Version};
+use crate::drivers::net::proto::rsc::Rsc;
 use crate::drivers::net::proto::sections::{self, SendSections};
 use crate::vmbus::device::{Device, DeviceHandle, Driver, OpenChannel, SharedBuffer};
 use crate::vmbus_core::guid::{class, Guid};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::pin::Pin;
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
 use kernel::{c_str, new_condvar, new_mutex, new_spinlock};
@@ -198,6 +200,16 @@ impl PendingCompletions {
     }
 }
 
+/// A coalesced frame being joined on one queue ([`Rsc`] decides).
+struct RscFrame {
+    state: Rsc,
+    /// The frame so far: `data[..len]`.
+    data: VVec<u8>,
+    len: usize,
+    /// Its first fragment's checksum, VLAN and hash information.
+    meta: RxMeta,
+}
+
 /// What a control request waits for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Awaited {
@@ -270,6 +282,12 @@ pub(crate) struct Nic {
     /// A received RNDIS message, copied out of the receive buffer.
     #[pin]
     rx_scratch: SpinLock<VVec<u8>>,
+    /// The size of the receive buffer's sections the host announced (0
+    /// before it is shared): no transfer-page range may be longer.
+    rx_section: AtomicU32,
+    /// Each queue's coalesced (RSC) frame being joined from its fragments;
+    /// taken by the queue's NAPI for one transfer-page packet at a time.
+    rsc: KVec<Pin<KBox<SpinLock<RscFrame>>>>,
     /// Receive completions waiting for ring room, per channel.
     #[pin]
     pending: SpinLock<VVec<PendingCompletions>>,
@@ -282,6 +300,13 @@ pub(crate) struct Nic {
     /// control requests wait out a pending signal (each still bounded),
     /// which would otherwise leave the NIC down.
     restoring: AtomicBool,
+    /// An MTU change is under way (rtnl held): a control request that
+    /// times out marks the host unresponsive ([`Nic::host_silent`]).
+    changing_mtu: AtomicBool,
+    /// The host let a control request of this MTU change time out: the
+    /// change's remaining requests fail at once instead of each waiting
+    /// out its timeout under rtnl.
+    host_silent: AtomicBool,
     /// The device and the channels set up on it: taken apart and made
     /// again by an MTU change.
     #[pin]
@@ -321,6 +346,11 @@ impl Nic {
         let bounces_used = new_sections(BOUNCES)?;
         let tx_heads = Buffer::new((BOUNCES as usize * TX_HEAD).next_multiple_of(4096))?;
         let tx_held = HeldSkbs::new(BOUNCES as usize)?;
+        let mut rsc = KVec::with_capacity(queue_limit(), GFP_KERNEL)?;
+        for _ in 0..queue_limit() {
+            let frame = RscFrame { state: Rsc::new(), data: VVec::from_elem(0u8, MAX_RECEIVE, GFP_KERNEL)?, len: 0, meta: RxMeta::default() };
+            rsc.push(KBox::pin_init(new_spinlock!(frame, "netvsc_rsc"), GFP_KERNEL)?, GFP_KERNEL)?;
+        }
         // 2 KiB per queue: vmalloc'd rather than one large kmalloc.
         let mut pending = VVec::with_capacity(queue_limit(), GFP_KERNEL)?;
         for _ in 0..queue_limit() {
@@ -350,11 +380,15 @@ impl Nic {
                 tx_held,
                 udp_csum: AtomicBool::new(false),
                 rx_scratch <- new_spinlock!(rx_scratch, "netvsc_rx_scratch"),
+                rx_section: AtomicU32::new(0),
+                rsc,
                 pending <- new_spinlock!(pending, "netvsc_pending"),
                 link_up: AtomicBool::new(false),
                 version: AtomicU32::new(0),
                 lro_wanted: AtomicBool::new(true),
                 restoring: AtomicBool::new(false),
+                changing_mtu: AtomicBool::new(false),
+                host_silent: AtomicBool::new(false),
                 link <- new_mutex!(Link { device: None, open: None, setup: None, setup_work: None }, "netvsc_link"),
             }),
             GFP_KERNEL,

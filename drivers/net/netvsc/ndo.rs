@@ -65,21 +65,36 @@ impl NetOps for Nic {
     fn poll_net(&self, net: &Net, queue: u16, budget: i32) -> i32 {
         let Some(channel) = self.channel_of(queue) else { return 0 };
         if !self.flush_pending(&channel, queue) {
-            // The ring is still full of completions: try again soon.
-            return budget;
+            // The outbound ring is still full of completions: the host was
+            // asked (pending_send_sz) to signal once it makes room, and
+            // that signal polls again. Spinning here would burn the CPU
+            // for as long as the host does not drain the ring.
+            return 0;
         }
         let budget = budget.max(0) as usize;
         let mut done = 0usize;
-        while done < budget {
-            let polled = channel.poll(budget - done, |info, bytes| {
-                done += 1;
-                self.packet(net, &channel, queue, info, bytes);
+        let mut blocked = false;
+        while done < budget && !blocked {
+            // Each transfer-page range is charged (one packet may carry
+            // thousands); the packet that crosses the budget is the last.
+            let polled = channel.poll_while(budget - done, |info, bytes| {
+                let handled = self.packet(net, &channel, queue, info, bytes);
+                done = done.saturating_add(handled.work);
+                // A completion that had to wait: read no more until the
+                // host makes room (it signals then), or their completions
+                // would pile up behind it.
+                blocked = handled.deferred;
+                done < budget && !blocked
             });
             match polled {
                 Ok(true) => continue,
                 Ok(false) => break,
                 Err(_) => break,
             }
+        }
+        if blocked {
+            // Less than the budget: NAPI stops until the host's signal.
+            return done.min(budget.saturating_sub(1)) as i32;
         }
         done.min(budget) as i32
     }
@@ -132,7 +147,19 @@ impl NetOps for Nic {
         // The channels' handlers and the subchannel setup hold the NIC.
         let this: Arc<Nic> = locked(&self.dev, |d| d.as_ref().map(|d| Arc::from(d.owner()))).ok_or(ENODEV)?;
         let device = link.device.take().ok_or(ENODEV)?;
+        this.host_silent.store(false, Ordering::Relaxed);
+        this.changing_mtu.store(true, Ordering::Relaxed);
         let result = this.reinit(net, &device, &mut link, mtu).or_else(|e| {
+            if this.host_silent.load(Ordering::Relaxed) {
+                // The host stopped answering: setting the NIC up again at
+                // the old MTU would wait for it all over again.
+                if link.open.is_some() {
+                    pr_err!("netvsc: relid {}: the host does not answer; MTU {} kept\n", self.relid, old);
+                } else {
+                    pr_err!("netvsc: relid {}: the host does not answer; the NIC stays down\n", self.relid);
+                }
+                return Err(e);
+            }
             pr_err!("netvsc: relid {}: setting the NIC up for MTU {} failed ({:?}); back to {}\n", self.relid, mtu, e, old);
             // The change may have ended on a signal, which stays pending.
             this.restoring.store(true, Ordering::Relaxed);
@@ -143,6 +170,8 @@ impl NetOps for Nic {
             })?;
             Err(e)
         });
+        this.changing_mtu.store(false, Ordering::Relaxed);
+        this.host_silent.store(false, Ordering::Relaxed);
         link.device = Some(device);
         result
     }

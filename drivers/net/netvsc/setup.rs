@@ -6,7 +6,7 @@
 //! change.
 
 use super::{
-    encode, locked, new_sections, Attached, Awaited, Buffers, Link, Nic, QueueHandler, BOUNCES, CONTROL_TIMEOUT_MS,
+    encode, locked, new_sections, Attached, Awaited, Buffers, Link, Nic, QueueHandler, Sections, BOUNCES, CONTROL_TIMEOUT_MS,
     queue_limit, MAX_CHANNELS, RECV_BUFFER, RING, RNDIS_MAX_XFER, RNDIS_VERSION, SEND_BUFFER, SUBCHANNEL_TIMEOUT_MS, TID_CONTROL,
     TSO_MAX_SIZE,
 };
@@ -24,7 +24,7 @@ use crate::drivers::net::proto::nvsp::{
     self, send_sections, Message as Nvsp, Negotiation, NdisConfig, RndisChannel, Sender, Step, Version,
 };
 use crate::drivers::net::proto::rndis::{self, status as rndis_status, Message as Rndis};
-use crate::vmbus::device::{DeviceHandle, OpenChannel, SubchannelOpener};
+use crate::vmbus::device::{DeviceHandle, OpenChannel, SharedBuffer, SubchannelOpener};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow, CondVarTimeoutResult, Mutex};
@@ -39,6 +39,9 @@ impl Nic {
     /// an abandoned request: nothing awaits it then, so it is dropped.
     fn request(&self, awaited: Awaited, send: impl FnOnce(&Channel) -> Result, out: &mut [u8; 256]) -> Result<usize> {
         let _one = self.control_lock.lock();
+        if self.host_silent.load(Ordering::Relaxed) {
+            return Err(ETIMEDOUT());
+        }
         let channel = self.channel().ok_or(ENODEV)?;
         locked(&self.control, |c| {
             c.awaited = awaited;
@@ -70,6 +73,9 @@ impl Nic {
             if now_ms() > deadline {
                 locked(&self.control, |c| c.awaited = Awaited::None);
                 pr_err!("netvsc: relid {}: the host did not answer a control request in {} ms\n", self.relid, CONTROL_TIMEOUT_MS);
+                if self.changing_mtu.load(Ordering::Relaxed) {
+                    self.host_silent.store(true, Ordering::Relaxed);
+                }
                 return Err(ETIMEDOUT());
             }
             // Woken by the answer; the timeout only bounds a missed wake-up.
@@ -372,16 +378,30 @@ impl Nic {
         let answer = self.nvsp_request(&Nvsp::SendReceiveBuffer { gpadl: recv.handle(), id: nvsp::RECEIVE_BUFFER_ID })?;
         match answer {
             Nvsp::SendReceiveBufferComplete(c) if c.status == nvsp::status::SUCCESS => {
-                c.slots(RECV_BUFFER as u32).map_err(|_| {
+                let (section, _) = c.slots(RECV_BUFFER as u32).map_err(|_| {
                     self.host_error("receive buffer sections outside the buffer");
                     EIO
                 })?;
+                self.rx_section.store(section, Ordering::Relaxed);
             }
             _ => {
                 pr_err!("netvsc: relid {}: the host refused the receive buffer\n", self.relid);
                 return Err(EIO);
             }
         }
+        // From here the host uses the receive buffer: revoked if the rest
+        // fails, before it goes.
+        let shared = self.share_send_buffer(device);
+        let (send, section_size, sections) = shared.inspect_err(|_| self.revoke(true, false))?;
+        locked(&self.buffers, |b| *b = Some(Buffers { recv, send }));
+        self.section_size.store(section_size, Ordering::Relaxed);
+        locked(&self.sections, |s| *s = Some(sections));
+        Ok(())
+    }
+
+    /// Shares the send buffer and tells the host; the buffer, the host's
+    /// section size and the sections' bookkeeping.
+    fn share_send_buffer(&self, device: &DeviceHandle) -> Result<(SharedBuffer, u32, Arc<Sections>)> {
         let send = device.share_buffer(SEND_BUFFER)?;
         let answer = self.nvsp_request(&Nvsp::SendSendBuffer { gpadl: send.handle(), id: nvsp::SEND_BUFFER_ID })?;
         let (section_size, count) = match answer {
@@ -397,10 +417,7 @@ impl Nic {
             }
         };
         let sections = Arc::new(new_sections(count)?, GFP_KERNEL)?;
-        locked(&self.buffers, |b| *b = Some(Buffers { recv, send }));
-        self.section_size.store(section_size, Ordering::Relaxed);
-        locked(&self.sections, |s| *s = Some(sections));
-        Ok(())
+        Ok((send, section_size, sections))
     }
 
     /// RNDIS INITIALIZE.
@@ -532,6 +549,9 @@ impl Nic {
     /// The subchannel setup must not be running (remove cancelled it; an
     /// MTU change waits for it to be done).
     pub(super) fn release(&self, link: &mut Link) {
+        if locked(&self.buffers, |b| b.is_some()) {
+            self.revoke(true, true);
+        }
         locked(&self.channels, |c| c.iter_mut().for_each(|s| *s = None));
         self.opened.store(0, Ordering::Relaxed);
         if let Some(setup) = link.setup.as_ref() {
@@ -541,6 +561,7 @@ impl Nic {
         }
         drop(link.open.take());
         self.section_size.store(0, Ordering::Relaxed);
+        self.rx_section.store(0, Ordering::Relaxed);
         locked(&self.sections, |s| *s = None);
         let buffers = locked(&self.buffers, |b| b.take());
         drop(buffers);
@@ -549,6 +570,25 @@ impl Nic {
             self.bounces_used.free(slot);
         }
         locked(&self.pending, |p| p.iter_mut().for_each(|p| p.len = 0));
+    }
+
+    /// Tells the host to stop using the receive and (if `send`) the send
+    /// buffer: NVSP REVOKE_RECV_BUF and REVOKE_SEND_BUF, on the primary
+    /// channel while it is open, before the buffers' GPADLs are torn down,
+    /// as the C driver does. They have no answer; a full ring or a closed
+    /// (rescinded) channel is not waited for: the teardown follows anyway.
+    fn revoke(&self, recv: bool, send: bool) {
+        let Some(channel) = self.channel() else { return };
+        let messages = [
+            (recv, Nvsp::RevokeReceiveBuffer { id: nvsp::RECEIVE_BUFFER_ID }),
+            (send, Nvsp::RevokeSendBuffer { id: nvsp::SEND_BUFFER_ID }),
+        ];
+        for (_, message) in messages.iter().filter(|(wanted, _)| *wanted) {
+            let sent = encode(message).and_then(|m| channel.send_inband(0, false, &[m.bytes()], 0));
+            if let Err(e) = sent {
+                pr_err!("netvsc: relid {}: revoking a buffer failed ({:?}); tearing it down anyway\n", self.relid, e);
+            }
+        }
     }
 
     /// Sets the subchannels up after probe or a re-initialisation, in a
@@ -593,7 +633,18 @@ impl Nic {
         net.detach();
         let running = net.is_running();
         if running {
-            let _ = self.set_filter(0);
+            match self.set_filter(0) {
+                // A host that does not answer would not answer the many
+                // requests of setting the NIC up again either, each waited
+                // for under rtnl: the change ends here, nothing taken
+                // apart yet.
+                Err(e) if self.host_silent.load(Ordering::Relaxed) => {
+                    net.attach();
+                    return Err(e);
+                }
+                // Going on regardless (a pending signal, say).
+                _ => {}
+            }
         }
         for queue in 0..MAX_CHANNELS as u16 {
             net.napi_disable(queue);

@@ -49,20 +49,22 @@ use crate::rust::sim::{read_pages, Mapping};
 use crate::rust::base::time::RateLimit;
 use crate::rust::base::work::Work;
 use crate::drivers::net::proto::frame::{self, VLAN_HLEN};
-use crate::drivers::net::proto::netvsp::{rndis_completion, Action, GuestPacket, Netvsp, RndisSource};
+use crate::drivers::net::proto::netvsp::{rndis_completion, Action, GuestPacket, Netvsp, RndisSource, RX_HEADER_ROOM};
 use crate::drivers::net::proto::offload::{coalesce_in_place, fill_checksums, Segmenter};
-use crate::drivers::net::proto::ppi::{ChecksumInfo, LsoInfo, VlanInfo};
+use crate::drivers::net::proto::ppi::{ChecksumInfo, LsoInfo, PktInfoId, VlanInfo};
 use crate::drivers::net::proto::nvsp::{self, Message as Nvsp, RndisChannel, RndisPacket};
 use crate::drivers::net::proto::rndis_dev::{DeviceConfig, Outcome, RndisDevice, Rss, RxChecksums, TxFrame};
 use crate::drivers::net::proto::vswitch::{Mac, Port, Switch, MAX_PORTS};
 use crate::vmbus_core::guid::{class, Guid};
-use crate::vmbus_core::ring::{self, PacketInfo, PACKET_TYPE_COMPLETION, PACKET_TYPE_GPA_DIRECT, PACKET_TYPE_INBAND};
+use crate::vmbus_core::ring::{
+    self, PacketInfo, TransferPageRange, PACKET_TYPE_COMPLETION, PACKET_TYPE_GPA_DIRECT, PACKET_TYPE_INBAND,
+};
 use crate::testing::sim::host::GpadlMaps;
 use crate::testing::sim::hypervisor::HostRequests;
 use crate::testing::sim::chaos::ChaosFault;
 use crate::testing::sim::model::{ChannelHook, ChannelModel, Counter, Device, DeviceModel, Opening, Served};
 use netfault::{Armed, FaultTable, NET_FAULTS, NET_RX_SLOTS};
-use crate::drivers::net::proto::netfault::{TransferPages, GARBAGE_NVSP};
+use crate::drivers::net::proto::netfault::{TransferPages, GARBAGE_NVSP, RSC_SPLIT};
 use crate::testing::sim::vsp::{HostChannel, OutKind, Outbox};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
@@ -88,7 +90,16 @@ pub(crate) static NET_TAGGED: AtomicU64 = AtomicU64::new(0);
 /// frames aside): dropped, as Hyper-V's port does.
 pub(crate) static NET_OVERSIZE: AtomicU64 = AtomicU64::new(0);
 
-static COUNTERS: [Counter; 12] = [
+/// RSC fragments sent to the guests (coalesced frames, and frames split
+/// by the `rsc-split` fault).
+pub(crate) static NET_RSC_FRAGMENTS: AtomicU64 = AtomicU64::new(0);
+/// Buffers the guests revoked (NVSP REVOKE_RECV_BUF, REVOKE_SEND_BUF).
+pub(crate) static NET_REVOKED: AtomicU64 = AtomicU64::new(0);
+/// Buffers still mapped when their NIC's channel closed: the guest did
+/// not revoke them before their GPADLs went, as Hyper-V expects.
+pub(crate) static NET_UNREVOKED: AtomicU64 = AtomicU64::new(0);
+
+static COUNTERS: [Counter; 15] = [
     (kernel::c_str!("sim_net_errors"), &NET_ERRORS),
     (kernel::c_str!("sim_net_switched"), &NET_FRAMES_SWITCHED),
     (kernel::c_str!("sim_net_delivered"), &NET_FRAMES_DELIVERED),
@@ -101,6 +112,9 @@ static COUNTERS: [Counter; 12] = [
     (kernel::c_str!("sim_net_oversize"), &NET_OVERSIZE),
     (kernel::c_str!("sim_net_faults"), &NET_FAULTS),
     (kernel::c_str!("sim_net_rx_slots"), &NET_RX_SLOTS),
+    (kernel::c_str!("sim_net_rsc_fragments"), &NET_RSC_FRAGMENTS),
+    (kernel::c_str!("sim_net_revoked"), &NET_REVOKED),
+    (kernel::c_str!("sim_net_unrevoked"), &NET_UNREVOKED),
 ];
 
 /// Simulated NIC `n` (`nic0`..`nic3`: relids 40..43).
@@ -231,6 +245,9 @@ const MAX_RANGE_PAGES: usize = 18;
 /// Channels per simulated NIC: the primary and up to 7 subchannels (the
 /// host's limit; a guest takes one per CPU of them).
 pub(crate) const MAX_CHANNELS: usize = 8;
+/// The most RSC fragments of one frame the host sends: a 64 KiB frame in
+/// sections of 1728 bytes is 41.
+const RSC_FRAGMENTS_MAX: usize = 64;
 /// Received frames written per service round.
 const RX_BATCH: usize = 32;
 /// A frame at least this long that goes to one port is handed on in the
@@ -884,7 +901,7 @@ impl Nic {
         let mut packet = TransferPages { set_id: buffer.id, offset: range.offset, len: len32, nvsp_rndis: true };
         if data.is_empty() {
             if let Some(m) = self.reply.get_mut(..len) {
-                packet = netfault::frame(&self.faults, self.relid, m, packet, buffer.size);
+                packet = netfault::frame(&self.faults, self.relid, m, packet, buffer.size, buffer.section.sub_alloc_size);
             }
         }
         let offset = range.offset as usize;
@@ -911,6 +928,84 @@ impl Nic {
         }
         self.count_slots();
         pushed
+    }
+
+    /// Sends the frame `data` to the guest as RSC fragments, as a host
+    /// that coalesces does: in at least `pieces` fragments, each an RNDIS
+    /// data packet with the frame's PPIs and its `RNDIS_PKTINFO_ID` marks
+    /// in a receive section of its own, all named by one transfer-page
+    /// packet (the sections are one run, freed by its completion).
+    /// `Some(false)` when no run of sections is free yet (try again after
+    /// the guest's completions), `None` when the guest cannot take the
+    /// frame (it does not coalesce, or it needs too many fragments).
+    fn to_guest_fragments(
+        &mut self,
+        data: &[u8],
+        vlan: Option<VlanInfo>,
+        checksums: RxChecksums,
+        pieces: usize,
+        out: &mut Outbox,
+    ) -> Option<bool> {
+        if pieces <= 1 && !self.port.coalesces.load(Ordering::Relaxed) {
+            return None;
+        }
+        let (Some(recv), Some(buffer)) = (self.recv.as_ref(), self.nvsp.receive_buffer()) else {
+            return Some(false);
+        };
+        let slot = buffer.section.sub_alloc_size as usize;
+        let room = slot.checked_sub(RX_HEADER_ROOM as usize).filter(|&r| r > 0)?;
+        let pieces = pieces.max(data.len().div_ceil(room)).max(1);
+        let chunk = data.len().div_ceil(pieces);
+        if pieces > RSC_FRAGMENTS_MAX || chunk == 0 || chunk > room {
+            return None;
+        }
+        let run = u32::try_from(pieces.checked_mul(slot)?).ok()?;
+        let Some(range) = self.nvsp.alloc_receive(run) else {
+            return Some(false);
+        };
+        // SAFETY: used only here, while `recv` lives.
+        let mem = unsafe { recv.shared_static() };
+        let mut ranges = [TransferPageRange::default(); RSC_FRAGMENTS_MAX];
+        let mut written = true;
+        for (i, (part, r)) in data.chunks(chunk).zip(ranges.iter_mut()).enumerate() {
+            let mut flags = PktInfoId::SUBALLOC;
+            if i == 0 {
+                flags |= PktInfoId::FIRST_FRAG;
+            }
+            if i + 1 == pieces {
+                flags |= PktInfoId::LAST_FRAG;
+            }
+            let id = PktInfoId { version: 1, flags, packet_id: 0 };
+            let built = self.rndis.build_rx_fragment_header(data, vlan, checksums, Some(id), part.len(), &mut self.reply);
+            let Ok((head, _)) = built else {
+                written = false;
+                break;
+            };
+            let offset = (range.offset as usize).saturating_add(i.saturating_mul(slot));
+            written &= self.reply.get(..head).is_some_and(|m| mem.write_bytes(offset, m).is_ok())
+                && mem.write_bytes(offset.saturating_add(head), part).is_ok();
+            // CAST: within one section.
+            *r = TransferPageRange { byte_count: (head + part.len()) as u32, byte_offset: offset as u32 };
+        }
+        let header = Nvsp::SendRndisPacket(RndisPacket {
+            channel: RndisChannel::Data,
+            section_index: nvsp::NO_SECTION,
+            section_size: 0,
+        })
+        .encode();
+        let pushed = match (written, header, ranges.get(..pieces)) {
+            (true, Ok(header), Some(ranges)) => {
+                out.push_ranges(buffer.id, ranges, range.transaction_id, header.bytes()).is_ok()
+            }
+            _ => false,
+        };
+        if pushed {
+            NET_RSC_FRAGMENTS.fetch_add(pieces as u64, Ordering::Relaxed);
+        } else {
+            self.nvsp.complete_receive(range.transaction_id);
+        }
+        self.count_slots();
+        Some(pushed)
     }
 
     /// Hands an RNDIS message to the device; returns whether it was taken,
@@ -1026,8 +1121,14 @@ impl Nic {
                 }
                 Action::MapReceiveBuffer { gpadl, .. } => self.recv = self.maps.get(gpadl, self.relid),
                 Action::MapSendBuffer { gpadl, .. } => self.send = self.maps.get(gpadl, self.relid),
-                Action::UnmapReceiveBuffer { .. } => self.recv = None,
-                Action::UnmapSendBuffer { .. } => self.send = None,
+                Action::UnmapReceiveBuffer { .. } => {
+                    NET_REVOKED.fetch_add(1, Ordering::Relaxed);
+                    self.recv = None;
+                }
+                Action::UnmapSendBuffer { .. } => {
+                    NET_REVOKED.fetch_add(1, Ordering::Relaxed);
+                    self.send = None;
+                }
                 Action::Rndis { source, transaction_id, .. } => {
                     let taken = match self.copy_message(source, header) {
                         Some(len) => self.rndis(len, out),
@@ -1063,6 +1164,16 @@ impl Drop for Nic {
     fn drop(&mut self) {
         // The guest's slots go with the NIC.
         NET_RX_SLOTS.fetch_sub(self.slots_counted as u64, Ordering::Relaxed);
+        // The channel closed: a guest revokes its buffers before that (and
+        // before their GPADLs go), so that the host stops writing them.
+        let unrevoked = u64::from(self.recv.is_some()) + u64::from(self.send.is_some());
+        if unrevoked > 0 {
+            NET_UNREVOKED.fetch_add(unrevoked, Ordering::Relaxed);
+            static LIMIT: RateLimit = RateLimit::new(200);
+            if LIMIT.allow() {
+                pr_err!("sim: nic relid {}: the guest closed the channel with {} buffer(s) not revoked\n", self.relid, unrevoked);
+            }
+        }
     }
 }
 
@@ -1121,7 +1232,28 @@ impl Nic {
                 self.port.switch.recycle(frame.bytes);
                 continue;
             };
-            let delivered = self.to_guest_parts(head, data, out);
+            // A frame that does not fit a receive section (a coalesced
+            // one) goes in RSC fragments to a guest that coalesces; any
+            // other guest cannot take it.
+            let section = self.nvsp.receive_buffer().map_or(0, |b| b.section.sub_alloc_size) as usize;
+            let split = self.faults.rsc_split_armed();
+            let delivered = if split || head.saturating_add(data.len()) > section {
+                let vlan = tci.map(VlanInfo::from_tci);
+                match self.to_guest_fragments(data, vlan, frame.checksums, if split { RSC_SPLIT } else { 1 }, out) {
+                    Some(true) if split => self.faults.take_rsc_split(self.relid),
+                    Some(delivered) => delivered,
+                    None => {
+                        NET_FRAMES_DROPPED.fetch_add(1, Ordering::Relaxed);
+                        if let Some(tci) = tci {
+                            frame::retag(frame.bytes.bytes_mut(), tci);
+                        }
+                        self.port.switch.recycle(frame.bytes);
+                        continue;
+                    }
+                }
+            } else {
+                self.to_guest_parts(head, data, out)
+            };
             if let Some(tci) = tci {
                 frame::retag(frame.bytes.bytes_mut(), tci);
             }

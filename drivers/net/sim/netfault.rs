@@ -59,6 +59,27 @@ impl Armed {
         v != 0 && Fault::from_raw((v >> 32) as u32).is_some_and(|f| f.target() == target)
     }
 
+    /// Whether [`Fault::RscSplit`] is armed.
+    pub(crate) fn rsc_split_armed(&self) -> bool {
+        let v = self.state.load(Ordering::Relaxed);
+        // CAST: the high word.
+        v != 0 && Fault::from_raw((v >> 32) as u32) == Some(Fault::RscSplit)
+    }
+
+    /// Takes one use of [`Fault::RscSplit`] if that is what is armed.
+    pub(crate) fn take_rsc_split(&self, relid: u32) -> bool {
+        let v = self.state.load(Ordering::Relaxed);
+        // CAST: the high word.
+        if v == 0 || Fault::from_raw((v >> 32) as u32) != Some(Fault::RscSplit) {
+            return false;
+        }
+        let taken = self.take(Target::Frame) == Some(Fault::RscSplit);
+        if taken {
+            injected(relid, Fault::RscSplit);
+        }
+        taken
+    }
+
     /// The armed fault if it targets `target`, counted as used.
     fn take(&self, target: Target) -> Option<Fault> {
         let mut v = self.state.load(Ordering::Relaxed);
@@ -113,7 +134,7 @@ impl FaultTable {
 /// The NIC model's faults, for chaos (`crate::testing::sim::chaos`):
 /// every NVSP/RNDIS fault kind ([`Fault::ALL`]) for the NIC's next few
 /// packets, and the link going down for a while.
-pub(crate) static CHAOS_FAULTS: [ChaosFault; 14] = [
+pub(crate) static CHAOS_FAULTS: [ChaosFault; 16] = [
     ChaosFault::once("netfault {dev} bad-completion {n}"),
     ChaosFault::once("netfault {dev} stale-completion {n}"),
     ChaosFault::once("netfault {dev} malformed-completion {n}"),
@@ -127,6 +148,8 @@ pub(crate) static CHAOS_FAULTS: [ChaosFault; 14] = [
     ChaosFault::once("netfault {dev} bad-nvsp {n}"),
     ChaosFault::once("netfault {dev} malformed-rndis {n}"),
     ChaosFault::once("netfault {dev} runt {n}"),
+    ChaosFault::once("netfault {dev} long-range {n}"),
+    ChaosFault::once("netfault {dev} rsc-split {n}"),
     ChaosFault::until("link {dev} down", "link {dev} up"),
 ];
 // A fault kind added to `Fault::ALL` is added above too.
@@ -143,7 +166,14 @@ fn injected(relid: u32, fault: Fault) {
 /// A received frame's transfer-page packet, faulted if a frame fault is
 /// armed and `message` (the RNDIS message, rewritten in place) carries a
 /// frame.
-pub(crate) fn frame(armed: &Armed, relid: u32, message: &mut [u8], packet: TransferPages, buffer_size: u32) -> TransferPages {
+pub(crate) fn frame(
+    armed: &Armed,
+    relid: u32,
+    message: &mut [u8],
+    packet: TransferPages,
+    buffer_size: u32,
+    section_size: u32,
+) -> TransferPages {
     if !crate::drivers::net::proto::netfault::is_frame(message) {
         return packet;
     }
@@ -151,7 +181,7 @@ pub(crate) fn frame(armed: &Armed, relid: u32, message: &mut [u8], packet: Trans
         return packet;
     };
     injected(relid, fault);
-    fault.frame(message, packet, buffer_size)
+    fault.frame(message, packet, buffer_size, section_size)
 }
 
 /// Queues the completion of transaction `tid` with the NVSP message

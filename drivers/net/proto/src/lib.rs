@@ -45,6 +45,7 @@ pub mod ppi;
 pub mod rndis;
 #[cfg(feature = "host")]
 pub mod rndis_dev;
+pub mod rsc;
 pub mod sections;
 pub mod toeplitz;
 #[cfg(feature = "host")]

@@ -15,7 +15,8 @@
 //!   page set that is not the receive buffer, an NVSP message that is not
 //!   SEND_RNDIS_PKT, an RNDIS message longer than its range, packet data
 //!   outside its message, an unknown RNDIS type, a frame shorter than an
-//!   Ethernet header.
+//!   Ethernet header, a range longer than the receive section the host
+//!   announced; and, truthfully, a frame sent as RSC fragments.
 //!
 //! A faulted transfer-page packet keeps its transaction id, so the guest's
 //! completion still frees the receive-buffer slots the host took for it;
@@ -60,7 +61,18 @@ pub enum Fault {
     /// The RNDIS packet carries 4 bytes of frame: shorter than an
     /// Ethernet header.
     Runt,
+    /// The range is longer than the receive-buffer section the host
+    /// announced (by 64 bytes), though inside the buffer and shorter than
+    /// any RNDIS message limit.
+    LongRange,
+    /// Not a lie: the frame goes as [`RSC_SPLIT`] RSC fragments (in ranges
+    /// of one transfer-page packet) though it fits one range, as a host
+    /// that coalesces sends a large frame.
+    RscSplit,
 }
+
+/// The fragments [`Fault::RscSplit`] cuts a frame into.
+pub const RSC_SPLIT: usize = 3;
 
 /// Which packets a fault hits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,7 +98,7 @@ pub const GARBAGE_RNDIS_TYPE: u32 = 0x7f77_7777;
 
 impl Fault {
     /// Every fault, in the order of [`Fault::raw`].
-    pub const ALL: [Fault; 13] = [
+    pub const ALL: [Fault; 15] = [
         Fault::BadCompletion,
         Fault::StaleCompletion,
         Fault::MalformedCompletion,
@@ -100,6 +112,8 @@ impl Fault {
         Fault::BadNvsp,
         Fault::MalformedRndis,
         Fault::Runt,
+        Fault::LongRange,
+        Fault::RscSplit,
     ];
 
     /// The name debugfs takes.
@@ -118,6 +132,8 @@ impl Fault {
             Fault::BadNvsp => "bad-nvsp",
             Fault::MalformedRndis => "malformed-rndis",
             Fault::Runt => "runt",
+            Fault::LongRange => "long-range",
+            Fault::RscSplit => "rsc-split",
         }
     }
 
@@ -126,10 +142,10 @@ impl Fault {
         Fault::ALL.iter().copied().find(|f| f.name() == name)
     }
 
-    /// A number for the fault, 1..=13 (0 is none), to keep in an atomic.
+    /// A number for the fault, 1..=15 (0 is none), to keep in an atomic.
     pub fn raw(self) -> u32 {
         let i = Fault::ALL.iter().position(|&f| f == self).unwrap_or(0);
-        // CAST: fewer than 14 faults.
+        // CAST: fewer than 16 faults.
         i as u32 + 1
     }
 
@@ -173,12 +189,20 @@ impl Fault {
     /// Rewrites a received frame's transfer-page packet: `message` is the
     /// RNDIS message the host is about to write into the receive buffer
     /// (changed in place), `packet` the packet naming it, `buffer_size` the
-    /// receive buffer's size. Returns the packet to send. The fault must
+    /// receive buffer's size, `section_size` its sections'. Returns the packet to send. The fault must
     /// target frames and `message` be an RNDIS data packet; otherwise
     /// nothing changes.
-    pub fn frame(self, message: &mut [u8], packet: TransferPages, buffer_size: u32) -> TransferPages {
+    pub fn frame(self, message: &mut [u8], packet: TransferPages, buffer_size: u32, section_size: u32) -> TransferPages {
         let mut p = packet;
         match self {
+            Fault::LongRange => {
+                p.len = section_size.saturating_add(64);
+                if p.offset.checked_add(p.len).is_none_or(|end| end > buffer_size) {
+                    p.offset = 0;
+                }
+            }
+            // The sender splits the frame itself.
+            Fault::RscSplit => {}
             Fault::BadRange => p.offset = buffer_size.saturating_sub(4),
             Fault::WrapRange => p.offset = u32::MAX - 3,
             Fault::Oversize => {

@@ -42,6 +42,9 @@ use super::wire::Error;
 pub const SEND_SECTION_SIZE: u32 = 6144;
 /// The receive-buffer slot size Hyper-V reports (`sub_alloc_size`).
 pub const RECV_SECTION_SIZE: u32 = 1728;
+/// Room for a received frame's RNDIS header and PPIs in its slot: the
+/// 44-byte header and up to five 16-byte PPIs, with room to spare.
+pub const RX_HEADER_ROOM: u32 = 128;
 /// The most receive-buffer slots the host tracks; a larger buffer is
 /// answered with this many slots (the rest goes unused).
 pub const MAX_RECV_SLOTS: usize = 20480;
@@ -644,7 +647,7 @@ impl Netvsp {
         if size > v.max_receive_buffer() {
             return Err(HostError::Invalid("receive buffer size"));
         }
-        let slot = self.config.recv_section_size;
+        let slot = self.receive_section_size();
         let count = size
             .checked_div(slot)
             .unwrap_or(0)
@@ -761,6 +764,17 @@ impl Netvsp {
             source,
             transaction_id: p.transaction_id,
         }))
+    }
+
+    /// The receive-buffer slot (section) size for the guest's MTU: the
+    /// configured size, or one that holds a whole frame of the MTU its
+    /// NDIS config gave, with an 802.1Q tag and [`RX_HEADER_ROOM`] bytes
+    /// of RNDIS header and PPIs. No range the host sends is longer, so a
+    /// larger message (a coalesced frame) goes in RSC fragments.
+    pub fn receive_section_size(&self) -> u32 {
+        let frame = self.ndis_config.map_or(0, |c| c.mtu.saturating_add(4));
+        let needed = frame.saturating_add(RX_HEADER_ROOM).div_ceil(64).saturating_mul(64);
+        self.config.recv_section_size.max(needed)
     }
 
     /// Takes a range of the receive buffer for a message of `len` bytes to

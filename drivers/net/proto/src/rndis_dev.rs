@@ -30,7 +30,7 @@ use super::ndis::{
     RSS_CAPS_REVISION_2,
 };
 use super::netvsp::HostError;
-use super::ppi::{ChecksumInfo, LsoInfo, Ppi, RxInfo, VlanInfo};
+use super::ppi::{ChecksumInfo, LsoInfo, PktInfoId, Ppi, RxInfo, VlanInfo};
 use super::rndis::{self, msg, status, InitComplete, Message, QueryComplete};
 use super::toeplitz;
 use super::vswitch::{Mac, MULTICAST_MAX};
@@ -620,7 +620,24 @@ impl RndisDevice {
         checksums: RxChecksums,
         out: &mut [u8],
     ) -> Result<(usize, u16)> {
-        let mut ppis = [Ppi::HashValue(0); 4];
+        self.build_rx_fragment_header(data, vlan, checksums, None, data.len(), out)
+    }
+
+    /// [`RndisDevice::build_rx_header`] for one RSC fragment of the frame
+    /// `data` (`fragment`: its `RNDIS_PKTINFO_ID` marks) that carries
+    /// `fragment_len` bytes of it: the frame's checksum, VLAN and hash
+    /// PPIs go in every fragment's header (the guest takes the first's),
+    /// then the marks.
+    pub fn build_rx_fragment_header(
+        &self,
+        data: &[u8],
+        vlan: Option<VlanInfo>,
+        checksums: RxChecksums,
+        fragment: Option<PktInfoId>,
+        fragment_len: usize,
+        out: &mut [u8],
+    ) -> Result<(usize, u16)> {
+        let mut ppis = [Ppi::HashValue(0); 5];
         let mut n = 0usize;
         let mut push = |p: Ppi| {
             if let Some(slot) = ppis.get_mut(n) {
@@ -655,9 +672,12 @@ impl RndisDevice {
             push(Ppi::HashInfo(info));
             queue = self.queue_for(value);
         }
-        let mut list = [0u8; 4 * super::ppi::PPI_SIZE];
+        if let Some(id) = fragment {
+            push(Ppi::PktInfoId(id));
+        }
+        let mut list = [0u8; 5 * super::ppi::PPI_SIZE];
         let len = super::ppi::write_list(&mut list, ppis.get(..n).unwrap_or(&[]))?;
-        let head = rndis::write_packet_header_raw(out, list.get(..len).unwrap_or(&[]), data.len())?;
+        let head = rndis::write_packet_header_raw(out, list.get(..len).unwrap_or(&[]), fragment_len)?;
         Ok((head, queue))
     }
 }

@@ -12,6 +12,8 @@ use netvsc_core::wire::Error;
 const BUFFER: u32 = 16 * 1024 * 1024;
 /// The largest RNDIS message the guest takes from the receive buffer.
 const MAX_RECEIVE: u32 = 65536 + 512;
+/// The receive-buffer section size the host announced.
+const SECTION: u32 = 1728;
 
 /// What the guest refuses a received packet for.
 #[derive(Debug, PartialEq, Eq)]
@@ -19,6 +21,7 @@ enum Rejected {
     NotRndisPacket,
     WrongSet,
     TooLong,
+    LongerThanSection,
     OutsideBuffer,
     Rndis(Error),
     Runt,
@@ -36,6 +39,9 @@ fn guest_checks(p: &TransferPages, header: &[u8], buffer: &[u8]) -> Result<usize
     }
     if p.len > MAX_RECEIVE {
         return Err(Rejected::TooLong);
+    }
+    if p.len > SECTION {
+        return Err(Rejected::LongerThanSection);
     }
     let end = u64::from(p.offset) + u64::from(p.len);
     if end > buffer.len() as u64 {
@@ -85,7 +91,7 @@ fn deliver(fault: Option<Fault>) -> Result<usize, Rejected> {
     if let Some(f) = fault {
         assert_eq!(f.target(), Target::Frame);
         assert!(netfault::is_frame(&message));
-        packet = f.frame(&mut message, packet, BUFFER);
+        packet = f.frame(&mut message, packet, BUFFER, SECTION);
     }
     let mut buffer = vec![0u8; BUFFER as usize];
     buffer[offset as usize..offset as usize + message.len()].copy_from_slice(&message);
@@ -109,6 +115,20 @@ fn each_frame_fault_breaks_its_check() {
     assert_eq!(deliver(Some(Fault::BadNvsp)), Err(Rejected::NotRndisPacket));
     assert_eq!(deliver(Some(Fault::MalformedRndis)), Err(Rejected::Rndis(Error::UnknownType(netfault::GARBAGE_RNDIS_TYPE))));
     assert_eq!(deliver(Some(Fault::Runt)), Err(Rejected::Runt));
+    assert_eq!(deliver(Some(Fault::LongRange)), Err(Rejected::LongerThanSection));
+    // Fragments are the sender's doing: the packet itself is unchanged.
+    assert_eq!(deliver(Some(Fault::RscSplit)), Ok(60));
+}
+
+#[test]
+fn a_long_range_is_one_section_and_a_bit_inside_the_buffer() {
+    let mut m = frame_message();
+    for offset in [0, 1728 * 5, BUFFER - 1728] {
+        let p = TransferPages { set_id: 1, offset, len: 100, nvsp_rndis: true };
+        let long = Fault::LongRange.frame(&mut m, p, BUFFER, SECTION);
+        assert!(long.len > SECTION && long.len < MAX_RECEIVE);
+        assert!(u64::from(long.offset) + u64::from(long.len) <= u64::from(BUFFER));
+    }
 }
 
 #[test]
@@ -116,17 +136,17 @@ fn range_faults_stay_outside_or_inside_as_meant() {
     let p = TransferPages { set_id: 1, offset: BUFFER - 1728, len: 1000, nvsp_rndis: true };
     let mut m = frame_message();
     // Past the end, but starting inside.
-    let bad = Fault::BadRange.frame(&mut m, p, BUFFER);
+    let bad = Fault::BadRange.frame(&mut m, p, BUFFER, SECTION);
     assert!(bad.offset < BUFFER && bad.offset + bad.len > BUFFER);
     // The 32-bit sum wraps.
-    let wrap = Fault::WrapRange.frame(&mut m, p, BUFFER);
+    let wrap = Fault::WrapRange.frame(&mut m, p, BUFFER, SECTION);
     assert!(wrap.offset.checked_add(wrap.len).is_none());
     // Too long, yet inside the buffer even near its end.
-    let big = Fault::Oversize.frame(&mut m, p, BUFFER);
+    let big = Fault::Oversize.frame(&mut m, p, BUFFER, SECTION);
     assert_eq!(big.len, OVERSIZE_LEN);
     assert!(u64::from(big.offset) + u64::from(big.len) <= u64::from(BUFFER));
     // Only the set id changes.
-    let set = Fault::BadSet.frame(&mut m, p, BUFFER);
+    let set = Fault::BadSet.frame(&mut m, p, BUFFER, SECTION);
     assert_eq!((set.offset, set.len, set.nvsp_rndis), (p.offset, p.len, true));
     assert_ne!(set.set_id, p.set_id);
 }
@@ -137,7 +157,7 @@ fn frame_faults_leave_other_packets_and_completion_faults_leave_frames_alone() {
     let before = m.clone();
     let p = TransferPages { set_id: 1, offset: 0, len: m.len() as u32, nvsp_rndis: true };
     for f in Fault::ALL.iter().filter(|f| f.target() == Target::Completion) {
-        assert_eq!(f.frame(&mut m, p, BUFFER), p);
+        assert_eq!(f.frame(&mut m, p, BUFFER, SECTION), p);
         assert_eq!(m, before);
     }
     // Control answers and indications are not frames.

@@ -23,6 +23,28 @@ fuzz_target!(|data: &[u8]| {
     assert!(records <= data.len() / PPI_HEADER_SIZE + 1);
     let _ = RxInfo::collect(data);
 
+    // RSC fragment marks, as the receive path judges them: the PPI list
+    // read as a run of packets of one transfer-page packet, each 16-byte
+    // record's marks one packet's. A frame is never more than RSC_MAX
+    // fragments and never left being joined at the packet's end.
+    let mut rsc = netvsc_core::rsc::Rsc::new();
+    let mut joined = 0u32;
+    let chunks: Vec<&[u8]> = data.chunks(PPI_SIZE).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let id = RxInfo::collect(chunk).ok().and_then(|info| info.pktinfo_id);
+        match rsc.on_packet(id, i + 1 == chunks.len()) {
+            netvsc_core::rsc::Step::Fragment { first, last } => {
+                joined = if first { 1 } else { joined + 1 };
+                assert!(joined <= netvsc_core::rsc::RSC_MAX);
+                if last {
+                    joined = 0;
+                }
+            }
+            _ => joined = 0,
+        }
+    }
+    assert!(!rsc.joining());
+
     // The receive path's peek at a packet's head agrees with the whole
     // parse, for every length of the peek.
     for peek in [0, 8, 44, 64, 128, 256, data.len()] {
