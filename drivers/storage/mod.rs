@@ -5,4 +5,6 @@
 /// The storvsc protocol (`drivers/storage/proto`, the `storvsc-core` crate).
 #[path = "proto/src/lib.rs"]
 pub mod proto;
+#[cfg(rustic_test_build)]
+pub(crate) mod sim;
 pub(crate) mod storvsc;
