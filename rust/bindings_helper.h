@@ -422,9 +422,13 @@ struct rustic_scsi_cmd_info {
 struct rustic_scsi_host *rustic_scsi_host_new(void *owner,
 					      const struct rustic_scsi_ops *ops,
 					      const struct rustic_scsi_limits *lim);
-/* scsi_add_host under @parent, then scsi_scan_host (process context). */
+/* scsi_add_host under @parent (process context), then scsi_scan_host as
+ * async work (which a module's loading waits for): the devices appear
+ * shortly after. */
 int rustic_scsi_host_add(struct rustic_scsi_host *host, struct device *parent);
-/* scsi_remove_host: the devices go; no queuecommand runs afterwards. */
+/* Waits out the scan, then scsi_remove_host: the devices go; no
+ * queuecommand runs afterwards. The scan's commands must end (a host that
+ * will not answer fails them). */
 void rustic_scsi_host_remove(struct rustic_scsi_host *host);
 /* Drops the creation's reference (frees the host once unused). */
 void rustic_scsi_host_put(struct rustic_scsi_host *host);

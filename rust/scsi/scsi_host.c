@@ -18,6 +18,8 @@
 #include <linux/blkdev.h>
 #include <linux/module.h>
 #include <linux/scatterlist.h>
+#include <linux/async.h>
+#include <linux/completion.h>
 #include <scsi/scsi.h>
 #include <scsi/scsi_cmnd.h>
 #include <scsi/scsi_device.h>
@@ -31,16 +33,35 @@ static_assert(RUSTIC_SCSI_MLQUEUE_BUSY == SCSI_MLQUEUE_DEVICE_BUSY);
 
 /* The host's private data. */
 struct rustic_scsi_priv {
+	struct Scsi_Host *shost;
 	void *owner;
 	const struct rustic_scsi_ops *ops;
 	/* Request timeout of every device, seconds. */
 	unsigned int timeout_s;
 	bool write_same;
+	/*
+	 * Scans the host after it was added: the scan sends commands and
+	 * waits for them, which must not hold up the caller (a VMBus driver's
+	 * probe runs where the host's offers are handled). It runs as async
+	 * work, which the module loader waits for before insmod returns (as
+	 * the C storvsc's synchronous scan would be), so that the disks are
+	 * there, and no scan holds the module, once the module is loaded.
+	 * @scanned is complete when no scan is pending.
+	 */
+	struct completion scanned;
 };
 
 static struct rustic_scsi_priv *to_priv(struct Scsi_Host *shost)
 {
 	return shost_priv(shost);
+}
+
+static void rustic_scsi_scan(void *data, async_cookie_t cookie)
+{
+	struct rustic_scsi_priv *priv = data;
+
+	scsi_scan_host(priv->shost);
+	complete_all(&priv->scanned);
 }
 
 static int rustic_scsi_queuecommand(struct Scsi_Host *shost,
@@ -120,7 +141,10 @@ struct rustic_scsi_host *rustic_scsi_host_new(void *owner,
 	if (!shost)
 		return NULL;
 	priv = to_priv(shost);
+	priv->shost = shost;
 	priv->owner = owner;
+	init_completion(&priv->scanned);
+	complete_all(&priv->scanned);
 	priv->ops = ops;
 	priv->timeout_s = lim->timeout_s;
 	priv->write_same = lim->write_same;
@@ -143,13 +167,17 @@ int rustic_scsi_host_add(struct rustic_scsi_host *host, struct device *parent)
 
 	if (ret)
 		return ret;
-	scsi_scan_host(shost);
+	reinit_completion(&to_priv(shost)->scanned);
+	async_schedule(rustic_scsi_scan, to_priv(shost));
 	return 0;
 }
 
 void rustic_scsi_host_remove(struct rustic_scsi_host *host)
 {
-	scsi_remove_host((struct Scsi_Host *)host);
+	struct Scsi_Host *shost = (struct Scsi_Host *)host;
+
+	wait_for_completion(&to_priv(shost)->scanned);
+	scsi_remove_host(shost);
 }
 
 void rustic_scsi_host_put(struct rustic_scsi_host *host)

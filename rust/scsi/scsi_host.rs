@@ -222,8 +222,10 @@ impl<T: ScsiOps> ScsiHost<T> {
         unsafe { bindings::rustic_scsi_host_no(self.ptr.as_ptr()) }
     }
 
-    /// Adds the host under `parent` and scans it (process context); from
-    /// now on C calls the [`ScsiOps`]. Once only (`EBUSY` after).
+    /// Adds the host under `parent` (process context) and starts a scan of
+    /// it as async work, so the caller does not wait for its devices (the
+    /// module loader does, before insmod returns); from now on C calls the
+    /// [`ScsiOps`]. Once only (`EBUSY` after).
     pub(crate) fn add(&self, parent: DeviceRef<'_>) -> Result {
         if self.state.compare_exchange(NEW, ADDED, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return Err(EBUSY);
@@ -237,8 +239,10 @@ impl<T: ScsiOps> ScsiHost<T> {
         ret
     }
 
-    /// Removes the host if it was added (process context): its devices go;
-    /// no [`ScsiOps`] callback runs after this returns.
+    /// Removes the host if it was added (process context): the scan is
+    /// waited for (the driver must have its commands end: a host that will
+    /// not answer fails them), its devices go; no [`ScsiOps`] callback runs
+    /// after this returns.
     pub(crate) fn remove(&self) {
         if self.state.compare_exchange(ADDED, REMOVED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
             // SAFETY: an added host, removed once (the exchange).
