@@ -4,8 +4,9 @@
 //! simulated host's model of the device (`sim/`).
 
 pub mod net;
+pub mod storage;
 
 crate::vmbus::device::driver_list! {
     /// The drivers of hv_rustic.ko, registered at load in this order.
-    pub(crate) Drivers: net::netvsc::NetvscDriver,
+    pub(crate) Drivers: net::netvsc::NetvscDriver, storage::storvsc::StorvscDriver,
 }

@@ -369,6 +369,96 @@ void rustic_kunit_netdev_stats(struct rustic_netdev *dev, u64 *out);
 void rustic_kunit_netdev_ethtool(struct rustic_netdev *dev, unsigned int count,
 				 s64 *out);
 
+/* --- SCSI hosts (rust/scsi/scsi_host.c) --- */
+
+/*
+ * A Scsi_Host driven from Rust: the shim owns the host and its template and
+ * calls the driver's ops with its opaque @owner pointer. Commands are known
+ * by their block-layer tag (0..can_queue - 1) and handed back, once, to
+ * rustic_scsi_cmd_done().
+ */
+struct rustic_scsi_host;
+struct scsi_cmnd;
+
+/* Bytes of a command's sense buffer (SCSI_SENSE_BUFFERSIZE). */
+#define RUSTIC_SCSI_SENSE_MAX 96
+/* queuecommand's answer for "no room now, retry" (SCSI_MLQUEUE_DEVICE_BUSY). */
+#define RUSTIC_SCSI_MLQUEUE_BUSY 0x1056
+
+struct rustic_scsi_ops {
+	/* queuecommand (may not sleep): 0 (queued, or finished with
+	 * rustic_scsi_cmd_done) or RUSTIC_SCSI_MLQUEUE_BUSY. */
+	int (*queuecommand)(void *owner, struct scsi_cmnd *cmd);
+	/* eh_host_reset_handler (process context): 0 when the host was reset
+	 * and no command is outstanding. May be NULL (FAILED). */
+	int (*host_reset)(void *owner);
+};
+
+/* The host's limits, fixed at creation. */
+struct rustic_scsi_limits {
+	u32 max_lun;
+	u32 max_id;
+	u32 max_channel;
+	u32 max_cmd_len;
+	u32 max_sectors;
+	u16 sg_tablesize;
+	int can_queue;
+	short cmd_per_lun;
+	/* Request timeout of every device, seconds. */
+	u32 timeout_s;
+	/* Whether WRITE SAME is sent. */
+	bool write_same;
+};
+
+/* A command's data direction. */
+#define RUSTIC_SCSI_DIR_WRITE 0
+#define RUSTIC_SCSI_DIR_READ 1
+#define RUSTIC_SCSI_DIR_NONE 2
+#define RUSTIC_SCSI_DIR_OTHER 3
+
+/* What the driver needs of a command. @cdb is valid until it is done. */
+struct rustic_scsi_cmd_info {
+	u32 tag;
+	const u8 *cdb;
+	u32 cdb_len;
+	u32 channel;
+	u32 id;
+	u64 lun;
+	/* Bytes of data. */
+	u32 len;
+	u8 dir;
+	bool tagged;
+};
+
+/* scsi_host_alloc with @lim (process context); NULL on failure. @ops must
+ * outlive the host. */
+struct rustic_scsi_host *rustic_scsi_host_new(void *owner,
+					      const struct rustic_scsi_ops *ops,
+					      const struct rustic_scsi_limits *lim);
+/* scsi_add_host under @parent (process context), then scsi_scan_host as
+ * async work (which a module's loading waits for): the devices appear
+ * shortly after. */
+int rustic_scsi_host_add(struct rustic_scsi_host *host, struct device *parent);
+/* Waits out the scan, then scsi_remove_host: the devices go; no
+ * queuecommand runs afterwards. The scan's commands must end (a host that
+ * will not answer fails them). */
+void rustic_scsi_host_remove(struct rustic_scsi_host *host);
+/* Drops the creation's reference (frees the host once unused). */
+void rustic_scsi_host_put(struct rustic_scsi_host *host);
+unsigned int rustic_scsi_host_no(struct rustic_scsi_host *host);
+void rustic_scsi_cmd_info(struct scsi_cmnd *cmd, struct rustic_scsi_cmd_info *out);
+/*
+ * The command's data as one GPA range: its pages into @pfns (at most @max),
+ * the offset in the first into *@offset. How many pages, -E2BIG past @max,
+ * -EINVAL for a scatterlist with a gap (which virt_boundary_mask rules out).
+ */
+int rustic_scsi_cmd_pages(struct scsi_cmnd *cmd, u64 *pfns, unsigned int max,
+			  u32 *offset);
+/* Finishes a command (any context): result, sense (at most
+ * RUSTIC_SCSI_SENSE_MAX bytes), residual, scsi_done. */
+void rustic_scsi_cmd_done(struct scsi_cmnd *cmd, u32 result, const u8 *sense,
+			  unsigned int sense_len, u32 resid);
+
 /* --- test builds only: debugfs control (rust/base/debugfs.c) --- */
 
 /*

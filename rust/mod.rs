@@ -10,6 +10,10 @@ pub(crate) mod bindings;
 pub(crate) mod net {
     pub(crate) mod netdev;
 }
+/// SCSI hosts.
+pub(crate) mod scsi {
+    pub(crate) mod scsi_host;
+}
 #[cfg(rustic_test_build)]
 pub(crate) mod sim;
 pub(crate) mod vmbus;

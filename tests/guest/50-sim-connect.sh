@@ -46,7 +46,9 @@ check_dev() {
 # The netvsc driver bound the NIC and opened its channel (state 3, open).
 check_dev $SIM_NET_ID $NET_CLASS 14 0 3
 expect_eq "the NIC's driver" hv_netvsc "$(basename "$(readlink $VMBUS_DEVICES/$SIM_NET_ID/driver)")"
-check_dev $SIM_SCSI_ID $SCSI_CLASS 15 1
+# So did the storvsc driver the SCSI controller.
+check_dev $SIM_SCSI_ID $SCSI_CLASS 15 1 3
+expect_eq "the SCSI controller's driver" hv_storvsc "$(basename "$(readlink $VMBUS_DEVICES/$SIM_SCSI_ID/driver)")"
 check_dev $SIM_KBD_ID $KBD_CLASS 3 ""
 check_dev $SIM_HB_ID $HEARTBEAT_CLASS 7 ""
 check_dev $SIM_TEST_ID $TEST_CLASS 200 2

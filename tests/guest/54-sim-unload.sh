@@ -1,4 +1,4 @@
-# timeout: 300
+# timeout: 600
 # Unload removes the offered devices, sends UNLOAD and waits for the
 # response (the host counts it and says so in the log); 20 load/unload
 # cycles with the simulator leave no leak (kmemleak) and no lockdep report

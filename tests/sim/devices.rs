@@ -8,8 +8,9 @@
 //! others, each in the order of [`MODELS`]; a device's subchannel relids
 //! follow from its place in that order. Today's devices, in that order:
 //!
-//! - `net` (the NIC model, `crate::drivers::net::sim`), `scsi`, `kbd`,
-//!   `heartbeat`, `test` ([`offer_only`]): the `default` set;
+//! - `net` (the NIC model, `crate::drivers::net::sim`), `scsi` (the
+//!   storvsp model, `crate::drivers::storage::sim`), `kbd`, `heartbeat`,
+//!   `test` ([`offer_only`]): the `default` set;
 //! - `echo0`..`echo3` ([`echo`]), `nic0`..`nic3` (the NIC model).
 
 pub(crate) mod echo;
@@ -18,8 +19,9 @@ pub(crate) mod offer_only;
 use crate::testing::sim::model::Registration;
 
 /// Every device model.
-pub(crate) static MODELS: [Registration; 3] = [
+pub(crate) static MODELS: [Registration; 4] = [
     Registration::of::<echo::EchoModel>(),
     Registration::of::<crate::drivers::net::sim::NicModel>(),
+    Registration::of::<crate::drivers::storage::sim::StorvspModel>(),
     Registration::of::<offer_only::OfferOnly>(),
 ];

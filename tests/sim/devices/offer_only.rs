@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Devices the simulated host offers without a model of their own yet:
-//! `scsi`, `kbd`, `heartbeat` (each to be replaced by its class's model)
+//! `kbd`, `heartbeat` (each to be replaced by its class's model)
 //! and `test` (the class the test driver binds; its channel is never
 //! opened). An opened channel's packets are read and dropped.
 
@@ -13,15 +13,7 @@ use kernel::prelude::*;
 /// The devices offered and nothing more.
 pub(crate) struct OfferOnly;
 
-static DEVICES: [Device; 4] = [
-    Device {
-        name: "scsi",
-        class: class::SCSI,
-        instance: Guid::from_fields(0x5151a002, 0x0002, 0x4e7e, [0x8a, 0x11, 0x00, 0x15, 0x5d, 0x00, 0x00, 0x02]),
-        relid: 15,
-        monitor_id: Some(1),
-        default: true,
-    },
+static DEVICES: [Device; 3] = [
     Device {
         name: "kbd",
         class: class::KEYBOARD,
