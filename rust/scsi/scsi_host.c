@@ -19,7 +19,6 @@
 #include <linux/module.h>
 #include <linux/scatterlist.h>
 #include <linux/async.h>
-#include <linux/completion.h>
 #include <scsi/scsi.h>
 #include <scsi/scsi_cmnd.h>
 #include <scsi/scsi_device.h>
@@ -39,17 +38,17 @@ struct rustic_scsi_priv {
 	/* Request timeout of every device, seconds. */
 	unsigned int timeout_s;
 	bool write_same;
-	/*
-	 * Scans the host after it was added: the scan sends commands and
-	 * waits for them, which must not hold up the caller (a VMBus driver's
-	 * probe runs where the host's offers are handled). It runs as async
-	 * work, which the module loader waits for before insmod returns (as
-	 * the C storvsc's synchronous scan would be), so that the disks are
-	 * there, and no scan holds the module, once the module is loaded.
-	 * @scanned is complete when no scan is pending.
-	 */
-	struct completion scanned;
 };
+
+/*
+ * A host is scanned after it was added: the scan sends commands and waits
+ * for them, which must not hold up the caller (a VMBus driver's probe runs
+ * where the host's offers are handled). It runs as async work in this
+ * domain, which the module loader waits for before insmod returns (as the
+ * C storvsc's synchronous scan would be), so that the disks are there once
+ * the module is loaded. The scan holds a reference on its host.
+ */
+static ASYNC_DOMAIN_EXCLUSIVE(rustic_scsi_scans);
 
 static struct rustic_scsi_priv *to_priv(struct Scsi_Host *shost)
 {
@@ -58,10 +57,11 @@ static struct rustic_scsi_priv *to_priv(struct Scsi_Host *shost)
 
 static void rustic_scsi_scan(void *data, async_cookie_t cookie)
 {
-	struct rustic_scsi_priv *priv = data;
+	struct Scsi_Host *shost = data;
 
-	scsi_scan_host(priv->shost);
-	complete_all(&priv->scanned);
+	/* Does nothing once scsi_remove_host() has begun. */
+	scsi_scan_host(shost);
+	scsi_host_put(shost);
 }
 
 static int rustic_scsi_queuecommand(struct Scsi_Host *shost,
@@ -143,8 +143,6 @@ struct rustic_scsi_host *rustic_scsi_host_new(void *owner,
 	priv = to_priv(shost);
 	priv->shost = shost;
 	priv->owner = owner;
-	init_completion(&priv->scanned);
-	complete_all(&priv->scanned);
 	priv->ops = ops;
 	priv->timeout_s = lim->timeout_s;
 	priv->write_same = lim->write_same;
@@ -167,8 +165,11 @@ int rustic_scsi_host_add(struct rustic_scsi_host *host, struct device *parent)
 
 	if (ret)
 		return ret;
-	reinit_completion(&to_priv(shost)->scanned);
-	async_schedule(rustic_scsi_scan, to_priv(shost));
+	if (!scsi_host_get(shost)) {
+		scsi_remove_host(shost);
+		return -ENODEV;
+	}
+	async_schedule_domain(rustic_scsi_scan, shost, &rustic_scsi_scans);
 	return 0;
 }
 
@@ -176,8 +177,15 @@ void rustic_scsi_host_remove(struct rustic_scsi_host *host)
 {
 	struct Scsi_Host *shost = (struct Scsi_Host *)host;
 
-	wait_for_completion(&to_priv(shost)->scanned);
+	/*
+	 * scsi_remove_host() takes the host's scan mutex, so a scan under way
+	 * ends first (its commands bounded by their timeouts and the error
+	 * handler); a scan not yet started finds the host going and returns
+	 * at once. So the wait for the domain, which keeps this module's
+	 * code until every scan has returned, ends as soon as those do.
+	 */
 	scsi_remove_host(shost);
+	async_synchronize_full_domain(&rustic_scsi_scans);
 }
 
 void rustic_scsi_host_put(struct rustic_scsi_host *host)

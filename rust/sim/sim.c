@@ -179,7 +179,7 @@ u32 rustic_sim_unmap(void *addr, u32 count)
 	vunmap(addr);
 	if (!pages) {
 		/* Cannot find them again: keep them rather than guess. */
-		pr_err("sim: out of memory; %u mapped pages kept\n", count);
+		pr_err("hv_rustic: sim: out of memory; %u mapped pages kept\n", count);
 		return 0;
 	}
 	for (i = 0; i < count; i++) {
