@@ -46,9 +46,11 @@ struct rustic_scsi_priv {
  * where the host's offers are handled). It runs as async work in this
  * domain, which the module loader waits for before insmod returns (as the
  * C storvsc's synchronous scan would be), so that the disks are there once
- * the module is loaded. The scan holds a reference on its host.
+ * the module is loaded: async_synchronize_full() waits for every domain
+ * but exclusive ones, so this one is not exclusive. The scan holds a
+ * reference on its host.
  */
-static ASYNC_DOMAIN_EXCLUSIVE(rustic_scsi_scans);
+static ASYNC_DOMAIN(rustic_scsi_scans);
 
 static struct rustic_scsi_priv *to_priv(struct Scsi_Host *shost)
 {
