@@ -16,7 +16,12 @@ die() { echo "initramfs: $*" >&2; exit 1; }
 # Tools copied from the host into the guest, at the same paths.
 TOOLS=(/bin/bash /bin/ip /usr/sbin/ethtool /usr/bin/iperf3 /usr/bin/fio /usr/sbin/mke2fs
        /usr/sbin/e2fsck /usr/bin/evtest /usr/bin/nc.openbsd /usr/bin/python3.11
-       /usr/bin/sha256sum /usr/bin/timeout /usr/bin/kmod)
+       /usr/bin/sha256sum /usr/bin/timeout /usr/bin/kmod /usr/bin/lsscsi
+       # hyperv-daemons, unmodified, with the scripts the KVP daemon runs;
+       # linuxptp's phc_ctl reads the time-sync service's PTP clock
+       /usr/sbin/hv_kvp_daemon /usr/sbin/hv_vss_daemon
+       /usr/libexec/hypervkvpd/hv_get_dhcp_info /usr/libexec/hypervkvpd/hv_get_dns_info
+       /usr/sbin/phc_ctl)
 
 copy_with_libs() { # FILE STAGING: copy FILE and every shared library it needs
   local file=$1 root=$2

@@ -11,7 +11,8 @@ APT_PACKAGES=(
   # guest
   qemu-system-x86 busybox-static
   # tools copied into the guest initramfs
-  iproute2 ethtool iperf3 fio e2fsprogs evtest python3 netcat-openbsd
+  iproute2 ethtool iperf3 fio e2fsprogs evtest python3 netcat-openbsd lsscsi
+  hyperv-daemons linuxptp
   # layout tests, benchmarks
   gcc make
   # packaging checks: DKMS, the Debian package, the install tree
