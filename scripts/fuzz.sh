@@ -9,6 +9,7 @@
 # drivers/ic/proto/fuzz (named fuzz_ic_<target>) and
 # drivers/input/proto/fuzz (named fuzz_input_<target>). cargo-fuzz needs nightly flags
 # (-Zsanitizer); RUSTC_BOOTSTRAP lets the stable toolchain accept them.
+# Targets run side by side, one per core (RUSTIC_FUZZ_JOBS overrides).
 # Builds of every directory share target/fuzz (libFuzzer and the common
 # dependencies are compiled once), corpora go to <dir>/corpus/<target>,
 # crashes to <dir>/artifacts (all git-ignored). Logs of failed targets are printed as
@@ -56,23 +57,49 @@ done
 log_dir=$(mktemp -d)
 trap 'rm -rf "$log_dir"' EXIT
 
+# Build every directory's targets first, so that the time budget is spent
+# fuzzing and a build failure is reported as such.
+declare -A built=()
+for d in "${fuzz_dirs[@]}"; do
+  if (cd "$root/$d" && cargo fuzz build --target-dir "$root/target/fuzz") >"$log_dir/build-${d//\//_}.log" 2>&1; then
+    built[$d]=1
+  fi
+done
+
+# One fuzzer per core at a time (libFuzzer runs one thread): each target
+# still gets SECONDS, the layer takes about SECONDS x targets / cores.
+jobs=${RUSTIC_FUZZ_JOBS:-$(nproc)}
+run_case() { # DIR TARGET LOG: exit 0 when the target ran clean
+  local d=$1 t=$2 log=$3
+  if [ -z "${built[$d]:-}" ]; then
+    cat "$log_dir/build-${d//\//_}.log" > "$log"
+    return 1
+  fi
+  mkdir -p "$root/$d/corpus/$t"
+  (cd "$root/$d" && timeout $((secs * 2 + 120)) \
+     cargo fuzz run --target-dir "$root/target/fuzz" "$t" -- -max_total_time="$secs" -rss_limit_mb=2048) >"$log" 2>&1
+}
+k=0
+for c in "${cases[@]}"; do
+  k=$((k + 1))
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+  d=${c% *}
+  t=${c#* }
+  ( run_case "$d" "$t" "$log_dir/$k.log"; echo $? > "$log_dir/$k.status" ) &
+done
+wait
+
 echo "KTAP version 1"
 echo "1..${#cases[@]}"
 failed=0
 k=0
 for c in "${cases[@]}"; do
+  k=$((k + 1))
   d=${c% *}
   t=${c#* }
   name=${prefix[$d]}$t
-  fuzz_dir=$root/$d
-  k=$((k + 1))
-  log=$log_dir/$name.log
-  mkdir -p "$fuzz_dir/corpus/$t"
-  # Build first so that the time budget is spent fuzzing, and so that a
-  # build failure is reported as such.
-  if (cd "$fuzz_dir" && cargo fuzz build --target-dir "$root/target/fuzz" "$t") >"$log" 2>&1 &&
-     (cd "$fuzz_dir" && timeout $((secs * 2 + 120)) \
-        cargo fuzz run --target-dir "$root/target/fuzz" "$t" -- -max_total_time="$secs" -rss_limit_mb=2048) >>"$log" 2>&1; then
+  log=$log_dir/$k.log
+  if [ "$(cat "$log_dir/$k.status" 2>/dev/null)" = 0 ]; then
     runs=$(grep -o 'Done [0-9]* runs' "$log" | tail -1)
     echo "ok $k $name # ${runs:-no run count}"
   else

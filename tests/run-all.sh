@@ -107,6 +107,9 @@ if [ -n "$kdir" ]; then
        /^not ok /{print "== output of " name " (last 40 lines):";
                   for (i = (n > 40 ? n - 40 : 0); i < n; i++) print "  " buf[i % 40]}' \
     "$logs/guest.log" | head -n 130
+  # The slowest scenarios: where the time budget goes.
+  echo "   slowest: $(sed -n 's/^# runner: \(.*\) took \([0-9]*\) s$/\2 \1/p' "$logs/guest.log" |
+    sort -rn | head -n 8 | awk '{printf "%s %ss, ", $2, $1}' | sed 's/, $//')"
   line=$(grep -E '^runner: ' "$logs/guest.log" | tail -n 1)
   passed=$(echo "$line" | sed -n 's/^runner: \([0-9]*\) passed.*/\1/p')
   failed=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')

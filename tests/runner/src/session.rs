@@ -43,6 +43,7 @@ pub struct Verdict {
 
 struct OpenTest {
     name: String,
+    started: Instant,
     deadline: Instant,
     timeout: Duration,
 }
@@ -77,9 +78,20 @@ pub fn run(lines: &Receiver<String>, limits: Limits, echo: &mut dyn Write) -> Ve
                     0 => limits.default_test,
                     secs => Duration::from_secs(*secs),
                 };
-                open = Some(OpenTest { name: name.clone(), deadline: last_activity + timeout, timeout });
+                open = Some(OpenTest {
+                    name: name.clone(),
+                    started: last_activity,
+                    deadline: last_activity + timeout,
+                    timeout,
+                });
             }
-            Line::Result(TestResult { depth: 0, .. }) => open = None,
+            Line::Result(TestResult { depth: 0, .. }) => {
+                // How long each scenario ran, wall clock on the host: what
+                // keeps `make test` inside its time budget is read off these.
+                if let Some(test) = open.take() {
+                    let _ = writeln!(echo, "# runner: {} took {} s", test.name, test.started.elapsed().as_secs());
+                }
+            }
             _ => {}
         }
         tally.add(&parsed);
@@ -129,6 +141,15 @@ mod tests {
         let v = run(&rx, Limits::default(), &mut Vec::new());
         assert_eq!(v.end, End::StreamClosed);
         assert_eq!((v.tally.passed, v.tally.failed), (2, 0));
+    }
+
+    #[test]
+    fn each_scenario_reports_its_duration() {
+        let rx = feed(&["KTAP version 1", "1..1", "# rustic-test-start a timeout=5", "ok 1 a"]);
+        let mut echo = Vec::new();
+        run(&rx, Limits::default(), &mut echo);
+        let echo = String::from_utf8(echo).unwrap();
+        assert!(echo.contains("# runner: a took 0 s"), "{echo}");
     }
 
     #[test]
